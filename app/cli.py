@@ -1,0 +1,92 @@
+"""The `paygate` command."""
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from app.settings import Settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = Settings()
+    host = args.host or settings.host
+    port = args.port or settings.port
+    print(f"paygate: GraphiQL at http://{host}:{port}/graphql", file=sys.stderr)  # noqa: T201
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_level=args.log_level,
+        proxy_headers=False,
+    )
+    return 0
+
+
+def _migrate(_: argparse.Namespace) -> int:
+    from app.migrations import upgrade_to_head
+
+    upgrade_to_head(Settings().database_url)
+    return 0
+
+
+def _export_schema(args: argparse.Namespace) -> int:
+    from app.graphql import schema
+
+    text = schema.as_str() + "\n"
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+    return 0
+
+
+def _seed_demo(_: argparse.Namespace) -> int:
+    from app.db import make_engine, make_session_factory
+    from app.domain.clock import SystemClock
+    from app.seed import seed_demo_catalog
+
+    async def run() -> int:
+        engine = make_engine(Settings().database_url, pool_size=1)
+        try:
+            async with make_session_factory(engine)() as session:
+                return await seed_demo_catalog(session, clock=SystemClock())
+        finally:
+            await engine.dispose()
+
+    print(f"added {asyncio.run(run())} rows")  # noqa: T201
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="paygate", description="GraphQL payments gateway.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP server (GraphQL at /graphql)")
+    serve.add_argument("--host", help="listen address (default PAYGATE_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default PAYGATE_PORT or 8000)")
+    serve.add_argument("--log-level", default="info", help="uvicorn log level")
+    serve.set_defaults(run=_serve)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations (alembic head)")
+    migrate.set_defaults(run=_migrate)
+
+    export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
+    export.add_argument("output", nargs="?", default="-", help="file to write, - for stdout")
+    export.set_defaults(run=_export_schema)
+
+    seed = commands.add_parser("seed-demo", help="add the demo catalog (idempotent)")
+    seed.set_defaults(run=_seed_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

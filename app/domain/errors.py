@@ -1,0 +1,85 @@
+"""Domain errors: expected failures that callers show to users.
+
+A service raises :class:`UserInputError` with one or more :class:`Problem` entries; the
+GraphQL layer turns each into a ``UserError { field code message }``. Codes are stable:
+clients may switch on them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+class ErrorCode(enum.Enum):
+    """Stable machine-readable codes of user errors."""
+
+    INVALID = "INVALID"
+    REQUIRED = "REQUIRED"
+    BLANK = "BLANK"
+    TOO_LONG = "TOO_LONG"
+    INVALID_ID = "INVALID_ID"
+    WRONG_ID_TYPE = "WRONG_ID_TYPE"
+    NOT_FOUND = "NOT_FOUND"
+    INVALID_EMAIL = "INVALID_EMAIL"
+    INVALID_COUNTRY = "INVALID_COUNTRY"
+    INVALID_LOCALE = "INVALID_LOCALE"
+    INVALID_METADATA = "INVALID_METADATA"
+    UNKNOWN_CURRENCY = "UNKNOWN_CURRENCY"
+    INVALID_AMOUNT = "INVALID_AMOUNT"
+    AMOUNT_TOO_PRECISE = "AMOUNT_TOO_PRECISE"
+    AMOUNT_OUT_OF_RANGE = "AMOUNT_OUT_OF_RANGE"
+    NEGATIVE_AMOUNT = "NEGATIVE_AMOUNT"
+    INVALID_INTERVAL = "INVALID_INTERVAL"
+    INVALID_TRIAL = "INVALID_TRIAL"
+    DUPLICATE_LOOKUP_KEY = "DUPLICATE_LOOKUP_KEY"
+    CARD_DATA_NOT_ALLOWED = "CARD_DATA_NOT_ALLOWED"
+    PRODUCT_ARCHIVED = "PRODUCT_ARCHIVED"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with an input: where (a path of input field names), what and why."""
+
+    code: ErrorCode
+    message: str
+    field: tuple[str, ...] = ()
+
+    def under(self, *prefix: str) -> Problem:
+        """The same problem, with its field path nested under ``prefix``."""
+        return Problem(self.code, self.message, (*prefix, *self.field))
+
+
+class DomainError(Exception):
+    """Base class of expected failures raised by the domain and services."""
+
+
+class UserInputError(DomainError):
+    """The caller's input cannot be accepted; nothing was changed."""
+
+    def __init__(self, problems: Sequence[Problem] | Problem) -> None:
+        self.problems: tuple[Problem, ...] = (
+            (problems,) if isinstance(problems, Problem) else tuple(problems)
+        )
+        super().__init__("; ".join(p.message for p in self.problems))
+
+
+class Problems:
+    """Collects every problem of an input so that a caller hears all of them at once."""
+
+    def __init__(self) -> None:
+        self._items: list[Problem] = []
+
+    def add(self, code: ErrorCode, message: str, *field: str) -> None:
+        self._items.append(Problem(code, message, field))
+
+    def extend(self, problems: Iterable[Problem]) -> None:
+        self._items.extend(problems)
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def raise_if_any(self) -> None:
+        if self._items:
+            raise UserInputError(self._items)

@@ -1,0 +1,70 @@
+"""Assembles the one GraphQL schema of the process, with its limits and error policy."""
+
+import logging
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+
+from app.domain.errors import UserInputError
+from app.resolvers.mutation import Mutation
+from app.resolvers.query import Query
+from app.schema.catalog import Price, Product
+from app.schema.customer import Customer
+
+logger = logging.getLogger("paygate.graphql")
+
+
+class ErrorPolicy(MaskErrors):
+    """Expected errors stay readable with a stable ``extensions.code``; anything else is
+    masked to a message with the request id, and logged in full server-side."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=self._should_rewrite)
+
+    @staticmethod
+    def _should_rewrite(error: GraphQLError) -> bool:
+        # No original error: GraphQL syntax/validation or a PublicError raised on purpose.
+        return error.original_error is not None
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        original = error.original_error
+        if isinstance(original, UserInputError):
+            problem = original.problems[0]
+            return GraphQLError(
+                problem.message,
+                nodes=error.nodes,
+                path=error.path,
+                extensions={"code": problem.code.value, "field": list(problem.field)},
+            )
+        context = self.execution_context.context
+        request_id = getattr(context, "request_id", "unknown")
+        logger.error("unexpected error (request id %s)", request_id, exc_info=original or error)
+        return GraphQLError(
+            f"Internal error. Quote request id {request_id} to support.",
+            nodes=error.nodes,
+            path=error.path,
+            extensions={"code": "INTERNAL_ERROR", "requestId": request_id},
+        )
+
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    types=[Customer, Product, Price],
+    extensions=[
+        ParserCache,
+        ValidationCache,
+        lambda: QueryDepthLimiter(max_depth=10),
+        lambda: MaxTokensLimiter(max_token_count=4000),
+        lambda: MaxAliasesLimiter(max_alias_count=30),
+        ErrorPolicy,
+    ],
+)

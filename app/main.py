@@ -1,0 +1,179 @@
+"""The ASGI application: GraphQL at /graphql (with GraphiQL), health checks."""
+
+import asyncio
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.fastapi import GraphQLRouter
+
+from app import graphiql
+from app.context import RequestContext, Runtime
+from app.db import make_engine, make_session_factory
+from app.domain.clock import Clock, SystemClock
+from app.graphql import schema
+from app.migrations import current_revisions, head_revisions, upgrade_to_head
+from app.seed import seed_demo_catalog
+from app.settings import Settings
+
+logger = logging.getLogger("paygate")
+
+EXAMPLE_DOCUMENT = """\
+# Welcome to paygate. Press the run button (or Ctrl-Enter) to list the demo catalog.
+# Open the docs (book icon, top left) to explore every type.
+
+query Catalog {
+  products(first: 10) {
+    totalCount
+    edges {
+      node {
+        id
+        name
+        prices(active: true) {
+          id
+          lookupKey
+          unitAmount { amount currency formatted }
+          recurring { interval intervalCount }
+          trialPeriodDays
+        }
+      }
+    }
+  }
+}
+
+# Then create a customer: select this operation in the run button's menu.
+mutation CreateCustomer {
+  createCustomer(input: { email: "ada@example.com", name: "Ada Lovelace", country: "GB" }) {
+    customer { id email name country createdAt }
+    userErrors { field code message }
+  }
+}
+"""
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
+
+
+class RequestIdMiddleware:
+    """Every response carries ``X-Request-ID``: the caller's, when well-formed, or a new one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                headers.append((b"x-content-type-options", b"nosniff"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+class PaygateGraphQLRouter(GraphQLRouter[RequestContext, None]):
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        page = graphiql.render_page(endpoint=request.url.path, default_query=EXAMPLE_DOCUMENT)
+        return HTMLResponse(page, headers={"Content-Security-Policy": graphiql.CSP})
+
+
+async def _prepare_database(runtime: Runtime) -> None:
+    settings = runtime.settings
+    if settings.should_migrate_on_start:
+        await asyncio.to_thread(upgrade_to_head, settings.database_url)
+    if settings.should_seed_demo:
+        async with runtime.sessions() as session:
+            added = await seed_demo_catalog(session, clock=runtime.clock)
+        if added:
+            logger.info("seeded %d demo catalog rows", added)
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    settings = settings or Settings()
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+    runtime = Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=make_session_factory(engine),
+        clock=clock or SystemClock(),
+    )
+    heads = head_revisions(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await _prepare_database(runtime)
+        yield
+        await engine.dispose()
+
+    async def get_context(request: Request) -> AsyncIterator[RequestContext]:
+        context = RequestContext(runtime, request.state.request_id)
+        try:
+            yield context
+        finally:
+            await context.close()
+
+    async def context_getter(
+        context: RequestContext = Depends(get_context),  # noqa: B008
+    ) -> RequestContext:
+        return context
+
+    app = FastAPI(
+        title="paygate",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.runtime = runtime
+    app.include_router(
+        PaygateGraphQLRouter(
+            schema,
+            context_getter=context_getter,
+            graphql_ide="graphiql" if settings.graphiql_enabled else None,
+            allow_queries_via_get=False,
+            path="/graphql",
+        ),
+    )
+    if settings.graphiql_enabled:
+        graphiql.mount(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        """The process is up. Cheap: touches nothing else."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        """The database answers and its migrations are at head."""
+        checks: dict[str, Any] = {}
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(sa.text("SELECT 1"))
+                current = await connection.run_sync(current_revisions)
+            checks["database"] = "ok"
+            checks["migrations"] = "ok" if current == heads else "pending"
+        except Exception as error:  # noqa: BLE001 - any failure means not ready
+            logger.warning("readiness check failed: %s", type(error).__name__)
+            checks["database"] = "unreachable"
+        ready = checks.get("database") == "ok" and checks.get("migrations") == "ok"
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,7 @@
+"""SQLAlchemy models, one module per aggregate. Importing this package registers them all."""
+
+from app.models.base import Base
+from app.models.catalog import Price, PriceType, Product, RecurringInterval
+from app.models.customer import Customer
+
+__all__ = ["Base", "Customer", "Price", "PriceType", "Product", "RecurringInterval"]

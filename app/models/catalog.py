@@ -1,0 +1,81 @@
+"""The price catalog: products and their prices (immutable once created, as in Stripe)."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.models.base import Entity
+
+
+class PriceType(enum.Enum):
+    ONE_TIME = "one_time"
+    RECURRING = "recurring"
+
+
+class RecurringInterval(enum.Enum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    YEAR = "year"
+
+
+def _enum(cls: type[enum.Enum], name: str) -> sa.Enum:
+    return sa.Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+class Product(Entity):
+    __tablename__ = "products"
+
+    name: Mapped[str] = mapped_column(sa.String(256))
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    active: Mapped[bool] = mapped_column(default=True)
+    metadata_: Mapped[dict[str, str]] = mapped_column("metadata", default=dict)
+
+    prices: Mapped[list[Price]] = relationship(back_populates="product", lazy="raise")
+
+
+class Price(Entity):
+    __tablename__ = "prices"
+    __table_args__ = (
+        sa.CheckConstraint("unit_amount_minor >= 0", name="unit_amount_not_negative"),
+        sa.CheckConstraint(
+            "(type = 'recurring' AND recurring_interval IS NOT NULL"
+            " AND recurring_interval_count BETWEEN 1 AND 365)"
+            " OR (type = 'one_time' AND recurring_interval IS NULL"
+            " AND recurring_interval_count IS NULL AND trial_period_days IS NULL)",
+            name="recurring_shape",
+        ),
+        sa.CheckConstraint(
+            "trial_period_days IS NULL OR trial_period_days BETWEEN 1 AND 730",
+            name="trial_period_days_range",
+        ),
+    )
+
+    product_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("products.id", ondelete="RESTRICT"), index=True
+    )
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    unit_amount_minor: Mapped[int] = mapped_column(sa.BigInteger)
+    type: Mapped[PriceType] = mapped_column(_enum(PriceType, "price_type"))
+    recurring_interval: Mapped[RecurringInterval | None] = mapped_column(
+        _enum(RecurringInterval, "recurring_interval")
+    )
+    recurring_interval_count: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    trial_period_days: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    active: Mapped[bool] = mapped_column(default=True)
+    lookup_key: Mapped[str | None] = mapped_column(sa.String(200), unique=True)
+    nickname: Mapped[str | None] = mapped_column(sa.String(256))
+    metadata_: Mapped[dict[str, str]] = mapped_column("metadata", default=dict)
+
+    product: Mapped[Product] = relationship(back_populates="prices", lazy="raise")

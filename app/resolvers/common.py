@@ -1,0 +1,36 @@
+"""Helpers shared by the roots: typed global IDs and user errors."""
+
+import uuid
+
+import strawberry
+
+from app.context import RequestContext
+from app.domain.errors import ErrorCode, Problem, UserInputError
+from app.schema.errors import UserError
+from app.schema.node import GlobalIdError, decode_gid
+
+Info = strawberry.Info[RequestContext, None]
+
+
+def key_of(global_id: str, expected: str, *field: str) -> uuid.UUID:
+    """The database key inside a global ID of type ``expected``."""
+    try:
+        type_name, key = decode_gid(global_id)
+    except GlobalIdError:
+        raise UserInputError(
+            Problem(ErrorCode.INVALID_ID, f"Not a global ID: {global_id[:100]!r}.", field)
+        ) from None
+    if type_name != expected:
+        raise UserInputError(
+            Problem(
+                ErrorCode.WRONG_ID_TYPE,
+                f"Expected the ID of a {expected}, not a {type_name}.",
+                field,
+            )
+        )
+    return key
+
+
+def user_errors(error: UserInputError) -> list[UserError]:
+    """User errors of a mutation, their field paths starting at its ``input`` argument."""
+    return [UserError.from_problem(problem.under("input")) for problem in error.problems]

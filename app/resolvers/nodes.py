@@ -1,0 +1,46 @@
+"""`node(id:)` and `nodes(ids:)`: any object by its global ID, through the DataLoaders."""
+
+from collections.abc import Callable
+from typing import Any
+
+from strawberry.dataloader import DataLoader
+
+from app.domain.errors import ErrorCode
+from app.loaders import Loaders
+from app.schema.catalog import Price, Product
+from app.schema.customer import Customer
+from app.schema.errors import PublicError
+from app.schema.node import GlobalIdError, Node, decode_gid
+
+MAX_NODES = 100
+
+# type name -> (its loader in a request's Loaders, GraphQL type builder)
+NODE_TYPES: dict[str, tuple[Callable[[Loaders], DataLoader[Any, Any]], Callable[[Any], Node]]] = {
+    "Customer": (lambda loaders: loaders.customer, Customer.from_model),
+    "Product": (lambda loaders: loaders.product, Product.from_model),
+    "Price": (lambda loaders: loaders.price, Price.from_model),
+}
+
+
+async def load_node(loaders: Loaders, global_id: str) -> Node | None:
+    try:
+        type_name, key = decode_gid(global_id)
+    except GlobalIdError:
+        raise PublicError(f"Not a global ID: {global_id[:100]!r}.", ErrorCode.INVALID_ID) from None
+    if type_name not in NODE_TYPES:
+        return None
+    loader, build = NODE_TYPES[type_name]
+    row = await loader(loaders).load(key)
+    return None if row is None else build(row)
+
+
+async def load_typed(loaders: Loaders, global_id: str, expected: str) -> Any:
+    """An object of type ``expected``, ``None`` when unknown; an ID of another type is an
+    error (it is a bug in the caller, not a missing object)."""
+    node = await load_node(loaders, global_id)
+    if node is not None and type(node).__name__ != expected:
+        raise PublicError(
+            f"Expected the ID of a {expected}, not a {type(node).__name__}.",
+            ErrorCode.WRONG_ID_TYPE,
+        )
+    return node

@@ -1,0 +1,189 @@
+"""The Query root."""
+
+import asyncio
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import sqlalchemy as sa
+import strawberry
+
+from app import models
+from app.domain.currencies import CURRENCIES
+from app.domain.errors import ErrorCode, Problem, UserInputError
+from app.models.base import Entity
+from app.resolvers.common import Info, key_of
+from app.resolvers.nodes import MAX_NODES, load_node, load_typed
+from app.schema.catalog import (
+    Price,
+    PriceConnection,
+    PriceFilter,
+    Product,
+    ProductConnection,
+    ProductFilter,
+)
+from app.schema.customer import Customer, CustomerConnection, CustomerFilter
+from app.schema.errors import PublicError
+from app.schema.money import Currency
+from app.schema.node import Node
+from app.schema.pagination import Connection, Edge, PageInfo
+from app.schema.scalars import CurrencyCode
+from app.services import catalog, customers, pagination
+
+E = TypeVar("E", bound=Entity)
+N = TypeVar("N")
+
+First = Annotated[int | None, strawberry.argument(description="Page size, 0 to 100 (default 20).")]
+After = Annotated[
+    str | None, strawberry.argument(description="Cursor of the edge after which the page starts.")
+]
+GlobalId = Annotated[strawberry.ID, strawberry.argument(description="A global ID.")]
+
+
+async def connection(
+    info: Info,
+    statement: "sa.Select[tuple[E]]",
+    key: Any,
+    build: Callable[[E], N],
+    first: int | None,
+    after: str | None,
+) -> Connection[N]:
+    async with info.context.db() as session:
+        page = await pagination.fetch_page(session, statement, key, first=first, after=after)
+
+    async def count() -> int:
+        async with info.context.db() as session:
+            return await pagination.count(session, statement)
+
+    edges = [Edge(cursor=pagination.encode_cursor(row.id), node=build(row)) for row in page.items]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        _count=count,
+    )
+
+
+@strawberry.type(description="Read the catalog, customers and anything by global ID.")
+class Query:
+    @strawberry.field(description="Any object by its global ID; null when there is none.")
+    async def node(self, info: Info, id: GlobalId) -> Node | None:
+        return await load_node(info.context.loaders, id)
+
+    @strawberry.field(
+        description=f"Objects by global ID, in the order asked (null where none); at most {MAX_NODES}."
+    )
+    async def nodes(
+        self,
+        info: Info,
+        ids: Annotated[list[strawberry.ID], strawberry.argument(description="Global IDs.")],
+    ) -> list[Node | None]:
+        if len(ids) > MAX_NODES:
+            raise PublicError(f"At most {MAX_NODES} IDs at once.", ErrorCode.INVALID)
+        return list(await asyncio.gather(*(load_node(info.context.loaders, i) for i in ids)))
+
+    @strawberry.field(description="A customer by global ID.")
+    async def customer(self, info: Info, id: GlobalId) -> Customer | None:
+        return await load_typed(info.context.loaders, id, "Customer")  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Customers, newest first.")
+    async def customers(
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        filter: Annotated[
+            CustomerFilter | None, strawberry.argument(description="Conditions on the customers.")
+        ] = None,
+    ) -> CustomerConnection:
+        given = filter or CustomerFilter()
+        statement = customers.customers_query(
+            customers.CustomerFilter(
+                email=given.email,
+                created_after=given.created_after,
+                created_before=given.created_before,
+            )
+        )
+        return await connection(
+            info, statement, models.Customer.id, Customer.from_model, first, after
+        )
+
+    @strawberry.field(description="A product by global ID.")
+    async def product(self, info: Info, id: GlobalId) -> Product | None:
+        return await load_typed(info.context.loaders, id, "Product")  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Products, newest first.")
+    async def products(
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        filter: Annotated[
+            ProductFilter | None, strawberry.argument(description="Conditions on the products.")
+        ] = None,
+    ) -> ProductConnection:
+        statement = catalog.products_query(
+            catalog.ProductFilter(active=(filter or ProductFilter()).active)
+        )
+        return await connection(
+            info, statement, models.Product.id, Product.from_model, first, after
+        )
+
+    @strawberry.field(description="A price by global ID or by lookup key (give exactly one).")
+    async def price(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID | None, strawberry.argument(description="Global ID.")] = None,
+        lookup_key: Annotated[str | None, strawberry.argument(description="Lookup key.")] = None,
+    ) -> Price | None:
+        if (id is None) == (lookup_key is None):
+            raise PublicError("Give exactly one of `id` and `lookupKey`.", ErrorCode.INVALID)
+        if id is not None:
+            return await load_typed(info.context.loaders, id, "Price")  # type: ignore[no-any-return]
+        async with info.context.db() as session:
+            row = await catalog.find_price_by_lookup_key(session, lookup_key or "")
+        return None if row is None else Price.from_model(row)
+
+    @strawberry.field(description="Prices, newest first.")
+    async def prices(
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        filter: Annotated[
+            PriceFilter | None, strawberry.argument(description="Conditions on the prices.")
+        ] = None,
+    ) -> PriceConnection:
+        given = filter or PriceFilter()
+        if given.currency is not None and given.currency not in CURRENCIES:
+            raise UserInputError(
+                Problem(ErrorCode.UNKNOWN_CURRENCY, "Unknown currency.", ("filter", "currency"))
+            )
+        statement = catalog.prices_query(
+            catalog.PriceFilter(
+                product_id=(
+                    None
+                    if given.product_id is None
+                    else key_of(given.product_id, "Product", "filter", "productId")
+                ),
+                currency=given.currency,
+                active=given.active,
+                recurring=given.recurring,
+            )
+        )
+        return await connection(info, statement, models.Price.id, Price.from_model, first, after)
+
+    @strawberry.field(description="Every ISO 4217 currency paygate accepts, with decimal places.")
+    def currencies(self) -> list[Currency]:
+        return [
+            Currency(
+                code=CurrencyCode(c.code),
+                numeric_code=c.numeric,
+                decimal_places=c.minor_units,
+                name=c.name,
+            )
+            for c in CURRENCIES.values()
+        ]

@@ -1,0 +1,1 @@
+"""Strawberry types, inputs, enums, scalars and errors. Imports nothing from resolvers."""

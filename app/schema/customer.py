@@ -1,0 +1,100 @@
+"""Customer types, inputs and payloads."""
+
+import uuid
+from datetime import datetime
+
+import strawberry
+
+from app.models import Customer as CustomerRow
+from app.schema.errors import UserError
+from app.schema.node import Node, encode_gid
+from app.schema.pagination import Connection
+from app.schema.scalars import Metadata
+
+
+@strawberry.type(description="Someone who pays: a person or a company.")
+class Customer(Node):
+    email: str | None = strawberry.field(description="Email address for receipts and invoices.")
+    name: str | None = strawberry.field(description="Full name or company name.")
+    country: str | None = strawberry.field(
+        description="ISO 3166-1 alpha-2 country code; decides tax later."
+    )
+    locale: str | None = strawberry.field(
+        description="Preferred BCP 47 locale for emails and amounts, e.g. `de-DE`."
+    )
+    metadata: Metadata = strawberry.field(description="Your own key-value data.")
+    created_at: datetime = strawberry.field(description="When the customer was created.")
+    updated_at: datetime = strawberry.field(description="When the customer last changed.")
+    key: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def from_model(cls, row: CustomerRow) -> "Customer":
+        return cls(
+            id=encode_gid("Customer", row.id),
+            key=row.id,
+            email=row.email,
+            name=row.name,
+            country=row.country,
+            locale=row.locale,
+            metadata=Metadata(row.metadata_),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
+@strawberry.input(description="Which customers to list. All conditions must hold.")
+class CustomerFilter:
+    email: str | None = strawberry.field(
+        default=None, description="Exact email address, compared case-insensitively."
+    )
+    created_after: datetime | None = strawberry.field(
+        default=None, description="Created strictly after this time."
+    )
+    created_before: datetime | None = strawberry.field(
+        default=None, description="Created strictly before this time."
+    )
+
+
+@strawberry.input(description="A new customer. Every field is optional.")
+class CreateCustomerInput:
+    email: str | None = strawberry.field(default=None, description="Email address.")
+    name: str | None = strawberry.field(default=None, description="Name, at most 256 characters.")
+    country: str | None = strawberry.field(
+        default=None, description="ISO 3166-1 alpha-2 country code, e.g. `FR`."
+    )
+    locale: str | None = strawberry.field(default=None, description="BCP 47 locale, e.g. `fr-FR`.")
+    metadata: Metadata | None = strawberry.field(default=None, description="Key-value data.")
+
+
+@strawberry.input(
+    description=(
+        "Changes to a customer. Omitted fields stay as they are; `null` clears a field. "
+        'Metadata merges key by key: a key set to `""` is removed, `null` removes all.'
+    )
+)
+class UpdateCustomerInput:
+    id: strawberry.ID = strawberry.field(description="Global ID of the customer.")
+    email: str | None = strawberry.field(default=strawberry.UNSET, description="Email address.")
+    name: str | None = strawberry.field(default=strawberry.UNSET, description="Name.")
+    country: str | None = strawberry.field(
+        default=strawberry.UNSET, description="ISO 3166-1 alpha-2 country code."
+    )
+    locale: str | None = strawberry.field(default=strawberry.UNSET, description="BCP 47 locale.")
+    metadata: Metadata | None = strawberry.field(
+        default=strawberry.UNSET, description="Key-value data to merge."
+    )
+
+
+@strawberry.type(description="Result of `createCustomer`.")
+class CreateCustomerPayload:
+    customer: Customer | None = strawberry.field(description="The new customer, unless refused.")
+    user_errors: list[UserError] = strawberry.field(description="Why the input was refused.")
+
+
+@strawberry.type(description="Result of `updateCustomer`.")
+class UpdateCustomerPayload:
+    customer: Customer | None = strawberry.field(description="The customer after the change.")
+    user_errors: list[UserError] = strawberry.field(description="Why the input was refused.")
+
+
+CustomerConnection = Connection[Customer]

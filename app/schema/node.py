@@ -1,0 +1,35 @@
+"""Relay: the Node interface and opaque global IDs."""
+
+import base64
+import binascii
+import uuid
+
+import strawberry
+
+
+@strawberry.interface(description="An object with a global ID, fetchable with `node(id:)`.")
+class Node:
+    id: strawberry.ID = strawberry.field(
+        description="Opaque global ID. Pass it back as it is; do not parse it."
+    )
+
+
+class GlobalIdError(ValueError):
+    """The string is not a global ID issued by paygate."""
+
+
+def encode_gid(type_name: str, key: uuid.UUID) -> strawberry.ID:
+    raw = f"{type_name}:{key}".encode()
+    return strawberry.ID(base64.urlsafe_b64encode(raw).decode().rstrip("="))
+
+
+def decode_gid(value: str) -> tuple[str, uuid.UUID]:
+    """The type name and key of a global ID."""
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+        type_name, _, key = raw.partition(":")
+        if not type_name.isalpha():
+            raise GlobalIdError(value)
+        return type_name, uuid.UUID(key)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise GlobalIdError(value) from None

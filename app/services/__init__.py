@@ -1,0 +1,1 @@
+"""Business rules, one module per capability. Callers: resolvers, webhooks, worker, CLI."""

@@ -1,0 +1,103 @@
+"""Customers: create, update, find, list."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain import validation as check
+from app.domain.clock import Clock
+from app.domain.errors import ErrorCode, Problem, Problems, UserInputError
+from app.domain.updates import KEEP, Keep
+from app.models import Customer
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerFilter:
+    email: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+def customers_query(filter_: CustomerFilter) -> sa.Select[tuple[Customer]]:
+    statement = sa.select(Customer)
+    if filter_.email is not None:
+        statement = statement.where(sa.func.lower(Customer.email) == filter_.email.strip().lower())
+    if filter_.created_after is not None:
+        statement = statement.where(Customer.created_at > filter_.created_after)
+    if filter_.created_before is not None:
+        statement = statement.where(Customer.created_at < filter_.created_before)
+    return statement
+
+
+async def get_customer(session: AsyncSession, customer_id: uuid.UUID, *field: str) -> Customer:
+    customer = await session.get(Customer, customer_id)
+    if customer is None:
+        raise UserInputError(Problem(ErrorCode.NOT_FOUND, "No such customer.", field))
+    return customer
+
+
+async def create_customer(
+    session: AsyncSession,
+    *,
+    clock: Clock,
+    email: str | None,
+    name: str | None,
+    country: str | None,
+    locale: str | None,
+    metadata: object,
+) -> Customer:
+    problems = Problems()
+    customer = Customer(
+        email=check.email(problems, email, "email"),
+        name=check.text(problems, name, "name", max_length=256),
+        country=check.country(problems, country, "country"),
+        locale=check.locale(problems, locale, "locale"),
+        metadata_=check.metadata(problems, metadata, "metadata") or {},
+        created_at=clock.now(),
+        updated_at=clock.now(),
+    )
+    problems.raise_if_any()
+    session.add(customer)
+    await session.commit()
+    return customer
+
+
+async def update_customer(
+    session: AsyncSession,
+    *,
+    clock: Clock,
+    customer_id: uuid.UUID,
+    email: str | None | Keep = KEEP,
+    name: str | None | Keep = KEEP,
+    country: str | None | Keep = KEEP,
+    locale: str | None | Keep = KEEP,
+    metadata: object | Keep = KEEP,
+) -> Customer:
+    """Change the given fields; ``None`` clears a field. Metadata merges key by key as in
+    Stripe: a key set to ``""`` is removed, ``None`` removes every key."""
+    customer = await get_customer(session, customer_id, "id")
+    problems = Problems()
+    changes: dict[str, object] = {}
+    if email is not KEEP:
+        changes["email"] = check.email(problems, email, "email")
+    if name is not KEEP:
+        changes["name"] = check.text(problems, name, "name", max_length=256)
+    if country is not KEEP:
+        changes["country"] = check.country(problems, country, "country")
+    if locale is not KEEP:
+        changes["locale"] = check.locale(problems, locale, "locale")
+    if metadata is not KEEP:
+        changes["metadata_"] = check.merged_metadata(
+            problems, customer.metadata_, metadata, "metadata"
+        )
+    problems.raise_if_any()
+    for attribute, value in changes.items():
+        setattr(customer, attribute, value)
+    customer.updated_at = clock.now()
+    await session.commit()
+    return customer

@@ -1,0 +1,79 @@
+"""Keyset pagination over time-ordered UUID keys, newest first, with opaque cursors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.errors import ErrorCode, Problem, UserInputError
+
+T = TypeVar("T")
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+_PREFIX = "cursor:v1:"
+
+
+def encode_cursor(key: uuid.UUID) -> str:
+    return base64.urlsafe_b64encode(f"{_PREFIX}{key}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, *field: str) -> uuid.UUID:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not raw.startswith(_PREFIX):
+            raise ValueError(raw)
+        return uuid.UUID(raw[len(_PREFIX) :])
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise UserInputError(
+            Problem(ErrorCode.INVALID, "Not a cursor returned by this connection.", field)
+        ) from None
+
+
+def page_size(first: int | None) -> int:
+    size = DEFAULT_PAGE_SIZE if first is None else first
+    if not 0 <= size <= MAX_PAGE_SIZE:
+        raise UserInputError(
+            Problem(
+                ErrorCode.INVALID,
+                f"`first` must be between 0 and {MAX_PAGE_SIZE}.",
+                ("first",),
+            )
+        )
+    return size
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: Sequence[T]
+    has_next_page: bool
+    has_previous_page: bool
+
+
+async def fetch_page(
+    session: AsyncSession,
+    statement: sa.Select[tuple[T]],
+    key: sa.ColumnElement[Any],
+    *,
+    first: int | None,
+    after: str | None,
+) -> Page[T]:
+    """One statement: the filtered rows after the cursor, newest key first."""
+    size = page_size(first)
+    if after is not None:
+        statement = statement.where(key < decode_cursor(after, "after"))
+    rows = (await session.scalars(statement.order_by(key.desc()).limit(size + 1))).all()
+    return Page(
+        items=rows[:size], has_next_page=len(rows) > size, has_previous_page=after is not None
+    )
+
+
+async def count(session: AsyncSession, statement: sa.Select[Any]) -> int:
+    total = await session.scalar(sa.select(sa.func.count()).select_from(statement.subquery()))
+    return int(total or 0)
