@@ -3,6 +3,7 @@
 import logging
 
 import strawberry
+from strawberry.schema.config import StrawberryConfig
 from graphql import GraphQLError
 from strawberry.extensions import (
     MaskErrors,
@@ -18,6 +19,7 @@ from app.resolvers.mutation import Mutation
 from app.resolvers.query import Query
 from app.schema.catalog import Price, Product
 from app.schema.customer import Customer
+from app.schema.scalars import SCALAR_MAP
 
 logger = logging.getLogger("paygate.graphql")
 
@@ -31,11 +33,18 @@ class ErrorPolicy(MaskErrors):
 
     @staticmethod
     def _should_rewrite(error: GraphQLError) -> bool:
-        # No original error: GraphQL syntax/validation or a PublicError raised on purpose.
+        # No original error: GraphQL syntax or validation errors, shown as they are.
         return error.original_error is not None
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error
+        if isinstance(original, GraphQLError):  # a PublicError, or GraphQL's own coercion
+            return GraphQLError(
+                error.message,
+                nodes=error.nodes,
+                path=error.path,
+                extensions=original.extensions or error.extensions,
+            )
         if isinstance(original, UserInputError):
             problem = original.problems[0]
             return GraphQLError(
@@ -59,6 +68,7 @@ schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
     types=[Customer, Product, Price],
+    config=StrawberryConfig(scalar_map=SCALAR_MAP),
     extensions=[
         ParserCache,
         ValidationCache,

@@ -41,14 +41,14 @@ URL_PREFIX: Final = "/graphiql"
 STATIC_DIR: Final = Path(__file__).resolve().parent / "static"
 VENDOR_DIR: Final = STATIC_DIR / "vendor"
 
-# GraphiQL's dialogs and menus (Radix UI -> react-remove-scroll) lock page scrolling by
-# inserting this <style> element while they are open. It is the only inline style GraphiQL
-# creates (React and CodeMirror style elements through the CSSOM, which style-src does not
-# govern), so instead of 'unsafe-inline' the policy allows exactly this text by its hash.
-# The values are those of a page without a scrollbar (ours: page.css keeps it to 100vh), as
-# react-remove-scroll-bar 2.x renders them for a zero scrollbar gap. The browser test opens
-# the settings dialog and fails on any CSP violation, so a GraphiQL upgrade that changes this
-# text is caught there.
+# style-src relaxation, the only one: GraphiQL's dialogs and menus (Radix UI, through
+# react-remove-scroll) lock page scrolling by inserting this <style> element while they are
+# open. It is the only inline style GraphiQL creates (React and CodeMirror set styles through
+# the CSSOM, which style-src does not govern), so rather than 'unsafe-inline' the policy admits
+# exactly this text, by its hash. The values are what react-remove-scroll-bar 2.x renders for a
+# page without a scrollbar (page.css keeps ours to 100vh); should a page ever have one, the
+# style is blocked and only the scroll lock is lost. The browser test opens the settings dialog
+# and fails on any CSP violation, so a GraphiQL upgrade that changes this text is caught there.
 _SCROLL_LOCK_CSS: Final = (
     "\n  .with-scroll-bars-hidden {\n   overflow: hidden !important;\n"
     "   padding-right: 0px !important;\n  }\n"
@@ -59,7 +59,8 @@ _SCROLL_LOCK_CSS: Final = (
     "  .right-scroll-bar-position {\n    right: 0px !important;\n  }\n  \n"
     "  .width-before-scroll-bar {\n    margin-right: 0px !important;\n  }\n  \n"
     "  .right-scroll-bar-position .right-scroll-bar-position {\n    right: 0 !important;\n  }\n  \n"
-    "  .width-before-scroll-bar .width-before-scroll-bar {\n    margin-right: 0 !important;\n  }\n  \n"
+    "  .width-before-scroll-bar .width-before-scroll-bar {\n"
+    "    margin-right: 0 !important;\n  }\n  \n"
     "  body {\n    --removed-body-scroll-bar-size: 0px;\n  }\n"
 )
 
@@ -68,9 +69,9 @@ def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
 
 
-# Only the gateway's own origin: no CDN, no inline script, no eval (none is needed: the
-# bundles never call eval or new Function on this path), fonts come as data: URLs inside
-# graphiql.min.css. Verified in headless Chromium by tests/browser/test_graphiql.py.
+# Only the gateway's own origin: no CDN, no inline script and no 'unsafe-eval' (the bundles do
+# not need it); the fonts are data: URLs inside graphiql.min.css. Verified in headless Chromium
+# by tests/browser/test_graphiql.py.
 CSP: Final = "; ".join(
     [
         "default-src 'none'",
@@ -155,11 +156,9 @@ def _json_for_html(value: object) -> str:
     )
 
 
-def _link(rel: str, name: str, extra: str = "") -> str:
+def _stylesheet(name: str) -> str:
     asset = _asset(name)
-    return (
-        f'<link rel="{rel}" href="{html.escape(asset.url)}" integrity="{asset.integrity}"{extra}>'
-    )
+    return f'<link rel="stylesheet" href="{html.escape(asset.url)}" integrity="{asset.integrity}">'
 
 
 def _script(name: str) -> str:
@@ -180,10 +179,10 @@ def render_page(*, endpoint: str, default_query: str, title: str = "paygate Grap
         '<meta name="referrer" content="no-referrer">',
         '<meta name="robots" content="noindex">',
         f"<title>{html.escape(title)}</title>",
-        _link("icon", _FAVICON, ' type="image/svg+xml"'),
+        f'<link rel="icon" href="{html.escape(_asset(_FAVICON).url)}" type="image/svg+xml">',
     ]
     if not assets_available():
-        head.extend(_link("stylesheet", name) for name in _OWN_STYLES)
+        head.extend(_stylesheet(name) for name in _OWN_STYLES)
         body = (
             '<main class="graphiql-missing">'
             f"<h1>{html.escape(title)}</h1>"
@@ -194,7 +193,7 @@ def render_page(*, endpoint: str, default_query: str, title: str = "paygate Grap
         )
         return _document(head, body)
 
-    head.extend(_link("stylesheet", name) for name in (*_VENDOR_STYLES, *_OWN_STYLES))
+    head.extend(_stylesheet(name) for name in (*_VENDOR_STYLES, *_OWN_STYLES))
     config = {"endpoint": endpoint, "defaultQuery": default_query}
     body = "\n".join(
         [

@@ -1,32 +1,45 @@
-"""Custom scalars."""
+"""Custom scalars. The types are NewTypes; their GraphQL definitions are in SCALAR_MAP,
+which the schema's config receives."""
 
 from typing import Any, NewType
 
 import strawberry
+from graphql import ValueNode, value_from_ast_untyped
+from strawberry.types.scalar import ScalarDefinition
 
-CurrencyCode = strawberry.scalar(
-    NewType("CurrencyCode", str),
-    description=(
-        "An ISO 4217 alphabetic currency code in upper case, such as `USD`, `EUR` or `JPY`. "
-        "Unknown codes are reported as `UNKNOWN_CURRENCY` user errors."
-    ),
-    serialize=str,
-    parse_value=lambda value: _string(value, "CurrencyCode"),
-)
-
-Metadata = strawberry.scalar(
-    NewType("Metadata", object),
-    description=(
-        "Your own key-value data as a JSON object of strings: up to 50 keys of at most 40 "
-        'characters, values of at most 500 characters, for example `{"crm_id": "A-42"}`. '
-        "Never put card numbers or secrets here."
-    ),
-    serialize=lambda value: value,
-    parse_value=lambda value: value,
-)
+CurrencyCode = NewType("CurrencyCode", str)
+Metadata = NewType("Metadata", object)
 
 
-def _string(value: Any, name: str) -> str:
+def _string(value: Any) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"{name} must be a string")
+        raise ValueError("CurrencyCode must be a string")
     return value
+
+
+def _metadata_literal(node: ValueNode, variables: dict[str, Any] | None = None) -> Any:
+    return value_from_ast_untyped(node, variables)
+
+
+SCALAR_MAP: dict[object, ScalarDefinition] = {
+    CurrencyCode: strawberry.scalar(
+        name="CurrencyCode",
+        description=(
+            "An ISO 4217 alphabetic currency code in upper case, such as `USD`, `EUR` or "
+            "`JPY`. Unknown codes are reported as `UNKNOWN_CURRENCY` errors."
+        ),
+        serialize=str,
+        parse_value=_string,
+    ),
+    Metadata: strawberry.scalar(
+        name="Metadata",
+        description=(
+            "Your own key-value data as a JSON object of strings: up to 50 keys of at most 40 "
+            'characters, values of at most 500 characters, e.g. `{"crm_id": "A-42"}`. '
+            "Never put card numbers or secrets here."
+        ),
+        serialize=lambda value: value,
+        parse_value=lambda value: value,
+        parse_literal=_metadata_literal,
+    ),
+}

@@ -1,0 +1,144 @@
+"""Test fixtures: a real PostgreSQL database per test, the app over HTTP (httpx ASGI).
+
+A template database is migrated once per run; every test gets its own copy of it
+(``CREATE DATABASE ... TEMPLATE``) that is dropped afterwards, so tests may commit, race
+and run concurrently like production without seeing each other's data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+
+from app.domain.clock import FrozenClock
+from app.main import create_app
+from app.migrations import upgrade_to_head
+from app.settings import Settings
+
+DEFAULT_TEST_URL = "postgresql://postgres@127.0.0.1:5432/paygate_test"
+TEST_URL = os.environ.get("TEST_DATABASE_URL", DEFAULT_TEST_URL)
+_counter = itertools.count()
+
+
+def _dsn(url: str, database: str) -> str:
+    """A plain libpq DSN to another database of the same server."""
+    parsed = make_url(url).set(drivername="postgresql", database=database)
+    return parsed.render_as_string(hide_password=False)
+
+
+def _async_url(database: str) -> str:
+    return (
+        make_url(TEST_URL)
+        .set(drivername="postgresql+asyncpg", database=database)
+        .render_as_string(hide_password=False)
+    )
+
+
+async def _admin(sql: str) -> None:
+    connection = await asyncpg.connect(_dsn(TEST_URL, "postgres"))
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+async def template_database() -> AsyncIterator[str]:
+    """The test database, created if missing and migrated to head; used as a template."""
+    name = make_url(TEST_URL).database or "paygate_test"
+    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await _admin(f'CREATE DATABASE "{name}"')
+    await asyncio.to_thread(upgrade_to_head, _async_url(name))
+    yield name
+    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def database_url(template_database: str) -> AsyncIterator[str]:
+    """A fresh, migrated database of this test's own."""
+    name = f"{template_database}_{os.getpid()}_{next(_counter)}"
+    await _admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    yield _async_url(name)
+    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(datetime(2026, 1, 15, 12, 0, tzinfo=UTC))
+
+
+@dataclass
+class StatementLog:
+    """The SQL statements the app sent, for round-trip assertions."""
+
+    statements: list[str] = field(default_factory=list)
+
+    def clear(self) -> None:
+        self.statements.clear()
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@dataclass
+class Api:
+    """The gateway as a client sees it: GraphQL over HTTP."""
+
+    http: httpx.AsyncClient
+    sql: StatementLog
+
+    async def graphql(
+        self, query: str, variables: dict[str, Any] | None = None, **headers: str
+    ) -> dict[str, Any]:
+        """POST a document; return the JSON body (``data`` and maybe ``errors``)."""
+        response = await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def data(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The ``data`` of a document that must not fail."""
+        body = await self.graphql(query, variables)
+        assert "errors" not in body, body["errors"]
+        result: dict[str, Any] = body["data"]
+        return result
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, migrate_on_start=False, seed_demo=False)
+
+
+@pytest.fixture
+async def api(settings: Settings, clock: FrozenClock) -> AsyncIterator[Api]:
+    app = create_app(settings, clock=clock)
+    engine = app.state.runtime.engine
+    log = StatementLog()
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        log.statements.append(statement)
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://paygate.test") as http:
+        yield Api(http=http, sql=log)
+    await engine.dispose()
+
+
+@pytest.fixture
+def anyio_backend() -> Iterator[str]:
+    yield "asyncio"
