@@ -53,10 +53,22 @@ async def _admin(sql: str) -> None:
         await connection.close()
 
 
+async def _create_if_missing(name: str) -> None:
+    connection = await asyncpg.connect(_dsn(TEST_URL, "postgres"))
+    try:
+        if not await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+
+
 @pytest.fixture(scope="session")
 async def template_database() -> AsyncIterator[str]:
-    """The test database, created if missing and migrated to head; used as a template."""
-    name = make_url(TEST_URL).database or "paygate_test"
+    """This run's template: a migrated copy of the test database (created if missing).
+    Named per process, so that concurrent runs against one server never collide."""
+    base = make_url(TEST_URL).database or "paygate_test"
+    await _create_if_missing(base)
+    name = f"{base}_tpl_{os.getpid()}"
     await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     await _admin(f'CREATE DATABASE "{name}"')
     await asyncio.to_thread(upgrade_to_head, _async_url(name))
@@ -67,7 +79,7 @@ async def template_database() -> AsyncIterator[str]:
 @pytest.fixture
 async def database_url(template_database: str) -> AsyncIterator[str]:
     """A fresh, migrated database of this test's own."""
-    name = f"{template_database}_{os.getpid()}_{next(_counter)}"
+    name = f"{template_database}_{next(_counter)}"
     await _admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
     yield _async_url(name)
     await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
