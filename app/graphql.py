@@ -3,7 +3,6 @@
 import logging
 
 import strawberry
-from strawberry.schema.config import StrawberryConfig
 from graphql import GraphQLError
 from strawberry.extensions import (
     MaskErrors,
@@ -13,6 +12,7 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.schema.config import StrawberryConfig
 
 from app.domain.errors import UserInputError
 from app.resolvers.mutation import Mutation

@@ -9,8 +9,9 @@ from app.models import Price, PriceType, Product, RecurringInterval
 
 _NAMESPACE = uuid.UUID("5d1b0b4e-6f0a-4c55-9a53-8f1f2a7c0001")
 
-# (product name, description, [(lookup key, currency, minor units, interval, trial days)])
-DEMO_CATALOG = [
+# (lookup key, currency, minor units, interval or None for one-time, trial days)
+DemoPrice = tuple[str, str, int, RecurringInterval | None, int | None]
+DEMO_CATALOG: list[tuple[str, str, list[DemoPrice]]] = [
     (
         "Starter",
         "For side projects: one seat, community support.",

@@ -12,33 +12,33 @@ from app.settings import Settings
 
 async def _start(url: str) -> list[str]:
     app = create_app(Settings(database_url=url))
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://t"
-        ) as http:
-            assert (await http.get("/readyz")).status_code == 200
-            catalog = (
-                await http.post(
-                    "/graphql",
-                    json={
-                        "query": "{ products(first: 100) { edges { node { name "
-                        "prices { lookupKey unitAmount { formatted } } } } } }"
-                    },
-                )
-            ).json()
-            created = (
-                await http.post(
-                    "/graphql",
-                    json={
-                        "query": 'mutation { createCustomer(input: {email: "e@example.com"}) '
-                        "{ customer { id } userErrors { code } } }"
-                    },
-                )
-            ).json()
-            assert created["data"]["createCustomer"]["userErrors"] == []
-            html = await http.get("/graphql", headers={"accept": "text/html"})
-            assert html.status_code == 200
-            assert "default-src" in html.headers["content-security-policy"]
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        assert (await http.get("/readyz")).status_code == 200
+        catalog = (
+            await http.post(
+                "/graphql",
+                json={
+                    "query": "{ products(first: 100) { edges { node { name "
+                    "prices { lookupKey unitAmount { formatted } } } } } }"
+                },
+            )
+        ).json()
+        created = (
+            await http.post(
+                "/graphql",
+                json={
+                    "query": 'mutation { createCustomer(input: {email: "e@example.com"}) '
+                    "{ customer { id } userErrors { code } } }"
+                },
+            )
+        ).json()
+        assert created["data"]["createCustomer"]["userErrors"] == []
+        html = await http.get("/graphql", headers={"accept": "text/html"})
+        assert html.status_code == 200
+        assert "default-src" in html.headers["content-security-policy"]
     return sorted(
         price["lookupKey"]
         for edge in catalog["data"]["products"]["edges"]
@@ -61,11 +61,11 @@ async def test_production_profile_turns_off_graphiql_and_seeding(tmp_path: Path)
             migrate_on_start=True,
         )
     )
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://t"
-        ) as http:
-            page = await http.get("/graphql", headers={"accept": "text/html"})
-            assert page.status_code == 404
-            body = (await http.post("/graphql", json={"query": "{ products { totalCount } }"}))
-            assert body.json()["data"]["products"]["totalCount"] == 0
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        page = await http.get("/graphql", headers={"accept": "text/html"})
+        assert page.status_code == 404
+        body = await http.post("/graphql", json={"query": "{ products { totalCount } }"})
+        assert body.json()["data"]["products"]["totalCount"] == 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
 from babel import Locale, UnknownLocaleError
@@ -68,7 +68,7 @@ def email(problems: Problems, value: str | None, *field: str) -> str | None:
 
 @lru_cache(maxsize=1)
 def _countries() -> frozenset[str]:
-    territories = Locale.parse("en").territories
+    territories: Iterable[str] = Locale.parse("en").territories.keys()
     return frozenset(c for c in territories if len(c) == 2 and c.isalpha()) - _NOT_COUNTRIES
 
 

@@ -41,7 +41,7 @@ GlobalId = Annotated[strawberry.ID, strawberry.argument(description="A global ID
 
 async def connection(
     info: Info,
-    statement: "sa.Select[tuple[E]]",
+    statement: "sa.Select[E]",
     key: Any,
     build: Callable[[E], N],
     first: int | None,
@@ -74,7 +74,9 @@ class Query:
         return await load_node(info.context.loaders, id)
 
     @strawberry.field(
-        description=f"Objects by global ID, in the order asked (null where none); at most {MAX_NODES}."
+        description=(
+            f"Objects by global ID, in the order asked (null where none); at most {MAX_NODES}."
+        )
     )
     async def nodes(
         self,

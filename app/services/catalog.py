@@ -48,14 +48,14 @@ class Recurrence:
     interval_count: int = 1
 
 
-def products_query(filter_: ProductFilter) -> sa.Select[tuple[Product]]:
+def products_query(filter_: ProductFilter) -> sa.Select[Product]:
     statement = sa.select(Product)
     if filter_.active is not None:
         statement = statement.where(Product.active.is_(filter_.active))
     return statement
 
 
-def prices_query(filter_: PriceFilter) -> sa.Select[tuple[Price]]:
+def prices_query(filter_: PriceFilter) -> sa.Select[Price]:
     statement = sa.select(Price)
     if filter_.product_id is not None:
         statement = statement.where(Price.product_id == filter_.product_id)
@@ -117,7 +117,7 @@ async def update_product(
     clock: Clock,
     product_id: uuid.UUID,
     name: str | Keep = KEEP,
-    description: str | None | Keep = KEEP,
+    description: str | Keep | None = KEEP,
     active: bool | Keep = KEEP,
     metadata: object | Keep = KEEP,
 ) -> Product:

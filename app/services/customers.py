@@ -23,7 +23,7 @@ class CustomerFilter:
     created_before: datetime | None = None
 
 
-def customers_query(filter_: CustomerFilter) -> sa.Select[tuple[Customer]]:
+def customers_query(filter_: CustomerFilter) -> sa.Select[Customer]:
     statement = sa.select(Customer)
     if filter_.email is not None:
         statement = statement.where(sa.func.lower(Customer.email) == filter_.email.strip().lower())
@@ -72,10 +72,10 @@ async def update_customer(
     *,
     clock: Clock,
     customer_id: uuid.UUID,
-    email: str | None | Keep = KEEP,
-    name: str | None | Keep = KEEP,
-    country: str | None | Keep = KEEP,
-    locale: str | None | Keep = KEEP,
+    email: str | Keep | None = KEEP,
+    name: str | Keep | None = KEEP,
+    country: str | Keep | None = KEEP,
+    locale: str | Keep | None = KEEP,
     metadata: object | Keep = KEEP,
 ) -> Customer:
     """Change the given fields; ``None`` clears a field. Metadata merges key by key as in

@@ -58,7 +58,7 @@ class Page(Generic[T]):
 
 async def fetch_page(
     session: AsyncSession,
-    statement: sa.Select[tuple[T]],
+    statement: sa.Select[T],
     key: sa.ColumnElement[Any],
     *,
     first: int | None,

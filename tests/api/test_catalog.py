@@ -50,9 +50,7 @@ query($filter: PriceFilter) {
 
 
 async def product(api: Api, name: str = "Pro", **fields: Any) -> dict[str, Any]:
-    payload = (await api.data(CREATE_PRODUCT, {"input": {"name": name, **fields}}))[
-        "createProduct"
-    ]
+    payload = (await api.data(CREATE_PRODUCT, {"input": {"name": name, **fields}}))["createProduct"]
     assert payload["userErrors"] == []
     result: dict[str, Any] = payload["product"]
     return result
@@ -136,8 +134,13 @@ async def test_recurring_price_with_exact_money(api: Api) -> None:
         ("1.005", "KWD", "1.005", "1005", "KWD1.005"),
         ("0", "EUR", "0.00", "0", "€0.00"),
         ("7.5", "USD", "7.50", "750", "$7.50"),
-        ("92233720368547758.07", "USD", "92233720368547758.07", "9223372036854775807",
-         "$92,233,720,368,547,758.07"),
+        (
+            "92233720368547758.07",
+            "USD",
+            "92233720368547758.07",
+            "9223372036854775807",
+            "$92,233,720,368,547,758.07",
+        ),
     ],
 )
 async def test_currency_decimal_places(
@@ -232,18 +235,18 @@ async def test_floats_are_never_accepted(api: Api) -> None:
 
 async def test_price_ids_are_checked(api: Api) -> None:
     pro = await product(api)
-    customer = (
-        await api.data('mutation { createCustomer(input: {}) { customer { id } } }')
-    )["createCustomer"]["customer"]
+    customer = (await api.data("mutation { createCustomer(input: {}) { customer { id } } }"))[
+        "createCustomer"
+    ]["customer"]
     money = {"amount": "1", "currency": "USD"}
     for product_id, code in [("garbage", "INVALID_ID"), (customer["id"], "WRONG_ID_TYPE")]:
         result = await create_price(api, productId=product_id, unitAmount=money)
         assert [(e["field"], e["code"]) for e in result["userErrors"]] == [
             (["input", "productId"], code)
         ]
-    archived = (
-        await api.data(UPDATE_PRODUCT, {"input": {"id": pro["id"], "active": False}})
-    )["updateProduct"]["product"]
+    archived = (await api.data(UPDATE_PRODUCT, {"input": {"id": pro["id"], "active": False}}))[
+        "updateProduct"
+    ]["product"]
     result = await create_price(api, productId=archived["id"], unitAmount=money)
     assert [e["code"] for e in result["userErrors"]] == ["PRODUCT_ARCHIVED"]
     assert await price_count(api) == 0

@@ -21,7 +21,9 @@ query($id: ID!) {
 
 async def seed(api: Api) -> tuple[str, str, str]:
     customer = (
-        await api.data('mutation { createCustomer(input: {email: "n@example.com"}) { customer { id } } }')
+        await api.data(
+            'mutation { createCustomer(input: {email: "n@example.com"}) { customer { id } } }'
+        )
     )["createCustomer"]["customer"]["id"]
     product = (
         await api.data('mutation { createProduct(input: {name: "Widget"}) { product { id } } }')

@@ -57,9 +57,9 @@ async def test_node_batches_by_type(api: Api) -> None:
     await seed_catalog(api, products=5, prices_each=1)
     ids = [
         e["node"]["id"]
-        for e in (await api.data("{ products(first: 5) { edges { node { id } } } }"))[
-            "products"
-        ]["edges"]
+        for e in (await api.data("{ products(first: 5) { edges { node { id } } } }"))["products"][
+            "edges"
+        ]
     ]
     api.sql.clear()
     await api.data("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": ids})
