@@ -1,0 +1,44 @@
+# The two set-up commands of the README. Everything is installed on first use:
+# uv (into .tools/), the locked Python dependencies (into .venv/), the GraphiQL bundles.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+UV := .tools/bin/uv
+export UV_PYTHON := $(PYTHON)
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: run test lint types pytest deps assets schema clean
+
+## run: the gateway on embedded defaults (SQLite file, sandbox PSP), GraphiQL at :8000/graphql
+run: deps
+	@scripts/build-graphiql || echo "warning: GraphiQL assets not built (needs npm); the API works"
+	$(UV) run --frozen paygate serve
+
+## test: lint, types and the whole suite against PostgreSQL (TEST_DATABASE_URL)
+test: deps assets lint types pytest
+
+lint: deps
+	$(UV) run --frozen ruff check app tests alembic
+	$(UV) run --frozen ruff format --check app tests alembic
+
+types: deps
+	$(UV) run --frozen mypy
+
+pytest: deps assets
+	$(UV) run --frozen pytest
+
+deps: $(UV)
+	@$(UV) sync --frozen --quiet
+
+assets:
+	@scripts/build-graphiql
+
+## schema: re-export schema.graphql after a schema change (review the diff)
+schema: deps
+	$(UV) run --frozen paygate export-schema schema.graphql
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check 'uv>=0.13.8,<0.14'
+
+clean:
+	rm -rf .venv .tools app/graphiql/static/vendor web/graphiql/node_modules
