@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -330,3 +331,27 @@ async def test_price_filters(api: Api) -> None:
     assert body["errors"][0]["extensions"]["code"] == "UNKNOWN_CURRENCY"
     body = await api.graphql(PRICES, {"filter": {"productId": "nope"}})
     assert body["errors"][0]["extensions"]["code"] == "INVALID_ID"
+
+
+async def test_racing_creates_of_one_lookup_key_leave_exactly_one(api: Api) -> None:
+    pro = await product(api)
+    attempts = [
+        api.data(
+            CREATE_PRICE,
+            {
+                "input": {
+                    "productId": pro["id"],
+                    "unitAmount": {"amount": f"{n}", "currency": "USD"},
+                    "lookupKey": "contested",
+                }
+            },
+        )
+        for n in range(1, 9)
+    ]
+    results = [r["createPrice"] for r in await asyncio.gather(*attempts)]
+    winners = [r for r in results if r["price"] is not None]
+    assert len(winners) == 1
+    assert {e["code"] for r in results if r["price"] is None for e in r["userErrors"]} == {
+        "DUPLICATE_LOOKUP_KEY"
+    }
+    assert await price_count(api) == 1
