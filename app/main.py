@@ -26,8 +26,8 @@ from app.settings import Settings
 logger = logging.getLogger("paygate")
 
 EXAMPLE_DOCUMENT = """\
-# Welcome to paygate. Press the run button (or Ctrl-Enter) to list the demo catalog.
-# Open the docs (book icon, top left) to explore every type.
+# Welcome to paygate. Run (Ctrl-Enter) to list the demo catalog.
+# The docs (top icon on the left) describe every type and field.
 
 query Catalog {
   products(first: 10) {
@@ -48,7 +48,7 @@ query Catalog {
   }
 }
 
-# Then create a customer: select this operation in the run button's menu.
+# Then create a customer: pick this operation in the run menu.
 mutation CreateCustomer {
   createCustomer(input: { email: "ada@example.com", name: "Ada Lovelace", country: "GB" }) {
     customer { id email name country createdAt }
