@@ -9,12 +9,38 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class SandboxSettings(BaseModel):
+    webhook_secret: SecretStr | None = Field(
+        None, description="Signs sandbox webhooks. Default: a random secret per process."
+    )
+
+
+class StripeSettings(BaseModel):
+    api_key: SecretStr | None = Field(None, description="Secret key (sk_live_… / sk_test_…).")
+    webhook_secret: SecretStr | None = Field(None, description="Endpoint secret (whsec_…).")
+    api_base: str | None = Field(None, description="Override of the API base URL (tests).")
+    timeout_seconds: float = Field(20.0, gt=0, description="Per-request timeout.")
+
+
+class PayPalSettings(BaseModel):
+    client_id: SecretStr | None = Field(None, description="REST app client id.")
+    client_secret: SecretStr | None = Field(None, description="REST app secret.")
+    webhook_id: str | None = Field(None, description="Id of the webhook registered at PayPal.")
+    environment: Literal["sandbox", "production"] = Field(
+        "sandbox", description="PayPal environment."
+    )
+    api_base: str | None = Field(None, description="Override of the API base URL (tests).")
+    timeout_seconds: float = Field(20.0, gt=0, description="Per-request timeout.")
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PAYGATE_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="PAYGATE_", env_file=".env", env_nested_delimiter="__", extra="ignore"
+    )
 
     profile: Literal["development", "production"] = Field(
         "development",
@@ -36,7 +62,16 @@ class Settings(BaseSettings):
     graphiql: bool | None = Field(
         None, description="Serve GraphiQL at /graphql. Default: on, except in production."
     )
-    default_psp: str = Field("sandbox", description="PSP used for new payment methods.")
+    default_psp: str = Field(
+        "sandbox", description="PSP for new payment methods and payments when none is named."
+    )
+    enabled_psps: list[str] = Field(
+        default_factory=lambda: ["sandbox"],
+        description="PSPs that may be used (sandbox is always available outside production).",
+    )
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    stripe: StripeSettings = Field(default_factory=StripeSettings)
+    paypal: PayPalSettings = Field(default_factory=PayPalSettings)
 
     @field_validator("database_url")
     @classmethod

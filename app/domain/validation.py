@@ -40,12 +40,12 @@ def text(
         problems.add(ErrorCode.TOO_LONG, f"At most {max_length} characters are allowed.", *field)
         return None
     if contains_card_number(cleaned):
-        problems.add(ErrorCode.CARD_DATA_NOT_ALLOWED, _NO_CARD_DATA, *field)
+        problems.add(ErrorCode.CARD_DATA_NOT_ALLOWED, NO_CARD_DATA, *field)
         return None
     return cleaned
 
 
-_NO_CARD_DATA = (
+NO_CARD_DATA = (
     "This looks like a card number. paygate never accepts card data: "
     "collect cards with your PSP's hosted fields and pass the token instead."
 )
@@ -133,7 +133,7 @@ def metadata(problems: Problems, value: object, *field: str) -> dict[str, str] |
             )
             return None
         if contains_card_number(key) or contains_card_number(item):
-            problems.add(ErrorCode.CARD_DATA_NOT_ALLOWED, _NO_CARD_DATA, *field)
+            problems.add(ErrorCode.CARD_DATA_NOT_ALLOWED, NO_CARD_DATA, *field)
             return None
         result[key] = item
     return result
