@@ -17,6 +17,7 @@ from strawberry.fastapi import BaseContext
 
 from app.domain.clock import Clock
 from app.loaders import Loaders
+from app.psp.registry import PspRegistry
 from app.settings import Settings
 
 
@@ -28,6 +29,7 @@ class Runtime:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     clock: Clock
+    psps: PspRegistry
 
 
 class RequestContext(BaseContext):

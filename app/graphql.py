@@ -1,6 +1,9 @@
 """Assembles the one GraphQL schema of the process, with its limits and error policy."""
 
+import itertools
 import logging
+from collections.abc import Iterator
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
@@ -10,11 +13,13 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
+    SchemaExtension,
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 
-from app.domain.errors import UserInputError
+from app.domain.errors import ErrorCode, UserInputError
+from app.domain.pan import contains_card_number
 from app.resolvers.mutation import Mutation
 from app.resolvers.query import Query
 from app.schema.catalog import Price, Product
@@ -22,6 +27,38 @@ from app.schema.customer import Customer
 from app.schema.scalars import SCALAR_MAP
 
 logger = logging.getLogger("paygate.graphql")
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, bool):
+        return
+    elif isinstance(value, int | float):
+        yield str(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+
+
+class CardDataGuard(SchemaExtension):
+    """Refuse any operation whose document or variables hold something shaped like a card
+    number, before parsing, so that it is never executed, echoed in an error or logged."""
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        texts = itertools.chain([context.query or ""], _strings(context.variables or {}))
+        if any(contains_card_number(text) for text in texts):
+            raise GraphQLError(
+                "The request contains what looks like a card number. paygate never accepts "
+                "card data: collect cards with your PSP's hosted fields and send the token.",
+                extensions={"code": ErrorCode.CARD_DATA_NOT_ALLOWED.value},
+            )
+        yield
 
 
 class ErrorPolicy(MaskErrors):
@@ -70,6 +107,7 @@ schema = strawberry.Schema(
     types=[Customer, Product, Price],
     config=StrawberryConfig(scalar_map=SCALAR_MAP),
     extensions=[
+        CardDataGuard,
         ParserCache,
         ValidationCache,
         lambda: QueryDepthLimiter(max_depth=10),

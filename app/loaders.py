@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
-from app.models import Customer, Price, Product
+from app.models import Customer, PaymentMethod, Price, Product
 from app.models.base import Entity
 
 SessionScope = Callable[[], AbstractAsyncContextManager[AsyncSession]]
@@ -29,9 +29,21 @@ class Loaders:
         self.product = DataLoader[uuid.UUID, Product | None](self._by_id(Product))
         self.price = DataLoader[uuid.UUID, Price | None](self._by_id(Price))
         self.product_prices = DataLoader[PricesKey, list[Price]](self._prices_of_products)
+        self.payment_method = DataLoader[uuid.UUID, PaymentMethod | None](
+            self._by_id(PaymentMethod)
+        )
+        self.customer_payment_methods = DataLoader[uuid.UUID, list[PaymentMethod]](
+            self._methods_of_customers
+        )
 
     def by_type(self, model: type[E]) -> DataLoader[uuid.UUID, Any]:
-        return {Customer: self.customer, Product: self.product, Price: self.price}[model]
+        loaders: dict[type[Entity], DataLoader[uuid.UUID, Any]] = {
+            Customer: self.customer,
+            Product: self.product,
+            Price: self.price,
+            PaymentMethod: self.payment_method,
+        }
+        return loaders[model]
 
     def _by_id(self, model: type[E]) -> Callable[[list[uuid.UUID]], Any]:
         async def load(keys: list[uuid.UUID]) -> Sequence[E | None]:
@@ -52,3 +64,16 @@ class Loaders:
             for active in (None, price.active):
                 by_key[(price.product_id, active)].append(price)
         return [by_key[key] for key in keys]
+
+    async def _methods_of_customers(self, keys: list[uuid.UUID]) -> list[list[PaymentMethod]]:
+        """Attached (not detached) methods, oldest first."""
+        statement = (
+            sa.select(PaymentMethod)
+            .where(PaymentMethod.customer_id.in_(keys), PaymentMethod.detached_at.is_(None))
+            .order_by(PaymentMethod.id)
+        )
+        by_customer: dict[uuid.UUID, list[PaymentMethod]] = defaultdict(list)
+        async with self._db() as session:
+            for method in await session.scalars(statement):
+                by_customer[method.customer_id].append(method)
+        return [by_customer[key] for key in keys]

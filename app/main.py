@@ -20,6 +20,7 @@ from app.db import make_engine, make_session_factory
 from app.domain.clock import Clock, SystemClock
 from app.graphql import schema
 from app.migrations import current_revisions, head_revisions, upgrade_to_head
+from app.psp.registry import build_registry
 from app.seed import seed_demo_catalog
 from app.settings import Settings
 
@@ -106,11 +107,13 @@ async def _prepare_database(runtime: Runtime) -> None:
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+    clock = clock or SystemClock()
     runtime = Runtime(
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine),
-        clock=clock or SystemClock(),
+        clock=clock,
+        psps=build_registry(settings, clock=clock),
     )
     heads = head_revisions(settings.database_url)
 

@@ -1,11 +1,13 @@
 """Helpers shared by the roots: typed global IDs and user errors."""
 
 import uuid
+from typing import Any
 
 import strawberry
 
 from app.context import RequestContext
 from app.domain.errors import ErrorCode, Problem, UserInputError
+from app.domain.updates import KEEP
 from app.schema.errors import UserError
 from app.schema.node import GlobalIdError, decode_gid
 
@@ -34,3 +36,8 @@ def key_of(global_id: str, expected: str, *field: str) -> uuid.UUID:
 def user_errors(error: UserInputError) -> list[UserError]:
     """User errors of a mutation, their field paths starting at its ``input`` argument."""
     return [UserError.from_problem(problem.under("input")) for problem in error.problems]
+
+
+def given(value: Any) -> Any:
+    """Strawberry's UNSET (an omitted field) becomes the services' KEEP."""
+    return KEEP if value is strawberry.UNSET else value

@@ -11,6 +11,7 @@ from app.schema.catalog import Price, Product
 from app.schema.customer import Customer
 from app.schema.errors import PublicError
 from app.schema.node import GlobalIdError, Node, decode_gid
+from app.schema.payment_method import PaymentMethod
 
 MAX_NODES = 100
 
@@ -19,6 +20,7 @@ NODE_TYPES: dict[str, tuple[Callable[[Loaders], DataLoader[Any, Any]], Callable[
     "Customer": (lambda loaders: loaders.customer, Customer.from_model),
     "Product": (lambda loaders: loaders.product, Product.from_model),
     "Price": (lambda loaders: loaders.price, Price.from_model),
+    "PaymentMethod": (lambda loaders: loaders.payment_method, PaymentMethod.from_model),
 }
 
 

@@ -5,10 +5,12 @@ from datetime import datetime
 
 import strawberry
 
+from app.context import RequestContext
 from app.models import Customer as CustomerRow
 from app.schema.errors import UserError
 from app.schema.node import Node, encode_gid
 from app.schema.pagination import Connection
+from app.schema.payment_method import PaymentMethod
 from app.schema.scalars import Metadata
 
 
@@ -26,6 +28,20 @@ class Customer(Node):
     created_at: datetime = strawberry.field(description="When the customer was created.")
     updated_at: datetime = strawberry.field(description="When the customer last changed.")
     key: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="Saved payment methods that are attached, oldest first.")
+    async def payment_methods(
+        self, info: strawberry.Info[RequestContext, None]
+    ) -> list[PaymentMethod]:
+        rows = await info.context.loaders.customer_payment_methods.load(self.key)
+        return [PaymentMethod.from_model(row) for row in rows]
+
+    @strawberry.field(description="The method used when none is named, if any.")
+    async def default_payment_method(
+        self, info: strawberry.Info[RequestContext, None]
+    ) -> PaymentMethod | None:
+        rows = await info.context.loaders.customer_payment_methods.load(self.key)
+        return next((PaymentMethod.from_model(row) for row in rows if row.is_default), None)
 
     @classmethod
     def from_model(cls, row: CustomerRow) -> "Customer":

@@ -90,7 +90,6 @@ async def test_product_lifecycle(api: Api) -> None:
         ({"name": "   "}, "BLANK"),
         ({"name": "n" * 257}, "TOO_LONG"),
         ({"name": "ok", "description": "d" * 5001}, "TOO_LONG"),
-        ({"name": "4111111111111111"}, "CARD_DATA_NOT_ALLOWED"),
     ],
 )
 async def test_bad_products_are_refused(api: Api, fields: dict[str, Any], code: str) -> None:
