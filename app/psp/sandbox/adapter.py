@@ -349,6 +349,10 @@ class SandboxGateway:
             raise PspInvalidRequest("No such refund.", psp=self.name, code="not_found")
         return refund
 
+    def snapshot(self, psp_reference: str) -> PaymentResult:
+        """The payment as the sandbox holds it now (for tests and the action page)."""
+        return self._payment(psp_reference).result
+
     def _payment(self, reference: str) -> _Payment:
         payment = self._payments.get(reference)
         if payment is None:

@@ -1,0 +1,173 @@
+"""The sandbox's own promises beyond the shared contract: magic tokens, events, replays."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from app.domain.clock import FrozenClock
+from app.domain.money import Money
+from app.psp.base import (
+    AttachRequest,
+    CaptureMethod,
+    EventKind,
+    PaymentRequest,
+    PaymentStatus,
+    RefundReason,
+    RefundRequest,
+)
+from app.psp.declines import ADVICE, DeclineCode, RetryAdvice
+from app.psp.errors import PspInvalidRequest, PspOutcomeUnknown, PspUnavailable
+from app.psp.sandbox import TOKENS, SandboxGateway, adapter
+
+USD = Money(5000, "USD")
+
+
+class Sink:
+    def __init__(self, sandbox: SandboxGateway, clock: FrozenClock) -> None:
+        self.events: list[dict[str, object]] = []
+        self.sandbox, self.clock = sandbox, clock
+
+    async def __call__(self, headers: dict[str, str], body: bytes) -> None:
+        event = await self.sandbox.parse_webhook(headers, body, now=self.clock.now())
+        self.events.append({"type": event.type, "kind": event.kind, "event": event})
+
+
+@pytest.fixture
+def sandbox() -> tuple[SandboxGateway, Sink]:
+    clock = FrozenClock(datetime(2026, 3, 1, tzinfo=UTC))
+    gateway = SandboxGateway(webhook_secret=b"s", clock=clock)
+    sink = Sink(gateway, clock)
+    gateway.sink = sink
+    return gateway, sink
+
+
+async def attach(gateway: SandboxGateway, token: str) -> str:
+    details = await gateway.attach_payment_method(AttachRequest("sbxcus_1", token, "k"))
+    return details.psp_reference
+
+
+def request(method: str, key: str, **changes: object) -> PaymentRequest:
+    fields: dict[str, object] = {
+        "amount": USD,
+        "psp_customer_id": "sbxcus_1",
+        "payment_method": method,
+        "capture_method": CaptureMethod.AUTOMATIC,
+        "off_session": False,
+        "return_url": None,
+        "idempotency_key": key,
+    }
+    fields.update(changes)
+    return PaymentRequest(**fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("token", "code"),
+    [
+        ("tok_chargeDeclined", DeclineCode.CARD_DECLINED),
+        ("tok_insufficientFunds", DeclineCode.INSUFFICIENT_FUNDS),
+        ("tok_expiredCard", DeclineCode.EXPIRED_CARD),
+        ("tok_incorrectCvc", DeclineCode.INCORRECT_CVC),
+    ],
+)
+async def test_decline_tokens(
+    sandbox: tuple[SandboxGateway, Sink], token: str, code: DeclineCode
+) -> None:
+    gateway, _ = sandbox
+    result = await gateway.create_payment(request(await attach(gateway, token), token))
+    assert result.status is PaymentStatus.FAILED
+    assert result.decline is not None and result.decline.code is code
+
+
+async def test_three_d_secure_off_session_needs_the_customer(
+    sandbox: tuple[SandboxGateway, Sink],
+) -> None:
+    gateway, _ = sandbox
+    method = await attach(gateway, "tok_threeDSecureRequired")
+    result = await gateway.create_payment(request(method, "off", off_session=True))
+    assert result.decline is not None
+    assert result.decline.code is DeclineCode.AUTHENTICATION_REQUIRED
+    assert result.decline.advice is RetryAdvice.CUSTOMER_ACTION_REQUIRED
+    challenged = await gateway.create_payment(request(method, "on"))
+    assert challenged.status is PaymentStatus.REQUIRES_ACTION
+    failed = await gateway.complete_action(challenged.psp_reference, succeed=False)
+    assert failed.decline is not None
+    assert failed.decline.code is DeclineCode.AUTHENTICATION_FAILED
+
+
+async def test_timeout_charges_then_resolves_on_retrieve_or_replay(
+    sandbox: tuple[SandboxGateway, Sink],
+) -> None:
+    gateway, sink = sandbox
+    method = await attach(gateway, "tok_timeout")
+    with pytest.raises(PspOutcomeUnknown) as unknown:
+        await gateway.create_payment(request(method, "t1"))
+    reference = unknown.value.psp_reference
+    assert reference is not None
+    retrieved = await gateway.retrieve_payment(reference)
+    assert retrieved.status is PaymentStatus.SUCCEEDED
+    replay = await gateway.create_payment(request(method, "t1"))
+    assert replay == retrieved  # same payment: nothing charged twice
+    assert [e["type"] for e in sink.events] == ["payment.succeeded"]
+
+
+async def test_disputed_token_emits_a_dispute(sandbox: tuple[SandboxGateway, Sink]) -> None:
+    gateway, sink = sandbox
+    paid = await gateway.create_payment(request(await attach(gateway, "tok_disputed"), "d"))
+    assert paid.status is PaymentStatus.SUCCEEDED
+    kinds = [e["kind"] for e in sink.events]
+    assert kinds == [EventKind.PAYMENT, EventKind.DISPUTE]
+    dispute = sink.events[1]["event"].dispute  # type: ignore[attr-defined]
+    assert dispute.payment_reference == paid.psp_reference
+    assert dispute.amount == USD
+
+
+async def test_key_reuse_with_other_parameters_is_refused(
+    sandbox: tuple[SandboxGateway, Sink],
+) -> None:
+    gateway, _ = sandbox
+    method = await attach(gateway, "tok_visa")
+    await gateway.create_payment(request(method, "same"))
+    with pytest.raises(PspInvalidRequest) as refused:
+        await gateway.create_payment(request(method, "same", amount=Money(1, "USD")))
+    assert refused.value.code == "idempotency_key_reused"
+
+
+async def test_refunds_never_exceed_the_capture(sandbox: tuple[SandboxGateway, Sink]) -> None:
+    gateway, _ = sandbox
+    paid = await gateway.create_payment(request(await attach(gateway, "tok_visa"), "r"))
+    await gateway.refund(
+        RefundRequest(paid.psp_reference, Money(3000, "USD"), RefundReason.OTHER, "r1")
+    )
+    with pytest.raises(PspInvalidRequest):
+        await gateway.refund(
+            RefundRequest(paid.psp_reference, Money(2001, "USD"), RefundReason.OTHER, "r2")
+        )
+    replay = await gateway.refund(
+        RefundRequest(paid.psp_reference, Money(3000, "USD"), RefundReason.OTHER, "r1")
+    )
+    assert replay.amount == Money(3000, "USD")
+
+
+async def test_unavailable_and_unknown_tokens(sandbox: tuple[SandboxGateway, Sink]) -> None:
+    gateway, _ = sandbox
+    with pytest.raises(PspUnavailable):
+        await attach(gateway, "tok_unavailable")
+    with pytest.raises(PspInvalidRequest):
+        await attach(gateway, "tok_nope")
+
+
+async def test_events_are_signed_json(sandbox: tuple[SandboxGateway, Sink]) -> None:
+    gateway, _ = sandbox
+    headers, body = gateway.signed(
+        {"id": "e", "type": "x", "kind": "other", "created": 0, "data": {}}
+    )
+    assert headers["paygate-sandbox-signature"].startswith("t=")
+    assert json.loads(body)["id"] == "e"
+
+
+def test_every_magic_token_is_documented_and_every_decline_has_advice() -> None:
+    assert all(token in (adapter.__doc__ or "") for token in TOKENS)
+    assert set(ADVICE) == set(DeclineCode)
