@@ -37,6 +37,8 @@ class RequestContext(BaseContext):
         super().__init__()
         self.runtime = runtime
         self.request_id = request_id
+        # Who is calling: scopes idempotency keys. One shared scope until authentication.
+        self.principal = "public"
         self.clock = runtime.clock
         self._session: AsyncSession | None = None
         self._lock = asyncio.Lock()

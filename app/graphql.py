@@ -24,6 +24,8 @@ from app.resolvers.mutation import Mutation
 from app.resolvers.query import Query
 from app.schema.catalog import Price, Product
 from app.schema.customer import Customer
+from app.schema.payment import Dispute, Payment, Refund
+from app.schema.payment_method import PaymentMethod
 from app.schema.scalars import SCALAR_MAP
 
 logger = logging.getLogger("paygate.graphql")
@@ -104,7 +106,7 @@ class ErrorPolicy(MaskErrors):
 schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
-    types=[Customer, Product, Price],
+    types=[Customer, Product, Price, PaymentMethod, Payment, Refund, Dispute],
     config=StrawberryConfig(scalar_map=SCALAR_MAP),
     extensions=[
         CardDataGuard,

@@ -7,17 +7,49 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+import sqlalchemy.orm
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
-from app.models import Customer, PaymentMethod, Price, Product
+from app.domain.payments import PaymentStatus
+from app.models import (
+    Customer,
+    Dispute,
+    Payment,
+    PaymentEvent,
+    PaymentMethod,
+    Price,
+    Product,
+    Refund,
+)
 from app.models.base import Entity
 
 SessionScope = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 E = TypeVar("E", bound=Entity)
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentFilter:
+    statuses: tuple[PaymentStatus, ...] = ()
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChildPage:
+    """One page of one parent's children: the key of a page-loading DataLoader."""
+
+    parent: uuid.UUID
+    first: int
+    after: uuid.UUID | None
+    filter: PaymentFilter
+
+
 # (product id, only active prices?) -> that product's prices
 PricesKey = tuple[uuid.UUID, bool | None]
 
@@ -35,15 +67,22 @@ class Loaders:
         self.customer_payment_methods = DataLoader[uuid.UUID, list[PaymentMethod]](
             self._methods_of_customers
         )
-
-    def by_type(self, model: type[E]) -> DataLoader[uuid.UUID, Any]:
-        loaders: dict[type[Entity], DataLoader[uuid.UUID, Any]] = {
-            Customer: self.customer,
-            Product: self.product,
-            Price: self.price,
-            PaymentMethod: self.payment_method,
-        }
-        return loaders[model]
+        self.payment = DataLoader[uuid.UUID, Payment | None](self._by_id(Payment))
+        self.refund = DataLoader[uuid.UUID, Refund | None](self._by_id(Refund))
+        self.dispute = DataLoader[uuid.UUID, Dispute | None](self._by_id(Dispute))
+        self.payment_refunds = DataLoader[uuid.UUID, list[Refund]](
+            self._children(Refund, Refund.payment_id, Refund.id)
+        )
+        self.payment_disputes = DataLoader[uuid.UUID, list[Dispute]](
+            self._children(Dispute, Dispute.payment_id, Dispute.id)
+        )
+        self.customer_payments = DataLoader[ChildPage, list[Payment]](self._payment_pages)
+        self.customer_payment_counts = DataLoader[tuple[uuid.UUID, PaymentFilter], int](
+            self._payment_counts
+        )
+        self.payment_events = DataLoader[uuid.UUID, list[PaymentEvent]](
+            self._children(PaymentEvent, PaymentEvent.payment_id, PaymentEvent.id)
+        )
 
     def _by_id(self, model: type[E]) -> Callable[[list[uuid.UUID]], Any]:
         async def load(keys: list[uuid.UUID]) -> Sequence[E | None]:
@@ -51,6 +90,21 @@ class Loaders:
                 rows = await session.scalars(sa.select(model).where(model.id.in_(keys)))
                 found = {row.id: row for row in rows}
             return [found.get(key) for key in keys]
+
+        return load
+
+    def _children(
+        self, model: type[Any], parent: Any, order: Any
+    ) -> Callable[[list[uuid.UUID]], Any]:
+        """Rows of ``model`` per parent key, in ``order``: one statement per batch."""
+
+        async def load(keys: list[uuid.UUID]) -> list[list[Any]]:
+            statement = sa.select(model).where(parent.in_(keys)).order_by(order)
+            by_parent: dict[uuid.UUID, list[Any]] = defaultdict(list)
+            async with self._db() as session:
+                for row in await session.scalars(statement):
+                    by_parent[getattr(row, parent.key)].append(row)
+            return [by_parent[key] for key in keys]
 
         return load
 
@@ -77,3 +131,69 @@ class Loaders:
             for method in await session.scalars(statement):
                 by_customer[method.customer_id].append(method)
         return [by_customer[key] for key in keys]
+
+    async def _payment_pages(self, keys: list[ChildPage]) -> list[list[Payment]]:
+        """Pages of several customers' payments: one statement per distinct page shape,
+        ranking each customer's rows with a window function."""
+        pages: dict[ChildPage, list[Payment]] = {}
+        shapes: dict[tuple[int, uuid.UUID | None, PaymentFilter], list[uuid.UUID]] = {}
+        for key in keys:
+            shapes.setdefault((key.first, key.after, key.filter), []).append(key.parent)
+        async with self._db() as session:
+            for (first, after, filter_), parents in shapes.items():
+                ranked = (
+                    _filtered_payments(filter_)
+                    .add_columns(
+                        sa.func.row_number()
+                        .over(partition_by=Payment.customer_id, order_by=Payment.id.desc())
+                        .label("rank")
+                    )
+                    .where(Payment.customer_id.in_(parents))
+                )
+                if after is not None:
+                    ranked = ranked.where(Payment.id < after)
+                inner = ranked.subquery()
+                aliased = sa.orm.aliased(Payment, inner)
+                statement = (
+                    sa.select(aliased)
+                    .where(inner.c.rank <= first + 1)
+                    .order_by(inner.c.customer_id, inner.c.id.desc())
+                )
+                grouped: dict[uuid.UUID, list[Payment]] = defaultdict(list)
+                for row in await session.scalars(statement):
+                    grouped[row.customer_id].append(row)
+                for parent in parents:
+                    pages[ChildPage(parent, first, after, filter_)] = grouped[parent]
+        return [pages[key] for key in keys]
+
+    async def _payment_counts(self, keys: list[tuple[uuid.UUID, PaymentFilter]]) -> list[int]:
+        counts: dict[tuple[uuid.UUID, PaymentFilter], int] = {}
+        by_filter: dict[PaymentFilter, list[uuid.UUID]] = defaultdict(list)
+        for parent, filter_ in keys:
+            by_filter[filter_].append(parent)
+        async with self._db() as session:
+            for filter_, parents in by_filter.items():
+                statement = (
+                    sa.select(Payment.customer_id, sa.func.count())
+                    .where(Payment.customer_id.in_(parents))
+                    .group_by(Payment.customer_id)
+                )
+                statement = _apply_payment_filter(statement, filter_)
+                found = dict((await session.execute(statement)).tuples().all())
+                for parent in parents:
+                    counts[(parent, filter_)] = found.get(parent, 0)
+        return [counts[key] for key in keys]
+
+
+def _apply_payment_filter(statement: Any, filter_: PaymentFilter) -> Any:
+    if filter_.statuses:
+        statement = statement.where(Payment.status.in_(filter_.statuses))
+    if filter_.created_after is not None:
+        statement = statement.where(Payment.created_at > filter_.created_after)
+    if filter_.created_before is not None:
+        statement = statement.where(Payment.created_at < filter_.created_before)
+    return statement
+
+
+def _filtered_payments(filter_: PaymentFilter) -> Any:
+    return _apply_payment_filter(sa.select(Payment), filter_)

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.fastapi import GraphQLRouter
 
-from app import graphiql
+from app import graphiql, sandbox_pages, webhooks
 from app.context import RequestContext, Runtime
 from app.db import make_engine, make_session_factory
 from app.domain.clock import Clock, SystemClock
@@ -116,6 +116,17 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         psps=build_registry(settings, clock=clock),
     )
     heads = head_revisions(settings.database_url)
+    sandbox = runtime.psps.sandbox
+    if sandbox is not None:
+
+        async def sandbox_sink(headers: dict[str, str], body: bytes) -> None:
+            # Like a real PSP's delivery, a failure here never fails the API call itself.
+            try:
+                await webhooks.deliver(runtime, "sandbox", headers, body)
+            except Exception:
+                logger.exception("sandbox webhook delivery failed")
+
+        sandbox.sink = sandbox_sink
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -152,6 +163,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             path="/graphql",
         ),
     )
+    app.include_router(webhooks.router(runtime))
+    if sandbox is not None:
+        app.include_router(sandbox_pages.router(runtime))
     if settings.graphiql_enabled:
         graphiql.mount(app)
 

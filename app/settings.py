@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, ge=1, le=200, description="Connections kept per process.")
     host: str = Field("127.0.0.1", description="Address `paygate serve` listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port `paygate serve` listens on.")
+    public_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="Where browsers reach paygate (links to the sandbox's 3-D Secure page).",
+    )
     migrate_on_start: bool | None = Field(
         None, description="Run migrations at start-up. Default: on, except in production."
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 from babel import Locale, UnknownLocaleError
 from email_validator import EmailNotValidError, validate_email
@@ -154,3 +155,14 @@ def merged_metadata(
             ErrorCode.INVALID_METADATA, f"At most {MAX_METADATA_KEYS} keys are allowed.", *field
         )
     return merged
+
+
+def url(problems: Problems, value: str | None, *field: str) -> str | None:
+    """An absolute http(s) URL of at most 2048 characters (return and cancel URLs)."""
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if len(value) > 2048 or parts.scheme not in ("https", "http") or not parts.netloc:
+        problems.add(ErrorCode.INVALID_URL, "Expected an absolute http(s) URL.", *field)
+        return None
+    return value

@@ -1,17 +1,38 @@
 """SQLAlchemy models, one module per aggregate. Importing this package registers them all."""
 
+from app.domain.payments import (
+    CaptureMethod,
+    DisputeStatus,
+    PaymentStatus,
+    RefundReason,
+    RefundStatus,
+)
 from app.models.base import Base
 from app.models.catalog import Price, PriceType, Product, RecurringInterval
 from app.models.customer import Customer
+from app.models.idempotency import IdempotencyKey
+from app.models.payment import Dispute, Payment, PaymentEvent, Refund
 from app.models.payment_method import PaymentMethod, PspCustomer
+from app.models.webhook import WebhookEvent
 
 __all__ = [
     "Base",
+    "CaptureMethod",
     "Customer",
+    "Dispute",
+    "DisputeStatus",
+    "IdempotencyKey",
+    "Payment",
+    "PaymentEvent",
     "PaymentMethod",
+    "PaymentStatus",
     "Price",
     "PriceType",
     "Product",
     "PspCustomer",
     "RecurringInterval",
+    "Refund",
+    "RefundReason",
+    "RefundStatus",
+    "WebhookEvent",
 ]

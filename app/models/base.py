@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -41,8 +42,22 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def enum_column(cls: type[enum.Enum], name: str, length: int = 32) -> sa.Enum:
+    """An enum stored as its values in a VARCHAR with a CHECK constraint (both backends)."""
+    return sa.Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=length,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
 # JSONB on PostgreSQL, JSON text elsewhere.
-JSONDocument = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+JSONDocument = sa.JSON(none_as_null=True).with_variant(
+    postgresql.JSONB(none_as_null=True), "postgresql"
+)
 
 
 class Base(DeclarativeBase):

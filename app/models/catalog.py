@@ -8,7 +8,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.base import Entity
+from app.models.base import Entity, enum_column
 
 
 class PriceType(enum.Enum):
@@ -21,17 +21,6 @@ class RecurringInterval(enum.Enum):
     WEEK = "week"
     MONTH = "month"
     YEAR = "year"
-
-
-def _enum(cls: type[enum.Enum], name: str) -> sa.Enum:
-    return sa.Enum(
-        cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=16,
-        values_callable=lambda members: [m.value for m in members],
-    )
 
 
 class Product(Entity):
@@ -67,9 +56,9 @@ class Price(Entity):
     )
     currency: Mapped[str] = mapped_column(sa.String(3))
     unit_amount_minor: Mapped[int] = mapped_column(sa.BigInteger)
-    type: Mapped[PriceType] = mapped_column(_enum(PriceType, "price_type"))
+    type: Mapped[PriceType] = mapped_column(enum_column(PriceType, "price_type", 16))
     recurring_interval: Mapped[RecurringInterval | None] = mapped_column(
-        _enum(RecurringInterval, "recurring_interval")
+        enum_column(RecurringInterval, "recurring_interval", 16)
     )
     recurring_interval_count: Mapped[int | None] = mapped_column(sa.SmallInteger)
     trial_period_days: Mapped[int | None] = mapped_column(sa.SmallInteger)

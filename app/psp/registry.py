@@ -57,6 +57,7 @@ def build_registry(settings: Settings, *, clock: Clock) -> PspRegistry:
                 secret.get_secret_value().encode() if secret else secrets.token_bytes(32)
             ),
             clock=clock,
+            action_url=f"{settings.public_url.rstrip('/')}/sandbox/actions",
         )
     if "stripe" in wanted:
         from app.psp.stripe import StripeGateway

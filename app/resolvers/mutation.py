@@ -5,8 +5,9 @@ import strawberry
 from app.resolvers.mutations.catalog import CatalogMutations
 from app.resolvers.mutations.customers import CustomerMutations
 from app.resolvers.mutations.payment_methods import PaymentMethodMutations
+from app.resolvers.mutations.payments import PaymentMutations
 
 
-@strawberry.type(description="Change customers, the catalog and payment methods.")
-class Mutation(CustomerMutations, CatalogMutations, PaymentMethodMutations):
+@strawberry.type(description="Change customers, the catalog, payment methods; move money.")
+class Mutation(CustomerMutations, CatalogMutations, PaymentMethodMutations, PaymentMutations):
     pass

@@ -11,6 +11,7 @@ from app.schema.catalog import Price, Product
 from app.schema.customer import Customer
 from app.schema.errors import PublicError
 from app.schema.node import GlobalIdError, Node, decode_gid
+from app.schema.payment import Dispute, Payment, Refund
 from app.schema.payment_method import PaymentMethod
 
 MAX_NODES = 100
@@ -21,6 +22,9 @@ NODE_TYPES: dict[str, tuple[Callable[[Loaders], DataLoader[Any, Any]], Callable[
     "Product": (lambda loaders: loaders.product, Product.from_model),
     "Price": (lambda loaders: loaders.price, Price.from_model),
     "PaymentMethod": (lambda loaders: loaders.payment_method, PaymentMethod.from_model),
+    "Payment": (lambda loaders: loaders.payment, Payment.from_model),
+    "Refund": (lambda loaders: loaders.refund, Refund.from_model),
+    "Dispute": (lambda loaders: loaders.dispute, Dispute.from_model),
 }
 
 

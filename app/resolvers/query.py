@@ -25,7 +25,8 @@ from app.schema.customer import Customer, CustomerConnection, CustomerFilter
 from app.schema.errors import PublicError
 from app.schema.money import Currency
 from app.schema.node import Node
-from app.schema.pagination import Connection, Edge, PageInfo
+from app.schema.pagination import Connection
+from app.schema.payment import Dispute, Payment, Refund
 from app.schema.scalars import CurrencyCode
 from app.services import catalog, customers, pagination
 
@@ -54,17 +55,7 @@ async def connection(
         async with info.context.db() as session:
             return await pagination.count(session, statement)
 
-    edges = [Edge(cursor=pagination.encode_cursor(row.id), node=build(row)) for row in page.items]
-    return Connection(
-        edges=edges,
-        page_info=PageInfo(
-            has_next_page=page.has_next_page,
-            has_previous_page=page.has_previous_page,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
-        ),
-        _count=count,
-    )
+    return Connection.of(page.items, build, more=page.has_next_page, after=after, count=count)
 
 
 @strawberry.type(description="Read the catalog, customers and anything by global ID.")
@@ -177,6 +168,18 @@ class Query:
             )
         )
         return await connection(info, statement, models.Price.id, Price.from_model, first, after)
+
+    @strawberry.field(description="A payment by global ID.")
+    async def payment(self, info: Info, id: GlobalId) -> Payment | None:
+        return await load_typed(info.context.loaders, id, "Payment")  # type: ignore[no-any-return]
+
+    @strawberry.field(description="A refund by global ID.")
+    async def refund(self, info: Info, id: GlobalId) -> Refund | None:
+        return await load_typed(info.context.loaders, id, "Refund")  # type: ignore[no-any-return]
+
+    @strawberry.field(description="A dispute by global ID.")
+    async def dispute(self, info: Info, id: GlobalId) -> Dispute | None:
+        return await load_typed(info.context.loaders, id, "Dispute")  # type: ignore[no-any-return]
 
     @strawberry.field(description="Every ISO 4217 currency paygate accepts, with decimal places.")
     def currencies(self) -> list[Currency]:

@@ -2,16 +2,34 @@
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
+from app import loaders
 from app.context import RequestContext
+from app.domain.payments import PaymentStatus
 from app.models import Customer as CustomerRow
 from app.schema.errors import UserError
 from app.schema.node import Node, encode_gid
 from app.schema.pagination import Connection
+from app.schema.payment import Payment
 from app.schema.payment_method import PaymentMethod
 from app.schema.scalars import Metadata
+from app.services import pagination
+
+
+@strawberry.input(description="Which payments to list. All conditions must hold.")
+class PaymentFilter:
+    status: list[PaymentStatus] | None = strawberry.field(
+        default=None, description="Any of these statuses."
+    )
+    created_after: datetime | None = strawberry.field(
+        default=None, description="Created strictly after this time."
+    )
+    created_before: datetime | None = strawberry.field(
+        default=None, description="Created strictly before this time."
+    )
 
 
 @strawberry.type(description="Someone who pays: a person or a company.")
@@ -42,6 +60,38 @@ class Customer(Node):
     ) -> PaymentMethod | None:
         rows = await info.context.loaders.customer_payment_methods.load(self.key)
         return next((PaymentMethod.from_model(row) for row in rows if row.is_default), None)
+
+    @strawberry.field(description="The customer's payments, newest first.")
+    async def payments(
+        self,
+        info: strawberry.Info[RequestContext, None],
+        first: Annotated[
+            int | None, strawberry.argument(description="Page size, 0 to 100 (default 20).")
+        ] = None,
+        after: Annotated[
+            str | None, strawberry.argument(description="Cursor to start after.")
+        ] = None,
+        filter: Annotated[
+            PaymentFilter | None, strawberry.argument(description="Conditions on the payments.")
+        ] = None,
+    ) -> Connection[Payment]:
+        given = filter or PaymentFilter()
+        key_filter = loaders.PaymentFilter(
+            statuses=tuple(given.status or ()),
+            created_after=given.created_after,
+            created_before=given.created_before,
+        )
+        size = pagination.page_size(first)
+        start = None if after is None else pagination.decode_cursor(after, "after")
+        rows = await info.context.loaders.customer_payments.load(
+            loaders.ChildPage(self.key, size, start, key_filter)
+        )
+
+        async def count() -> int:
+            return await info.context.loaders.customer_payment_counts.load((self.key, key_filter))
+
+        return Connection.of(rows[:size], Payment.from_model, more=len(rows) > size,
+                             after=after, count=count)  # fmt: skip
 
     @classmethod
     def from_model(cls, row: CustomerRow) -> "Customer":

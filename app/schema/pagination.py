@@ -1,9 +1,11 @@
 """Relay cursor connections with `totalCount`."""
 
-from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeVar
 
 import strawberry
+
+from app.services.pagination import encode_cursor
 
 NodeT = TypeVar("NodeT")
 
@@ -36,6 +38,25 @@ class Connection(Generic[NodeT]):
     async def total_count(self) -> int:
         return await self._count()
 
-    @property
-    def nodes(self) -> list[NodeT]:
-        return [edge.node for edge in self.edges]
+    @classmethod
+    def of(
+        cls,
+        rows: Sequence[Any],
+        build: Callable[[Any], NodeT],
+        *,
+        more: bool,
+        after: str | None,
+        count: Callable[[], Awaitable[int]],
+    ) -> "Connection[NodeT]":
+        """A page of rows with time-ordered ``id`` keys, newest first."""
+        edges = [Edge(cursor=encode_cursor(row.id), node=build(row)) for row in rows]
+        return cls(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=more,
+                has_previous_page=after is not None,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            _count=count,
+        )

@@ -10,12 +10,12 @@ import hashlib
 import re
 import uuid
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain import validation as check
 from app.domain.clock import Clock
 from app.domain.errors import ErrorCode, Problem, Problems, UserInputError
 from app.domain.pan import contains_card_number
@@ -47,16 +47,6 @@ def _key(*parts: object) -> str:
     """A deterministic idempotency key for a PSP call."""
     digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:32]
     return f"paygate-{digest}"
-
-
-def _url(problems: Problems, value: str | None, *field: str) -> str | None:
-    if value is None:
-        return None
-    parts = urlsplit(value)
-    if len(value) > 2048 or parts.scheme not in ("https", "http") or not parts.netloc:
-        problems.add(ErrorCode.INVALID_URL, "Expected an absolute http(s) URL.", *field)
-        return None
-    return value
 
 
 async def psp_customer_id(
@@ -109,8 +99,8 @@ async def start_setup(
 ) -> Setup:
     """Begin collecting a payment method at a PSP; returns what the frontend needs."""
     problems = Problems()
-    return_url = _url(problems, return_url, "returnUrl")
-    cancel_url = _url(problems, cancel_url, "cancelUrl")
+    return_url = check.url(problems, return_url, "returnUrl")
+    cancel_url = check.url(problems, cancel_url, "cancelUrl")
     problems.raise_if_any()
     provider = gateway(registry, psp, "psp")
     customer = await get_customer(session, customer_id, "customerId")

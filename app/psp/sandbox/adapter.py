@@ -61,9 +61,10 @@ from app.psp.base import (
     SetupResult,
     WebhookEvent,
 )
+from app.psp.codec import encode
 from app.psp.declines import Decline, DeclineCode
 from app.psp.errors import PspInvalidRequest, PspOutcomeUnknown, PspUnavailable
-from app.psp.sandbox.events import decode_event, encode
+from app.psp.sandbox.events import decode_event
 from app.psp.sandbox.tokens import DECLINE_MESSAGES, TOKENS
 
 SIGNATURE_HEADER = "paygate-sandbox-signature"

@@ -1,0 +1,163 @@
+"""Money-moving mutations: payments and refunds. Each takes an idempotency key."""
+
+from typing import Annotated
+
+import strawberry
+
+from app.domain.errors import UserInputError
+from app.resolvers.common import Info, key_of, user_errors
+from app.schema.payment import Payment, Refund
+from app.schema.payment_inputs import (
+    CapturePaymentInput,
+    CreatePaymentInput,
+    CreateRefundInput,
+    PaymentActionInput,
+    PaymentPayload,
+    RefundPayload,
+)
+from app.services import payment_actions, payments, refunds
+from app.services.payments import Caller, Outcome
+
+
+def _caller(info: Info, idempotency_key: str) -> Caller:
+    return Caller(principal=info.context.principal, idempotency_key=idempotency_key)
+
+
+def _payment_payload(outcome: Outcome) -> PaymentPayload:
+    return PaymentPayload(
+        payment=Payment.from_model(outcome.payment),
+        user_errors=user_errors(UserInputError(outcome.problems)) if outcome.problems else [],
+    )
+
+
+@strawberry.type
+class PaymentMutations:
+    @strawberry.mutation(
+        description="Charge a customer's payment method once. Declines come back as the "
+        "payment with `status: FAILED`, its `decline`, and a `PAYMENT_DECLINED` user error."
+    )
+    async def create_payment(
+        self,
+        info: Info,
+        input: Annotated[CreatePaymentInput, strawberry.argument(description="The charge.")],
+    ) -> PaymentPayload:
+        try:
+            customer_id = key_of(input.customer_id, "Customer", "customerId")
+            method_id = (
+                None
+                if input.payment_method_id is None
+                else key_of(input.payment_method_id, "PaymentMethod", "paymentMethodId")
+            )
+            async with info.context.db() as session:
+                outcome = await payments.create_payment(
+                    session,
+                    psps=info.context.runtime.psps,
+                    clock=info.context.clock,
+                    caller=_caller(info, input.idempotency_key),
+                    customer_id=customer_id,
+                    amount=input.amount.amount,
+                    currency=input.amount.currency,
+                    payment_method_id=method_id,
+                    capture_method=input.capture_method,
+                    off_session=input.off_session,
+                    return_url=input.return_url,
+                    description=input.description,
+                    metadata=input.metadata,
+                )
+        except UserInputError as error:
+            return PaymentPayload(payment=None, user_errors=user_errors(error))
+        return _payment_payload(outcome)
+
+    @strawberry.mutation(
+        description="Go on with a payment after the customer authenticated (3DS) or approved."
+    )
+    async def confirm_payment(
+        self,
+        info: Info,
+        input: Annotated[PaymentActionInput, strawberry.argument(description="The payment.")],
+    ) -> PaymentPayload:
+        try:
+            payment_id = key_of(input.payment_id, "Payment", "paymentId")
+            async with info.context.db() as session:
+                outcome = await payment_actions.confirm_payment(
+                    session,
+                    psps=info.context.runtime.psps,
+                    clock=info.context.clock,
+                    caller=_caller(info, input.idempotency_key),
+                    payment_id=payment_id,
+                )
+        except UserInputError as error:
+            return PaymentPayload(payment=None, user_errors=user_errors(error))
+        return _payment_payload(outcome)
+
+    @strawberry.mutation(description="Capture an authorised payment, in full or in part.")
+    async def capture_payment(
+        self,
+        info: Info,
+        input: Annotated[CapturePaymentInput, strawberry.argument(description="The capture.")],
+    ) -> PaymentPayload:
+        try:
+            payment_id = key_of(input.payment_id, "Payment", "paymentId")
+            async with info.context.db() as session:
+                outcome = await payment_actions.capture_payment(
+                    session,
+                    psps=info.context.runtime.psps,
+                    clock=info.context.clock,
+                    caller=_caller(info, input.idempotency_key),
+                    payment_id=payment_id,
+                    amount=input.amount.amount if input.amount else None,
+                    currency=input.amount.currency if input.amount else None,
+                )
+        except UserInputError as error:
+            return PaymentPayload(payment=None, user_errors=user_errors(error))
+        return _payment_payload(outcome)
+
+    @strawberry.mutation(description="Cancel an authorisation or a payment awaiting the customer.")
+    async def cancel_payment(
+        self,
+        info: Info,
+        input: Annotated[PaymentActionInput, strawberry.argument(description="The payment.")],
+    ) -> PaymentPayload:
+        try:
+            payment_id = key_of(input.payment_id, "Payment", "paymentId")
+            async with info.context.db() as session:
+                outcome = await payment_actions.cancel_payment(
+                    session,
+                    psps=info.context.runtime.psps,
+                    clock=info.context.clock,
+                    caller=_caller(info, input.idempotency_key),
+                    payment_id=payment_id,
+                )
+        except UserInputError as error:
+            return PaymentPayload(payment=None, user_errors=user_errors(error))
+        return _payment_payload(outcome)
+
+    @strawberry.mutation(
+        description="Refund a payment, fully or in part; the refunds of a payment never add "
+        "up to more than was captured."
+    )
+    async def create_refund(
+        self,
+        info: Info,
+        input: Annotated[CreateRefundInput, strawberry.argument(description="The refund.")],
+    ) -> RefundPayload:
+        try:
+            payment_id = key_of(input.payment_id, "Payment", "paymentId")
+            async with info.context.db() as session:
+                outcome = await refunds.create_refund(
+                    session,
+                    psps=info.context.runtime.psps,
+                    clock=info.context.clock,
+                    caller=_caller(info, input.idempotency_key),
+                    payment_id=payment_id,
+                    amount=input.amount.amount if input.amount else None,
+                    currency=input.amount.currency if input.amount else None,
+                    reason=input.reason,
+                )
+        except UserInputError as error:
+            return RefundPayload(refund=None, payment=None, user_errors=user_errors(error))
+        return RefundPayload(
+            refund=Refund.from_model(outcome.refund) if outcome.refund else None,
+            payment=Payment.from_model(outcome.payment),
+            user_errors=user_errors(UserInputError(outcome.problems)) if outcome.problems else [],
+        )

@@ -1,0 +1,237 @@
+"""Payments, refunds, disputes and their events in GraphQL."""
+
+import uuid
+from datetime import datetime
+
+import strawberry
+
+from app.context import RequestContext
+from app.domain.money import Money as DomainMoney
+from app.domain.payments import (
+    CaptureMethod,
+    DisputeStatus,
+    PaymentStatus,
+    RefundReason,
+    RefundStatus,
+)
+from app.models import Dispute as DisputeRow
+from app.models import Payment as PaymentRow
+from app.models import PaymentEvent as EventRow
+from app.models import Refund as RefundRow
+from app.psp.declines import ADVICE, DeclineCode, RetryAdvice
+from app.schema.money import Money
+from app.schema.node import Node, encode_gid
+from app.schema.scalars import Metadata
+
+Info = strawberry.Info[RequestContext, None]
+
+strawberry.enum(
+    PaymentStatus,
+    description=(
+        "Where a payment stands. `REQUIRES_CONFIRMATION`: recorded, not yet answered by the "
+        "PSP. `REQUIRES_ACTION`: the customer must authenticate or approve (see "
+        "`nextAction`), then call `confirmPayment`. `PROCESSING`: the PSP is working on it "
+        "(or its outcome is unknown, see `outcomeUnknown`). `REQUIRES_CAPTURE`: authorised, "
+        "waiting for `capturePayment`. `SUCCEEDED`, `CANCELED`, `FAILED`: final."
+    ),
+)
+strawberry.enum(CaptureMethod, description="`AUTOMATIC`: capture at once. `MANUAL`: later.")
+strawberry.enum(RefundStatus, description="Where a refund stands.")
+strawberry.enum(RefundReason, description="Why money is given back.")
+strawberry.enum(DisputeStatus, description="Where a dispute (chargeback) stands.")
+strawberry.enum(DeclineCode, description="Why a payment failed, the same for every PSP.")
+strawberry.enum(
+    RetryAdvice,
+    description=(
+        "`RETRY_LATER`: the same method may work later. `DO_NOT_RETRY`: it will not. "
+        "`CUSTOMER_ACTION_REQUIRED`: the customer must act first (authenticate, update card)."
+    ),
+)
+
+
+@strawberry.type(description="Why a payment failed.")
+class Decline:
+    code: DeclineCode = strawberry.field(description="Unified decline code.")
+    message: str = strawberry.field(description="Explanation, safe to show the customer.")
+    retry_advice: RetryAdvice = strawberry.field(description="What to do next.")
+    provider_code: str | None = strawberry.field(description="The PSP's own code.")
+
+
+@strawberry.type(description="What the customer must do before the payment can go on.")
+class NextAction:
+    redirect_url: str | None = strawberry.field(
+        description="Send the customer here (3DS page, PayPal approval); they come back to "
+        "the payment's return URL. Then call `confirmPayment`."
+    )
+    client_secret: str | None = strawberry.field(
+        description="Or finish in the browser with the PSP's SDK (Stripe.js handleNextAction)."
+    )
+
+
+def _money(minor: int, currency: str) -> Money:
+    return Money.from_domain(DomainMoney(minor, currency))
+
+
+@strawberry.type(description="A one-off charge of a customer's payment method.")
+class Payment(Node):
+    status: PaymentStatus = strawberry.field(description="Where the payment stands.")
+    amount: Money = strawberry.field(description="Amount asked for.")
+    amount_capturable: Money = strawberry.field(description="Authorised, not yet captured.")
+    amount_received: Money = strawberry.field(description="Captured: money moved.")
+    amount_refunded: Money = strawberry.field(description="Refunded or being refunded.")
+    capture_method: CaptureMethod = strawberry.field(description="When it is captured.")
+    off_session: bool = strawberry.field(description="Charged while the customer was away.")
+    decline: Decline | None = strawberry.field(description="Why it failed, when it did.")
+    next_action: NextAction | None = strawberry.field(description="For `REQUIRES_ACTION`.")
+    outcome_unknown: bool = strawberry.field(
+        description="The PSP's answer is not known yet (a timeout); reconciliation will "
+        "settle it. Never charge again meanwhile."
+    )
+    psp: str = strawberry.field(description="The PSP that processes it.")
+    psp_reference: str | None = strawberry.field(description="The PSP's id of the payment.")
+    description: str | None = strawberry.field(description="Your description.")
+    metadata: Metadata = strawberry.field(description="Your own key-value data.")
+    created_at: datetime = strawberry.field(description="When it was created.")
+    updated_at: datetime = strawberry.field(description="When it last changed.")
+    key: strawberry.Private[uuid.UUID]
+    customer_key: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="Refunds of this payment, oldest first.")
+    async def refunds(self, info: Info) -> list["Refund"]:
+        rows = await info.context.loaders.payment_refunds.load(self.key)
+        return [Refund.from_model(row) for row in rows]
+
+    @strawberry.field(description="Disputes (chargebacks) of this payment.")
+    async def disputes(self, info: Info) -> list["Dispute"]:
+        rows = await info.context.loaders.payment_disputes.load(self.key)
+        return [Dispute.from_model(row) for row in rows]
+
+    @strawberry.field(description="Every change of this payment, its refunds and disputes.")
+    async def events(self, info: Info) -> list["PaymentEvent"]:
+        rows = await info.context.loaders.payment_events.load(self.key)
+        return [PaymentEvent.from_model(row) for row in rows]
+
+    @classmethod
+    def from_model(cls, row: PaymentRow) -> "Payment":
+        decline = None
+        if row.decline_code is not None:
+            code = DeclineCode(row.decline_code)
+            decline = Decline(
+                code=code,
+                message=row.decline_message or "",
+                retry_advice=ADVICE[code],
+                provider_code=row.decline_provider_code,
+            )
+        next_action = None
+        if row.status is PaymentStatus.REQUIRES_ACTION and row.next_action_kind:
+            next_action = NextAction(
+                redirect_url=row.next_action_url, client_secret=row.next_action_client_secret
+            )
+        return cls(
+            id=encode_gid("Payment", row.id),
+            key=row.id,
+            customer_key=row.customer_id,
+            status=row.status,
+            amount=_money(row.amount_minor, row.currency),
+            amount_capturable=_money(row.amount_capturable_minor, row.currency),
+            amount_received=_money(row.amount_received_minor, row.currency),
+            amount_refunded=_money(row.amount_refunded_minor, row.currency),
+            capture_method=row.capture_method,
+            off_session=row.off_session,
+            decline=decline,
+            next_action=next_action,
+            outcome_unknown=row.outcome_unknown_since is not None,
+            psp=row.psp,
+            psp_reference=row.psp_reference,
+            description=row.description,
+            metadata=Metadata(row.metadata_),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
+@strawberry.type(description="Money given back from a payment.")
+class Refund(Node):
+    status: RefundStatus = strawberry.field(description="Where the refund stands.")
+    amount: Money = strawberry.field(description="Amount refunded.")
+    reason: RefundReason = strawberry.field(description="Why.")
+    failure_reason: str | None = strawberry.field(description="Why it failed, when it did.")
+    psp_reference: str | None = strawberry.field(description="The PSP's id of the refund.")
+    created_at: datetime = strawberry.field(description="When it was asked for.")
+    payment_key: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="The refunded payment.")
+    async def payment(self, info: Info) -> Payment:
+        row = await info.context.loaders.payment.load(self.payment_key)
+        assert row is not None
+        return Payment.from_model(row)
+
+    @classmethod
+    def from_model(cls, row: RefundRow) -> "Refund":
+        return cls(
+            id=encode_gid("Refund", row.id),
+            payment_key=row.payment_id,
+            status=row.status,
+            amount=_money(row.amount_minor, row.currency),
+            reason=row.reason,
+            failure_reason=row.failure_reason,
+            psp_reference=row.psp_reference,
+            created_at=row.created_at,
+        )
+
+
+@strawberry.type(description="A cardholder's dispute (chargeback) of a payment.")
+class Dispute(Node):
+    status: DisputeStatus = strawberry.field(description="Where the dispute stands.")
+    reason: str = strawberry.field(description="The network's reason, e.g. `fraudulent`.")
+    amount: Money = strawberry.field(description="Amount disputed.")
+    evidence_due_by: datetime | None = strawberry.field(description="Respond before this.")
+    outcome: str | None = strawberry.field(description="`won`, `lost`, or null while open.")
+    psp_reference: str = strawberry.field(description="The PSP's id of the dispute.")
+    created_at: datetime = strawberry.field(description="When we learnt of it.")
+    payment_key: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="The disputed payment.")
+    async def payment(self, info: Info) -> Payment:
+        row = await info.context.loaders.payment.load(self.payment_key)
+        assert row is not None
+        return Payment.from_model(row)
+
+    @classmethod
+    def from_model(cls, row: DisputeRow) -> "Dispute":
+        outcome = {DisputeStatus.WON: "won", DisputeStatus.LOST: "lost"}.get(row.status)
+        return cls(
+            id=encode_gid("Dispute", row.id),
+            payment_key=row.payment_id,
+            status=row.status,
+            reason=row.reason,
+            amount=_money(row.amount_minor, row.currency),
+            evidence_due_by=row.evidence_due_by,
+            outcome=outcome,
+            psp_reference=row.psp_reference,
+            created_at=row.created_at,
+        )
+
+
+@strawberry.type(description="One recorded change (append-only): the payment's history.")
+class PaymentEvent:
+    type: str = strawberry.field(description="e.g. `payment.succeeded`, `refund.created`.")
+    source: str = strawberry.field(description="`api`, `webhook` or `reconciliation`.")
+    status: str | None = strawberry.field(description="The payment's status after it.")
+    amount: Money | None = strawberry.field(description="Money moved by it, if any.")
+    psp_event_id: str | None = strawberry.field(description="The PSP event behind it.")
+    created_at: datetime = strawberry.field(description="When it was recorded.")
+
+    @classmethod
+    def from_model(cls, row: EventRow) -> "PaymentEvent":
+        amount = None
+        if row.amount_minor is not None and row.currency is not None:
+            amount = _money(row.amount_minor, row.currency)
+        return cls(
+            type=row.type,
+            source=row.source,
+            status=row.status,
+            amount=amount,
+            psp_event_id=row.psp_event_id,
+            created_at=row.created_at,
+        )

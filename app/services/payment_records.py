@@ -1,0 +1,130 @@
+"""Applying what a PSP reports to our rows: row locks, forward-only merges, event rows.
+
+Synchronous responses, webhooks and reconciliation all come through here, each holding the
+payment's row lock, so that whichever arrives first, the result is the same.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.clock import Clock
+from app.domain.payments import PaymentState, PaymentStatus, merge
+from app.models import Payment, PaymentEvent
+from app.psp import base as psp
+
+
+def event(
+    payment: Payment,
+    type_: str,
+    *,
+    source: str,
+    clock: Clock,
+    amount: int | None = None,
+    psp_event_id: str | None = None,
+    refund_id: uuid.UUID | None = None,
+    dispute_id: uuid.UUID | None = None,
+    **data: Any,
+) -> PaymentEvent:
+    return PaymentEvent(
+        payment_id=payment.id,
+        refund_id=refund_id,
+        dispute_id=dispute_id,
+        type=type_,
+        source=source,
+        status=payment.status.value,
+        currency=payment.currency if amount is not None else None,
+        amount_minor=amount,
+        psp_event_id=psp_event_id,
+        data=data,
+        created_at=clock.now(),
+    )
+
+
+async def lock_payment(session: AsyncSession, payment_id: uuid.UUID) -> Payment:
+    payment = await session.scalar(
+        sa.select(Payment).where(Payment.id == payment_id).with_for_update()
+    )
+    assert payment is not None
+    return payment
+
+
+async def lock_reference(session: AsyncSession, psp_name: str, reference: str) -> None:
+    """Serialise, for one PSP reference, the synchronous response that records it and the
+    webhooks that refer to it (PostgreSQL; SQLite has a single writer anyway)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"{psp_name}:{reference}"},
+        )
+
+
+async def lock_payment_by_reference(
+    session: AsyncSession, psp_name: str, reference: str
+) -> Payment | None:
+    await lock_reference(session, psp_name, reference)
+    return await session.scalar(
+        sa.select(Payment)
+        .where(Payment.psp == psp_name, Payment.psp_reference == reference)
+        .with_for_update()
+    )
+
+
+def apply_result(
+    session: AsyncSession,
+    payment: Payment,
+    result: psp.PaymentResult,
+    *,
+    source: str,
+    clock: Clock,
+    psp_event_id: str | None = None,
+) -> bool:
+    """Merge a PSP report into ``payment`` (locked by the caller); record what changed.
+    Returns whether anything changed."""
+    if result.amount.currency != payment.currency or (
+        payment.psp_reference is not None and result.psp_reference != payment.psp_reference
+    ):
+        raise ValueError("a PSP report about another payment")
+    if payment.psp_reference is None:
+        payment.psp_reference = result.psp_reference
+    current = PaymentState(
+        payment.status, payment.amount_capturable_minor, payment.amount_received_minor
+    )
+    report = PaymentState(
+        PaymentStatus(result.status.value),
+        result.amount_capturable.amount_minor,
+        result.amount_received.amount_minor,
+    )
+    merged = merge(current, report)
+    known = payment.outcome_unknown_since is None
+    payment.outcome_unknown_since = None  # the PSP told us where the payment stands
+    if merged == current:
+        return not known
+    received_before = payment.amount_received_minor
+    payment.status = merged.status
+    payment.amount_capturable_minor = merged.capturable
+    payment.amount_received_minor = merged.received
+    if merged.status is PaymentStatus.REQUIRES_ACTION and result.next_action is not None:
+        payment.next_action_kind = result.next_action.kind.value
+        payment.next_action_url = result.next_action.redirect_url
+        payment.next_action_client_secret = result.next_action.client_secret
+    else:
+        payment.next_action_kind = None
+        payment.next_action_url = None
+        payment.next_action_client_secret = None
+    if merged.status is PaymentStatus.FAILED and result.decline is not None:
+        payment.decline_code = result.decline.code.value
+        payment.decline_message = result.decline.message[:500]
+        payment.decline_provider_code = result.decline.provider_code
+    payment.updated_at = clock.now()
+    common: dict[str, Any] = {"source": source, "clock": clock, "psp_event_id": psp_event_id}
+    session.add(event(payment, f"payment.{merged.status.value}", **common))
+    if merged.received > received_before:
+        session.add(
+            event(payment, "payment.captured", amount=merged.received - received_before, **common)
+        )
+    return True

@@ -1,0 +1,351 @@
+"""One-off payments: create, confirm (after 3DS or approval), capture, cancel.
+
+Each operation runs in atomic phases under an idempotency key (see ``idempotency``):
+validate, claim the key, record the payment (with a recovery point), call the PSP with a
+key derived from the payment, then apply the result and store the response in one
+transaction. A PSP timeout leaves the payment ``processing`` with an unknown outcome for
+reconciliation; it is never reported as a failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain import validation as check
+from app.domain.clock import Clock
+from app.domain.errors import ErrorCode, Problem, Problems, UserInputError
+from app.domain.ids import new_id
+from app.domain.money import Money, parse_money
+from app.domain.payments import CaptureMethod, PaymentStatus
+from app.models import Payment, PaymentMethod, PspCustomer, Refund
+from app.psp import base as psp
+from app.psp.errors import (
+    OperationNotSupported,
+    PspAuthError,
+    PspBadResponse,
+    PspError,
+    PspInvalidRequest,
+    PspOutcomeUnknown,
+    PspUnavailable,
+)
+from app.psp.registry import PspRegistry
+from app.services import idempotency, webhooks
+from app.services.customers import get_customer
+from app.services.payment_records import apply_result, event, lock_payment, lock_reference
+from app.services.psp_calls import gateway
+
+logger = logging.getLogger("paygate.payments")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a money-moving mutation answers: its objects and the problems to report."""
+
+    payment: Payment
+    refund: Refund | None = None
+    problems: tuple[Problem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who asks, for scoping idempotency keys, and their key for this request."""
+
+    principal: str
+    idempotency_key: str
+
+
+def response_of(outcome: Outcome) -> dict[str, Any]:
+    return {
+        "payment_id": str(outcome.payment.id),
+        "refund_id": str(outcome.refund.id) if outcome.refund else None,
+        "problems": [
+            {"code": p.code.value, "message": p.message, "field": list(p.field)}
+            for p in outcome.problems
+        ],
+    }
+
+
+async def replayed(session: AsyncSession, response: dict[str, Any]) -> Outcome:
+    payment = await session.get(Payment, uuid.UUID(response["payment_id"]))
+    refund = (
+        await session.get(Refund, uuid.UUID(response["refund_id"]))
+        if response.get("refund_id")
+        else None
+    )
+    assert payment is not None
+    problems = tuple(
+        Problem(ErrorCode(p["code"]), p["message"], tuple(p["field"]))
+        for p in response.get("problems", [])
+    )
+    return Outcome(payment=payment, refund=refund, problems=problems)
+
+
+async def get_payment(session: AsyncSession, payment_id: uuid.UUID) -> Payment:
+    payment = await session.get(Payment, payment_id)
+    if payment is None:
+        raise UserInputError(Problem(ErrorCode.NOT_FOUND, "No such payment.", ("paymentId",)))
+    return payment
+
+
+async def _method_for(
+    session: AsyncSession, customer_id: uuid.UUID, method_id: uuid.UUID | None
+) -> PaymentMethod:
+    if method_id is None:
+        method = await session.scalar(
+            sa.select(PaymentMethod).where(
+                PaymentMethod.customer_id == customer_id, PaymentMethod.is_default.is_(True)
+            )
+        )
+        if method is None:
+            raise UserInputError(
+                Problem(
+                    ErrorCode.PAYMENT_METHOD_REQUIRED,
+                    "The customer has no default payment method; name one.",
+                    ("paymentMethodId",),
+                )
+            )
+        return method
+    method = await session.get(PaymentMethod, method_id)
+    if method is None or method.customer_id != customer_id:
+        raise UserInputError(
+            Problem(ErrorCode.NOT_FOUND, "No such payment method.", ("paymentMethodId",))
+        )
+    if method.detached_at is not None:
+        raise UserInputError(
+            Problem(
+                ErrorCode.PAYMENT_METHOD_DETACHED,
+                "This payment method was detached.",
+                ("paymentMethodId",),
+            )
+        )
+    return method
+
+
+async def create_payment(
+    session: AsyncSession,
+    *,
+    psps: PspRegistry,
+    clock: Clock,
+    caller: Caller,
+    customer_id: uuid.UUID,
+    amount: str,
+    currency: str,
+    payment_method_id: uuid.UUID | None,
+    capture_method: CaptureMethod,
+    off_session: bool,
+    return_url: str | None,
+    description: str | None,
+    metadata: object,
+) -> Outcome:
+    problems = Problems()
+    money: Money | None = None
+    try:
+        money = parse_money(amount, currency, field=("amount",))
+        if money.amount_minor == 0:
+            problems.add(ErrorCode.INVALID_AMOUNT, "A payment must be above zero.", "amount")
+    except UserInputError as error:
+        problems.extend(error.problems)
+    return_url = check.url(problems, return_url, "returnUrl")
+    description = check.text(problems, description, "description", max_length=1000)
+    checked_metadata = check.metadata(problems, metadata, "metadata") or {}
+    problems.raise_if_any()
+    assert money is not None
+    customer = await get_customer(session, customer_id, "customerId")
+    method = await _method_for(session, customer.id, payment_method_id)
+    provider = gateway(psps, method.psp, "paymentMethodId")
+    _check_capabilities(provider, money, capture_method)
+
+    claimed = await idempotency.claim(
+        session,
+        clock=clock,
+        principal=caller.principal,
+        key=caller.idempotency_key,
+        operation="createPayment",
+        arguments={
+            "customer": str(customer.id),
+            "amount": [money.amount_minor, money.currency],
+            "method": str(method.id),
+            "capture": capture_method.value,
+            "off_session": off_session,
+            "return_url": return_url,
+            "description": description,
+            "metadata": checked_metadata,
+        },
+    )
+    if claimed.replay is not None:
+        return await replayed(session, claimed.replay)
+    if claimed.recovery_point is not None:
+        payment = await lock_payment(session, uuid.UUID(claimed.recovery_point["payment_id"]))
+    else:
+        payment = _new_payment(customer.id, method, money, capture_method, off_session, clock)
+        payment.return_url, payment.description = return_url, description
+        payment.metadata_ = checked_metadata
+        session.add(payment)
+        await session.flush()
+        session.add(event(payment, "payment.created", source="api", clock=clock))
+        key_row = await idempotency.key_row(session, claimed)
+        idempotency.set_recovery_point(key_row, {"payment_id": str(payment.id)}, clock)
+    await session.commit()
+
+    psp_customer = await session.scalar(
+        sa.select(PspCustomer.psp_customer_id).where(
+            PspCustomer.customer_id == customer.id, PspCustomer.psp == provider.name
+        )
+    )
+    request = psp.PaymentRequest(
+        amount=money,
+        psp_customer_id=psp_customer,
+        payment_method=method.psp_reference,
+        capture_method=psp.CaptureMethod(capture_method.value),
+        off_session=off_session,
+        return_url=return_url,
+        idempotency_key=payment.psp_idempotency_key,
+        description=description,
+        metadata={"paygate_payment_id": str(payment.id)},
+    )
+    return await settle(
+        session, psp_name=provider.name, payment_id=payment.id, claimed=claimed, clock=clock,
+        call=provider.create_payment(request), creating=True,
+    )  # fmt: skip
+
+
+def _new_payment(
+    customer_id: uuid.UUID,
+    method: PaymentMethod,
+    money: Money,
+    capture_method: CaptureMethod,
+    off_session: bool,
+    clock: Clock,
+) -> Payment:
+    payment_id = new_id()
+    return Payment(
+        id=payment_id,
+        customer_id=customer_id,
+        payment_method_id=method.id,
+        psp=method.psp,
+        psp_idempotency_key=f"paygate-pay-{payment_id.hex}",
+        status=PaymentStatus.REQUIRES_CONFIRMATION,
+        outcome_unknown_since=clock.now(),  # in flight until the PSP answers
+        capture_method=capture_method,
+        off_session=off_session,
+        currency=money.currency,
+        amount_minor=money.amount_minor,
+        amount_capturable_minor=0,
+        amount_received_minor=0,
+        amount_refunded_minor=0,
+        metadata_={},
+        created_at=clock.now(),
+        updated_at=clock.now(),
+    )
+
+
+def _check_capabilities(provider: psp.Gateway, money: Money, capture: CaptureMethod) -> None:
+    caps = provider.capabilities
+    if not caps.supports_currency(money.currency):
+        raise UserInputError(
+            Problem(
+                ErrorCode.OPERATION_NOT_SUPPORTED,
+                f"{provider.name} does not accept {money.currency}.",
+                ("amount", "currency"),
+            )
+        )
+    if psp.CaptureMethod(capture.value) not in caps.capture_methods:
+        raise UserInputError(
+            Problem(
+                ErrorCode.OPERATION_NOT_SUPPORTED,
+                f"{provider.name} does not support {capture.value} capture.",
+                ("captureMethod",),
+            )
+        )
+
+
+async def settle(
+    session: AsyncSession,
+    *,
+    psp_name: str,
+    payment_id: uuid.UUID,
+    claimed: idempotency.Claim,
+    clock: Clock,
+    call: Awaitable[psp.PaymentResult],
+    creating: bool = False,
+) -> Outcome:
+    """Await the PSP call, then apply its result and store the response, atomically."""
+    problems: list[Problem] = []
+    result: psp.PaymentResult | None = None
+    fault: PspError | None = None
+    try:
+        result = await call
+    except (PspOutcomeUnknown, PspBadResponse, PspUnavailable, PspAuthError) as error:
+        fault = error
+    except (PspInvalidRequest, OperationNotSupported) as error:
+        fault = error
+        problems.append(Problem(ErrorCode.PSP_REJECTED, f"The PSP refused: {error}", ()))
+    if result is not None:
+        await lock_reference(session, psp_name, result.psp_reference)
+    payment = await lock_payment(session, payment_id)
+    if result is not None:
+        apply_result(session, payment, result, source="api", clock=clock)
+        if result.psp_reference:
+            await webhooks.apply_pending(session, psp_name, result.psp_reference, clock=clock)
+        if result.status is psp.PaymentStatus.FAILED and result.decline is not None:
+            problems.append(Problem(ErrorCode.PAYMENT_DECLINED, result.decline.message, ()))
+    elif isinstance(fault, PspOutcomeUnknown | PspBadResponse):
+        _outcome_unknown(session, payment, fault, clock)
+    elif isinstance(fault, PspUnavailable | PspAuthError):
+        if isinstance(fault, PspAuthError):
+            logger.error("PSP %s refused our credentials", psp_name)
+        problems.append(
+            Problem(
+                ErrorCode.PSP_UNAVAILABLE,
+                f"The payment provider is unavailable ({psp_name}); nothing was charged. "
+                "Retry with a new idempotency key.",
+                (),
+            )
+        )
+        if creating:
+            _failed_before_psp(session, payment, clock)
+    elif creating:
+        _failed_before_psp(session, payment, clock, code="unknown", message=str(fault))
+    if not creating and result is None and not isinstance(fault, PspOutcomeUnknown):
+        payment.outcome_unknown_since = None
+    outcome = Outcome(payment=payment, problems=tuple(problems))
+    key_row = await idempotency.key_row(session, claimed)
+    idempotency.complete(key_row, response_of(outcome), clock)
+    await session.commit()
+    return outcome
+
+
+def _outcome_unknown(
+    session: AsyncSession, payment: Payment, fault: PspError, clock: Clock
+) -> None:
+    reference = getattr(fault, "psp_reference", None)
+    if reference and payment.psp_reference is None:
+        payment.psp_reference = reference
+    if payment.status is PaymentStatus.REQUIRES_CONFIRMATION:
+        payment.status = PaymentStatus.PROCESSING
+    payment.outcome_unknown_since = payment.outcome_unknown_since or clock.now()
+    payment.updated_at = clock.now()
+    session.add(event(payment, "payment.outcome_unknown", source="api", clock=clock))
+
+
+def _failed_before_psp(
+    session: AsyncSession,
+    payment: Payment,
+    clock: Clock,
+    *,
+    code: str = "processing_error",
+    message: str = "The payment provider was unavailable; nothing was charged.",
+) -> None:
+    payment.status = PaymentStatus.FAILED
+    payment.outcome_unknown_since = None
+    payment.decline_code = code
+    payment.decline_message = message[:500]
+    payment.updated_at = clock.now()
+    session.add(event(payment, "payment.failed", source="api", clock=clock))

@@ -1,0 +1,234 @@
+"""Refunds: full or partial, several per payment, never more than was captured.
+
+The refund is reserved against the payment under the payment's row lock before the PSP is
+called (``amount_refunded`` counts pending and succeeded refunds, and a CHECK constraint
+keeps it within ``amount_received``), so two racing refunds can never both pass. A failed
+or canceled refund gives its reservation back.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.clock import Clock
+from app.domain.errors import ErrorCode, Problem, UserInputError
+from app.domain.ids import new_id
+from app.domain.money import Money, parse_money
+from app.domain.payments import RefundReason, RefundStatus
+from app.models import Payment, Refund
+from app.psp import base as psp
+from app.psp.errors import (
+    OperationNotSupported,
+    PspAuthError,
+    PspBadResponse,
+    PspInvalidRequest,
+    PspOutcomeUnknown,
+    PspUnavailable,
+)
+from app.psp.registry import PspRegistry
+from app.services import idempotency, webhooks
+from app.services.payment_records import event, lock_payment
+from app.services.payments import Caller, Outcome, get_payment, replayed, response_of
+from app.services.psp_calls import gateway
+
+
+async def create_refund(
+    session: AsyncSession,
+    *,
+    psps: PspRegistry,
+    clock: Clock,
+    caller: Caller,
+    payment_id: uuid.UUID,
+    amount: str | None,
+    currency: str | None,
+    reason: RefundReason,
+) -> Outcome:
+    payment = await get_payment(session, payment_id)
+    money = None if amount is None else parse_money(amount, currency or "", field=("amount",))
+    if money is not None and money.currency != payment.currency:
+        raise UserInputError(
+            Problem(
+                ErrorCode.CURRENCY_MISMATCH,
+                f"The payment is in {payment.currency}.",
+                ("amount", "currency"),
+            )
+        )
+    provider = gateway(psps, payment.psp, "paymentId")
+    claimed = await idempotency.claim(
+        session,
+        clock=clock,
+        principal=caller.principal,
+        key=caller.idempotency_key,
+        operation="createRefund",
+        arguments={
+            "payment": str(payment_id),
+            "amount": money.amount_minor if money else None,
+            "reason": reason.value,
+        },
+    )
+    if claimed.replay is not None:
+        return await replayed(session, claimed.replay)
+    if claimed.recovery_point is not None:
+        refund = await session.get(Refund, uuid.UUID(claimed.recovery_point["refund_id"]))
+        assert refund is not None
+    else:
+        refund = await _reserve(session, payment_id, money, reason, claimed, clock)
+    await session.commit()
+
+    assert payment.psp_reference is not None
+    try:
+        result = await provider.refund(
+            psp.RefundRequest(
+                payment_reference=payment.psp_reference,
+                amount=Money(refund.amount_minor, refund.currency),
+                reason=psp.RefundReason(reason.value),
+                idempotency_key=refund.psp_idempotency_key,
+            )
+        )
+    except (PspOutcomeUnknown, PspBadResponse):
+        return await _finish(session, refund, claimed, clock, unknown=True)
+    except (PspUnavailable, PspAuthError):
+        return await _finish(
+            session, refund, claimed, clock, failure="The payment provider was unavailable.",
+            problem=Problem(
+                ErrorCode.PSP_UNAVAILABLE,
+                "The payment provider is unavailable; nothing was refunded. Retry with a new "
+                "idempotency key.",
+                (),
+            ),
+        )  # fmt: skip
+    except (PspInvalidRequest, OperationNotSupported) as error:
+        return await _finish(
+            session, refund, claimed, clock, failure=str(error)[:500],
+            problem=Problem(ErrorCode.PSP_REJECTED, f"The PSP refused: {error}", ()),
+        )  # fmt: skip
+    return await _finish(session, refund, claimed, clock, result=result)
+
+
+async def _reserve(
+    session: AsyncSession,
+    payment_id: uuid.UUID,
+    money: Money | None,
+    reason: RefundReason,
+    claimed: idempotency.Claim,
+    clock: Clock,
+) -> Refund:
+    payment = await lock_payment(session, payment_id)
+    refundable = payment.amount_received_minor - payment.amount_refunded_minor
+    wanted = refundable if money is None else money.amount_minor
+    if payment.psp_reference is None or payment.amount_received_minor == 0:
+        await idempotency.abandon(session, claimed)
+        raise UserInputError(
+            Problem(
+                ErrorCode.INVALID_STATE,
+                f"A payment in status {payment.status.value} has nothing captured to refund.",
+                ("paymentId",),
+            )
+        )
+    if not 0 < wanted <= refundable:
+        await idempotency.abandon(session, claimed)
+        left = Money(refundable, payment.currency).decimal_string()
+        raise UserInputError(
+            Problem(
+                ErrorCode.REFUND_EXCEEDS_CAPTURED,
+                f"At most {left} {payment.currency} is left to refund (and more than zero).",
+                ("amount", "amount"),
+            )
+        )
+    refund_id = new_id()
+    refund = Refund(
+        id=refund_id,
+        payment_id=payment.id,
+        psp=payment.psp,
+        psp_idempotency_key=f"paygate-refund-{refund_id.hex}",
+        status=RefundStatus.PENDING,
+        reason=reason,
+        currency=payment.currency,
+        amount_minor=wanted,
+        outcome_unknown_since=clock.now(),
+        created_at=clock.now(),
+        updated_at=clock.now(),
+    )
+    session.add(refund)
+    payment.amount_refunded_minor += wanted
+    payment.updated_at = clock.now()
+    await session.flush()
+    session.add(
+        event(payment, "refund.created", source="api", clock=clock, amount=wanted,
+              refund_id=refund.id)
+    )  # fmt: skip
+    key_row = await idempotency.key_row(session, claimed)
+    idempotency.set_recovery_point(key_row, {"refund_id": str(refund.id)}, clock)
+    return refund
+
+
+async def _finish(
+    session: AsyncSession,
+    refund: Refund,
+    claimed: idempotency.Claim,
+    clock: Clock,
+    *,
+    result: psp.RefundResult | None = None,
+    unknown: bool = False,
+    failure: str | None = None,
+    problem: Problem | None = None,
+) -> Outcome:
+    payment = await lock_payment(session, refund.payment_id)
+    await session.refresh(refund, with_for_update=True)
+    if result is not None:
+        apply_refund(session, payment, refund, result, source="api", clock=clock)
+        await webhooks.apply_pending(session, refund.psp, result.psp_reference, clock=clock)
+    elif not unknown:
+        _settle_refund(session, payment, refund, RefundStatus.FAILED, clock, "api", failure)
+    outcome = Outcome(payment=payment, refund=refund, problems=(problem,) if problem else ())
+    key_row = await idempotency.key_row(session, claimed)
+    idempotency.complete(key_row, response_of(outcome), clock)
+    await session.commit()
+    return outcome
+
+
+def apply_refund(
+    session: AsyncSession,
+    payment: Payment,
+    refund: Refund,
+    result: psp.RefundResult,
+    *,
+    source: str,
+    clock: Clock,
+    psp_event_id: str | None = None,
+) -> bool:
+    """Merge a PSP report of a refund (both rows locked by the caller)."""
+    if refund.psp_reference is None:
+        refund.psp_reference = result.psp_reference
+    refund.outcome_unknown_since = None
+    status = RefundStatus(result.status.value)
+    if refund.status is not RefundStatus.PENDING or status is RefundStatus.PENDING:
+        return False
+    _settle_refund(session, payment, refund, status, clock, source, result.failure_reason,
+                   psp_event_id)  # fmt: skip
+    return True
+
+
+def _settle_refund(
+    session: AsyncSession,
+    payment: Payment,
+    refund: Refund,
+    status: RefundStatus,
+    clock: Clock,
+    source: str,
+    failure: str | None,
+    psp_event_id: str | None = None,
+) -> None:
+    refund.status = status
+    refund.outcome_unknown_since = None
+    refund.failure_reason = failure
+    refund.updated_at = clock.now()
+    if status in (RefundStatus.FAILED, RefundStatus.CANCELED):
+        payment.amount_refunded_minor -= refund.amount_minor  # the reservation goes back
+        payment.updated_at = clock.now()
+    session.add(
+        event(payment, f"refund.{status.value}", source=source, clock=clock,
+              amount=refund.amount_minor, refund_id=refund.id, psp_event_id=psp_event_id)
+    )  # fmt: skip
