@@ -179,7 +179,7 @@ class Loaders:
                     .group_by(Payment.customer_id)
                 )
                 statement = _apply_payment_filter(statement, filter_)
-                found = dict((await session.execute(statement)).tuples().all())
+                found = {parent: count for parent, count in await session.execute(statement)}
                 for parent in parents:
                     counts[(parent, filter_)] = found.get(parent, 0)
         return [counts[key] for key in keys]

@@ -110,6 +110,15 @@ class Api:
 
     http: httpx.AsyncClient
     sql: StatementLog
+    app: Any
+
+    @property
+    def runtime(self) -> Any:
+        return self.app.state.runtime
+
+    @property
+    def engine(self) -> Any:
+        return self.runtime.engine
 
     async def graphql(
         self, query: str, variables: dict[str, Any] | None = None, **headers: str
@@ -147,7 +156,7 @@ async def api(settings: Settings, clock: FrozenClock) -> AsyncIterator[Api]:
 
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://paygate.test") as http:
-        yield Api(http=http, sql=log)
+        yield Api(http=http, sql=log, app=app)
     await engine.dispose()
 
 

@@ -19,7 +19,14 @@ from app.models import Payment
 from app.psp import base as psp
 from app.psp.registry import PspRegistry
 from app.services import idempotency
-from app.services.payments import Caller, Outcome, get_payment, replayed, settle
+from app.services.payments import (
+    Caller,
+    Outcome,
+    get_payment,
+    replayed,
+    response_of,
+    settle,
+)
 from app.services.psp_calls import gateway
 
 
@@ -69,9 +76,17 @@ async def confirm_payment(
     if claimed.replay is not None:
         return await replayed(session, claimed.replay)
     await session.refresh(payment)
-    if payment.status is not PaymentStatus.REQUIRES_ACTION or payment.psp_reference is None:
-        await idempotency.abandon(session, claimed)
-        raise _state_error(payment, "confirmed")
+    if payment.status is PaymentStatus.REQUIRES_CONFIRMATION or payment.psp_reference is None:
+        error = _state_error(payment, "confirmed")
+        await idempotency.abandon(session, claimed)  # expires ``payment``: read it before
+        raise error
+    if payment.status is not PaymentStatus.REQUIRES_ACTION:
+        # Already moved on (the PSP's webhook came first): confirming is a no-op.
+        outcome = Outcome(payment=payment)
+        key_row = await idempotency.key_row(session, claimed)
+        idempotency.complete(key_row, response_of(outcome), clock)
+        await session.commit()
+        return outcome
     await session.commit()
     request = psp.ConfirmRequest(
         psp_reference=payment.psp_reference,
@@ -174,8 +189,9 @@ async def cancel_payment(
     await session.refresh(payment)
     cancelable = (PaymentStatus.REQUIRES_CAPTURE, PaymentStatus.REQUIRES_ACTION)
     if payment.status not in cancelable or payment.psp_reference is None:
+        error = _state_error(payment, "canceled")
         await idempotency.abandon(session, claimed)
-        raise _state_error(payment, "canceled")
+        raise error
     await session.commit()
     request = psp.CancelRequest(
         psp_reference=payment.psp_reference, idempotency_key=_psp_key("cancel", claimed)

@@ -118,25 +118,23 @@ async def _reserve(
     payment = await lock_payment(session, payment_id)
     refundable = payment.amount_received_minor - payment.amount_refunded_minor
     wanted = refundable if money is None else money.amount_minor
+    refused: Problem | None = None
     if payment.psp_reference is None or payment.amount_received_minor == 0:
-        await idempotency.abandon(session, claimed)
-        raise UserInputError(
-            Problem(
-                ErrorCode.INVALID_STATE,
-                f"A payment in status {payment.status.value} has nothing captured to refund.",
-                ("paymentId",),
-            )
+        refused = Problem(
+            ErrorCode.INVALID_STATE,
+            f"A payment in status {payment.status.value} has nothing captured to refund.",
+            ("paymentId",),
         )
-    if not 0 < wanted <= refundable:
-        await idempotency.abandon(session, claimed)
+    elif not 0 < wanted <= refundable:
         left = Money(refundable, payment.currency).decimal_string()
-        raise UserInputError(
-            Problem(
-                ErrorCode.REFUND_EXCEEDS_CAPTURED,
-                f"At most {left} {payment.currency} is left to refund (and more than zero).",
-                ("amount", "amount"),
-            )
+        refused = Problem(
+            ErrorCode.REFUND_EXCEEDS_CAPTURED,
+            f"At most {left} {payment.currency} is left to refund (and more than zero).",
+            ("amount", "amount"),
         )
+    if refused is not None:
+        await idempotency.abandon(session, claimed)
+        raise UserInputError(refused)
     refund_id = new_id()
     refund = Refund(
         id=refund_id,

@@ -57,6 +57,9 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     make = getattr(importlib.import_module(module), factory)
     with make() as built:
         yield built
+        close = getattr(built.gateway, "aclose", None)
+        if close is not None:
+            await close()
 
 
 def key() -> str:
