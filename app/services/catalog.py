@@ -257,7 +257,10 @@ async def _free_lookup_key(
     session: AsyncSession, lookup_key: str, *, transfer: bool, clock: Clock
 ) -> None:
     holder = await session.scalar(
-        sa.select(Price).where(Price.lookup_key == lookup_key).with_for_update()
+        sa.select(Price)
+        .where(Price.lookup_key == lookup_key)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     if holder is None:
         return

@@ -128,6 +128,7 @@ async def _try_claim(
         sa.select(IdempotencyKey)
         .where(IdempotencyKey.principal == principal, IdempotencyKey.key == key)
         .with_for_update()
+        .execution_options(populate_existing=True)
     )
     if existing is None:  # expired and removed in between: try again
         await session.rollback()
@@ -147,9 +148,9 @@ async def _try_claim(
             )
         )
     if existing.completed_at is not None:
-        replay = existing.response
-        await session.rollback()
-        return Claim(key_id=existing.id, replay=replay or {})
+        replayed = Claim(key_id=existing.id, replay=existing.response or {})
+        await session.rollback()  # expires ``existing``: read it before
+        return replayed
     if existing.locked_at is None or now - existing.locked_at > STALE_LOCK:
         existing.locked_at = now  # the owner crashed or gave up: take over, resume
         existing.updated_at = now
@@ -211,7 +212,9 @@ async def abandon(session: AsyncSession, claimed: Claim) -> None:
 
 
 async def key_row(session: AsyncSession, claimed: Claim) -> IdempotencyKey:
-    row = await session.get(IdempotencyKey, claimed.key_id, with_for_update=True)
+    row = await session.get(
+        IdempotencyKey, claimed.key_id, with_for_update=True, populate_existing=True
+    )
     assert row is not None
     return row
 

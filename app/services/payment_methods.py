@@ -180,6 +180,7 @@ async def _save(
         sa.select(PaymentMethod)
         .where(PaymentMethod.psp == psp, PaymentMethod.psp_reference == details.psp_reference)
         .with_for_update()
+        .execution_options(populate_existing=True)
     )
     now = clock.now()
     if method is not None and method.customer_id != customer.id:
@@ -223,7 +224,10 @@ async def _make_default(
 ) -> None:
     # The customer row lock serialises default changes of one customer.
     await session.execute(
-        sa.select(Customer.id).where(Customer.id == customer.id).with_for_update()
+        sa.select(Customer.id)
+        .where(Customer.id == customer.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     await session.execute(
         sa.update(PaymentMethod)

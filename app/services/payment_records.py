@@ -47,7 +47,10 @@ def event(
 
 async def lock_payment(session: AsyncSession, payment_id: uuid.UUID) -> Payment:
     payment = await session.scalar(
-        sa.select(Payment).where(Payment.id == payment_id).with_for_update()
+        sa.select(Payment)
+        .where(Payment.id == payment_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     assert payment is not None
     return payment
@@ -71,6 +74,7 @@ async def lock_payment_by_reference(
         sa.select(Payment)
         .where(Payment.psp == psp_name, Payment.psp_reference == reference)
         .with_for_update()
+        .execution_options(populate_existing=True)
     )
 
 

@@ -161,6 +161,8 @@ async def create_payment(
     method = await _method_for(session, customer.id, payment_method_id)
     provider = gateway(psps, method.psp, "paymentMethodId")
     _check_capabilities(provider, money, capture_method)
+    # Claiming may roll back, which expires loaded rows: keep what we need as plain values.
+    method_id, method_reference = method.id, method.psp_reference
 
     claimed = await idempotency.claim(
         session,
@@ -169,9 +171,9 @@ async def create_payment(
         key=caller.idempotency_key,
         operation="createPayment",
         arguments={
-            "customer": str(customer.id),
+            "customer": str(customer_id),
             "amount": [money.amount_minor, money.currency],
-            "method": str(method.id),
+            "method": str(method_id),
             "capture": capture_method.value,
             "off_session": off_session,
             "return_url": return_url,
@@ -184,7 +186,9 @@ async def create_payment(
     if claimed.recovery_point is not None:
         payment = await lock_payment(session, uuid.UUID(claimed.recovery_point["payment_id"]))
     else:
-        payment = _new_payment(customer.id, method, money, capture_method, off_session, clock)
+        payment = _new_payment(
+            customer_id, method_id, provider.name, money, capture_method, off_session, clock
+        )
         payment.return_url, payment.description = return_url, description
         payment.metadata_ = checked_metadata
         session.add(payment)
@@ -196,13 +200,13 @@ async def create_payment(
 
     psp_customer = await session.scalar(
         sa.select(PspCustomer.psp_customer_id).where(
-            PspCustomer.customer_id == customer.id, PspCustomer.psp == provider.name
+            PspCustomer.customer_id == customer_id, PspCustomer.psp == provider.name
         )
     )
     request = psp.PaymentRequest(
         amount=money,
         psp_customer_id=psp_customer,
-        payment_method=method.psp_reference,
+        payment_method=method_reference,
         capture_method=psp.CaptureMethod(capture_method.value),
         off_session=off_session,
         return_url=return_url,
@@ -218,7 +222,8 @@ async def create_payment(
 
 def _new_payment(
     customer_id: uuid.UUID,
-    method: PaymentMethod,
+    method_id: uuid.UUID,
+    psp_name: str,
     money: Money,
     capture_method: CaptureMethod,
     off_session: bool,
@@ -228,8 +233,8 @@ def _new_payment(
     return Payment(
         id=payment_id,
         customer_id=customer_id,
-        payment_method_id=method.id,
-        psp=method.psp,
+        payment_method_id=method_id,
+        psp=psp_name,
         psp_idempotency_key=f"paygate-pay-{payment_id.hex}",
         status=PaymentStatus.REQUIRES_CONFIRMATION,
         outcome_unknown_since=clock.now(),  # in flight until the PSP answers

@@ -70,6 +70,7 @@ async def create_refund(
     )
     if claimed.replay is not None:
         return await replayed(session, claimed.replay)
+    await session.refresh(payment)  # claiming may have rolled back (and expired it)
     if claimed.recovery_point is not None:
         refund = await session.get(Refund, uuid.UUID(claimed.recovery_point["refund_id"]))
         assert refund is not None

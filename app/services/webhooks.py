@@ -159,6 +159,7 @@ async def apply_pending(
             )
             .order_by(StoredEvent.occurred_at)
             .with_for_update()
+            .execution_options(populate_existing=True)
         )
     ).all()
     applied = 0
@@ -181,7 +182,9 @@ async def retry_waiting(session: AsyncSession, *, clock: Clock, limit: int = 500
     await session.commit()
     applied = 0
     for event_id in waiting:
-        stored = await session.get(StoredEvent, event_id, with_for_update=True)
+        stored = await session.get(
+            StoredEvent, event_id, with_for_update=True, populate_existing=True
+        )
         if stored is not None and stored.processed_at is None:
             receipt = await _apply(session, decode_event(stored.snapshot), stored, clock)
             applied += receipt is Receipt.PROCESSED
@@ -204,6 +207,7 @@ async def _apply_refund(
         sa.select(Refund)
         .where(Refund.psp == payment.psp, Refund.psp_reference == report.psp_reference)
         .with_for_update()
+        .execution_options(populate_existing=True)
     )
     if refund is None:
         ours_in_flight = await session.scalar(
@@ -265,6 +269,7 @@ async def _apply_dispute(
         sa.select(Dispute)
         .where(Dispute.psp == payment.psp, Dispute.psp_reference == report.psp_reference)
         .with_for_update()
+        .execution_options(populate_existing=True)
     )
     common: dict[str, Any] = {"source": "webhook", "clock": clock, "psp_event_id": psp_event_id}
     if dispute is None:
