@@ -131,15 +131,19 @@ async def _apply(
     if payment is None:
         return Receipt.WAITING
     common: dict[str, Any] = {"clock": clock, "psp_event_id": parsed.event_id}
+    moved = False
     if parsed.payment is not None:
-        apply_result(session, payment, parsed.payment, source="webhook", **common)
-    if parsed.refund is not None and not await _apply_refund(
-        session, payment, parsed.refund, **common
-    ):
-        return Receipt.WAITING
+        moved = apply_result(session, payment, parsed.payment, source="webhook", **common)
+    if parsed.refund is not None:
+        waits_for = await _apply_refund(session, payment, parsed.refund, **common)
+        if waits_for is not None:
+            stored.object_reference = waits_for
+            return Receipt.WAITING
     if parsed.dispute is not None:
         await _apply_dispute(session, payment, parsed.dispute, **common)
     stored.processed_at = clock.now()
+    if moved:  # events that waited for this payment's progress may apply now
+        await apply_pending(session, parsed.psp, reference, clock=clock)
     return Receipt.PROCESSED
 
 
@@ -199,8 +203,10 @@ async def _apply_refund(
     *,
     clock: Clock,
     psp_event_id: str,
-) -> bool:
-    """Apply a refund report; False when it must wait for our own refund's response."""
+) -> str | None:
+    """Apply a refund report, or name the PSP reference it must wait for: our own refund's
+    (its synchronous response is on the way) or the payment's (its capture is not known
+    yet, so the refund cannot be counted against it)."""
     from app.services.refunds import apply_refund  # refunds imports payments imports us
 
     refund = await session.scalar(
@@ -216,14 +222,19 @@ async def _apply_refund(
             .where(Refund.payment_id == payment.id, Refund.psp_reference.is_(None))
         )
         if ours_in_flight:
-            return False
+            return report.psp_reference
+        refundable = payment.amount_received_minor - payment.amount_refunded_minor
+        counts = report.status not in (psp.RefundStatus.FAILED, psp.RefundStatus.CANCELED)
+        if counts and report.amount.amount_minor > refundable:
+            assert payment.psp_reference is not None
+            return payment.psp_reference
         refund = await _refund_made_elsewhere(session, payment, report, clock)
         if refund is None:
-            return True
+            return None
     apply_refund(
         session, payment, refund, report, source="webhook", clock=clock, psp_event_id=psp_event_id
     )
-    return True
+    return None
 
 
 async def _refund_made_elsewhere(

@@ -17,6 +17,8 @@ from app.domain.pan import contains_card_number, luhn_valid
         "378282246310005",  # Amex, 15 digits
         "6011111111111117",
         "4222222222222",  # 13 digits
+        "3782 822463 10005",  # Amex as printed, 4-6-5
+        "card: 4242-4242-4242-4242.",
     ],
 )
 def test_card_numbers_are_found(text: str) -> None:
@@ -32,6 +34,9 @@ def test_card_numbers_are_found(text: str) -> None:
         "2026-01-15",
         "",
         "ACME GmbH",
+        "47123456-1234-5123-8123-123456789012",  # a UUID whose groups are all digits
+        "sbxpay_4242424242424242aa",  # digits inside an identifier
+        "4242424242424242x",
     ],
 )
 def test_ordinary_text_is_not_a_card_number(text: str) -> None:

@@ -29,8 +29,8 @@ import hashlib
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
+from app.domain.money import Money
 from app.domain.pan import contains_card_number
 from app.psp.base import (
     AttachRequest,
@@ -71,6 +71,7 @@ _NOTES = {
     RefundReason.OTHER: "Refund.",
 }
 _SOURCE_TYPES = ("paypal", "card", "venmo")
+_MIT = {"payment_initiator": "MERCHANT", "usage": "SUBSEQUENT"}  # merchant-initiated, stored
 
 
 def customer_id(customer_key: str) -> str:
@@ -213,15 +214,10 @@ class PayPalGateway:
             raise PspBadResponse("PayPal sent a payment token of an unknown type.", psp=PSP)
         source: Json = {"vault_id": vault_id}
         if request.off_session:  # merchant-initiated: the payer is not there to approve
-            source["stored_credential"] = (
-                {
-                    "payment_initiator": "MERCHANT",
-                    "payment_type": "UNSCHEDULED",
-                    "usage": "SUBSEQUENT",
-                }
-                if kind == "card"
-                else {"payment_initiator": "MERCHANT", "usage": "SUBSEQUENT"}
-            )
+            if kind == "card":
+                source["stored_credential"] = _MIT | {"payment_type": "UNSCHEDULED"}
+            elif kind == "paypal":
+                source["stored_credential"] = dict(_MIT)
         elif experience is not None:
             source["experience_context"] = experience
         return {kind: source}
@@ -246,6 +242,10 @@ class PayPalGateway:
                 raise PspBadResponse(f"PayPal sent an unknown order intent: {intent!r}.", psp=PSP)
         except PayPalDecline as refused:
             return self._declined(reference, mappers.payment_from_order(order).amount, refused)
+        except PspInvalidRequest as error:
+            if error.code not in ("ORDER_ALREADY_CAPTURED", "ORDER_ALREADY_AUTHORIZED"):
+                raise
+            done = await self._client.get_order(reference)  # a concurrent confirm won
         return mappers.payment_from_order(done)
 
     async def capture_payment(self, request: CaptureRequest) -> PaymentResult:
@@ -302,7 +302,7 @@ class PayPalGateway:
         voided = voided or {**authorization, "status": "VOIDED"}  # 204: no representation
         return mappers.payment_from_order(mappers.with_transaction(order, "authorizations", voided))
 
-    def _declined(self, reference: str, amount: Any, refused: PayPalDecline) -> PaymentResult:
+    def _declined(self, reference: str, amount: Money, refused: PayPalDecline) -> PaymentResult:
         decline = mappers.decline(refused.issue, refused.description)
         return mappers.declined_payment(reference, amount, decline, f"DECLINED/{refused.issue}")
 

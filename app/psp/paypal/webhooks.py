@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from app.domain.money import Money
@@ -103,6 +103,7 @@ def verification_request(
         sent_at = None
     if sent_at is None or sent_at.tzinfo is None:
         raise WebhookVerificationError("Unreadable PAYPAL-TRANSMISSION-TIME.", psp=PSP)
+    now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
     if abs((now - sent_at).total_seconds()) > TOLERANCE_SECONDS:
         raise WebhookVerificationError("Transmission time is outside the tolerance.", psp=PSP)
     try:
