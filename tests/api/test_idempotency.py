@@ -31,7 +31,7 @@ def count_calls(monkeypatch: pytest.MonkeyPatch, api: Api, method: str) -> list[
 
 async def rows(api: Api, table: str) -> int:
     async with api.engine.connect() as connection:
-        return int(await connection.scalar(sa.text(f"SELECT count(*) FROM {table}")))  # noqa: S608
+        return int(await connection.scalar(sa.text(f"SELECT count(*) FROM {table}")))
 
 
 async def test_same_key_same_input_replays_without_charging_again(

@@ -154,7 +154,7 @@ async def test_disputed_payment_and_a_lost_dispute(api: Api) -> None:
             lost.status,
             None,
         )
-    )  # noqa: E501
+    )
     headers, body = dispute.signed(
         sandbox_event("evt_lost", "dispute", "dispute.closed", dispute=lost)
     )

@@ -9,9 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from app.domain.clock import SystemClock
+from app.psp.codec import encode
 from app.psp.errors import PspAuthError, PspOutcomeUnknown, PspRateLimited, PspUnavailable
 from app.psp.sandbox import SandboxGateway
-from app.psp.codec import encode
 from tests.psp.harness import RecordedCall, Scenario
 
 SECRET = b"sandbox-test-secret"
