@@ -61,6 +61,43 @@ def _seed_demo(_: argparse.Namespace) -> int:
     return 0
 
 
+def _reconcile(args: argparse.Namespace) -> int:
+    """Resolve unknown outcomes once; print a JSON report; exit 1 if any payment is stuck."""
+    import json
+    from datetime import timedelta
+
+    from app.db import make_engine, make_session_factory
+    from app.domain.clock import SystemClock
+    from app.psp.registry import build_registry
+    from app.services.reconciliation import reconcile
+
+    async def run() -> dict[str, object]:
+        settings = Settings()
+        clock = SystemClock()
+        engine = make_engine(settings.database_url, pool_size=1)
+        try:
+            async with make_session_factory(engine)() as session:
+                report = await reconcile(
+                    session,
+                    psps=build_registry(settings, clock=clock),
+                    clock=clock,
+                    grace=timedelta(seconds=args.grace_seconds),
+                    stuck_after=timedelta(minutes=args.stuck_after_minutes),
+                )
+        finally:
+            await engine.dispose()
+        return {
+            "resolved": len(report.resolved),
+            "unresolved": [str(i) for i in report.unresolved],
+            "stuck": [str(i) for i in report.stuck],
+            "events_applied": report.events_applied,
+        }
+
+    result = asyncio.run(run())
+    print(json.dumps(result))  # noqa: T201
+    return 1 if result["stuck"] else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="paygate", description="GraphQL payments gateway.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -77,6 +114,15 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     export.add_argument("output", nargs="?", default="-", help="file to write, - for stdout")
     export.set_defaults(run=_export_schema)
+
+    reconcile = commands.add_parser(
+        "reconcile", help="resolve payments and refunds whose PSP outcome is unknown"
+    )
+    reconcile.add_argument("--grace-seconds", type=int, default=60, help="skip younger ones")
+    reconcile.add_argument(
+        "--stuck-after-minutes", type=int, default=60, help="report older unknowns as stuck"
+    )
+    reconcile.set_defaults(run=_reconcile)
 
     seed = commands.add_parser("seed-demo", help="add the demo catalog (idempotent)")
     seed.set_defaults(run=_seed_demo)

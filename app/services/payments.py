@@ -303,6 +303,8 @@ async def settle(
             problems.append(Problem(ErrorCode.PAYMENT_DECLINED, result.decline.message, ()))
     elif isinstance(fault, PspOutcomeUnknown | PspBadResponse):
         _outcome_unknown(session, payment, fault, clock)
+        if payment.psp_reference is not None:  # its webhook may have told us already
+            await webhooks.apply_pending(session, psp_name, payment.psp_reference, clock=clock)
     elif isinstance(fault, PspUnavailable | PspAuthError):
         if isinstance(fault, PspAuthError):
             logger.error("PSP %s refused our credentials", psp_name)
