@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+from alembic import context
 from sqlalchemy.engine import Connection
 
-from alembic import context
 from app.db import is_sqlite, make_engine
 from app.models import Base
 from app.settings import Settings

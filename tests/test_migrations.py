@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
-from alembic import command
 from app.db import make_engine
 from app.migrations import alembic_config, upgrade_to_head
 from app.models import Base
