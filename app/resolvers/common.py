@@ -1,9 +1,12 @@
-"""Helpers shared by the roots: typed global IDs and user errors."""
+"""Helpers shared by the roots: typed global IDs, user errors, mutation payloads."""
 
+import dataclasses
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.context import RequestContext
 from app.domain.errors import ErrorCode, Problem, UserInputError
@@ -41,3 +44,19 @@ def user_errors(error: UserInputError) -> list[UserError]:
 def given(value: Any) -> Any:
     """Strawberry's UNSET (an omitted field) becomes the services' KEEP."""
     return KEEP if value is strawberry.UNSET else value
+
+
+P = TypeVar("P")
+
+
+async def mutate(info: Info, payload: type[P], action: Callable[[AsyncSession], Awaitable[P]]) -> P:
+    """Run ``action`` with the request's session; a refused input becomes the payload with
+    no object and its ``userErrors``."""
+    try:
+        async with info.context.db() as session:
+            return await action(session)
+    except UserInputError as error:
+        fields = dataclasses.fields(payload)  # type: ignore[arg-type]
+        empty: dict[str, Any] = {f.name: None for f in fields}
+        empty["user_errors"] = user_errors(error)
+        return payload(**empty)

@@ -3,9 +3,9 @@
 from typing import Annotated
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.errors import UserInputError
-from app.resolvers.common import Info, given, key_of, user_errors
+from app.resolvers.common import Info, given, key_of, mutate
 from app.schema.catalog import (
     ArchivePriceInput,
     ArchivePricePayload,
@@ -29,19 +29,18 @@ class CatalogMutations:
         info: Info,
         input: Annotated[CreateProductInput, strawberry.argument(description="The product.")],
     ) -> CreateProductPayload:
-        try:
-            async with info.context.db() as session:
-                row = await catalog.create_product(
-                    session,
-                    clock=info.context.clock,
-                    name=input.name,
-                    description=input.description,
-                    active=input.active,
-                    metadata=input.metadata,
-                )
-        except UserInputError as error:
-            return CreateProductPayload(product=None, user_errors=user_errors(error))
-        return CreateProductPayload(product=Product.from_model(row), user_errors=[])
+        async def act(session: AsyncSession) -> CreateProductPayload:
+            row = await catalog.create_product(
+                session,
+                clock=info.context.clock,
+                name=input.name,
+                description=input.description,
+                active=input.active,
+                metadata=input.metadata,
+            )
+            return CreateProductPayload(product=Product.from_model(row), user_errors=[])
+
+        return await mutate(info, CreateProductPayload, act)
 
     @strawberry.mutation(description="Change a product; `active: false` archives it.")
     async def update_product(
@@ -49,21 +48,19 @@ class CatalogMutations:
         info: Info,
         input: Annotated[UpdateProductInput, strawberry.argument(description="Changes.")],
     ) -> UpdateProductPayload:
-        try:
-            product_id = key_of(input.id, "Product", "id")
-            async with info.context.db() as session:
-                row = await catalog.update_product(
-                    session,
-                    clock=info.context.clock,
-                    product_id=product_id,
-                    name=given(input.name),
-                    description=given(input.description),
-                    active=given(input.active),
-                    metadata=given(input.metadata),
-                )
-        except UserInputError as error:
-            return UpdateProductPayload(product=None, user_errors=user_errors(error))
-        return UpdateProductPayload(product=Product.from_model(row), user_errors=[])
+        async def act(session: AsyncSession) -> UpdateProductPayload:
+            row = await catalog.update_product(
+                session,
+                clock=info.context.clock,
+                product_id=key_of(input.id, "Product", "id"),
+                name=given(input.name),
+                description=given(input.description),
+                active=given(input.active),
+                metadata=given(input.metadata),
+            )
+            return UpdateProductPayload(product=Product.from_model(row), user_errors=[])
+
+        return await mutate(info, UpdateProductPayload, act)
 
     @strawberry.mutation(description="Create a price of a product. Prices are immutable.")
     async def create_price(
@@ -71,30 +68,28 @@ class CatalogMutations:
         info: Info,
         input: Annotated[CreatePriceInput, strawberry.argument(description="The price.")],
     ) -> CreatePricePayload:
-        try:
-            product_id = key_of(input.product_id, "Product", "productId")
-            recurrence = (
-                None
-                if input.recurring is None
-                else catalog.Recurrence(input.recurring.interval, input.recurring.interval_count)
+        async def act(session: AsyncSession) -> CreatePricePayload:
+            recurring = input.recurring
+            row = await catalog.create_price(
+                session,
+                clock=info.context.clock,
+                product_id=key_of(input.product_id, "Product", "productId"),
+                amount=input.unit_amount.amount,
+                currency=input.unit_amount.currency,
+                recurrence=(
+                    None
+                    if recurring is None
+                    else catalog.Recurrence(recurring.interval, recurring.interval_count)
+                ),
+                trial_period_days=input.trial_period_days,
+                lookup_key=input.lookup_key,
+                transfer_lookup_key=input.transfer_lookup_key,
+                nickname=input.nickname,
+                metadata=input.metadata,
             )
-            async with info.context.db() as session:
-                row = await catalog.create_price(
-                    session,
-                    clock=info.context.clock,
-                    product_id=product_id,
-                    amount=input.unit_amount.amount,
-                    currency=input.unit_amount.currency,
-                    recurrence=recurrence,
-                    trial_period_days=input.trial_period_days,
-                    lookup_key=input.lookup_key,
-                    transfer_lookup_key=input.transfer_lookup_key,
-                    nickname=input.nickname,
-                    metadata=input.metadata,
-                )
-        except UserInputError as error:
-            return CreatePricePayload(price=None, user_errors=user_errors(error))
-        return CreatePricePayload(price=Price.from_model(row), user_errors=[])
+            return CreatePricePayload(price=Price.from_model(row), user_errors=[])
+
+        return await mutate(info, CreatePricePayload, act)
 
     @strawberry.mutation(
         description="Archive a price: no new purchases; existing subscriptions keep it."
@@ -104,12 +99,10 @@ class CatalogMutations:
         info: Info,
         input: Annotated[ArchivePriceInput, strawberry.argument(description="The price.")],
     ) -> ArchivePricePayload:
-        try:
-            price_id = key_of(input.id, "Price", "id")
-            async with info.context.db() as session:
-                row = await catalog.archive_price(
-                    session, clock=info.context.clock, price_id=price_id
-                )
-        except UserInputError as error:
-            return ArchivePricePayload(price=None, user_errors=user_errors(error))
-        return ArchivePricePayload(price=Price.from_model(row), user_errors=[])
+        async def act(session: AsyncSession) -> ArchivePricePayload:
+            row = await catalog.archive_price(
+                session, clock=info.context.clock, price_id=key_of(input.id, "Price", "id")
+            )
+            return ArchivePricePayload(price=Price.from_model(row), user_errors=[])
+
+        return await mutate(info, ArchivePricePayload, act)

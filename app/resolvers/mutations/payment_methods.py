@@ -3,9 +3,10 @@
 from typing import Annotated
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.errors import UserInputError
-from app.resolvers.common import Info, key_of, user_errors
+from app.models import PaymentMethod as PaymentMethodRow
+from app.resolvers.common import Info, key_of, mutate
 from app.schema.payment_method import (
     AttachPaymentMethodInput,
     CustomerPaymentMethodInput,
@@ -23,6 +24,10 @@ def _psp(value: Psp | None) -> str | None:
     return None if value is None else value.value
 
 
+def _method_payload(row: PaymentMethodRow) -> PaymentMethodPayload:
+    return PaymentMethodPayload(payment_method=PaymentMethod.from_model(row), user_errors=[])
+
+
 @strawberry.type
 class PaymentMethodMutations:
     @strawberry.mutation(
@@ -34,32 +39,30 @@ class PaymentMethodMutations:
         info: Info,
         input: Annotated[StartPaymentMethodSetupInput, strawberry.argument(description="Setup.")],
     ) -> StartPaymentMethodSetupPayload:
-        try:
-            customer_id = key_of(input.customer_id, "Customer", "customerId")
-            async with info.context.db() as session:
-                started = await payment_methods.start_setup(
-                    session,
-                    registry=info.context.runtime.psps,
-                    clock=info.context.clock,
-                    customer_id=customer_id,
-                    psp=_psp(input.psp),
-                    return_url=input.return_url,
-                    cancel_url=input.cancel_url,
-                )
-        except UserInputError as error:
-            return StartPaymentMethodSetupPayload(setup=None, user_errors=user_errors(error))
-        setup = started.setup
-        return StartPaymentMethodSetupPayload(
-            setup=PaymentMethodSetup(
-                psp=Psp(started.psp),
-                kind=setup.kind,
-                reference=setup.reference,
-                client_secret=setup.client_secret,
-                approval_url=setup.approval_url,
-                token=setup.token,
-            ),
-            user_errors=[],
-        )
+        async def act(session: AsyncSession) -> StartPaymentMethodSetupPayload:
+            started = await payment_methods.start_setup(
+                session,
+                registry=info.context.runtime.psps,
+                clock=info.context.clock,
+                customer_id=key_of(input.customer_id, "Customer", "customerId"),
+                psp=_psp(input.psp),
+                return_url=input.return_url,
+                cancel_url=input.cancel_url,
+            )
+            setup = started.setup
+            return StartPaymentMethodSetupPayload(
+                setup=PaymentMethodSetup(
+                    psp=Psp(started.psp),
+                    kind=setup.kind,
+                    reference=setup.reference,
+                    client_secret=setup.client_secret,
+                    approval_url=setup.approval_url,
+                    token=setup.token,
+                ),
+                user_errors=[],
+            )
+
+        return await mutate(info, StartPaymentMethodSetupPayload, act)
 
     @strawberry.mutation(description="Save a tokenised payment method for a customer.")
     async def attach_payment_method(
@@ -67,21 +70,19 @@ class PaymentMethodMutations:
         info: Info,
         input: Annotated[AttachPaymentMethodInput, strawberry.argument(description="Method.")],
     ) -> PaymentMethodPayload:
-        try:
-            customer_id = key_of(input.customer_id, "Customer", "customerId")
-            async with info.context.db() as session:
-                row = await payment_methods.attach(
-                    session,
-                    registry=info.context.runtime.psps,
-                    clock=info.context.clock,
-                    customer_id=customer_id,
-                    psp=_psp(input.psp),
-                    token=input.token,
-                    set_default=input.set_as_default,
-                )
-        except UserInputError as error:
-            return PaymentMethodPayload(payment_method=None, user_errors=user_errors(error))
-        return PaymentMethodPayload(payment_method=PaymentMethod.from_model(row), user_errors=[])
+        async def act(session: AsyncSession) -> PaymentMethodPayload:
+            row = await payment_methods.attach(
+                session,
+                registry=info.context.runtime.psps,
+                clock=info.context.clock,
+                customer_id=key_of(input.customer_id, "Customer", "customerId"),
+                psp=_psp(input.psp),
+                token=input.token,
+                set_default=input.set_as_default,
+            )
+            return _method_payload(row)
+
+        return await mutate(info, PaymentMethodPayload, act)
 
     @strawberry.mutation(description="Remove a payment method at its PSP; kept for history.")
     async def detach_payment_method(
@@ -89,20 +90,19 @@ class PaymentMethodMutations:
         info: Info,
         input: Annotated[CustomerPaymentMethodInput, strawberry.argument(description="Method.")],
     ) -> PaymentMethodPayload:
-        try:
-            customer_id = key_of(input.customer_id, "Customer", "customerId")
-            method_id = key_of(input.payment_method_id, "PaymentMethod", "paymentMethodId")
-            async with info.context.db() as session:
-                row = await payment_methods.detach(
-                    session,
-                    registry=info.context.runtime.psps,
-                    clock=info.context.clock,
-                    customer_id=customer_id,
-                    payment_method_id=method_id,
-                )
-        except UserInputError as error:
-            return PaymentMethodPayload(payment_method=None, user_errors=user_errors(error))
-        return PaymentMethodPayload(payment_method=PaymentMethod.from_model(row), user_errors=[])
+        async def act(session: AsyncSession) -> PaymentMethodPayload:
+            row = await payment_methods.detach(
+                session,
+                registry=info.context.runtime.psps,
+                clock=info.context.clock,
+                customer_id=key_of(input.customer_id, "Customer", "customerId"),
+                payment_method_id=key_of(
+                    input.payment_method_id, "PaymentMethod", "paymentMethodId"
+                ),
+            )
+            return _method_payload(row)
+
+        return await mutate(info, PaymentMethodPayload, act)
 
     @strawberry.mutation(description="Make one of the customer's methods the default.")
     async def set_default_payment_method(
@@ -110,16 +110,15 @@ class PaymentMethodMutations:
         info: Info,
         input: Annotated[CustomerPaymentMethodInput, strawberry.argument(description="Method.")],
     ) -> PaymentMethodPayload:
-        try:
-            customer_id = key_of(input.customer_id, "Customer", "customerId")
-            method_id = key_of(input.payment_method_id, "PaymentMethod", "paymentMethodId")
-            async with info.context.db() as session:
-                row = await payment_methods.set_default(
-                    session,
-                    clock=info.context.clock,
-                    customer_id=customer_id,
-                    payment_method_id=method_id,
-                )
-        except UserInputError as error:
-            return PaymentMethodPayload(payment_method=None, user_errors=user_errors(error))
-        return PaymentMethodPayload(payment_method=PaymentMethod.from_model(row), user_errors=[])
+        async def act(session: AsyncSession) -> PaymentMethodPayload:
+            row = await payment_methods.set_default(
+                session,
+                clock=info.context.clock,
+                customer_id=key_of(input.customer_id, "Customer", "customerId"),
+                payment_method_id=key_of(
+                    input.payment_method_id, "PaymentMethod", "paymentMethodId"
+                ),
+            )
+            return _method_payload(row)
+
+        return await mutate(info, PaymentMethodPayload, act)

@@ -3,9 +3,11 @@
 from typing import Annotated
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import UserInputError
-from app.resolvers.common import Info, key_of, user_errors
+from app.resolvers.common import Info, key_of, mutate, user_errors
+from app.schema.errors import UserError
 from app.schema.payment import Payment, Refund
 from app.schema.payment_inputs import (
     CapturePaymentInput,
@@ -23,10 +25,13 @@ def _caller(info: Info, idempotency_key: str) -> Caller:
     return Caller(principal=info.context.principal, idempotency_key=idempotency_key)
 
 
+def _problems(outcome: Outcome) -> list[UserError]:
+    return user_errors(UserInputError(outcome.problems)) if outcome.problems else []
+
+
 def _payment_payload(outcome: Outcome) -> PaymentPayload:
     return PaymentPayload(
-        payment=Payment.from_model(outcome.payment),
-        user_errors=user_errors(UserInputError(outcome.problems)) if outcome.problems else [],
+        payment=Payment.from_model(outcome.payment), user_errors=_problems(outcome)
     )
 
 
@@ -41,32 +46,28 @@ class PaymentMutations:
         info: Info,
         input: Annotated[CreatePaymentInput, strawberry.argument(description="The charge.")],
     ) -> PaymentPayload:
-        try:
-            customer_id = key_of(input.customer_id, "Customer", "customerId")
-            method_id = (
-                None
-                if input.payment_method_id is None
-                else key_of(input.payment_method_id, "PaymentMethod", "paymentMethodId")
+        async def act(session: AsyncSession) -> PaymentPayload:
+            method = input.payment_method_id
+            outcome = await payments.create_payment(
+                session,
+                psps=info.context.runtime.psps,
+                clock=info.context.clock,
+                caller=_caller(info, input.idempotency_key),
+                customer_id=key_of(input.customer_id, "Customer", "customerId"),
+                amount=input.amount.amount,
+                currency=input.amount.currency,
+                payment_method_id=(
+                    None if method is None else key_of(method, "PaymentMethod", "paymentMethodId")
+                ),
+                capture_method=input.capture_method,
+                off_session=input.off_session,
+                return_url=input.return_url,
+                description=input.description,
+                metadata=input.metadata,
             )
-            async with info.context.db() as session:
-                outcome = await payments.create_payment(
-                    session,
-                    psps=info.context.runtime.psps,
-                    clock=info.context.clock,
-                    caller=_caller(info, input.idempotency_key),
-                    customer_id=customer_id,
-                    amount=input.amount.amount,
-                    currency=input.amount.currency,
-                    payment_method_id=method_id,
-                    capture_method=input.capture_method,
-                    off_session=input.off_session,
-                    return_url=input.return_url,
-                    description=input.description,
-                    metadata=input.metadata,
-                )
-        except UserInputError as error:
-            return PaymentPayload(payment=None, user_errors=user_errors(error))
-        return _payment_payload(outcome)
+            return _payment_payload(outcome)
+
+        return await mutate(info, PaymentPayload, act)
 
     @strawberry.mutation(
         description="Go on with a payment after the customer authenticated (3DS) or approved."
@@ -76,19 +77,17 @@ class PaymentMutations:
         info: Info,
         input: Annotated[PaymentActionInput, strawberry.argument(description="The payment.")],
     ) -> PaymentPayload:
-        try:
-            payment_id = key_of(input.payment_id, "Payment", "paymentId")
-            async with info.context.db() as session:
-                outcome = await payment_actions.confirm_payment(
-                    session,
-                    psps=info.context.runtime.psps,
-                    clock=info.context.clock,
-                    caller=_caller(info, input.idempotency_key),
-                    payment_id=payment_id,
-                )
-        except UserInputError as error:
-            return PaymentPayload(payment=None, user_errors=user_errors(error))
-        return _payment_payload(outcome)
+        async def act(session: AsyncSession) -> PaymentPayload:
+            outcome = await payment_actions.confirm_payment(
+                session,
+                psps=info.context.runtime.psps,
+                clock=info.context.clock,
+                caller=_caller(info, input.idempotency_key),
+                payment_id=key_of(input.payment_id, "Payment", "paymentId"),
+            )
+            return _payment_payload(outcome)
+
+        return await mutate(info, PaymentPayload, act)
 
     @strawberry.mutation(description="Capture an authorised payment, in full or in part.")
     async def capture_payment(
@@ -96,21 +95,19 @@ class PaymentMutations:
         info: Info,
         input: Annotated[CapturePaymentInput, strawberry.argument(description="The capture.")],
     ) -> PaymentPayload:
-        try:
-            payment_id = key_of(input.payment_id, "Payment", "paymentId")
-            async with info.context.db() as session:
-                outcome = await payment_actions.capture_payment(
-                    session,
-                    psps=info.context.runtime.psps,
-                    clock=info.context.clock,
-                    caller=_caller(info, input.idempotency_key),
-                    payment_id=payment_id,
-                    amount=input.amount.amount if input.amount else None,
-                    currency=input.amount.currency if input.amount else None,
-                )
-        except UserInputError as error:
-            return PaymentPayload(payment=None, user_errors=user_errors(error))
-        return _payment_payload(outcome)
+        async def act(session: AsyncSession) -> PaymentPayload:
+            outcome = await payment_actions.capture_payment(
+                session,
+                psps=info.context.runtime.psps,
+                clock=info.context.clock,
+                caller=_caller(info, input.idempotency_key),
+                payment_id=key_of(input.payment_id, "Payment", "paymentId"),
+                amount=input.amount.amount if input.amount else None,
+                currency=input.amount.currency if input.amount else None,
+            )
+            return _payment_payload(outcome)
+
+        return await mutate(info, PaymentPayload, act)
 
     @strawberry.mutation(description="Cancel an authorisation or a payment awaiting the customer.")
     async def cancel_payment(
@@ -118,19 +115,17 @@ class PaymentMutations:
         info: Info,
         input: Annotated[PaymentActionInput, strawberry.argument(description="The payment.")],
     ) -> PaymentPayload:
-        try:
-            payment_id = key_of(input.payment_id, "Payment", "paymentId")
-            async with info.context.db() as session:
-                outcome = await payment_actions.cancel_payment(
-                    session,
-                    psps=info.context.runtime.psps,
-                    clock=info.context.clock,
-                    caller=_caller(info, input.idempotency_key),
-                    payment_id=payment_id,
-                )
-        except UserInputError as error:
-            return PaymentPayload(payment=None, user_errors=user_errors(error))
-        return _payment_payload(outcome)
+        async def act(session: AsyncSession) -> PaymentPayload:
+            outcome = await payment_actions.cancel_payment(
+                session,
+                psps=info.context.runtime.psps,
+                clock=info.context.clock,
+                caller=_caller(info, input.idempotency_key),
+                payment_id=key_of(input.payment_id, "Payment", "paymentId"),
+            )
+            return _payment_payload(outcome)
+
+        return await mutate(info, PaymentPayload, act)
 
     @strawberry.mutation(
         description="Refund a payment, fully or in part; the refunds of a payment never add "
@@ -141,23 +136,21 @@ class PaymentMutations:
         info: Info,
         input: Annotated[CreateRefundInput, strawberry.argument(description="The refund.")],
     ) -> RefundPayload:
-        try:
-            payment_id = key_of(input.payment_id, "Payment", "paymentId")
-            async with info.context.db() as session:
-                outcome = await refunds.create_refund(
-                    session,
-                    psps=info.context.runtime.psps,
-                    clock=info.context.clock,
-                    caller=_caller(info, input.idempotency_key),
-                    payment_id=payment_id,
-                    amount=input.amount.amount if input.amount else None,
-                    currency=input.amount.currency if input.amount else None,
-                    reason=input.reason,
-                )
-        except UserInputError as error:
-            return RefundPayload(refund=None, payment=None, user_errors=user_errors(error))
-        return RefundPayload(
-            refund=Refund.from_model(outcome.refund) if outcome.refund else None,
-            payment=Payment.from_model(outcome.payment),
-            user_errors=user_errors(UserInputError(outcome.problems)) if outcome.problems else [],
-        )
+        async def act(session: AsyncSession) -> RefundPayload:
+            outcome = await refunds.create_refund(
+                session,
+                psps=info.context.runtime.psps,
+                clock=info.context.clock,
+                caller=_caller(info, input.idempotency_key),
+                payment_id=key_of(input.payment_id, "Payment", "paymentId"),
+                amount=input.amount.amount if input.amount else None,
+                currency=input.amount.currency if input.amount else None,
+                reason=input.reason,
+            )
+            return RefundPayload(
+                refund=Refund.from_model(outcome.refund) if outcome.refund else None,
+                payment=Payment.from_model(outcome.payment),
+                user_errors=_problems(outcome),
+            )
+
+        return await mutate(info, RefundPayload, act)
