@@ -8,19 +8,13 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.domain.billing import RecurringInterval
 from app.models.base import Entity, enum_column
 
 
 class PriceType(enum.Enum):
     ONE_TIME = "one_time"
     RECURRING = "recurring"
-
-
-class RecurringInterval(enum.Enum):
-    DAY = "day"
-    WEEK = "week"
-    MONTH = "month"
-    YEAR = "year"
 
 
 class Product(Entity):

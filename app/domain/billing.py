@@ -1,0 +1,110 @@
+"""Billing arithmetic: billing periods and proration, exact in minor units.
+
+Periods are computed from the subscription's anchor, never by adding to the previous
+period's end, so that a subscription anchored on 31 January bills on 28 (or 29) February and
+again on 31 March, instead of drifting to the 28th for ever.
+
+Proration is exact to the second: the remaining share of a period is an exact fraction of
+seconds, and rounding (half to even) happens once per amount, with the credit derived from
+the rounded difference so that credit + debit is exactly the price difference for the
+remaining time, rounded once.
+"""
+
+from __future__ import annotations
+
+import calendar
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from fractions import Fraction
+
+
+class RecurringInterval(enum.Enum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    YEAR = "year"
+
+
+def _add_months(anchor: datetime, months: int) -> datetime:
+    total = anchor.month - 1 + months
+    year, month = anchor.year + total // 12, total % 12 + 1
+    day = min(anchor.day, calendar.monthrange(year, month)[1])
+    return anchor.replace(year=year, month=month, day=day)
+
+
+def period_boundary(anchor: datetime, interval: RecurringInterval, count: int, n: int) -> datetime:
+    """The start of the ``n``-th period (0 is the anchor itself)."""
+    steps = count * n
+    if interval is RecurringInterval.DAY:
+        return anchor + timedelta(days=steps)
+    if interval is RecurringInterval.WEEK:
+        return anchor + timedelta(weeks=steps)
+    if interval is RecurringInterval.MONTH:
+        return _add_months(anchor, steps)
+    return _add_months(anchor, 12 * steps)
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    start: datetime
+    end: datetime
+    index: int  # 0 for the period that starts at the anchor
+
+
+def period_at(
+    anchor: datetime, interval: RecurringInterval, count: int, moment: datetime
+) -> Period:
+    """The billing period that contains ``moment`` (on or after the anchor)."""
+    if moment < anchor:
+        raise ValueError("a moment before the billing anchor has no period")
+    # A guess from the average length, then a short walk: exact and cheap.
+    average = {
+        RecurringInterval.DAY: 1.0,
+        RecurringInterval.WEEK: 7.0,
+        RecurringInterval.MONTH: 30.436875,
+        RecurringInterval.YEAR: 365.2425,
+    }[interval] * count
+    n = max(0, int((moment - anchor).total_seconds() / 86400 / average) - 1)
+    while period_boundary(anchor, interval, count, n + 1) <= moment:
+        n += 1
+    while n > 0 and period_boundary(anchor, interval, count, n) > moment:
+        n -= 1
+    start = period_boundary(anchor, interval, count, n)
+    return Period(start=start, end=period_boundary(anchor, interval, count, n + 1), index=n)
+
+
+def remaining_share(period_start: datetime, period_end: datetime, moment: datetime) -> Fraction:
+    """The exact share of a period left at ``moment``, by whole seconds, in [0, 1]."""
+    total = int((period_end - period_start).total_seconds())
+    left = int((period_end - moment).total_seconds())
+    if total <= 0:
+        raise ValueError("an empty period")
+    return Fraction(min(max(left, 0), total), total)
+
+
+def round_half_even(value: Fraction) -> int:
+    return round(value)  # Fraction rounds half to even
+
+
+@dataclass(frozen=True, slots=True)
+class Proration:
+    credit: int  # minus the unused part of the old amount (<= 0 when the old amount >= 0)
+    debit: int  # the remaining part of the new amount
+
+    @property
+    def net(self) -> int:
+        return self.credit + self.debit
+
+
+def prorate(old_amount: int, new_amount: int, share: Fraction) -> Proration:
+    """Credit the unused share of ``old_amount`` and charge that share of ``new_amount``.
+
+    ``credit + debit == round(share * (new - old))`` exactly, and each part is within one
+    minor unit of its exact value.
+    """
+    if not 0 <= share <= 1:
+        raise ValueError("the share of a period is between 0 and 1")
+    debit = round_half_even(share * new_amount)
+    net = round_half_even(share * (new_amount - old_amount))
+    return Proration(credit=net - debit, debit=debit)
