@@ -108,3 +108,29 @@ def prorate(old_amount: int, new_amount: int, share: Fraction) -> Proration:
     debit = round_half_even(share * new_amount)
     net = round_half_even(share * (new_amount - old_amount))
     return Proration(credit=net - debit, debit=debit)
+
+
+class SubscriptionStatus(enum.Enum):
+    INCOMPLETE = "incomplete"  # the first invoice is not paid yet
+    INCOMPLETE_EXPIRED = "incomplete_expired"  # …and never was, within 23 hours
+    TRIALING = "trialing"
+    ACTIVE = "active"
+    PAST_DUE = "past_due"  # a renewal failed; dunning retries it
+    UNPAID = "unpaid"  # dunning gave up; the subscription stays, unpaid
+    PAUSED = "paused"
+    CANCELED = "canceled"
+
+
+class InvoiceStatus(enum.Enum):
+    DRAFT = "draft"
+    OPEN = "open"
+    PAID = "paid"
+    VOID = "void"
+    UNCOLLECTIBLE = "uncollectible"
+
+
+class BillingReason(enum.Enum):
+    SUBSCRIPTION_CREATE = "subscription_create"
+    SUBSCRIPTION_CYCLE = "subscription_cycle"
+    SUBSCRIPTION_UPDATE = "subscription_update"
+    MANUAL = "manual"

@@ -8,6 +8,14 @@ from app.domain.payments import (
     RefundStatus,
 )
 from app.models.base import Base
+from app.models.billing import (
+    Invoice,
+    InvoiceLine,
+    InvoiceSequence,
+    Subscription,
+    SubscriptionItem,
+    TestClock,
+)
 from app.models.catalog import Price, PriceType, Product, RecurringInterval
 from app.models.customer import Customer
 from app.models.idempotency import IdempotencyKey
@@ -22,6 +30,9 @@ __all__ = [
     "Dispute",
     "DisputeStatus",
     "IdempotencyKey",
+    "Invoice",
+    "InvoiceLine",
+    "InvoiceSequence",
     "Payment",
     "PaymentEvent",
     "PaymentMethod",
@@ -34,5 +45,8 @@ __all__ = [
     "Refund",
     "RefundReason",
     "RefundStatus",
+    "Subscription",
+    "SubscriptionItem",
+    "TestClock",
     "WebhookEvent",
 ]

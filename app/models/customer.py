@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -16,3 +18,7 @@ class Customer(Entity):
     country: Mapped[str | None] = mapped_column(sa.String(2))
     locale: Mapped[str | None] = mapped_column(sa.String(35))
     metadata_: Mapped[dict[str, str]] = mapped_column("metadata", default=dict)
+    # Sandbox: the customer lives on this simulated clock's time instead of the wall clock.
+    test_clock_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("test_clocks.id"), index=True
+    )

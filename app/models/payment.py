@@ -45,6 +45,8 @@ class Payment(Entity):
 
     customer_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("customers.id"), index=True)
     payment_method_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("payment_methods.id"))
+    # The invoice this payment pays, if any (subscriptions, invoice payments).
+    invoice_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("invoices.id"), index=True)
     psp: Mapped[str] = mapped_column(sa.String(32))
     psp_reference: Mapped[str | None] = mapped_column(sa.String(255))
     # Passed on to the PSP with every call that creates money movement for this payment.
