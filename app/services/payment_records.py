@@ -78,7 +78,7 @@ async def lock_payment_by_reference(
     )
 
 
-def apply_result(
+async def apply_result(
     session: AsyncSession,
     payment: Payment,
     result: psp.PaymentResult,
@@ -87,8 +87,24 @@ def apply_result(
     clock: Clock,
     psp_event_id: str | None = None,
 ) -> bool:
-    """Merge a PSP report into ``payment`` (locked by the caller); record what changed.
-    Returns whether anything changed."""
+    """Merge a PSP report into ``payment`` (locked by the caller); record what changed, and
+    settle the invoice it pays when it succeeded. Returns whether anything changed."""
+    changed = _merge(session, payment, result, source=source, clock=clock,
+                     psp_event_id=psp_event_id)  # fmt: skip
+    if changed:
+        await settle_invoice(session, payment, clock)
+    return changed
+
+
+def _merge(
+    session: AsyncSession,
+    payment: Payment,
+    result: psp.PaymentResult,
+    *,
+    source: str,
+    clock: Clock,
+    psp_event_id: str | None,
+) -> bool:
     if result.amount.currency != payment.currency or (
         payment.psp_reference is not None and result.psp_reference != payment.psp_reference
     ):
@@ -132,3 +148,13 @@ def apply_result(
             event(payment, "payment.captured", amount=merged.received - received_before, **common)
         )
     return True
+
+
+async def settle_invoice(session: AsyncSession, payment: Payment, clock: Clock) -> None:
+    """When a payment of an invoice has succeeded, the invoice is paid (and its
+    subscription current). Called after ``apply_result`` by every path that applies one."""
+    if payment.invoice_id is None or payment.status is not PaymentStatus.SUCCEEDED:
+        return
+    from app.services.subscriptions import invoice_paid  # subscriptions import payments
+
+    await invoice_paid(session, payment, clock)

@@ -143,6 +143,7 @@ async def create_payment(
     return_url: str | None,
     description: str | None,
     metadata: object,
+    invoice_id: uuid.UUID | None = None,
 ) -> Outcome:
     problems = Problems()
     money: Money | None = None
@@ -179,6 +180,7 @@ async def create_payment(
             "return_url": return_url,
             "description": description,
             "metadata": checked_metadata,
+            "invoice": str(invoice_id) if invoice_id else None,
         },
     )
     if claimed.replay is not None:
@@ -190,7 +192,7 @@ async def create_payment(
             customer_id, method_id, provider.name, money, capture_method, off_session, clock
         )
         payment.return_url, payment.description = return_url, description
-        payment.metadata_ = checked_metadata
+        payment.metadata_, payment.invoice_id = checked_metadata, invoice_id
         session.add(payment)
         await session.flush()
         session.add(event(payment, "payment.created", source="api", clock=clock))
@@ -296,7 +298,7 @@ async def settle(
         await lock_reference(session, psp_name, result.psp_reference)
     payment = await lock_payment(session, payment_id)
     if result is not None:
-        apply_result(session, payment, result, source="api", clock=clock)
+        await apply_result(session, payment, result, source="api", clock=clock)
         if result.psp_reference:
             await webhooks.apply_pending(session, psp_name, result.psp_reference, clock=clock)
         if result.status is psp.PaymentStatus.FAILED and result.decline is not None:

@@ -104,7 +104,7 @@ async def _resolve_payment(
         return False
     await lock_reference(session, payment.psp, result.psp_reference)
     locked = await lock_payment(session, payment_id)
-    apply_result(session, locked, result, source="reconciliation", clock=clock)
+    await apply_result(session, locked, result, source="reconciliation", clock=clock)
     await webhooks.apply_pending(session, locked.psp, result.psp_reference, clock=clock)
     await session.commit()
     return True

@@ -133,7 +133,7 @@ async def _apply(
     common: dict[str, Any] = {"clock": clock, "psp_event_id": parsed.event_id}
     moved = False
     if parsed.payment is not None:
-        moved = apply_result(session, payment, parsed.payment, source="webhook", **common)
+        moved = await apply_result(session, payment, parsed.payment, source="webhook", **common)
     if parsed.refund is not None:
         waits_for = await _apply_refund(session, payment, parsed.refund, **common)
         if waits_for is not None:

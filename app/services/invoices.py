@@ -1,0 +1,209 @@
+"""Invoices: drafted from a subscription's items, finalized with a gap-free number, paid by
+a payment of the customer's method (one payment per attempt, keyed by the attempt)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.billing import BillingReason, InvoiceStatus
+from app.domain.clock import Clock
+from app.domain.errors import UserInputError
+from app.domain.ids import new_id
+from app.domain.money import Money
+from app.domain.payments import CaptureMethod, PaymentStatus
+from app.models import (
+    Invoice,
+    InvoiceLine,
+    InvoiceSequence,
+    Payment,
+    PaymentMethod,
+    Price,
+    Product,
+    Subscription,
+    SubscriptionItem,
+)
+from app.psp.declines import ADVICE, DeclineCode, RetryAdvice
+from app.psp.registry import PspRegistry
+from app.services.payments import Caller, create_payment
+
+PREFIX = "PG"
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """How one attempt to collect an invoice went."""
+
+    payment: Payment | None
+    paid: bool
+    advice: RetryAdvice | None  # when it failed: what the decline advises
+
+
+async def draft_for_period(
+    session: AsyncSession,
+    *,
+    subscription: Subscription,
+    reason: BillingReason,
+    period_start: datetime,
+    period_end: datetime,
+    clock: Clock,
+) -> Invoice:
+    """An invoice of one period of ``subscription`` (not committed): one line per item at
+    the item's locked price."""
+    items = (
+        await session.execute(
+            sa.select(SubscriptionItem, Product.name)
+            .join(Price, Price.id == SubscriptionItem.price_id)
+            .join(Product, Product.id == Price.product_id)
+            .where(SubscriptionItem.subscription_id == subscription.id)
+            .order_by(SubscriptionItem.id)
+        )
+    ).all()
+    invoice = Invoice(
+        id=new_id(),
+        customer_id=subscription.customer_id,
+        subscription_id=subscription.id,
+        billing_period_start=period_start,
+        billing_reason=reason,
+        status=InvoiceStatus.DRAFT,
+        currency=subscription.currency,
+        period_start=period_start,
+        period_end=period_end,
+        subtotal_minor=0,
+        discount_minor=0,
+        tax_minor=0,
+        total_minor=0,
+        amount_paid_minor=0,
+        attempt_count=0,
+        created_at=clock.now(),
+        updated_at=clock.now(),
+    )
+    session.add(invoice)
+    for item, product_name in items:
+        amount = item.unit_amount_minor * item.quantity
+        session.add(
+            InvoiceLine(
+                invoice_id=invoice.id,
+                description=f"{item.quantity} x {product_name}",
+                price_id=item.price_id,
+                subscription_item_id=item.id,
+                quantity=item.quantity,
+                unit_amount_minor=item.unit_amount_minor,
+                amount_minor=amount,
+                period_start=period_start,
+                period_end=period_end,
+                created_at=clock.now(),
+                updated_at=clock.now(),
+            )
+        )
+        invoice.subtotal_minor += amount
+    invoice.total_minor = invoice.subtotal_minor - invoice.discount_minor + invoice.tax_minor
+    return invoice
+
+
+async def finalize(session: AsyncSession, invoice: Invoice, *, clock: Clock) -> None:
+    """Number the invoice and open it (in the caller's transaction: no gaps)."""
+    sequence = await session.scalar(
+        sa.select(InvoiceSequence)
+        .where(InvoiceSequence.prefix == PREFIX)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if sequence is None:
+        sequence = InvoiceSequence(
+            prefix=PREFIX, next_number=1, created_at=clock.now(), updated_at=clock.now()
+        )
+        session.add(sequence)
+        await session.flush()
+    invoice.number = f"{PREFIX}-{sequence.next_number:06d}"
+    sequence.next_number += 1
+    sequence.updated_at = clock.now()
+    invoice.finalized_at = clock.now()
+    invoice.due_date = clock.now()
+    invoice.updated_at = clock.now()
+    if invoice.total_minor == 0:
+        invoice.status = InvoiceStatus.PAID
+        invoice.paid_at = clock.now()
+    else:
+        invoice.status = InvoiceStatus.OPEN
+
+
+async def collect(
+    session: AsyncSession,
+    *,
+    psps: PspRegistry,
+    clock: Clock,
+    invoice_id: uuid.UUID,
+    payment_method_id: uuid.UUID | None,
+    off_session: bool,
+) -> Attempt:
+    """One attempt to collect an open invoice, with a payment keyed by the attempt (so
+    that two workers running the same attempt charge once)."""
+    invoice = await session.get(Invoice, invoice_id, with_for_update=True,
+                                populate_existing=True)  # fmt: skip
+    assert invoice is not None
+    if invoice.status is not InvoiceStatus.OPEN:
+        await session.commit()
+        return Attempt(payment=None, paid=invoice.status is InvoiceStatus.PAID, advice=None)
+    invoice.attempt_count += 1
+    attempt, customer_id = invoice.attempt_count, invoice.customer_id
+    amount = Money(invoice.total_minor - invoice.amount_paid_minor, invoice.currency)
+    number = invoice.number
+    await session.commit()
+    try:
+        outcome = await create_payment(
+            session,
+            psps=psps,
+            clock=clock,
+            caller=Caller("billing", f"invoice-{invoice_id}-attempt-{attempt}"),
+            customer_id=customer_id,
+            amount=amount.decimal_string(),
+            currency=amount.currency,
+            payment_method_id=payment_method_id,
+            capture_method=CaptureMethod.AUTOMATIC,
+            off_session=off_session,
+            return_url=None,
+            description=f"Invoice {number}",
+            metadata={"invoice": number or ""},
+            invoice_id=invoice_id,
+        )
+    except UserInputError:
+        return Attempt(payment=None, paid=False, advice=RetryAdvice.CUSTOMER_ACTION_REQUIRED)
+    payment = outcome.payment
+    if payment.status is PaymentStatus.SUCCEEDED:
+        return Attempt(payment=payment, paid=True, advice=None)
+    if payment.status is PaymentStatus.FAILED:
+        code = DeclineCode(payment.decline_code or "unknown")
+        return Attempt(payment=payment, paid=False, advice=ADVICE[code])
+    # requires_action (the customer must authenticate) or an outcome still unknown
+    return Attempt(payment=payment, paid=False, advice=RetryAdvice.CUSTOMER_ACTION_REQUIRED)
+
+
+def record_payment(invoice: Invoice, payment: Payment, clock: Clock) -> bool:
+    """A payment of ``invoice`` succeeded (both rows locked by the caller): mark it paid.
+    Returns whether the invoice changed."""
+    if invoice.status is not InvoiceStatus.OPEN:
+        return False
+    invoice.amount_paid_minor = min(
+        invoice.total_minor, invoice.amount_paid_minor + payment.amount_received_minor
+    )
+    if invoice.amount_paid_minor == invoice.total_minor:
+        invoice.status = InvoiceStatus.PAID
+        invoice.paid_at = clock.now()
+    invoice.updated_at = clock.now()
+    return True
+
+
+async def default_method(session: AsyncSession, subscription: Subscription) -> uuid.UUID | None:
+    if subscription.default_payment_method_id is not None:
+        return subscription.default_payment_method_id
+    return await session.scalar(
+        sa.select(PaymentMethod.id).where(
+            PaymentMethod.customer_id == subscription.customer_id,
+            PaymentMethod.is_default.is_(True),
+        )
+    )

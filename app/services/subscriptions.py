@@ -1,0 +1,384 @@
+"""Subscriptions: creation (first invoice paid at once, or a trial), cancellation, and the
+billing of each period (renewals and dunning), on the customer's clock.
+
+Several workers may run the billing at once: each period's invoice is unique per
+subscription (a constraint), each collection attempt is a payment keyed by the attempt, and
+a subscription is advanced under its row lock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.billing import (
+    BillingReason,
+    InvoiceStatus,
+    SubscriptionStatus,
+    period_boundary,
+)
+from app.domain.clock import Clock, FrozenClock
+from app.domain.errors import ErrorCode, Problem, Problems, UserInputError
+from app.domain.ids import new_id
+from app.models import Customer, Invoice, Payment, Price, Subscription, SubscriptionItem
+from app.models.catalog import PriceType
+from app.psp.declines import RetryAdvice
+from app.psp.registry import PspRegistry
+from app.services import idempotency, invoices, test_clocks
+from app.services.customers import get_customer
+
+RETRY_SCHEDULE = (timedelta(days=1), timedelta(days=3), timedelta(days=5), timedelta(days=7))
+MAX_ITEMS = 20
+BILLABLE = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRequest:
+    price_id: uuid.UUID
+    quantity: int = 1
+
+
+async def _items(session: AsyncSession, requested: list[ItemRequest]) -> list[tuple[Price, int]]:
+    problems = Problems()
+    if not 1 <= len(requested) <= MAX_ITEMS:
+        problems.add(ErrorCode.INVALID, f"Give 1 to {MAX_ITEMS} items.", "items")
+    priced: list[tuple[Price, int]] = []
+    for index, item in enumerate(requested[:MAX_ITEMS]):
+        price = await session.get(Price, item.price_id)
+        where = ("items", str(index))
+        if price is None or not price.active:
+            problems.add(ErrorCode.NOT_FOUND, "No such active price.", *where, "priceId")
+        elif price.type is not PriceType.RECURRING:
+            problems.add(ErrorCode.INVALID, "Subscriptions need recurring prices.", *where)
+        elif not 1 <= item.quantity <= 10_000:
+            problems.add(ErrorCode.INVALID, "Quantity is 1 to 10000.", *where, "quantity")
+        else:
+            priced.append((price, item.quantity))
+    shapes = {(p.currency, p.recurring_interval, p.recurring_interval_count) for p, _ in priced}
+    if len(shapes) > 1:
+        problems.add(
+            ErrorCode.INVALID,
+            "All items of a subscription share one currency and billing interval.",
+            "items",
+        )
+    problems.raise_if_any()
+    return priced
+
+
+async def create_subscription(
+    session: AsyncSession,
+    *,
+    psps: PspRegistry,
+    clock: Clock,
+    principal: str,
+    idempotency_key: str,
+    customer_id: uuid.UUID,
+    items: list[ItemRequest],
+    trial_period_days: int | None,
+    payment_method_id: uuid.UUID | None,
+) -> Subscription:
+    """Subscribe a customer. Without a trial the first invoice is charged at once (on
+    session: a 3-D Secure challenge shows as ``requires_action`` on its payment, and the
+    subscription stays ``incomplete`` until it is paid)."""
+    customer = await get_customer(session, customer_id, "customerId")
+    priced = await _items(session, items)
+    trial_days = trial_period_days
+    if trial_days is None:
+        trial_days = next((p.trial_period_days for p, _ in priced if p.trial_period_days), None)
+    if trial_days is not None and not 0 <= trial_days <= 730:
+        raise UserInputError(
+            Problem(ErrorCode.INVALID_TRIAL, "A trial is 0 to 730 days.", ("trialPeriodDays",))
+        )
+    now = (await test_clocks.clock_of(session, customer, clock)).now()
+    claimed = await idempotency.claim(
+        session, clock=clock, principal=principal, key=idempotency_key,
+        operation="createSubscription",
+        arguments={"customer": str(customer_id), "trial": trial_days,
+                   "method": str(payment_method_id) if payment_method_id else None,
+                   "items": [[str(i.price_id), i.quantity] for i in items]},
+    )  # fmt: skip
+    if claimed.replay is not None:
+        found = await session.get(Subscription, uuid.UUID(claimed.replay["subscription_id"]))
+        assert found is not None
+        return found
+    first, _ = priced[0]
+    assert first.recurring_interval is not None and first.recurring_interval_count is not None
+    trial_end = now + timedelta(days=trial_days) if trial_days else None
+    anchor = trial_end or now
+    subscription = Subscription(
+        id=new_id(),
+        customer_id=customer_id,
+        status=SubscriptionStatus.TRIALING if trial_end else SubscriptionStatus.INCOMPLETE,
+        currency=first.currency,
+        interval=first.recurring_interval,
+        interval_count=first.recurring_interval_count,
+        billing_cycle_anchor=anchor,
+        current_period_start=now,
+        current_period_end=trial_end
+        or period_boundary(anchor, first.recurring_interval, first.recurring_interval_count, 1),
+        trial_start=now if trial_end else None,
+        trial_end=trial_end,
+        default_payment_method_id=payment_method_id,
+        retry_count=0,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(subscription)
+    for price, quantity in priced:
+        session.add(
+            SubscriptionItem(
+                subscription_id=subscription.id, price_id=price.id, quantity=quantity,
+                unit_amount_minor=price.unit_amount_minor, created_at=now, updated_at=now,
+            )
+        )  # fmt: skip
+    await session.flush()
+    invoice = None
+    if trial_end is None:
+        invoice = await invoices.draft_for_period(
+            session, subscription=subscription, reason=BillingReason.SUBSCRIPTION_CREATE,
+            period_start=now, period_end=subscription.current_period_end, clock=FrozenClock(now),
+        )  # fmt: skip
+        await invoices.finalize(session, invoice, clock=FrozenClock(now))
+        if invoice.status is InvoiceStatus.PAID:
+            subscription.status = SubscriptionStatus.ACTIVE
+    key_row = await idempotency.key_row(session, claimed)
+    idempotency.complete(key_row, {"subscription_id": str(subscription.id)}, clock)
+    subscription_id, invoice_id = subscription.id, invoice.id if invoice else None
+    await session.commit()
+    if invoice_id is not None and subscription.status is SubscriptionStatus.INCOMPLETE:
+        await invoices.collect(
+            session, psps=psps, clock=FrozenClock(now), invoice_id=invoice_id,
+            payment_method_id=payment_method_id, off_session=False,
+        )  # fmt: skip
+    refreshed = await session.get(Subscription, subscription_id, populate_existing=True)
+    assert refreshed is not None
+    return refreshed
+
+
+async def invoice_paid(session: AsyncSession, payment: Payment, clock: Clock) -> None:
+    """A payment of an invoice succeeded (payment row locked by the caller)."""
+    invoice = await session.get(Invoice, payment.invoice_id, with_for_update=True,
+                                populate_existing=True)  # fmt: skip
+    if invoice is None or not invoices.record_payment(invoice, payment, clock):
+        return
+    if invoice.status is not InvoiceStatus.PAID or invoice.subscription_id is None:
+        return
+    subscription = await session.get(Subscription, invoice.subscription_id,
+                                     with_for_update=True, populate_existing=True)  # fmt: skip
+    assert subscription is not None
+    if subscription.status in (
+        SubscriptionStatus.INCOMPLETE,
+        SubscriptionStatus.PAST_DUE,
+        SubscriptionStatus.UNPAID,
+    ):
+        subscription.status = SubscriptionStatus.ACTIVE
+        subscription.next_retry_at = None
+        subscription.retry_count = 0
+        subscription.updated_at = clock.now()
+
+
+async def cancel_subscription(
+    session: AsyncSession, *, clock: Clock, subscription_id: uuid.UUID, at_period_end: bool
+) -> Subscription:
+    subscription = await session.get(Subscription, subscription_id, with_for_update=True,
+                                     populate_existing=True)  # fmt: skip
+    if subscription is None:
+        raise UserInputError(
+            Problem(ErrorCode.NOT_FOUND, "No such subscription.", ("subscriptionId",))
+        )
+    customer = await session.get(Customer, subscription.customer_id)
+    assert customer is not None
+    now = (await test_clocks.clock_of(session, customer, clock)).now()
+    if subscription.status is SubscriptionStatus.CANCELED:
+        await session.commit()
+        return subscription
+    if at_period_end:
+        subscription.cancel_at_period_end = True
+    else:
+        subscription.status = SubscriptionStatus.CANCELED
+        subscription.ended_at = now
+        subscription.next_retry_at = None
+    subscription.canceled_at = now
+    subscription.updated_at = now
+    await session.commit()
+    return subscription
+
+
+async def advance(
+    session: AsyncSession, *, psps: PspRegistry, subscription_id: uuid.UUID, now: FrozenClock
+) -> int:
+    """Bill ``subscription_id`` up to ``now``: renewals and dunning retries, in the order
+    they fall due. Returns how many steps were taken."""
+    steps = 0
+    while await _next_step(session, psps, subscription_id, now) is not None:
+        steps += 1
+        if steps > 1000:
+            raise RuntimeError("runaway billing loop")
+    return steps
+
+
+async def _next_step(
+    session: AsyncSession, psps: PspRegistry, subscription_id: uuid.UUID, now: FrozenClock
+) -> str | None:
+    subscription = await session.get(Subscription, subscription_id, with_for_update=True,
+                                     populate_existing=True)  # fmt: skip
+    assert subscription is not None
+    if subscription.status not in BILLABLE and subscription.status is not SubscriptionStatus.UNPAID:
+        await session.commit()
+        return None
+    renew_at = subscription.current_period_end
+    retry_at = subscription.next_retry_at
+    due = min(t for t in (renew_at, retry_at) if t is not None)
+    if due > now.now():
+        await session.commit()
+        return None
+    at = FrozenClock(due)
+    if retry_at is not None and retry_at <= renew_at:
+        return await _retry(session, psps, subscription, at)
+    return await _renew(session, psps, subscription, at)
+
+
+async def _renew(
+    session: AsyncSession, psps: PspRegistry, subscription: Subscription, at: FrozenClock
+) -> str:
+    start = subscription.current_period_end
+    if subscription.cancel_at_period_end:
+        subscription.status = SubscriptionStatus.CANCELED
+        subscription.ended_at = start
+        subscription.next_retry_at = None
+        subscription.updated_at = start
+        await session.commit()
+        return "canceled"
+    anchor, interval, count = (
+        subscription.billing_cycle_anchor,
+        subscription.interval,
+        subscription.interval_count,
+    )
+    n = 0
+    while period_boundary(anchor, interval, count, n) <= start:
+        n += 1
+    end = period_boundary(anchor, interval, count, n)
+    invoice = await invoices.draft_for_period(
+        session, subscription=subscription, reason=BillingReason.SUBSCRIPTION_CYCLE,
+        period_start=start, period_end=end, clock=at,
+    )  # fmt: skip
+    try:
+        await session.flush()
+    except IntegrityError:  # another worker billed this period first
+        await session.rollback()
+        return "skipped"
+    await invoices.finalize(session, invoice, clock=at)
+    if subscription.status is SubscriptionStatus.TRIALING:
+        subscription.status = SubscriptionStatus.ACTIVE
+    subscription.current_period_start, subscription.current_period_end = start, end
+    subscription.updated_at = start
+    unpaid = subscription.status is SubscriptionStatus.UNPAID
+    subscription_id, invoice_id = subscription.id, invoice.id
+    method = await invoices.default_method(session, subscription)
+    await session.commit()
+    if unpaid or invoice.status is InvoiceStatus.PAID:
+        return "invoiced"  # an unpaid subscription keeps invoicing, but is not charged
+    attempt = await invoices.collect(
+        session, psps=psps, clock=at, invoice_id=invoice_id, payment_method_id=method,
+        off_session=True,
+    )  # fmt: skip
+    await _after_attempt(session, subscription_id, attempt, at, first=True)
+    return "renewed"
+
+
+async def _retry(
+    session: AsyncSession, psps: PspRegistry, subscription: Subscription, at: FrozenClock
+) -> str:
+    invoice_id = await session.scalar(
+        sa.select(Invoice.id)
+        .where(Invoice.subscription_id == subscription.id, Invoice.status == InvoiceStatus.OPEN)
+        .order_by(Invoice.period_start.desc())
+        .limit(1)
+    )
+    subscription_id = subscription.id
+    method = await invoices.default_method(session, subscription)
+    if invoice_id is None:
+        subscription.next_retry_at = None
+        await session.commit()
+        return "nothing to retry"
+    subscription.next_retry_at = None  # taken: another worker will not retry it too
+    await session.commit()
+    attempt = await invoices.collect(
+        session, psps=psps, clock=at, invoice_id=invoice_id, payment_method_id=method,
+        off_session=True,
+    )  # fmt: skip
+    await _after_attempt(session, subscription_id, attempt, at, first=False)
+    return "retried"
+
+
+async def _after_attempt(
+    session: AsyncSession,
+    subscription_id: uuid.UUID,
+    attempt: invoices.Attempt,
+    at: FrozenClock,
+    *,
+    first: bool,
+) -> None:
+    subscription = await session.get(Subscription, subscription_id, with_for_update=True,
+                                     populate_existing=True)  # fmt: skip
+    assert subscription is not None
+    if attempt.paid:
+        subscription.status = SubscriptionStatus.ACTIVE
+        subscription.retry_count = 0
+        subscription.next_retry_at = None
+    else:
+        retries = 0 if first else subscription.retry_count + 1
+        subscription.retry_count = retries
+        waits_for_customer = attempt.advice is RetryAdvice.CUSTOMER_ACTION_REQUIRED
+        if retries < len(RETRY_SCHEDULE) and not waits_for_customer:
+            subscription.status = SubscriptionStatus.PAST_DUE
+            subscription.next_retry_at = (
+                at.now()
+                + RETRY_SCHEDULE[retries]
+                - (RETRY_SCHEDULE[retries - 1] if retries else timedelta(0))
+            )
+        elif waits_for_customer and retries < len(RETRY_SCHEDULE):
+            subscription.status = SubscriptionStatus.PAST_DUE  # waits for the customer
+            subscription.next_retry_at = None
+        else:
+            subscription.status = SubscriptionStatus.UNPAID
+            subscription.next_retry_at = None
+    subscription.updated_at = at.now()
+    await session.commit()
+
+
+async def run_due(
+    session: AsyncSession,
+    *,
+    psps: PspRegistry,
+    clock: Clock,
+    test_clock_id: uuid.UUID | None = None,
+    limit: int = 1000,
+) -> int:
+    """Bill every subscription that is due on its customer's clock (the customers of one
+    test clock, or those on the wall clock). Returns the number of steps taken."""
+    statement = (
+        sa.select(Subscription.id)
+        .join(Customer, Customer.id == Subscription.customer_id)
+        .where(Subscription.status.in_([*BILLABLE, SubscriptionStatus.UNPAID]))
+        .order_by(Subscription.current_period_end)
+        .limit(limit)
+    )
+    if test_clock_id is None:
+        statement = statement.where(Customer.test_clock_id.is_(None))
+        now = FrozenClock(clock.now())
+    else:
+        statement = statement.where(Customer.test_clock_id == test_clock_id)
+        test_clock = await test_clocks.get_test_clock(session, test_clock_id, "testClockId")
+        now = FrozenClock(test_clock.frozen_time)
+    ids = (await session.scalars(statement)).all()
+    await session.commit()
+    steps = 0
+    for subscription_id in ids:
+        steps += await advance(session, psps=psps, subscription_id=subscription_id, now=now)
+    return steps
