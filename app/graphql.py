@@ -22,6 +22,7 @@ from app.domain.errors import ErrorCode, UserInputError
 from app.domain.pan import contains_card_number
 from app.resolvers.mutation import Mutation
 from app.resolvers.query import Query
+from app.schema.billing import Invoice, Subscription, TestClock
 from app.schema.catalog import Price, Product
 from app.schema.customer import Customer
 from app.schema.payment import Dispute, Payment, Refund
@@ -106,7 +107,18 @@ class ErrorPolicy(MaskErrors):
 schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
-    types=[Customer, Product, Price, PaymentMethod, Payment, Refund, Dispute],
+    types=[
+        Customer,
+        Product,
+        Price,
+        PaymentMethod,
+        Payment,
+        Refund,
+        Dispute,
+        Subscription,
+        Invoice,
+        TestClock,
+    ],
     config=StrawberryConfig(scalar_map=SCALAR_MAP),
     extensions=[
         CardDataGuard,

@@ -20,12 +20,17 @@ from app.domain.payments import PaymentStatus
 from app.models import (
     Customer,
     Dispute,
+    Invoice,
+    InvoiceLine,
     Payment,
     PaymentEvent,
     PaymentMethod,
     Price,
     Product,
     Refund,
+    Subscription,
+    SubscriptionItem,
+    TestClock,
 )
 from app.models.base import Entity
 
@@ -75,6 +80,27 @@ class Loaders:
         )
         self.payment_disputes = DataLoader[uuid.UUID, list[Dispute]](
             self._children(Dispute, Dispute.payment_id, Dispute.id)
+        )
+        self.subscription = DataLoader[uuid.UUID, Subscription | None](self._by_id(Subscription))
+        self.invoice = DataLoader[uuid.UUID, Invoice | None](self._by_id(Invoice))
+        self.test_clock = DataLoader[uuid.UUID, TestClock | None](self._by_id(TestClock))
+        self.customer_subscriptions = DataLoader[uuid.UUID, list[Subscription]](
+            self._children(Subscription, Subscription.customer_id, Subscription.id)
+        )
+        self.customer_invoices = DataLoader[uuid.UUID, list[Invoice]](
+            self._children(Invoice, Invoice.customer_id, Invoice.id)
+        )
+        self.subscription_items = DataLoader[uuid.UUID, list[SubscriptionItem]](
+            self._children(SubscriptionItem, SubscriptionItem.subscription_id, SubscriptionItem.id)
+        )
+        self.subscription_invoices = DataLoader[uuid.UUID, list[Invoice]](
+            self._children(Invoice, Invoice.subscription_id, Invoice.id)
+        )
+        self.invoice_lines = DataLoader[uuid.UUID, list[InvoiceLine]](
+            self._children(InvoiceLine, InvoiceLine.invoice_id, InvoiceLine.id)
+        )
+        self.invoice_payments = DataLoader[uuid.UUID, list[Payment]](
+            self._children(Payment, Payment.invoice_id, Payment.id)
         )
         self.customer_payments = DataLoader[ChildPage, list[Payment]](self._payment_pages)
         self.customer_payment_counts = DataLoader[tuple[uuid.UUID, PaymentFilter], int](

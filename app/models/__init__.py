@@ -1,5 +1,6 @@
 """SQLAlchemy models, one module per aggregate. Importing this package registers them all."""
 
+from app.domain.billing import RecurringInterval
 from app.domain.payments import (
     CaptureMethod,
     DisputeStatus,
@@ -16,7 +17,7 @@ from app.models.billing import (
     SubscriptionItem,
     TestClock,
 )
-from app.models.catalog import Price, PriceType, Product, RecurringInterval
+from app.models.catalog import Price, PriceType, Product
 from app.models.customer import Customer
 from app.models.idempotency import IdempotencyKey
 from app.models.payment import Dispute, Payment, PaymentEvent, Refund

@@ -2,12 +2,21 @@
 
 import strawberry
 
+from app.resolvers.mutations.billing import BillingMutations
 from app.resolvers.mutations.catalog import CatalogMutations
 from app.resolvers.mutations.customers import CustomerMutations
 from app.resolvers.mutations.payment_methods import PaymentMethodMutations
 from app.resolvers.mutations.payments import PaymentMutations
 
 
-@strawberry.type(description="Change customers, the catalog, payment methods; move money.")
-class Mutation(CustomerMutations, CatalogMutations, PaymentMethodMutations, PaymentMutations):
+@strawberry.type(
+    description="Change customers, the catalog, payment methods and subscriptions; move money."
+)
+class Mutation(
+    CustomerMutations,
+    CatalogMutations,
+    PaymentMethodMutations,
+    PaymentMutations,
+    BillingMutations,
+):
     pass

@@ -7,6 +7,7 @@ from strawberry.dataloader import DataLoader
 
 from app.domain.errors import ErrorCode
 from app.loaders import Loaders
+from app.schema.billing import Invoice, Subscription, TestClock
 from app.schema.catalog import Price, Product
 from app.schema.customer import Customer
 from app.schema.errors import PublicError
@@ -25,6 +26,9 @@ NODE_TYPES: dict[str, tuple[Callable[[Loaders], DataLoader[Any, Any]], Callable[
     "Payment": (lambda loaders: loaders.payment, Payment.from_model),
     "Refund": (lambda loaders: loaders.refund, Refund.from_model),
     "Dispute": (lambda loaders: loaders.dispute, Dispute.from_model),
+    "Subscription": (lambda loaders: loaders.subscription, Subscription.from_model),
+    "Invoice": (lambda loaders: loaders.invoice, Invoice.from_model),
+    "TestClock": (lambda loaders: loaders.test_clock, TestClock.from_model),
 }
 
 

@@ -13,6 +13,7 @@ from app.domain.errors import ErrorCode, Problem, UserInputError
 from app.models.base import Entity
 from app.resolvers.common import Info, key_of
 from app.resolvers.nodes import MAX_NODES, load_node, load_typed
+from app.schema.billing import Invoice, Subscription
 from app.schema.catalog import (
     Price,
     PriceConnection,
@@ -180,6 +181,14 @@ class Query:
     @strawberry.field(description="A dispute by global ID.")
     async def dispute(self, info: Info, id: GlobalId) -> Dispute | None:
         return await load_typed(info.context.loaders, id, "Dispute")  # type: ignore[no-any-return]
+
+    @strawberry.field(description="A subscription by global ID.")
+    async def subscription(self, info: Info, id: GlobalId) -> Subscription | None:
+        return await load_typed(info.context.loaders, id, "Subscription")  # type: ignore[no-any-return]
+
+    @strawberry.field(description="An invoice by global ID.")
+    async def invoice(self, info: Info, id: GlobalId) -> Invoice | None:
+        return await load_typed(info.context.loaders, id, "Invoice")  # type: ignore[no-any-return]
 
     @strawberry.field(description="Every ISO 4217 currency paygate accepts, with decimal places.")
     def currencies(self) -> list[Currency]:

@@ -10,6 +10,7 @@ from app import loaders
 from app.context import RequestContext
 from app.domain.payments import PaymentStatus
 from app.models import Customer as CustomerRow
+from app.schema.billing import Invoice, Subscription
 from app.schema.errors import UserError
 from app.schema.node import Node, encode_gid
 from app.schema.pagination import Connection
@@ -45,6 +46,9 @@ class Customer(Node):
     metadata: Metadata = strawberry.field(description="Your own key-value data.")
     created_at: datetime = strawberry.field(description="When the customer was created.")
     updated_at: datetime = strawberry.field(description="When the customer last changed.")
+    test_clock_id: strawberry.ID | None = strawberry.field(
+        description="The sandbox test clock this customer lives on, if any."
+    )
     key: strawberry.Private[uuid.UUID]
 
     @strawberry.field(description="Saved payment methods that are attached, oldest first.")
@@ -60,6 +64,18 @@ class Customer(Node):
     ) -> PaymentMethod | None:
         rows = await info.context.loaders.customer_payment_methods.load(self.key)
         return next((PaymentMethod.from_model(row) for row in rows if row.is_default), None)
+
+    @strawberry.field(description="The customer's subscriptions, oldest first.")
+    async def subscriptions(
+        self, info: strawberry.Info[RequestContext, None]
+    ) -> list[Subscription]:
+        rows = await info.context.loaders.customer_subscriptions.load(self.key)
+        return [Subscription.from_model(row) for row in rows]
+
+    @strawberry.field(description="The customer's invoices, oldest first.")
+    async def invoices(self, info: strawberry.Info[RequestContext, None]) -> list[Invoice]:
+        rows = await info.context.loaders.customer_invoices.load(self.key)
+        return [Invoice.from_model(row) for row in rows]
 
     @strawberry.field(description="The customer's payments, newest first.")
     async def payments(
@@ -105,6 +121,9 @@ class Customer(Node):
             metadata=Metadata(row.metadata_),
             created_at=row.created_at,
             updated_at=row.updated_at,
+            test_clock_id=(
+                encode_gid("TestClock", row.test_clock_id) if row.test_clock_id else None
+            ),
         )
 
 
@@ -130,6 +149,9 @@ class CreateCustomerInput:
     )
     locale: str | None = strawberry.field(default=None, description="BCP 47 locale, e.g. `fr-FR`.")
     metadata: Metadata | None = strawberry.field(default=None, description="Key-value data.")
+    test_clock_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Sandbox: live on this test clock's time (`createTestClock`)."
+    )
 
 
 @strawberry.input(

@@ -13,7 +13,7 @@ from app.domain import validation as check
 from app.domain.clock import Clock
 from app.domain.errors import ErrorCode, Problem, Problems, UserInputError
 from app.domain.updates import KEEP, Keep
-from app.models import Customer
+from app.models import Customer, TestClock
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,7 @@ async def create_customer(
     country: str | None,
     locale: str | None,
     metadata: object,
+    test_clock_id: uuid.UUID | None = None,
 ) -> Customer:
     problems = Problems()
     customer = Customer(
@@ -58,10 +59,13 @@ async def create_customer(
         country=check.country(problems, country, "country"),
         locale=check.locale(problems, locale, "locale"),
         metadata_=check.metadata(problems, metadata, "metadata") or {},
+        test_clock_id=test_clock_id,
         created_at=clock.now(),
         updated_at=clock.now(),
     )
     problems.raise_if_any()
+    if test_clock_id is not None and await session.get(TestClock, test_clock_id) is None:
+        raise UserInputError(Problem(ErrorCode.NOT_FOUND, "No such test clock.", ("testClockId",)))
     session.add(customer)
     await session.commit()
     return customer

@@ -33,6 +33,11 @@ class CustomerMutations:
                 country=input.country,
                 locale=input.locale,
                 metadata=input.metadata,
+                test_clock_id=(
+                    None
+                    if input.test_clock_id is None
+                    else key_of(input.test_clock_id, "TestClock", "testClockId")
+                ),
             )
             return CreateCustomerPayload(customer=Customer.from_model(row), user_errors=[])
 

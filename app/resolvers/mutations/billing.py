@@ -1,0 +1,118 @@
+"""Mutations of subscriptions and (sandbox) test clocks."""
+
+from typing import Annotated
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.errors import ErrorCode, Problem, UserInputError
+from app.resolvers.common import Info, key_of, mutate
+from app.schema.billing import (
+    AdvanceTestClockInput,
+    CancelSubscriptionInput,
+    CreateSubscriptionInput,
+    CreateTestClockInput,
+    Subscription,
+    SubscriptionPayload,
+    TestClock,
+    TestClockPayload,
+)
+from app.services import subscriptions, test_clocks
+
+
+def _sandbox_only(info: Info) -> None:
+    if info.context.runtime.settings.is_production:
+        raise UserInputError(
+            Problem(ErrorCode.OPERATION_NOT_SUPPORTED, "Test clocks are for the sandbox.", ())
+        )
+
+
+@strawberry.type
+class BillingMutations:
+    @strawberry.mutation(
+        description="Subscribe a customer. Without a trial the first invoice is charged at "
+        "once; a 3-D Secure step shows on `latestInvoice.payments` as `REQUIRES_ACTION`."
+    )
+    async def create_subscription(
+        self,
+        info: Info,
+        input: Annotated[CreateSubscriptionInput, strawberry.argument(description="What.")],
+    ) -> SubscriptionPayload:
+        async def act(session: AsyncSession) -> SubscriptionPayload:
+            method = input.payment_method_id
+            row = await subscriptions.create_subscription(
+                session,
+                psps=info.context.runtime.psps,
+                clock=info.context.clock,
+                principal=info.context.principal,
+                idempotency_key=input.idempotency_key,
+                customer_id=key_of(input.customer_id, "Customer", "customerId"),
+                items=[
+                    subscriptions.ItemRequest(
+                        key_of(item.price_id, "Price", "items", str(i), "priceId"), item.quantity
+                    )
+                    for i, item in enumerate(input.items)
+                ],
+                trial_period_days=input.trial_period_days,
+                payment_method_id=(
+                    None if method is None else key_of(method, "PaymentMethod", "paymentMethodId")
+                ),
+            )
+            return SubscriptionPayload(subscription=Subscription.from_model(row), user_errors=[])
+
+        return await mutate(info, SubscriptionPayload, act)
+
+    @strawberry.mutation(description="Cancel a subscription now or at the end of its period.")
+    async def cancel_subscription(
+        self,
+        info: Info,
+        input: Annotated[CancelSubscriptionInput, strawberry.argument(description="Which.")],
+    ) -> SubscriptionPayload:
+        async def act(session: AsyncSession) -> SubscriptionPayload:
+            row = await subscriptions.cancel_subscription(
+                session,
+                clock=info.context.clock,
+                subscription_id=key_of(input.subscription_id, "Subscription", "subscriptionId"),
+                at_period_end=input.at_period_end,
+            )
+            return SubscriptionPayload(subscription=Subscription.from_model(row), user_errors=[])
+
+        return await mutate(info, SubscriptionPayload, act)
+
+    @strawberry.mutation(description="Create a test clock (sandbox).")
+    async def create_test_clock(
+        self,
+        info: Info,
+        input: Annotated[CreateTestClockInput, strawberry.argument(description="The clock.")],
+    ) -> TestClockPayload:
+        async def act(session: AsyncSession) -> TestClockPayload:
+            _sandbox_only(info)
+            row = await test_clocks.create_test_clock(
+                session, clock=info.context.clock, name=input.name, frozen_time=input.frozen_time
+            )
+            return TestClockPayload(test_clock=TestClock.from_model(row), user_errors=[])
+
+        return await mutate(info, TestClockPayload, act)
+
+    @strawberry.mutation(
+        description="Move a test clock forward; renewals, trial ends and dunning of its "
+        "customers run up to the new time before this returns."
+    )
+    async def advance_test_clock(
+        self,
+        info: Info,
+        input: Annotated[AdvanceTestClockInput, strawberry.argument(description="Where to.")],
+    ) -> TestClockPayload:
+        async def act(session: AsyncSession) -> TestClockPayload:
+            _sandbox_only(info)
+            clock_id = key_of(input.test_clock_id, "TestClock", "testClockId")
+            row = await test_clocks.move(
+                session, clock=info.context.clock, clock_id=clock_id, to=input.frozen_time
+            )
+            await subscriptions.run_due(
+                session, psps=info.context.runtime.psps, clock=info.context.clock,
+                test_clock_id=clock_id,
+            )  # fmt: skip
+            return TestClockPayload(test_clock=TestClock.from_model(row), user_errors=[])
+
+        return await mutate(info, TestClockPayload, act)

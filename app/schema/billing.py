@@ -1,0 +1,252 @@
+"""Subscriptions, invoices and test clocks in GraphQL."""
+
+import uuid
+from datetime import datetime
+
+import strawberry
+
+from app.context import RequestContext
+from app.domain.billing import BillingReason, InvoiceStatus, SubscriptionStatus
+from app.domain.money import Money as DomainMoney
+from app.models import Invoice as InvoiceRow
+from app.models import InvoiceLine as InvoiceLineRow
+from app.models import Subscription as SubscriptionRow
+from app.models import SubscriptionItem as ItemRow
+from app.models import TestClock as TestClockRow
+from app.schema.catalog import Price
+from app.schema.errors import UserError
+from app.schema.money import Money
+from app.schema.node import Node, encode_gid
+from app.schema.payment import Payment
+
+Info = strawberry.Info[RequestContext, None]
+
+strawberry.enum(
+    SubscriptionStatus,
+    description=(
+        "`INCOMPLETE`: the first invoice is not paid yet (e.g. 3-D Secure pending). "
+        "`TRIALING`, `ACTIVE`: in good standing. `PAST_DUE`: a renewal failed and is being "
+        "retried. `UNPAID`: retries are exhausted. `CANCELED`: ended."
+    ),
+)
+strawberry.enum(InvoiceStatus, description="`DRAFT → OPEN → PAID | VOID | UNCOLLECTIBLE`.")
+strawberry.enum(BillingReason, description="Why an invoice was made.")
+
+
+def _money(minor: int, currency: str) -> Money:
+    return Money.from_domain(DomainMoney(minor, currency))
+
+
+@strawberry.type(description="A price on a subscription, at the amount it was sold at.")
+class SubscriptionItem:
+    quantity: int = strawberry.field(description="Units billed each period.")
+    unit_amount: Money = strawberry.field(
+        description="Price per unit locked at sale: later price changes do not move it."
+    )
+    price_key: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="The price sold (its current state).")
+    async def price(self, info: Info) -> Price:
+        row = await info.context.loaders.price.load(self.price_key)
+        assert row is not None
+        return Price.from_model(row)
+
+    @classmethod
+    def from_model(cls, row: ItemRow, currency: str) -> "SubscriptionItem":
+        return cls(
+            quantity=row.quantity,
+            unit_amount=_money(row.unit_amount_minor, currency),
+            price_key=row.price_id,
+        )
+
+
+@strawberry.type(description="One line of an invoice.")
+class InvoiceLine:
+    description: str = strawberry.field(description="What is billed.")
+    quantity: int = strawberry.field(description="Units.")
+    unit_amount: Money = strawberry.field(description="Per unit.")
+    amount: Money = strawberry.field(description="Line total.")
+    proration: bool = strawberry.field(description="A proration of a change mid-period.")
+    period_start: datetime | None = strawberry.field(description="Service period start.")
+    period_end: datetime | None = strawberry.field(description="Service period end.")
+
+    @classmethod
+    def from_model(cls, row: InvoiceLineRow, currency: str) -> "InvoiceLine":
+        return cls(
+            description=row.description,
+            quantity=row.quantity,
+            unit_amount=_money(row.unit_amount_minor, currency),
+            amount=_money(row.amount_minor, currency),
+            proration=row.proration,
+            period_start=row.period_start,
+            period_end=row.period_end,
+        )
+
+
+@strawberry.type(description="A bill: `total = subtotal - discounts + tax`, in minor units.")
+class Invoice(Node):
+    number: str | None = strawberry.field(
+        description="Sequential number without gaps, set when finalized, e.g. `PG-000042`."
+    )
+    status: InvoiceStatus = strawberry.field(description="Where the invoice stands.")
+    billing_reason: BillingReason = strawberry.field(description="Why it was made.")
+    period_start: datetime = strawberry.field(description="Start of the billed period.")
+    period_end: datetime = strawberry.field(description="End of the billed period.")
+    subtotal: Money = strawberry.field(description="Sum of the lines.")
+    discount: Money = strawberry.field(description="Discounts.")
+    tax: Money = strawberry.field(description="Tax.")
+    total: Money = strawberry.field(description="Subtotal - discount + tax.")
+    amount_paid: Money = strawberry.field(description="Paid so far.")
+    amount_remaining: Money = strawberry.field(description="Still to pay.")
+    attempt_count: int = strawberry.field(description="Collection attempts so far.")
+    due_date: datetime | None = strawberry.field(description="When payment is due.")
+    paid_at: datetime | None = strawberry.field(description="When it was paid.")
+    created_at: datetime = strawberry.field(description="When it was drafted.")
+    key: strawberry.Private[uuid.UUID]
+    currency: strawberry.Private[str]
+
+    @strawberry.field(description="The lines billed.")
+    async def lines(self, info: Info) -> list[InvoiceLine]:
+        rows = await info.context.loaders.invoice_lines.load(self.key)
+        return [InvoiceLine.from_model(row, self.currency) for row in rows]
+
+    @strawberry.field(description="Payments made to collect it, oldest first.")
+    async def payments(self, info: Info) -> list[Payment]:
+        rows = await info.context.loaders.invoice_payments.load(self.key)
+        return [Payment.from_model(row) for row in rows]
+
+    @classmethod
+    def from_model(cls, row: InvoiceRow) -> "Invoice":
+        currency = row.currency
+        return cls(
+            id=encode_gid("Invoice", row.id),
+            key=row.id,
+            currency=currency,
+            number=row.number,
+            status=row.status,
+            billing_reason=row.billing_reason,
+            period_start=row.period_start,
+            period_end=row.period_end,
+            subtotal=_money(row.subtotal_minor, currency),
+            discount=_money(row.discount_minor, currency),
+            tax=_money(row.tax_minor, currency),
+            total=_money(row.total_minor, currency),
+            amount_paid=_money(row.amount_paid_minor, currency),
+            amount_remaining=_money(row.total_minor - row.amount_paid_minor, currency),
+            attempt_count=row.attempt_count,
+            due_date=row.due_date,
+            paid_at=row.paid_at,
+            created_at=row.created_at,
+        )
+
+
+@strawberry.type(description="A customer's recurring purchase of one or more prices.")
+class Subscription(Node):
+    status: SubscriptionStatus = strawberry.field(description="Where it stands.")
+    current_period_start: datetime = strawberry.field(description="Current period start.")
+    current_period_end: datetime = strawberry.field(description="Current period end.")
+    trial_end: datetime | None = strawberry.field(description="When the trial ends(ed).")
+    cancel_at_period_end: bool = strawberry.field(description="Ends when this period ends.")
+    canceled_at: datetime | None = strawberry.field(description="When cancellation was asked.")
+    ended_at: datetime | None = strawberry.field(description="When it ended.")
+    next_retry_at: datetime | None = strawberry.field(description="Next dunning retry.")
+    created_at: datetime = strawberry.field(description="When it was created.")
+    key: strawberry.Private[uuid.UUID]
+    currency: strawberry.Private[str]
+
+    @strawberry.field(description="What is billed each period.")
+    async def items(self, info: Info) -> list[SubscriptionItem]:
+        rows = await info.context.loaders.subscription_items.load(self.key)
+        return [SubscriptionItem.from_model(row, self.currency) for row in rows]
+
+    @strawberry.field(description="Its invoices, oldest first.")
+    async def invoices(self, info: Info) -> list[Invoice]:
+        rows = await info.context.loaders.subscription_invoices.load(self.key)
+        return [Invoice.from_model(row) for row in rows]
+
+    @strawberry.field(description="The most recent invoice (its payment shows any 3DS step).")
+    async def latest_invoice(self, info: Info) -> Invoice | None:
+        rows = await info.context.loaders.subscription_invoices.load(self.key)
+        return Invoice.from_model(rows[-1]) if rows else None
+
+    @classmethod
+    def from_model(cls, row: SubscriptionRow) -> "Subscription":
+        return cls(
+            id=encode_gid("Subscription", row.id),
+            key=row.id,
+            currency=row.currency,
+            status=row.status,
+            current_period_start=row.current_period_start,
+            current_period_end=row.current_period_end,
+            trial_end=row.trial_end,
+            cancel_at_period_end=row.cancel_at_period_end,
+            canceled_at=row.canceled_at,
+            ended_at=row.ended_at,
+            next_retry_at=row.next_retry_at,
+            created_at=row.created_at,
+        )
+
+
+@strawberry.type(description="A simulated clock for sandbox testing of billing over time.")
+class TestClock(Node):
+    __test__ = False
+    name: str = strawberry.field(description="Your label.")
+    frozen_time: datetime = strawberry.field(description="The clock's current time.")
+
+    @classmethod
+    def from_model(cls, row: TestClockRow) -> "TestClock":
+        return cls(id=encode_gid("TestClock", row.id), name=row.name, frozen_time=row.frozen_time)
+
+
+@strawberry.input(description="One price of a new subscription.")
+class SubscriptionItemInput:
+    price_id: strawberry.ID = strawberry.field(description="Global ID of a recurring price.")
+    quantity: int = strawberry.field(default=1, description="Units, 1 to 10000.")
+
+
+@strawberry.input(description="Subscribe a customer.")
+class CreateSubscriptionInput:
+    idempotency_key: str = strawberry.field(
+        description="Your unique key for this operation; a retry replays the first result."
+    )
+    customer_id: strawberry.ID = strawberry.field(description="Global ID of the customer.")
+    items: list[SubscriptionItemInput] = strawberry.field(description="Prices to bill.")
+    trial_period_days: int | None = strawberry.field(
+        default=None, description="Trial length; the price's own trial if omitted."
+    )
+    payment_method_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Method to charge; the customer's default if omitted."
+    )
+
+
+@strawberry.input(description="Cancel a subscription.")
+class CancelSubscriptionInput:
+    subscription_id: strawberry.ID = strawberry.field(description="Global ID.")
+    at_period_end: bool = strawberry.field(
+        default=False, description="Keep it until the current period ends."
+    )
+
+
+@strawberry.input(description="A new test clock (sandbox).")
+class CreateTestClockInput:
+    frozen_time: datetime = strawberry.field(description="Its starting time.")
+    name: str | None = strawberry.field(default=None, description="Your label.")
+
+
+@strawberry.input(description="Move a test clock forward; billing runs up to the new time.")
+class AdvanceTestClockInput:
+    test_clock_id: strawberry.ID = strawberry.field(description="Global ID of the clock.")
+    frozen_time: datetime = strawberry.field(description="The new time (later than now).")
+
+
+@strawberry.type(description="Result of a subscription mutation.")
+class SubscriptionPayload:
+    subscription: Subscription | None = strawberry.field(description="The subscription.")
+    user_errors: list[UserError] = strawberry.field(description="Why it was refused.")
+
+
+@strawberry.type(description="Result of a test clock mutation.")
+class TestClockPayload:
+    __test__ = False
+    test_clock: TestClock | None = strawberry.field(description="The clock.")
+    user_errors: list[UserError] = strawberry.field(description="Why it was refused.")
