@@ -73,8 +73,9 @@ async def monthly_price(api: Api, amount: str = "29.00", trial_days: int | None 
 async def subscribe(api: Api, customer: str, price: str, **extra: Any) -> dict[str, Any]:
     result: dict[str, Any] = (
         await api.data(
-            f"mutation($i: CreateSubscriptionInput!) {{ createSubscription(input: $i) "
-            f"{{ subscription {{ {SUBSCRIPTION_FIELDS} }} userErrors {{ field code message }} }} }}",
+            "mutation($i: CreateSubscriptionInput!) { createSubscription(input: $i) "
+            f"{{ subscription {{ {SUBSCRIPTION_FIELDS} }} "
+            "userErrors { field code message } } }",
             {
                 "i": {
                     "idempotencyKey": str(uuid.uuid4()),

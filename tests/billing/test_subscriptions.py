@@ -119,7 +119,8 @@ async def test_cancel_at_period_end_and_now(api: Api) -> None:
     now = (await subscribe(api, customer, price))["subscription"]
     cancel = (
         "mutation($s: ID!, $e: Boolean!) { cancelSubscription(input: {subscriptionId: $s, "
-        "atPeriodEnd: $e}) { subscription { status cancelAtPeriodEnd endedAt } userErrors { code } } }"
+        "atPeriodEnd: $e}) { subscription { status cancelAtPeriodEnd endedAt } "
+        "userErrors { code } } }"
     )
     at_end = (await api.data(cancel, {"s": later["id"], "e": True}))["cancelSubscription"]
     assert at_end["subscription"]["status"] == "ACTIVE"
