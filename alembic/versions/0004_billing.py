@@ -169,7 +169,8 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
-            "amount_paid_minor BETWEEN 0 AND total_minor", name=op.f("ck_invoices_paid_within")
+            "amount_paid_minor = 0 OR amount_paid_minor BETWEEN 0 AND total_minor",
+            name=op.f("ck_invoices_paid_within"),
         ),
         sa.CheckConstraint(
             "total_minor = subtotal_minor - discount_minor + tax_minor",
@@ -228,7 +229,10 @@ def upgrade() -> None:
     )
     op.create_table(
         "invoice_lines",
-        sa.Column("invoice_id", sa.Uuid(), nullable=False),
+        sa.Column("invoice_id", sa.Uuid(), nullable=True),
+        sa.Column("customer_id", sa.Uuid(), nullable=False),
+        sa.Column("subscription_id", sa.Uuid(), nullable=True),
+        sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("description", sa.String(length=500), nullable=False),
         sa.Column("price_id", sa.Uuid(), nullable=True),
         sa.Column("subscription_item_id", sa.Uuid(), nullable=True),
@@ -245,6 +249,14 @@ def upgrade() -> None:
             ["invoice_id"], ["invoices.id"], name=op.f("fk_invoice_lines_invoice_id_invoices")
         ),
         sa.ForeignKeyConstraint(
+            ["customer_id"], ["customers.id"], name=op.f("fk_invoice_lines_customer_id_customers")
+        ),
+        sa.ForeignKeyConstraint(
+            ["subscription_id"],
+            ["subscriptions.id"],
+            name=op.f("fk_invoice_lines_subscription_id_subscriptions"),
+        ),
+        sa.ForeignKeyConstraint(
             ["price_id"], ["prices.id"], name=op.f("fk_invoice_lines_price_id_prices")
         ),
         sa.ForeignKeyConstraint(
@@ -259,6 +271,9 @@ def upgrade() -> None:
     )
     op.create_index(
         op.f("ix_invoice_lines_invoice_id"), "invoice_lines", ["invoice_id"], unique=False
+    )
+    op.create_index(
+        op.f("ix_invoice_lines_customer_id"), "invoice_lines", ["customer_id"], unique=False
     )
     for table, column, target in (
         ("customers", "test_clock_id", "test_clocks"),
@@ -279,6 +294,7 @@ def downgrade() -> None:
             batch.drop_constraint(f"fk_{table}_{column}_{target}", type_="foreignkey")
             batch.drop_index(f"ix_{table}_{column}")
             batch.drop_column(column)
+    op.drop_index(op.f("ix_invoice_lines_customer_id"), table_name="invoice_lines")
     op.drop_index(op.f("ix_invoice_lines_invoice_id"), table_name="invoice_lines")
     op.drop_index(op.f("ix_invoice_lines_created_at"), table_name="invoice_lines")
     op.drop_table("invoice_lines")

@@ -93,7 +93,10 @@ class Invoice(Entity):
         sa.CheckConstraint(
             "total_minor = subtotal_minor - discount_minor + tax_minor", name="total_adds_up"
         ),
-        sa.CheckConstraint("amount_paid_minor BETWEEN 0 AND total_minor", name="paid_within"),
+        sa.CheckConstraint(
+            "amount_paid_minor = 0 OR amount_paid_minor BETWEEN 0 AND total_minor",
+            name="paid_within",
+        ),
     )
 
     customer_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("customers.id"), index=True)
@@ -123,9 +126,15 @@ class Invoice(Entity):
 
 
 class InvoiceLine(Entity):
+    """A line of an invoice, or a pending item (no invoice yet) that the customer's next
+    invoice will carry: one-off charges and the prorations of subscription changes."""
+
     __tablename__ = "invoice_lines"
 
-    invoice_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("invoices.id"), index=True)
+    invoice_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("invoices.id"), index=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("customers.id"), index=True)
+    subscription_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("subscriptions.id"))
+    currency: Mapped[str] = mapped_column(sa.String(3))
     description: Mapped[str] = mapped_column(sa.String(500))
     price_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("prices.id"))
     subscription_item_id: Mapped[uuid.UUID | None] = mapped_column(

@@ -88,6 +88,9 @@ async def draft_for_period(
         session.add(
             InvoiceLine(
                 invoice_id=invoice.id,
+                customer_id=subscription.customer_id,
+                subscription_id=subscription.id,
+                currency=subscription.currency,
                 description=f"{item.quantity} x {product_name}",
                 price_id=item.price_id,
                 subscription_item_id=item.id,
@@ -101,8 +104,42 @@ async def draft_for_period(
             )
         )
         invoice.subtotal_minor += amount
-    invoice.total_minor = invoice.subtotal_minor - invoice.discount_minor + invoice.tax_minor
+    await take_pending_items(session, invoice, subscription_id=subscription.id)
     return invoice
+
+
+async def take_pending_items(
+    session: AsyncSession, invoice: Invoice, *, subscription_id: uuid.UUID | None
+) -> int:
+    """Put the customer's pending items (one-off charges, prorations) of the invoice's
+    currency on it: those of this subscription, or those of none."""
+    pending = (
+        await session.scalars(
+            sa.select(InvoiceLine)
+            .where(
+                InvoiceLine.customer_id == invoice.customer_id,
+                InvoiceLine.invoice_id.is_(None),
+                InvoiceLine.currency == invoice.currency,
+                sa.or_(
+                    InvoiceLine.subscription_id.is_(None),
+                    InvoiceLine.subscription_id == subscription_id,
+                ),
+            )
+            .order_by(InvoiceLine.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    for line in pending:
+        line.invoice_id = invoice.id
+        invoice.subtotal_minor += line.amount_minor
+    totals(invoice)
+    return len(pending)
+
+
+def totals(invoice: Invoice) -> None:
+    """``total = subtotal - discount + tax`` (a CHECK constraint holds the database to it)."""
+    invoice.total_minor = invoice.subtotal_minor - invoice.discount_minor + invoice.tax_minor
 
 
 async def finalize(session: AsyncSession, invoice: Invoice, *, clock: Clock) -> None:
@@ -125,7 +162,7 @@ async def finalize(session: AsyncSession, invoice: Invoice, *, clock: Clock) -> 
     invoice.finalized_at = clock.now()
     invoice.due_date = clock.now()
     invoice.updated_at = clock.now()
-    if invoice.total_minor == 0:
+    if invoice.total_minor <= 0:  # nothing to collect (a credit stays with the invoice)
         invoice.status = InvoiceStatus.PAID
         invoice.paid_at = clock.now()
     else:
@@ -140,9 +177,10 @@ async def collect(
     invoice_id: uuid.UUID,
     payment_method_id: uuid.UUID | None,
     off_session: bool,
+    caller: Caller | None = None,
 ) -> Attempt:
     """One attempt to collect an open invoice, with a payment keyed by the attempt (so
-    that two workers running the same attempt charge once)."""
+    that two workers running the same attempt charge once), or by the caller's key."""
     invoice = await session.get(Invoice, invoice_id, with_for_update=True,
                                 populate_existing=True)  # fmt: skip
     assert invoice is not None
@@ -159,7 +197,7 @@ async def collect(
             session,
             psps=psps,
             clock=clock,
-            caller=Caller("billing", f"invoice-{invoice_id}-attempt-{attempt}"),
+            caller=caller or Caller("billing", f"invoice-{invoice_id}-attempt-{attempt}"),
             customer_id=customer_id,
             amount=amount.decimal_string(),
             currency=amount.currency,

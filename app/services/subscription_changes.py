@@ -1,0 +1,354 @@
+"""Changing a subscription's price or quantity mid-period, with exact prorations, and the
+dry run (preview) that shows the invoice a change would produce without changing anything.
+
+Behaviours, as in Stripe: ``CREATE_PRORATIONS`` puts a credit for the unused time and a
+charge for the remaining time on the next invoice; ``ALWAYS_INVOICE`` bills them at once (a
+net credit is carried to the next invoice instead); ``NONE`` changes the price from the next
+period on, without prorations.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.billing import (
+    BillingReason,
+    InvoiceStatus,
+    SubscriptionStatus,
+    period_boundary,
+    prorate,
+    remaining_share,
+)
+from app.domain.clock import Clock, FrozenClock
+from app.domain.errors import ErrorCode, Problem, UserInputError
+from app.domain.ids import new_id
+from app.models import (
+    Customer,
+    Invoice,
+    InvoiceLine,
+    Price,
+    Product,
+    Subscription,
+    SubscriptionItem,
+)
+from app.models.catalog import PriceType
+from app.psp.registry import PspRegistry
+from app.services import idempotency, invoices, test_clocks
+from app.services.payments import Caller
+
+
+class ProrationBehavior(enum.Enum):
+    CREATE_PRORATIONS = "create_prorations"
+    ALWAYS_INVOICE = "always_invoice"
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedLine:
+    description: str
+    quantity: int
+    unit_amount_minor: int
+    amount_minor: int
+    proration: bool
+    period_start: datetime | None
+    period_end: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """The invoice a change would produce: at once (``immediate``) or at the next renewal."""
+
+    currency: str
+    immediate: bool
+    period_start: datetime
+    period_end: datetime
+    lines: tuple[PlannedLine, ...]
+
+    @property
+    def subtotal_minor(self) -> int:
+        return sum(line.amount_minor for line in self.lines)
+
+    @property
+    def total_minor(self) -> int:
+        return self.subtotal_minor  # discounts and tax: none yet
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    subscription: Subscription
+    item: SubscriptionItem
+    price: Price
+    quantity: int
+    now: datetime
+    prorations: tuple[PlannedLine, ...]
+    behavior: ProrationBehavior
+
+
+async def _plan(
+    session: AsyncSession,
+    *,
+    clock: Clock,
+    subscription_id: uuid.UUID,
+    price_id: uuid.UUID | None,
+    quantity: int | None,
+    behavior: ProrationBehavior,
+    lock: bool,
+) -> _Plan:
+    subscription = await session.get(Subscription, subscription_id, with_for_update=lock,
+                                     populate_existing=True)  # fmt: skip
+    if subscription is None:
+        raise UserInputError(
+            Problem(ErrorCode.NOT_FOUND, "No such subscription.", ("subscriptionId",))
+        )
+    live = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE)
+    if subscription.status not in live:
+        raise UserInputError(
+            Problem(
+                ErrorCode.INVALID_STATE,
+                f"A {subscription.status.value} subscription cannot change.",
+                ("subscriptionId",),
+            )
+        )
+    items = (
+        await session.scalars(
+            sa.select(SubscriptionItem).where(SubscriptionItem.subscription_id == subscription.id)
+        )
+    ).all()
+    if len(items) != 1:
+        raise UserInputError(
+            Problem(
+                ErrorCode.OPERATION_NOT_SUPPORTED,
+                "Only subscriptions of one item can change price or quantity for now.",
+                ("subscriptionId",),
+            )
+        )
+    item = items[0]
+    price = await session.get(Price, price_id or item.price_id)
+    if price is None or (price_id is not None and not price.active):
+        raise UserInputError(Problem(ErrorCode.NOT_FOUND, "No such active price.", ("priceId",)))
+    same_shape = (
+        price.type is PriceType.RECURRING
+        and price.currency == subscription.currency
+        and price.recurring_interval is subscription.interval
+        and price.recurring_interval_count == subscription.interval_count
+    )
+    if not same_shape:
+        raise UserInputError(
+            Problem(
+                ErrorCode.INVALID,
+                "The new price must be recurring with the subscription's currency and "
+                "billing interval.",
+                ("priceId",),
+            )
+        )
+    new_quantity = item.quantity if quantity is None else quantity
+    if not 1 <= new_quantity <= 10_000:
+        raise UserInputError(Problem(ErrorCode.INVALID, "Quantity is 1 to 10000.", ("quantity",)))
+    customer = await session.get(Customer, subscription.customer_id)
+    assert customer is not None
+    now = (await test_clocks.clock_of(session, customer, clock)).now()
+    prorations: tuple[PlannedLine, ...] = ()
+    trialing = subscription.status is SubscriptionStatus.TRIALING
+    if behavior is not ProrationBehavior.NONE and not trialing:
+        prorations = await _prorations(session, subscription, item, price, new_quantity, now)
+    return _Plan(subscription, item, price, new_quantity, now, prorations, behavior)
+
+
+async def _prorations(
+    session: AsyncSession,
+    subscription: Subscription,
+    item: SubscriptionItem,
+    price: Price,
+    quantity: int,
+    now: datetime,
+) -> tuple[PlannedLine, ...]:
+    old_total = item.unit_amount_minor * item.quantity
+    new_total = price.unit_amount_minor * quantity
+    start, end = subscription.current_period_start, subscription.current_period_end
+    share = remaining_share(start, end, now)
+    if share == 0 or old_total == new_total:
+        return ()
+    result = prorate(old_total, new_total, share)
+    old_name = await session.scalar(
+        sa.select(Product.name).join(Price, Price.product_id == Product.id)
+        .where(Price.id == item.price_id)
+    )  # fmt: skip
+    new_name = await session.scalar(sa.select(Product.name).where(Product.id == price.product_id))
+    return (
+        PlannedLine(f"Unused time on {item.quantity} x {old_name}", item.quantity,
+                    -item.unit_amount_minor, result.credit, True, now, end),
+        PlannedLine(f"Remaining time on {quantity} x {new_name}", quantity,
+                    price.unit_amount_minor, result.debit, True, now, end),
+    )  # fmt: skip
+
+
+def _immediate(plan: _Plan) -> bool:
+    net = sum(line.amount_minor for line in plan.prorations)
+    return plan.behavior is ProrationBehavior.ALWAYS_INVOICE and net > 0
+
+
+async def preview_change(
+    session: AsyncSession,
+    *,
+    clock: Clock,
+    subscription_id: uuid.UUID,
+    price_id: uuid.UUID | None,
+    quantity: int | None,
+    behavior: ProrationBehavior,
+) -> Preview:
+    """The invoice the change would produce; nothing is written."""
+    plan = await _plan(session, clock=clock, subscription_id=subscription_id, price_id=price_id,
+                       quantity=quantity, behavior=behavior, lock=False)  # fmt: skip
+    subscription = plan.subscription
+    if _immediate(plan):
+        preview = Preview(subscription.currency, True, plan.now,
+                          subscription.current_period_end, plan.prorations)  # fmt: skip
+    else:
+        start = subscription.current_period_end
+        end = _period_after(subscription, start)
+        name = await session.scalar(
+            sa.select(Product.name).where(Product.id == plan.price.product_id)
+        )
+        pending = (
+            await session.scalars(
+                sa.select(InvoiceLine).where(
+                    InvoiceLine.subscription_id == subscription.id,
+                    InvoiceLine.invoice_id.is_(None),
+                )
+            )
+        ).all()
+        renewal = PlannedLine(
+            f"{plan.quantity} x {name}",
+            plan.quantity,
+            plan.price.unit_amount_minor,
+            plan.price.unit_amount_minor * plan.quantity,
+            False,
+            start,
+            end,
+        )
+        carried = tuple(
+            PlannedLine(line.description, line.quantity, line.unit_amount_minor,
+                        line.amount_minor, line.proration, line.period_start, line.period_end)
+            for line in pending
+        )  # fmt: skip
+        preview = Preview(subscription.currency, False, start, end,
+                          (renewal, *carried, *plan.prorations))  # fmt: skip
+    await session.rollback()
+    return preview
+
+
+def _period_after(subscription: Subscription, start: datetime) -> datetime:
+    anchor, interval, count = (
+        subscription.billing_cycle_anchor,
+        subscription.interval,
+        subscription.interval_count,
+    )
+    n = 0
+    while period_boundary(anchor, interval, count, n) <= start:
+        n += 1
+    return period_boundary(anchor, interval, count, n)
+
+
+async def update_subscription(
+    session: AsyncSession,
+    *,
+    psps: PspRegistry,
+    clock: Clock,
+    caller: Caller,
+    subscription_id: uuid.UUID,
+    price_id: uuid.UUID | None,
+    quantity: int | None,
+    behavior: ProrationBehavior,
+) -> Subscription:
+    claimed = await idempotency.claim(
+        session, clock=clock, principal=caller.principal, key=caller.idempotency_key,
+        operation="updateSubscription",
+        arguments={"subscription": str(subscription_id), "quantity": quantity,
+                   "price": str(price_id) if price_id else None, "proration": behavior.value},
+    )  # fmt: skip
+    if claimed.replay is None:
+        invoice_id = await _apply(session, clock, claimed, subscription_id, price_id, quantity,
+                                  behavior)  # fmt: skip
+        if invoice_id is not None:
+            found = await session.get(Subscription, subscription_id)
+            assert found is not None
+            method = await invoices.default_method(session, found)
+            customer_clock = FrozenClock(found.updated_at)
+            await session.commit()
+            await invoices.collect(
+                session, psps=psps, clock=customer_clock, invoice_id=invoice_id,
+                payment_method_id=method, off_session=False,
+            )  # fmt: skip
+    subscription = await session.get(Subscription, subscription_id, populate_existing=True)
+    assert subscription is not None
+    return subscription
+
+
+async def _apply(
+    session: AsyncSession,
+    clock: Clock,
+    claimed: idempotency.Claim,
+    subscription_id: uuid.UUID,
+    price_id: uuid.UUID | None,
+    quantity: int | None,
+    behavior: ProrationBehavior,
+) -> uuid.UUID | None:
+    try:
+        plan = await _plan(
+            session,
+            clock=clock,
+            subscription_id=subscription_id,
+            price_id=price_id,
+            quantity=quantity,
+            behavior=behavior,
+            lock=True,
+        )
+    except UserInputError:
+        await idempotency.abandon(session, claimed)
+        raise
+    subscription, now = plan.subscription, plan.now
+    invoice: Invoice | None = None
+    if _immediate(plan):
+        invoice = Invoice(
+            id=new_id(), customer_id=subscription.customer_id, subscription_id=subscription.id,
+            billing_reason=BillingReason.SUBSCRIPTION_UPDATE, status=InvoiceStatus.DRAFT,
+            currency=subscription.currency, period_start=now,
+            period_end=subscription.current_period_end, subtotal_minor=0, discount_minor=0,
+            tax_minor=0, total_minor=0, amount_paid_minor=0, attempt_count=0,
+            created_at=now, updated_at=now,
+        )  # fmt: skip
+        session.add(invoice)
+        await session.flush()
+    for planned in plan.prorations:
+        session.add(
+            InvoiceLine(
+                id=new_id(), invoice_id=None, customer_id=subscription.customer_id,
+                subscription_id=subscription.id, currency=subscription.currency,
+                description=planned.description, quantity=planned.quantity,
+                unit_amount_minor=planned.unit_amount_minor, amount_minor=planned.amount_minor,
+                proration=True, period_start=planned.period_start,
+                period_end=planned.period_end, created_at=now, updated_at=now,
+            )
+        )  # fmt: skip
+    await session.flush()
+    if invoice is not None:
+        await invoices.take_pending_items(session, invoice, subscription_id=subscription.id)
+        await invoices.finalize(session, invoice, clock=FrozenClock(now))
+    plan.item.price_id = plan.price.id
+    plan.item.quantity = plan.quantity
+    plan.item.unit_amount_minor = plan.price.unit_amount_minor  # the new price, locked
+    plan.item.updated_at = now
+    subscription.updated_at = now
+    key_row = await idempotency.key_row(session, claimed)
+    idempotency.complete(key_row, {"subscription_id": str(subscription.id)}, clock)
+    invoice_id = (
+        invoice.id if invoice is not None and invoice.status is InvoiceStatus.OPEN else None
+    )
+    await session.commit()
+    return invoice_id
