@@ -134,3 +134,39 @@ class BillingReason(enum.Enum):
     SUBSCRIPTION_CYCLE = "subscription_cycle"
     SUBSCRIPTION_UPDATE = "subscription_update"
     MANUAL = "manual"
+
+
+class ProrationBehavior(enum.Enum):
+    CREATE_PRORATIONS = "create_prorations"
+    ALWAYS_INVOICE = "always_invoice"
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedLine:
+    description: str
+    quantity: int
+    unit_amount_minor: int
+    amount_minor: int
+    proration: bool
+    period_start: datetime | None
+    period_end: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """The invoice a change would produce: at once (``immediate``) or at the next renewal."""
+
+    currency: str
+    immediate: bool
+    period_start: datetime
+    period_end: datetime
+    lines: tuple[PlannedLine, ...]
+
+    @property
+    def subtotal_minor(self) -> int:
+        return sum(line.amount_minor for line in self.lines)
+
+    @property
+    def total_minor(self) -> int:
+        return self.subtotal_minor  # discounts and tax: none yet

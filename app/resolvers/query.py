@@ -8,12 +8,19 @@ import sqlalchemy as sa
 import strawberry
 
 from app import models
+from app.domain.billing import ProrationBehavior
 from app.domain.currencies import CURRENCIES
 from app.domain.errors import ErrorCode, Problem, UserInputError
 from app.models.base import Entity
 from app.resolvers.common import Info, key_of
 from app.resolvers.nodes import MAX_NODES, load_node, load_typed
-from app.schema.billing import Invoice, Subscription
+from app.schema.billing import (
+    Invoice,
+    InvoiceConnection,
+    InvoiceFilter,
+    InvoicePreview,
+    Subscription,
+)
 from app.schema.catalog import (
     Price,
     PriceConnection,
@@ -29,7 +36,7 @@ from app.schema.node import Node
 from app.schema.pagination import Connection
 from app.schema.payment import Dispute, Payment, Refund
 from app.schema.scalars import CurrencyCode
-from app.services import catalog, customers, pagination
+from app.services import catalog, customers, pagination, subscription_changes
 
 E = TypeVar("E", bound=Entity)
 N = TypeVar("N")
@@ -189,6 +196,58 @@ class Query:
     @strawberry.field(description="An invoice by global ID.")
     async def invoice(self, info: Info, id: GlobalId) -> Invoice | None:
         return await load_typed(info.context.loaders, id, "Invoice")  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Invoices, newest first.")
+    async def invoices(
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        filter: Annotated[
+            InvoiceFilter | None, strawberry.argument(description="Conditions on the invoices.")
+        ] = None,
+    ) -> InvoiceConnection:
+        given = filter or InvoiceFilter()
+        statement = sa.select(models.Invoice)
+        if given.status:
+            statement = statement.where(models.Invoice.status.in_(given.status))
+        if given.customer_id is not None:
+            customer = key_of(given.customer_id, "Customer", "filter", "customerId")
+            statement = statement.where(models.Invoice.customer_id == customer)
+        if given.period_start_after is not None:
+            statement = statement.where(models.Invoice.period_start >= given.period_start_after)
+        if given.period_start_before is not None:
+            statement = statement.where(models.Invoice.period_start < given.period_start_before)
+        return await connection(
+            info, statement, models.Invoice.id, Invoice.from_model, first, after
+        )
+
+    @strawberry.field(
+        description="Dry run of `updateSubscription`: the invoice the change would produce. "
+        "Nothing changes."
+    )
+    async def preview_subscription_change(
+        self,
+        info: Info,
+        subscription_id: GlobalId,
+        price_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="New price.")
+        ] = None,
+        quantity: Annotated[int | None, strawberry.argument(description="New quantity.")] = None,
+        proration_behavior: Annotated[
+            ProrationBehavior, strawberry.argument(description="How the change is billed.")
+        ] = ProrationBehavior.CREATE_PRORATIONS,
+    ) -> InvoicePreview:
+        async with info.context.db() as session:
+            preview = await subscription_changes.preview_change(
+                session,
+                clock=info.context.clock,
+                subscription_id=key_of(subscription_id, "Subscription", "subscriptionId"),
+                price_id=None if price_id is None else key_of(price_id, "Price", "priceId"),
+                quantity=quantity,
+                behavior=proration_behavior,
+            )
+        return InvoicePreview.from_preview(preview)
 
     @strawberry.field(description="Every ISO 4217 currency paygate accepts, with decimal places.")
     def currencies(self) -> list[Currency]:

@@ -6,7 +6,8 @@ from datetime import datetime
 import strawberry
 
 from app.context import RequestContext
-from app.domain.billing import BillingReason, InvoiceStatus, SubscriptionStatus
+from app.domain.billing import BillingReason, InvoiceStatus, ProrationBehavior, SubscriptionStatus
+from app.domain.billing import Preview as PreviewData
 from app.domain.money import Money as DomainMoney
 from app.models import Invoice as InvoiceRow
 from app.models import InvoiceLine as InvoiceLineRow
@@ -15,9 +16,11 @@ from app.models import SubscriptionItem as ItemRow
 from app.models import TestClock as TestClockRow
 from app.schema.catalog import Price
 from app.schema.errors import UserError
-from app.schema.money import Money
+from app.schema.money import Money, MoneyInput
 from app.schema.node import Node, encode_gid
+from app.schema.pagination import Connection
 from app.schema.payment import Payment
+from app.schema.scalars import CurrencyCode
 
 Info = strawberry.Info[RequestContext, None]
 
@@ -250,3 +253,120 @@ class TestClockPayload:
     __test__ = False
     test_clock: TestClock | None = strawberry.field(description="The clock.")
     user_errors: list[UserError] = strawberry.field(description="Why it was refused.")
+
+
+strawberry.enum(
+    ProrationBehavior,
+    description=(
+        "`CREATE_PRORATIONS`: credit the unused time and charge the remaining time on the "
+        "next invoice. `ALWAYS_INVOICE`: bill them at once (a net credit goes to the next "
+        "invoice). `NONE`: the new price applies from the next period."
+    ),
+)
+
+
+@strawberry.type(description="The invoice a subscription change would produce (a dry run).")
+class InvoicePreview:
+    immediate: bool = strawberry.field(
+        description="Billed at once (`ALWAYS_INVOICE`), or the next renewal invoice."
+    )
+    period_start: datetime = strawberry.field(description="Start of the billed period.")
+    period_end: datetime = strawberry.field(description="End of the billed period.")
+    lines: list[InvoiceLine] = strawberry.field(description="The lines it would carry.")
+    subtotal: Money = strawberry.field(description="Sum of the lines.")
+    total: Money = strawberry.field(description="What would be charged.")
+
+    @classmethod
+    def from_preview(cls, preview: PreviewData) -> "InvoicePreview":
+        currency = preview.currency
+        return cls(
+            immediate=preview.immediate,
+            period_start=preview.period_start,
+            period_end=preview.period_end,
+            lines=[
+                InvoiceLine(
+                    description=line.description,
+                    quantity=line.quantity,
+                    unit_amount=_money(line.unit_amount_minor, currency),
+                    amount=_money(line.amount_minor, currency),
+                    proration=line.proration,
+                    period_start=line.period_start,
+                    period_end=line.period_end,
+                )
+                for line in preview.lines
+            ],
+            subtotal=_money(preview.subtotal_minor, currency),
+            total=_money(preview.total_minor, currency),
+        )
+
+
+@strawberry.input(description="Change the price or quantity of a one-item subscription.")
+class UpdateSubscriptionInput:
+    idempotency_key: str = strawberry.field(description="Your unique key for this change.")
+    subscription_id: strawberry.ID = strawberry.field(description="Global ID.")
+    price_id: strawberry.ID | None = strawberry.field(
+        default=None, description="New recurring price (same currency and interval)."
+    )
+    quantity: int | None = strawberry.field(default=None, description="New quantity.")
+    proration_behavior: ProrationBehavior = strawberry.field(
+        default=ProrationBehavior.CREATE_PRORATIONS, description="How to bill the change."
+    )
+
+
+@strawberry.input(description="A one-off charge (or credit) for the customer's next invoice.")
+class CreateInvoiceItemInput:
+    customer_id: strawberry.ID = strawberry.field(description="Global ID of the customer.")
+    amount: MoneyInput = strawberry.field(description="Amount; negative for a credit.")
+    description: str = strawberry.field(description="What it is for.")
+    subscription_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Bill it with this subscription's next invoice."
+    )
+
+
+@strawberry.input(description="A manual invoice of the customer's pending items.")
+class CreateInvoiceInput:
+    customer_id: strawberry.ID = strawberry.field(description="Global ID of the customer.")
+    currency: CurrencyCode = strawberry.field(description="Currency of the items to bill.")
+
+
+@strawberry.input(description="An invoice to act on.")
+class InvoiceActionInput:
+    invoice_id: strawberry.ID = strawberry.field(description="Global ID of the invoice.")
+
+
+@strawberry.input(description="Collect an open invoice now, the customer present.")
+class PayInvoiceInput:
+    idempotency_key: str = strawberry.field(description="Your unique key for this payment.")
+    invoice_id: strawberry.ID = strawberry.field(description="Global ID of the invoice.")
+    payment_method_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Method to charge; the subscription's or customer's default."
+    )
+
+
+@strawberry.input(description="Which invoices to list. All conditions must hold.")
+class InvoiceFilter:
+    status: list[InvoiceStatus] | None = strawberry.field(
+        default=None, description="Any of these statuses."
+    )
+    customer_id: strawberry.ID | None = strawberry.field(default=None, description="Customer.")
+    period_start_after: datetime | None = strawberry.field(
+        default=None, description="Billed periods starting at or after this time."
+    )
+    period_start_before: datetime | None = strawberry.field(
+        default=None, description="Billed periods starting before this time."
+    )
+
+
+@strawberry.type(description="Result of an invoice mutation.")
+class InvoicePayload:
+    invoice: Invoice | None = strawberry.field(description="The invoice.")
+    user_errors: list[UserError] = strawberry.field(description="Why it was refused.")
+
+
+@strawberry.type(description="Result of `createInvoiceItem`.")
+class InvoiceItemPayload:
+    invoice_item: InvoiceLine | None = strawberry.field(description="The pending item.")
+    user_errors: list[UserError] = strawberry.field(description="Why it was refused.")
+
+
+InvoiceConnection = Connection[Invoice]

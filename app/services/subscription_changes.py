@@ -9,7 +9,6 @@ period on, without prorations.
 
 from __future__ import annotations
 
-import enum
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.billing import (
     BillingReason,
     InvoiceStatus,
+    PlannedLine,
+    Preview,
+    ProrationBehavior,
     SubscriptionStatus,
     period_boundary,
     prorate,
@@ -41,42 +43,6 @@ from app.models.catalog import PriceType
 from app.psp.registry import PspRegistry
 from app.services import idempotency, invoices, test_clocks
 from app.services.payments import Caller
-
-
-class ProrationBehavior(enum.Enum):
-    CREATE_PRORATIONS = "create_prorations"
-    ALWAYS_INVOICE = "always_invoice"
-    NONE = "none"
-
-
-@dataclass(frozen=True, slots=True)
-class PlannedLine:
-    description: str
-    quantity: int
-    unit_amount_minor: int
-    amount_minor: int
-    proration: bool
-    period_start: datetime | None
-    period_end: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class Preview:
-    """The invoice a change would produce: at once (``immediate``) or at the next renewal."""
-
-    currency: str
-    immediate: bool
-    period_start: datetime
-    period_end: datetime
-    lines: tuple[PlannedLine, ...]
-
-    @property
-    def subtotal_minor(self) -> int:
-        return sum(line.amount_minor for line in self.lines)
-
-    @property
-    def total_minor(self) -> int:
-        return self.subtotal_minor  # discounts and tax: none yet
 
 
 @dataclass(frozen=True, slots=True)

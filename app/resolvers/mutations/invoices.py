@@ -1,0 +1,177 @@
+"""Mutations of invoices and subscription changes."""
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Invoice as InvoiceRow
+from app.resolvers.common import Info, key_of, mutate
+from app.schema.billing import (
+    CreateInvoiceInput,
+    CreateInvoiceItemInput,
+    Invoice,
+    InvoiceActionInput,
+    InvoiceItemPayload,
+    InvoiceLine,
+    InvoicePayload,
+    PayInvoiceInput,
+    Subscription,
+    SubscriptionPayload,
+    UpdateSubscriptionInput,
+)
+from app.services import invoice_actions, subscription_changes
+from app.services.payments import Caller
+
+InvoiceAction = Callable[[AsyncSession, uuid.UUID], Awaitable[InvoiceRow]]
+
+
+async def _on_invoice(
+    info: Info, invoice_id: strawberry.ID, action: InvoiceAction
+) -> InvoicePayload:
+    async def act(session: AsyncSession) -> InvoicePayload:
+        row = await action(session, key_of(invoice_id, "Invoice", "invoiceId"))
+        return InvoicePayload(invoice=Invoice.from_model(row), user_errors=[])
+
+    return await mutate(info, InvoicePayload, act)
+
+
+@strawberry.type
+class InvoiceMutations:
+    @strawberry.mutation(
+        description="Change the price or quantity of a subscription, with prorations exact "
+        "to the second. Try `previewSubscriptionChange` first: it shows the same invoice."
+    )
+    async def update_subscription(
+        self,
+        info: Info,
+        input: Annotated[UpdateSubscriptionInput, strawberry.argument(description="Change.")],
+    ) -> SubscriptionPayload:
+        async def act(session: AsyncSession) -> SubscriptionPayload:
+            price = input.price_id
+            row = await subscription_changes.update_subscription(
+                session,
+                psps=info.context.runtime.psps,
+                clock=info.context.clock,
+                caller=Caller(info.context.principal, input.idempotency_key),
+                subscription_id=key_of(input.subscription_id, "Subscription", "subscriptionId"),
+                price_id=None if price is None else key_of(price, "Price", "priceId"),
+                quantity=input.quantity,
+                behavior=input.proration_behavior,
+            )
+            return SubscriptionPayload(subscription=Subscription.from_model(row), user_errors=[])
+
+        return await mutate(info, SubscriptionPayload, act)
+
+    @strawberry.mutation(description="Add a one-off charge or credit to the next invoice.")
+    async def create_invoice_item(
+        self,
+        info: Info,
+        input: Annotated[CreateInvoiceItemInput, strawberry.argument(description="The item.")],
+    ) -> InvoiceItemPayload:
+        async def act(session: AsyncSession) -> InvoiceItemPayload:
+            subscription = input.subscription_id
+            row = await invoice_actions.create_invoice_item(
+                session,
+                clock=info.context.clock,
+                customer_id=key_of(input.customer_id, "Customer", "customerId"),
+                amount=input.amount.amount,
+                currency=input.amount.currency,
+                description=input.description,
+                subscription_id=(
+                    None
+                    if subscription is None
+                    else key_of(subscription, "Subscription", "subscriptionId")
+                ),
+            )
+            return InvoiceItemPayload(
+                invoice_item=InvoiceLine.from_model(row, row.currency), user_errors=[]
+            )
+
+        return await mutate(info, InvoiceItemPayload, act)
+
+    @strawberry.mutation(description="Draft an invoice of the customer's pending items.")
+    async def create_invoice(
+        self,
+        info: Info,
+        input: Annotated[CreateInvoiceInput, strawberry.argument(description="The invoice.")],
+    ) -> InvoicePayload:
+        async def act(session: AsyncSession) -> InvoicePayload:
+            row = await invoice_actions.create_invoice(
+                session,
+                clock=info.context.clock,
+                customer_id=key_of(input.customer_id, "Customer", "customerId"),
+                currency=input.currency,
+            )
+            return InvoicePayload(invoice=Invoice.from_model(row), user_errors=[])
+
+        return await mutate(info, InvoicePayload, act)
+
+    @strawberry.mutation(description="Number a draft invoice and open it for payment.")
+    async def finalize_invoice(
+        self,
+        info: Info,
+        input: Annotated[InvoiceActionInput, strawberry.argument(description="Which.")],
+    ) -> InvoicePayload:
+        clock = info.context.clock
+        return await _on_invoice(
+            info,
+            input.invoice_id,
+            lambda session, invoice: invoice_actions.finalize_invoice(
+                session, clock=clock, invoice_id=invoice
+            ),
+        )
+
+    @strawberry.mutation(description="Collect an open invoice now (the customer present).")
+    async def pay_invoice(
+        self,
+        info: Info,
+        input: Annotated[PayInvoiceInput, strawberry.argument(description="Which.")],
+    ) -> InvoicePayload:
+        method = input.payment_method_id
+
+        def pay(session: AsyncSession, invoice: uuid.UUID) -> Awaitable[InvoiceRow]:
+            return invoice_actions.pay_invoice(
+                session,
+                psps=info.context.runtime.psps,
+                clock=info.context.clock,
+                caller=Caller(info.context.principal, input.idempotency_key),
+                invoice_id=invoice,
+                payment_method_id=(
+                    None if method is None else key_of(method, "PaymentMethod", "paymentMethodId")
+                ),
+            )
+
+        return await _on_invoice(info, input.invoice_id, pay)
+
+    @strawberry.mutation(description="Void an open invoice: it keeps its number, owes nothing.")
+    async def void_invoice(
+        self,
+        info: Info,
+        input: Annotated[InvoiceActionInput, strawberry.argument(description="Which.")],
+    ) -> InvoicePayload:
+        clock = info.context.clock
+        return await _on_invoice(
+            info,
+            input.invoice_id,
+            lambda session, invoice: invoice_actions.void_invoice(
+                session, clock=clock, invoice_id=invoice
+            ),
+        )
+
+    @strawberry.mutation(description="Write an open invoice off as uncollectible.")
+    async def mark_invoice_uncollectible(
+        self,
+        info: Info,
+        input: Annotated[InvoiceActionInput, strawberry.argument(description="Which.")],
+    ) -> InvoicePayload:
+        clock = info.context.clock
+        return await _on_invoice(
+            info,
+            input.invoice_id,
+            lambda session, invoice: invoice_actions.mark_uncollectible(
+                session, clock=clock, invoice_id=invoice
+            ),
+        )
