@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
 
+from app.domain.money import allocate
+
 
 class RecurringInterval(enum.Enum):
     DAY = "day"
@@ -170,3 +172,52 @@ class Preview:
     @property
     def total_minor(self) -> int:
         return self.subtotal_minor  # discounts and tax: none yet
+
+
+BASIS_POINTS = 10_000  # 100 % in basis points (0.01 %)
+
+
+class CouponDuration(enum.Enum):
+    ONCE = "once"  # the first invoice only
+    REPEATING = "repeating"  # the invoices of the first N months
+    FOREVER = "forever"
+
+
+@dataclass(frozen=True, slots=True)
+class LineTotals:
+    amount: int
+    discount: int
+    tax: int  # exclusive tax added on top; inclusive tax is part of ``amount``
+    tax_included: int
+
+
+def invoice_discount(subtotal: int, *, percent_bp: int | None, amount_off: int | None) -> int:
+    """The discount of a whole invoice: a share of a positive subtotal, or a fixed amount
+    capped at the subtotal. Never negative, never more than the subtotal."""
+    if subtotal <= 0:
+        return 0
+    if percent_bp is not None:
+        return min(subtotal, round_half_even(Fraction(subtotal * percent_bp, BASIS_POINTS)))
+    return min(subtotal, max(amount_off or 0, 0))
+
+
+def line_totals(
+    amounts: list[int], discount: int, *, tax_bp: int | None, inclusive: bool
+) -> list[LineTotals]:
+    """Spread an invoice discount over its positive lines (largest remainder: no minor unit
+    lost), then tax each line on its discounted amount, rounding half to even per line."""
+    weights = [max(amount, 0) for amount in amounts]
+    shares = allocate(discount, weights) if discount and sum(weights) else [0] * len(amounts)
+    result = []
+    for amount, share in zip(amounts, shares, strict=True):
+        taxable = amount - share
+        tax = included = 0
+        if tax_bp:
+            if inclusive:
+                included = taxable - round_half_even(
+                    Fraction(taxable * BASIS_POINTS, BASIS_POINTS + tax_bp)
+                )
+            else:
+                tax = round_half_even(Fraction(taxable * tax_bp, BASIS_POINTS))
+        result.append(LineTotals(amount, share, tax, included))
+    return result

@@ -10,11 +10,13 @@ from app.domain.payments import (
 )
 from app.models.base import Base
 from app.models.billing import (
+    Coupon,
     Invoice,
     InvoiceLine,
     InvoiceSequence,
     Subscription,
     SubscriptionItem,
+    TaxRate,
     TestClock,
 )
 from app.models.catalog import Price, PriceType, Product
@@ -27,6 +29,7 @@ from app.models.webhook import WebhookEvent
 __all__ = [
     "Base",
     "CaptureMethod",
+    "Coupon",
     "Customer",
     "Dispute",
     "DisputeStatus",
@@ -48,6 +51,7 @@ __all__ = [
     "RefundStatus",
     "Subscription",
     "SubscriptionItem",
+    "TaxRate",
     "TestClock",
     "WebhookEvent",
 ]

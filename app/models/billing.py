@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.domain.billing import (
     BillingReason,
+    CouponDuration,
     InvoiceStatus,
     RecurringInterval,
     SubscriptionStatus,
@@ -26,6 +27,52 @@ class TestClock(Entity):
 
     name: Mapped[str] = mapped_column(sa.String(256))
     frozen_time: Mapped[datetime]
+
+
+class Coupon(Entity):
+    """A discount customers redeem by code: a percentage or a fixed amount, for one
+    invoice, some months, or for ever."""
+
+    __tablename__ = "coupons"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "(percent_off_bp IS NOT NULL AND percent_off_bp BETWEEN 1 AND 10000 "
+            "AND amount_off_minor IS NULL) OR (percent_off_bp IS NULL AND amount_off_minor > 0 "
+            "AND currency IS NOT NULL)",
+            name="one_kind",
+        ),
+        sa.CheckConstraint(
+            "max_redemptions IS NULL OR times_redeemed <= max_redemptions",
+            name="redemptions_within_max",
+        ),
+    )
+
+    code: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(256))
+    percent_off_bp: Mapped[int | None]
+    amount_off_minor: Mapped[int | None] = mapped_column(sa.BigInteger)
+    currency: Mapped[str | None] = mapped_column(sa.String(3))
+    duration: Mapped[CouponDuration] = mapped_column(enum_column(CouponDuration, "coupon_duration"))
+    duration_in_months: Mapped[int | None]
+    max_redemptions: Mapped[int | None]
+    times_redeemed: Mapped[int] = mapped_column(default=0)
+    redeem_by: Mapped[datetime | None]
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class TaxRate(Entity):
+    """A tax rate of a country (or of every country when ``country`` is null)."""
+
+    __tablename__ = "tax_rates"
+    __table_args__ = (
+        sa.CheckConstraint("percentage_bp BETWEEN 0 AND 10000", name="percentage_range"),
+    )
+
+    display_name: Mapped[str] = mapped_column(sa.String(64))
+    percentage_bp: Mapped[int]
+    inclusive: Mapped[bool]
+    country: Mapped[str | None] = mapped_column(sa.String(2), index=True)
+    active: Mapped[bool] = mapped_column(default=True)
 
 
 class Subscription(Entity):
@@ -51,6 +98,11 @@ class Subscription(Entity):
     default_payment_method_id: Mapped[uuid.UUID | None] = mapped_column(
         sa.ForeignKey("payment_methods.id")
     )
+    coupon_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("coupons.id"))
+    # The coupon applies to invoices of periods starting before this time (null: for ever)…
+    discount_until: Mapped[datetime | None]
+    # …and to this many more invoices (null: no count; 1 for a coupon of one invoice).
+    discount_uses_left: Mapped[int | None]
     # Dunning: when the open invoice is retried next, and how many retries were made.
     next_retry_at: Mapped[datetime | None] = mapped_column(index=True)
     retry_count: Mapped[int] = mapped_column(default=0)
@@ -115,8 +167,13 @@ class Invoice(Entity):
     period_end: Mapped[datetime]
     subtotal_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     discount_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
-    tax_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    tax_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # exclusive, added
+    tax_included_minor: Mapped[int] = mapped_column(  # inside the lines' amounts
+        sa.BigInteger, default=0, server_default=sa.text("0")
+    )
     total_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    coupon_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("coupons.id"))
+    tax_rate_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("tax_rates.id"))
     amount_paid_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     attempt_count: Mapped[int] = mapped_column(default=0)
     due_date: Mapped[datetime | None]
@@ -143,6 +200,13 @@ class InvoiceLine(Entity):
     quantity: Mapped[int] = mapped_column(default=1)
     unit_amount_minor: Mapped[int] = mapped_column(sa.BigInteger)
     amount_minor: Mapped[int] = mapped_column(sa.BigInteger)
+    discount_minor: Mapped[int] = mapped_column(
+        sa.BigInteger, default=0, server_default=sa.text("0")
+    )
+    tax_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default=sa.text("0"))
+    tax_included_minor: Mapped[int] = mapped_column(
+        sa.BigInteger, default=0, server_default=sa.text("0")
+    )
     proration: Mapped[bool] = mapped_column(default=False)
     period_start: Mapped[datetime | None]
     period_end: Mapped[datetime | None]

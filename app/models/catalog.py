@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.domain.billing import RecurringInterval
-from app.models.base import Entity, enum_column
+from app.models.base import Entity, JSONDocument, enum_column
 
 
 class PriceType(enum.Enum):
@@ -24,6 +24,10 @@ class Product(Entity):
     description: Mapped[str | None] = mapped_column(sa.Text)
     active: Mapped[bool] = mapped_column(default=True)
     metadata_: Mapped[dict[str, str]] = mapped_column("metadata", default=dict)
+    # Feature keys a subscription to this product entitles a customer to.
+    features: Mapped[list[str]] = mapped_column(
+        JSONDocument, default=list, server_default=sa.text("'[]'")
+    )
 
     prices: Mapped[list[Price]] = relationship(back_populates="product", lazy="raise")
 

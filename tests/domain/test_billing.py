@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 from app.domain.billing import (
     RecurringInterval,
+    invoice_discount,
+    line_totals,
     period_at,
     period_boundary,
     prorate,
@@ -82,3 +84,38 @@ def test_proration_examples() -> None:
 )
 def test_splitting_an_invoice_never_loses_a_minor_unit(total: int, weights: list[int]) -> None:
     assert sum(allocate(total, weights)) == total
+
+
+@given(
+    amounts=st.lists(st.integers(min_value=-(10**9), max_value=10**9), min_size=1, max_size=15),
+    percent=st.integers(min_value=0, max_value=10_000),
+    tax_bp=st.integers(min_value=0, max_value=5_000),
+    inclusive=st.booleans(),
+)
+def test_invoice_totals_add_up_exactly(
+    amounts: list[int], percent: int, tax_bp: int, inclusive: bool
+) -> None:
+    subtotal = sum(amounts)
+    discount = invoice_discount(subtotal, percent_bp=percent, amount_off=None)
+    lines = line_totals(amounts, discount, tax_bp=tax_bp, inclusive=inclusive)
+    assert sum(line.discount for line in lines) == discount  # no minor unit lost
+    assert 0 <= discount <= max(subtotal, 0)
+    assert all(0 <= line.discount <= max(line.amount, 0) for line in lines)
+    tax = sum(line.tax for line in lines)
+    total = subtotal - discount + tax
+    assert total == sum(line.amount - line.discount + line.tax for line in lines)
+    if inclusive:
+        assert tax == 0
+    for line in lines:  # per-line rounding: within half a minor unit of the exact tax
+        exact = Fraction((line.amount - line.discount) * tax_bp, 10_000)
+        if not inclusive:
+            assert abs(line.tax - exact) <= Fraction(1, 2)
+
+
+def test_tax_and_discount_examples() -> None:
+    assert invoice_discount(1999, percent_bp=2500, amount_off=None) == 500  # 499.75 -> 500
+    assert invoice_discount(1000, percent_bp=None, amount_off=5000) == 1000
+    [line] = line_totals([10000], 0, tax_bp=1900, inclusive=True)
+    assert line.tax_included == 1597  # 100.00 incl. 19 %: 84.03 net + 15.97 tax
+    [line] = line_totals([10000], 1000, tax_bp=1900, inclusive=False)
+    assert (line.discount, line.tax) == (1000, 1710)
