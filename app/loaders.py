@@ -18,6 +18,7 @@ from strawberry.dataloader import DataLoader
 
 from app.domain.payments import PaymentStatus
 from app.models import (
+    Coupon,
     Customer,
     Dispute,
     Invoice,
@@ -30,6 +31,7 @@ from app.models import (
     Refund,
     Subscription,
     SubscriptionItem,
+    TaxRate,
     TestClock,
 )
 from app.models.base import Entity
@@ -84,6 +86,8 @@ class Loaders:
         self.subscription = DataLoader[uuid.UUID, Subscription | None](self._by_id(Subscription))
         self.invoice = DataLoader[uuid.UUID, Invoice | None](self._by_id(Invoice))
         self.test_clock = DataLoader[uuid.UUID, TestClock | None](self._by_id(TestClock))
+        self.coupon = DataLoader[uuid.UUID, Coupon | None](self._by_id(Coupon))
+        self.tax_rate = DataLoader[uuid.UUID, TaxRate | None](self._by_id(TaxRate))
         self.customer_subscriptions = DataLoader[uuid.UUID, list[Subscription]](
             self._children(Subscription, Subscription.customer_id, Subscription.id)
         )

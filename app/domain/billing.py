@@ -164,6 +164,8 @@ class Preview:
     period_start: datetime
     period_end: datetime
     lines: tuple[PlannedLine, ...]
+    discount_minor: int = 0
+    tax_minor: int = 0
 
     @property
     def subtotal_minor(self) -> int:
@@ -171,7 +173,7 @@ class Preview:
 
     @property
     def total_minor(self) -> int:
-        return self.subtotal_minor  # discounts and tax: none yet
+        return self.subtotal_minor - self.discount_minor + self.tax_minor
 
 
 BASIS_POINTS = 10_000  # 100 % in basis points (0.01 %)

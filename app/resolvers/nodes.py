@@ -7,7 +7,7 @@ from strawberry.dataloader import DataLoader
 
 from app.domain.errors import ErrorCode
 from app.loaders import Loaders
-from app.schema.billing import Invoice, Subscription, TestClock
+from app.schema.billing import Coupon, Invoice, Subscription, TaxRate, TestClock
 from app.schema.catalog import Price, Product
 from app.schema.customer import Customer
 from app.schema.errors import PublicError
@@ -29,6 +29,8 @@ NODE_TYPES: dict[str, tuple[Callable[[Loaders], DataLoader[Any, Any]], Callable[
     "Subscription": (lambda loaders: loaders.subscription, Subscription.from_model),
     "Invoice": (lambda loaders: loaders.invoice, Invoice.from_model),
     "TestClock": (lambda loaders: loaders.test_clock, TestClock.from_model),
+    "Coupon": (lambda loaders: loaders.coupon, Coupon.from_model),
+    "TaxRate": (lambda loaders: loaders.tax_rate, TaxRate.from_model),
 }
 
 

@@ -6,13 +6,21 @@ from datetime import datetime
 import strawberry
 
 from app.context import RequestContext
-from app.domain.billing import BillingReason, InvoiceStatus, ProrationBehavior, SubscriptionStatus
+from app.domain.billing import (
+    BillingReason,
+    CouponDuration,
+    InvoiceStatus,
+    ProrationBehavior,
+    SubscriptionStatus,
+)
 from app.domain.billing import Preview as PreviewData
 from app.domain.money import Money as DomainMoney
+from app.models import Coupon as CouponRow
 from app.models import Invoice as InvoiceRow
 from app.models import InvoiceLine as InvoiceLineRow
 from app.models import Subscription as SubscriptionRow
 from app.models import SubscriptionItem as ItemRow
+from app.models import TaxRate as TaxRateRow
 from app.models import TestClock as TestClockRow
 from app.schema.catalog import Price
 from app.schema.errors import UserError
@@ -72,6 +80,15 @@ class InvoiceLine:
     proration: bool = strawberry.field(description="A proration of a change mid-period.")
     period_start: datetime | None = strawberry.field(description="Service period start.")
     period_end: datetime | None = strawberry.field(description="Service period end.")
+    discount: Money | None = strawberry.field(
+        default=None, description="This line's share of the invoice discount."
+    )
+    tax: Money | None = strawberry.field(
+        default=None, description="Tax added on this line (exclusive rates), rounded per line."
+    )
+    tax_included: Money | None = strawberry.field(
+        default=None, description="Tax contained in this line's amount (inclusive rates)."
+    )
 
     @classmethod
     def from_model(cls, row: InvoiceLineRow, currency: str) -> "InvoiceLine":
@@ -80,6 +97,9 @@ class InvoiceLine:
             quantity=row.quantity,
             unit_amount=_money(row.unit_amount_minor, currency),
             amount=_money(row.amount_minor, currency),
+            discount=_money(row.discount_minor, currency),
+            tax=_money(row.tax_minor, currency),
+            tax_included=_money(row.tax_included_minor, currency),
             proration=row.proration,
             period_start=row.period_start,
             period_end=row.period_end,
@@ -97,7 +117,8 @@ class Invoice(Node):
     period_end: datetime = strawberry.field(description="End of the billed period.")
     subtotal: Money = strawberry.field(description="Sum of the lines.")
     discount: Money = strawberry.field(description="Discounts.")
-    tax: Money = strawberry.field(description="Tax.")
+    tax: Money = strawberry.field(description="Tax added (exclusive rates), summed per line.")
+    tax_included: Money = strawberry.field(description="Tax inside the amounts (inclusive).")
     total: Money = strawberry.field(description="Subtotal - discount + tax.")
     amount_paid: Money = strawberry.field(description="Paid so far.")
     amount_remaining: Money = strawberry.field(description="Still to pay.")
@@ -133,6 +154,7 @@ class Invoice(Node):
             subtotal=_money(row.subtotal_minor, currency),
             discount=_money(row.discount_minor, currency),
             tax=_money(row.tax_minor, currency),
+            tax_included=_money(row.tax_included_minor, currency),
             total=_money(row.total_minor, currency),
             amount_paid=_money(row.amount_paid_minor, currency),
             amount_remaining=_money(row.total_minor - row.amount_paid_minor, currency),
@@ -219,6 +241,9 @@ class CreateSubscriptionInput:
     )
     payment_method_id: strawberry.ID | None = strawberry.field(
         default=None, description="Method to charge; the customer's default if omitted."
+    )
+    coupon_code: str | None = strawberry.field(
+        default=None, description="A coupon to apply (`INVALID_COUPON` when it does not)."
     )
 
 
@@ -370,3 +395,98 @@ class InvoiceItemPayload:
 
 
 InvoiceConnection = Connection[Invoice]
+
+
+strawberry.enum(
+    CouponDuration,
+    description="`ONCE`: the first invoice. `REPEATING`: N months. `FOREVER`: every invoice.",
+)
+
+
+@strawberry.type(description="A discount customers redeem by code.")
+class Coupon(Node):
+    code: str = strawberry.field(description="What customers type, upper case.")
+    name: str = strawberry.field(description="Shown on invoices.")
+    percent_off: str | None = strawberry.field(description="Percentage off, e.g. `12.5`.")
+    amount_off: Money | None = strawberry.field(description="Fixed amount off per invoice.")
+    duration: CouponDuration = strawberry.field(description="How long it applies.")
+    duration_in_months: int | None = strawberry.field(description="For `REPEATING`.")
+    max_redemptions: int | None = strawberry.field(description="How often it can be used.")
+    times_redeemed: int = strawberry.field(description="How often it was used.")
+    redeem_by: datetime | None = strawberry.field(description="Last moment to redeem it.")
+
+    @classmethod
+    def from_model(cls, row: CouponRow) -> "Coupon":
+        percent = None
+        if row.percent_off_bp is not None:
+            percent = f"{row.percent_off_bp // 100}.{row.percent_off_bp % 100:02d}"
+        return cls(
+            id=encode_gid("Coupon", row.id),
+            code=row.code,
+            name=row.name,
+            percent_off=percent,
+            amount_off=(
+                _money(row.amount_off_minor, row.currency)
+                if row.amount_off_minor is not None and row.currency
+                else None
+            ),
+            duration=row.duration,
+            duration_in_months=row.duration_in_months,
+            max_redemptions=row.max_redemptions,
+            times_redeemed=row.times_redeemed,
+            redeem_by=row.redeem_by,
+        )
+
+
+@strawberry.type(description="A tax rate applied to invoices of customers of a country.")
+class TaxRate(Node):
+    display_name: str = strawberry.field(description="e.g. `VAT`.")
+    percentage: str = strawberry.field(description="e.g. `19.00`.")
+    inclusive: bool = strawberry.field(description="Included in prices, or added on top.")
+    country: str | None = strawberry.field(description="ISO country; null: every country.")
+
+    @classmethod
+    def from_model(cls, row: TaxRateRow) -> "TaxRate":
+        return cls(
+            id=encode_gid("TaxRate", row.id),
+            display_name=row.display_name,
+            percentage=f"{row.percentage_bp // 100}.{row.percentage_bp % 100:02d}",
+            inclusive=row.inclusive,
+            country=row.country,
+        )
+
+
+@strawberry.input(description="A new coupon: give `percentOff` or `amountOff`.")
+class CreateCouponInput:
+    code: str = strawberry.field(description="2 to 64 letters, digits, '-' or '_'.")
+    name: str | None = strawberry.field(default=None, description="Shown on invoices.")
+    percent_off: str | None = strawberry.field(
+        default=None, description='Percentage as a decimal string, e.g. "25" or "12.5".'
+    )
+    amount_off: MoneyInput | None = strawberry.field(default=None, description="Fixed amount.")
+    duration: CouponDuration = strawberry.field(
+        default=CouponDuration.ONCE, description="How long it applies."
+    )
+    duration_in_months: int | None = strawberry.field(default=None, description="REPEATING.")
+    max_redemptions: int | None = strawberry.field(default=None, description="Usage cap.")
+    redeem_by: datetime | None = strawberry.field(default=None, description="Expiry.")
+
+
+@strawberry.input(description="A new tax rate.")
+class CreateTaxRateInput:
+    display_name: str = strawberry.field(description="e.g. `VAT`.")
+    percentage: str = strawberry.field(description='e.g. "19" or "7.7".')
+    inclusive: bool = strawberry.field(description="Included in prices, or added on top.")
+    country: str | None = strawberry.field(default=None, description="ISO country, or null.")
+
+
+@strawberry.type(description="Result of `createCoupon`.")
+class CouponPayload:
+    coupon: Coupon | None = strawberry.field(description="The coupon.")
+    user_errors: list[UserError] = strawberry.field(description="Why it was refused.")
+
+
+@strawberry.type(description="Result of `createTaxRate`.")
+class TaxRatePayload:
+    tax_rate: TaxRate | None = strawberry.field(description="The rate.")
+    user_errors: list[UserError] = strawberry.field(description="Why it was refused.")

@@ -29,6 +29,7 @@ from app.models import (
 )
 from app.psp.declines import ADVICE, DeclineCode, RetryAdvice
 from app.psp.registry import PspRegistry
+from app.services import coupons
 from app.services.payments import Caller, create_payment
 
 PREFIX = "PG"
@@ -143,7 +144,10 @@ def totals(invoice: Invoice) -> None:
 
 
 async def finalize(session: AsyncSession, invoice: Invoice, *, clock: Clock) -> None:
-    """Number the invoice and open it (in the caller's transaction: no gaps)."""
+    """Price (discounts, tax), number and open the invoice, in the caller's transaction:
+    numbers have no gaps."""
+    await session.flush()
+    await coupons.price_invoice(session, invoice)
     sequence = await session.scalar(
         sa.select(InvoiceSequence)
         .where(InvoiceSequence.prefix == PREFIX)

@@ -10,7 +10,7 @@ period on, without prorations.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -41,7 +41,7 @@ from app.models import (
 )
 from app.models.catalog import PriceType
 from app.psp.registry import PspRegistry
-from app.services import idempotency, invoices, test_clocks
+from app.services import coupons, idempotency, invoices, test_clocks
 from app.services.payments import Caller
 
 
@@ -205,8 +205,16 @@ async def preview_change(
         )  # fmt: skip
         preview = Preview(subscription.currency, False, start, end,
                           (renewal, *carried, *plan.prorations))  # fmt: skip
+    pricing = await coupons.pricing_for(
+        session,
+        customer_id=subscription.customer_id,
+        subscription_id=subscription.id,
+        period_start=preview.period_start,
+        consume=False,
+    )
+    discount, totals = coupons.priced_lines([line.amount_minor for line in preview.lines], pricing)
     await session.rollback()
-    return preview
+    return replace(preview, discount_minor=discount, tax_minor=sum(t.tax for t in totals))
 
 
 def _period_after(subscription: Subscription, start: datetime) -> datetime:

@@ -18,7 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.billing import (
     BillingReason,
+    CouponDuration,
     InvoiceStatus,
+    RecurringInterval,
     SubscriptionStatus,
     period_boundary,
 )
@@ -29,7 +31,7 @@ from app.models import Customer, Invoice, Payment, Price, Subscription, Subscrip
 from app.models.catalog import PriceType
 from app.psp.declines import RetryAdvice
 from app.psp.registry import PspRegistry
-from app.services import idempotency, invoices, test_clocks
+from app.services import coupons, idempotency, invoices, test_clocks
 from app.services.customers import get_customer
 
 RETRY_SCHEDULE = (timedelta(days=1), timedelta(days=3), timedelta(days=5), timedelta(days=7))
@@ -81,6 +83,7 @@ async def create_subscription(
     items: list[ItemRequest],
     trial_period_days: int | None,
     payment_method_id: uuid.UUID | None,
+    coupon_code: str | None = None,
 ) -> Subscription:
     """Subscribe a customer. Without a trial the first invoice is charged at once (on
     session: a 3-D Secure challenge shows as ``requires_action`` on its payment, and the
@@ -100,6 +103,7 @@ async def create_subscription(
         operation="createSubscription",
         arguments={"customer": str(customer_id), "trial": trial_days,
                    "method": str(payment_method_id) if payment_method_id else None,
+                   "coupon": coupon_code,
                    "items": [[str(i.price_id), i.quantity] for i in items]},
     )  # fmt: skip
     if claimed.replay is not None:
@@ -128,6 +132,22 @@ async def create_subscription(
         created_at=now,
         updated_at=now,
     )
+    if coupon_code is not None:
+        try:
+            coupon = await coupons.redeem(
+                session, code=coupon_code, currency=first.currency, now=now
+            )
+        except UserInputError:
+            await idempotency.abandon(session, claimed)
+            raise
+        subscription.coupon_id = coupon.id
+        if coupon.duration is CouponDuration.ONCE:
+            subscription.discount_uses_left = 1
+        elif coupon.duration is CouponDuration.REPEATING:
+            months = coupon.duration_in_months or 1
+            subscription.discount_until = period_boundary(
+                anchor, RecurringInterval.MONTH, months, 1
+            )
     session.add(subscription)
     for price, quantity in priced:
         session.add(

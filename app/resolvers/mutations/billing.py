@@ -10,14 +10,20 @@ from app.resolvers.common import Info, key_of, mutate
 from app.schema.billing import (
     AdvanceTestClockInput,
     CancelSubscriptionInput,
+    Coupon,
+    CouponPayload,
+    CreateCouponInput,
     CreateSubscriptionInput,
+    CreateTaxRateInput,
     CreateTestClockInput,
     Subscription,
     SubscriptionPayload,
+    TaxRate,
+    TaxRatePayload,
     TestClock,
     TestClockPayload,
 )
-from app.services import subscriptions, test_clocks
+from app.services import coupons, subscriptions, test_clocks
 
 
 def _sandbox_only(info: Info) -> None:
@@ -57,10 +63,57 @@ class BillingMutations:
                 payment_method_id=(
                     None if method is None else key_of(method, "PaymentMethod", "paymentMethodId")
                 ),
+                coupon_code=input.coupon_code,
             )
             return SubscriptionPayload(subscription=Subscription.from_model(row), user_errors=[])
 
         return await mutate(info, SubscriptionPayload, act)
+
+    @strawberry.mutation(description="Create a coupon.")
+    async def create_coupon(
+        self,
+        info: Info,
+        input: Annotated[CreateCouponInput, strawberry.argument(description="The coupon.")],
+    ) -> CouponPayload:
+        async def act(session: AsyncSession) -> CouponPayload:
+            row = await coupons.create_coupon(
+                session,
+                clock=info.context.clock,
+                code=input.code,
+                name=input.name,
+                percent_off=input.percent_off,
+                amount_off=(
+                    (input.amount_off.amount, input.amount_off.currency)
+                    if input.amount_off
+                    else None
+                ),
+                duration=input.duration,
+                duration_in_months=input.duration_in_months,
+                max_redemptions=input.max_redemptions,
+                redeem_by=input.redeem_by,
+            )
+            return CouponPayload(coupon=Coupon.from_model(row), user_errors=[])
+
+        return await mutate(info, CouponPayload, act)
+
+    @strawberry.mutation(description="Create a tax rate for a country (or every country).")
+    async def create_tax_rate(
+        self,
+        info: Info,
+        input: Annotated[CreateTaxRateInput, strawberry.argument(description="The rate.")],
+    ) -> TaxRatePayload:
+        async def act(session: AsyncSession) -> TaxRatePayload:
+            row = await coupons.create_tax_rate(
+                session,
+                clock=info.context.clock,
+                display_name=input.display_name,
+                percentage=input.percentage,
+                inclusive=input.inclusive,
+                country=input.country,
+            )
+            return TaxRatePayload(tax_rate=TaxRate.from_model(row), user_errors=[])
+
+        return await mutate(info, TaxRatePayload, act)
 
     @strawberry.mutation(description="Cancel a subscription now or at the end of its period.")
     async def cancel_subscription(
