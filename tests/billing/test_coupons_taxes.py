@@ -34,7 +34,8 @@ async def coupon(api: Api, **fields: Any) -> dict[str, Any]:
     result: dict[str, Any] = (
         await api.data(
             "mutation($i: CreateCouponInput!) { createCoupon(input: $i) { coupon { id code "
-            "percentOff amountOff { amount } duration timesRedeemed } userErrors { field code } } }",
+            "percentOff amountOff { amount } duration timesRedeemed } "
+            "userErrors { field code } } }",
             {"i": fields},
         )
     )["createCoupon"]
