@@ -16,6 +16,7 @@ import sqlalchemy.orm
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
+from app.domain.billing import SubscriptionStatus
 from app.domain.payments import PaymentStatus
 from app.models import (
     Coupon,
@@ -45,6 +46,18 @@ class PaymentFilter:
     statuses: tuple[PaymentStatus, ...] = ()
     created_after: datetime | None = None
     created_before: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """A feature a customer may use now, and the subscription and product granting it."""
+
+    feature: str
+    subscription_id: uuid.UUID
+    product_id: uuid.UUID
+
+
+ENTITLING = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +120,7 @@ class Loaders:
             self._children(Payment, Payment.invoice_id, Payment.id)
         )
         self.customer_payments = DataLoader[ChildPage, list[Payment]](self._payment_pages)
+        self.customer_entitlements = DataLoader[uuid.UUID, list[Grant]](self._entitlements)
         self.customer_payment_counts = DataLoader[tuple[uuid.UUID, PaymentFilter], int](
             self._payment_counts
         )
@@ -161,6 +175,27 @@ class Loaders:
             for method in await session.scalars(statement):
                 by_customer[method.customer_id].append(method)
         return [by_customer[key] for key in keys]
+
+    async def _entitlements(self, keys: list[uuid.UUID]) -> list[list[Grant]]:
+        """Features of the products of live subscriptions (past due keeps them: grace)."""
+        statement = (
+            sa.select(Subscription.customer_id, Subscription.id, Product.id, Product.features)
+            .join(SubscriptionItem, SubscriptionItem.subscription_id == Subscription.id)
+            .join(Price, Price.id == SubscriptionItem.price_id)
+            .join(Product, Product.id == Price.product_id)
+            .where(Subscription.customer_id.in_(keys), Subscription.status.in_(ENTITLING))
+            .order_by(Subscription.id, Product.id)
+        )
+        grants: dict[uuid.UUID, dict[str, Grant]] = defaultdict(dict)
+        async with self._db() as session:
+            for customer_id, subscription_id, product_id, features in await session.execute(
+                statement
+            ):
+                for feature in features:
+                    grants[customer_id].setdefault(
+                        feature, Grant(feature, subscription_id, product_id)
+                    )
+        return [sorted(grants[key].values(), key=lambda g: g.feature) for key in keys]
 
     async def _payment_pages(self, keys: list[ChildPage]) -> list[list[Payment]]:
         """Pages of several customers' payments: one statement per distinct page shape,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from urllib.parse import urlsplit
@@ -166,3 +167,22 @@ def url(problems: Problems, value: str | None, *field: str) -> str | None:
         problems.add(ErrorCode.INVALID_URL, "Expected an absolute http(s) URL.", *field)
         return None
     return value
+
+
+_FEATURE = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,63}")
+MAX_FEATURES = 50
+
+
+def features(problems: Problems, value: list[str] | None, *field: str) -> list[str] | None:
+    """Feature keys such as ``exports`` or ``seats:5``: lower case, at most 50, no repeats."""
+    if value is None:
+        return None
+    if len(value) > MAX_FEATURES or not all(_FEATURE.fullmatch(key) for key in value):
+        problems.add(
+            ErrorCode.INVALID,
+            f"Up to {MAX_FEATURES} feature keys of 1 to 64 lower-case letters, digits, "
+            "'_', '.', ':' or '-'.",
+            *field,
+        )
+        return None
+    return sorted(set(value))

@@ -255,6 +255,11 @@ class CancelSubscriptionInput:
     )
 
 
+@strawberry.input(description="A subscription to pause or resume.")
+class SubscriptionActionInput:
+    subscription_id: strawberry.ID = strawberry.field(description="Global ID.")
+
+
 @strawberry.input(description="A new test clock (sandbox).")
 class CreateTestClockInput:
     frozen_time: datetime = strawberry.field(description="Its starting time.")

@@ -35,6 +35,9 @@ class Product(Node):
     description: str | None = strawberry.field(description="Longer text shown to customers.")
     active: bool = strawberry.field(description="Whether it can be bought now.")
     metadata: Metadata = strawberry.field(description="Your own key-value data.")
+    features: list[str] = strawberry.field(
+        description="Feature keys a subscription to it grants (see `Customer.entitlements`)."
+    )
     created_at: datetime = strawberry.field(description="When the product was created.")
     updated_at: datetime = strawberry.field(description="When the product last changed.")
     key: strawberry.Private[uuid.UUID]
@@ -60,6 +63,7 @@ class Product(Node):
             description=row.description,
             active=row.active,
             metadata=Metadata(row.metadata_),
+            features=list(row.features),
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
@@ -150,6 +154,9 @@ class CreateProductInput:
     description: str | None = strawberry.field(default=None, description="Longer text.")
     active: bool = strawberry.field(default=True, description="Whether it can be bought.")
     metadata: Metadata | None = strawberry.field(default=None, description="Key-value data.")
+    features: list[str] | None = strawberry.field(
+        default=None, description="Feature keys it grants, e.g. `exports`, `seats:5`."
+    )
 
 
 @strawberry.input(
@@ -164,6 +171,9 @@ class UpdateProductInput:
     active: bool | None = strawberry.field(default=strawberry.UNSET, description="Active or not.")
     metadata: Metadata | None = strawberry.field(
         default=strawberry.UNSET, description="Key-value data to merge, as for customers."
+    )
+    features: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description="Feature keys it grants (replaces the list)."
     )
 
 

@@ -11,6 +11,7 @@ from app.context import RequestContext
 from app.domain.payments import PaymentStatus
 from app.models import Customer as CustomerRow
 from app.schema.billing import Invoice, Subscription
+from app.schema.catalog import Product
 from app.schema.errors import UserError
 from app.schema.node import Node, encode_gid
 from app.schema.pagination import Connection
@@ -31,6 +32,33 @@ class PaymentFilter:
     created_before: datetime | None = strawberry.field(
         default=None, description="Created strictly before this time."
     )
+
+
+@strawberry.type(description="A feature a customer may use now, and what grants it.")
+class Entitlement:
+    feature: str = strawberry.field(description="The feature key, e.g. `exports`.")
+    subscription_key: strawberry.Private[uuid.UUID]
+    product_key: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="The subscription that grants it.")
+    async def subscription(self, info: strawberry.Info[RequestContext, None]) -> Subscription:
+        row = await info.context.loaders.subscription.load(self.subscription_key)
+        assert row is not None
+        return Subscription.from_model(row)
+
+    @strawberry.field(description="The product that grants it.")
+    async def product(self, info: strawberry.Info[RequestContext, None]) -> Product:
+        row = await info.context.loaders.product.load(self.product_key)
+        assert row is not None
+        return Product.from_model(row)
+
+    @classmethod
+    def from_grant(cls, grant: loaders.Grant) -> "Entitlement":
+        return cls(
+            feature=grant.feature,
+            subscription_key=grant.subscription_id,
+            product_key=grant.product_id,
+        )
 
 
 @strawberry.type(description="Someone who pays: a person or a company.")
@@ -64,6 +92,14 @@ class Customer(Node):
     ) -> PaymentMethod | None:
         rows = await info.context.loaders.customer_payment_methods.load(self.key)
         return next((PaymentMethod.from_model(row) for row in rows if row.is_default), None)
+
+    @strawberry.field(
+        description="Features the customer may use now, from the products of their trialing, "
+        "active or past-due subscriptions: what web and mobile frontends check."
+    )
+    async def entitlements(self, info: strawberry.Info[RequestContext, None]) -> list[Entitlement]:
+        grants = await info.context.loaders.customer_entitlements.load(self.key)
+        return [Entitlement.from_grant(grant) for grant in grants]
 
     @strawberry.field(description="The customer's subscriptions, oldest first.")
     async def subscriptions(

@@ -95,9 +95,11 @@ async def create_product(
     description: str | None,
     active: bool,
     metadata: object,
+    features: list[str] | None = None,
 ) -> Product:
     problems = Problems()
     product = Product(
+        features=check.features(problems, features, "features") or [],
         name=check.text(problems, name, "name", max_length=256, required=True),
         description=check.text(problems, description, "description", max_length=5000),
         active=active,
@@ -120,10 +122,13 @@ async def update_product(
     description: str | Keep | None = KEEP,
     active: bool | Keep = KEEP,
     metadata: object | Keep = KEEP,
+    features: list[str] | Keep | None = KEEP,
 ) -> Product:
     product = await get_product(session, product_id, "id")
     problems = Problems()
     changes: dict[str, object] = {}
+    if features is not KEEP:
+        changes["features"] = check.features(problems, features, "features") or []
     if name is not KEEP:
         changes["name"] = check.text(problems, name, "name", max_length=256, required=True)
     if description is not KEEP:

@@ -1,10 +1,5 @@
-"""Subscriptions: creation (first invoice paid at once, or a trial), cancellation, and the
-billing of each period (renewals and dunning), on the customer's clock.
-
-Several workers may run the billing at once: each period's invoice is unique per
-subscription (a constraint), each collection attempt is a payment keyed by the attempt, and
-a subscription is advanced under its row lock.
-"""
+"""Subscriptions: creation (first invoice paid at once, or a trial), cancellation, pause
+and resume, on the customer's clock. Renewals and dunning are in ``renewals``."""
 
 from __future__ import annotations
 
@@ -12,8 +7,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.billing import (
@@ -29,14 +22,12 @@ from app.domain.errors import ErrorCode, Problem, Problems, UserInputError
 from app.domain.ids import new_id
 from app.models import Customer, Invoice, Payment, Price, Subscription, SubscriptionItem
 from app.models.catalog import PriceType
-from app.psp.declines import RetryAdvice
 from app.psp.registry import PspRegistry
-from app.services import coupons, idempotency, invoices, test_clocks
+from app.services import coupons, idempotency, invoices, renewals, test_clocks
 from app.services.customers import get_customer
+from app.services.renewals import BILLABLE
 
-RETRY_SCHEDULE = (timedelta(days=1), timedelta(days=3), timedelta(days=5), timedelta(days=7))
 MAX_ITEMS = 20
-BILLABLE = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,176 +220,85 @@ async def cancel_subscription(
     return subscription
 
 
-async def advance(
-    session: AsyncSession, *, psps: PspRegistry, subscription_id: uuid.UUID, now: FrozenClock
-) -> int:
-    """Bill ``subscription_id`` up to ``now``: renewals and dunning retries, in the order
-    they fall due. Returns how many steps were taken."""
-    steps = 0
-    while await _next_step(session, psps, subscription_id, now) is not None:
-        steps += 1
-        if steps > 1000:
-            raise RuntimeError("runaway billing loop")
-    return steps
-
-
-async def _next_step(
-    session: AsyncSession, psps: PspRegistry, subscription_id: uuid.UUID, now: FrozenClock
-) -> str | None:
+async def _locked_with_now(
+    session: AsyncSession, subscription_id: uuid.UUID, clock: Clock
+) -> tuple[Subscription, FrozenClock]:
     subscription = await session.get(Subscription, subscription_id, with_for_update=True,
                                      populate_existing=True)  # fmt: skip
-    assert subscription is not None
-    if subscription.status not in BILLABLE and subscription.status is not SubscriptionStatus.UNPAID:
-        await session.commit()
-        return None
-    renew_at = subscription.current_period_end
-    retry_at = subscription.next_retry_at
-    due = min(t for t in (renew_at, retry_at) if t is not None)
-    if due > now.now():
-        await session.commit()
-        return None
-    at = FrozenClock(due)
-    if retry_at is not None and retry_at <= renew_at:
-        return await _retry(session, psps, subscription, at)
-    return await _renew(session, psps, subscription, at)
+    if subscription is None:
+        raise UserInputError(
+            Problem(ErrorCode.NOT_FOUND, "No such subscription.", ("subscriptionId",))
+        )
+    customer = await session.get(Customer, subscription.customer_id)
+    assert customer is not None
+    now = (await test_clocks.clock_of(session, customer, clock)).now()
+    return subscription, FrozenClock(now)
 
 
-async def _renew(
-    session: AsyncSession, psps: PspRegistry, subscription: Subscription, at: FrozenClock
-) -> str:
-    start = subscription.current_period_end
-    if subscription.cancel_at_period_end:
-        subscription.status = SubscriptionStatus.CANCELED
-        subscription.ended_at = start
+async def pause_subscription(
+    session: AsyncSession, *, clock: Clock, subscription_id: uuid.UUID
+) -> Subscription:
+    """Stop billing (no renewals, no retries) until ``resume_subscription``."""
+    subscription, now = await _locked_with_now(session, subscription_id, clock)
+    if subscription.status is not SubscriptionStatus.PAUSED:
+        if subscription.status not in BILLABLE:
+            await session.rollback()
+            raise UserInputError(
+                Problem(
+                    ErrorCode.INVALID_STATE,
+                    f"A {subscription.status.value} subscription cannot be paused.",
+                    ("subscriptionId",),
+                )
+            )
+        subscription.status = SubscriptionStatus.PAUSED
         subscription.next_retry_at = None
-        subscription.updated_at = start
+        subscription.updated_at = now.now()
+    await session.commit()
+    return subscription
+
+
+async def resume_subscription(
+    session: AsyncSession, *, psps: PspRegistry, clock: Clock, subscription_id: uuid.UUID
+) -> Subscription:
+    """Undo a cancellation at period end, or restart a paused subscription: a new period
+    starts now, billed at once."""
+    subscription, now = await _locked_with_now(session, subscription_id, clock)
+    if subscription.cancel_at_period_end and subscription.status in BILLABLE:
+        subscription.cancel_at_period_end = False
+        subscription.canceled_at = None
+        subscription.updated_at = now.now()
         await session.commit()
-        return "canceled"
-    anchor, interval, count = (
-        subscription.billing_cycle_anchor,
-        subscription.interval,
-        subscription.interval_count,
+        return subscription
+    if subscription.status is not SubscriptionStatus.PAUSED:
+        await session.rollback()
+        raise UserInputError(
+            Problem(
+                ErrorCode.INVALID_STATE,
+                "Only paused subscriptions, or those canceling at period end, resume.",
+                ("subscriptionId",),
+            )
+        )
+    start = now.now()
+    subscription.billing_cycle_anchor = start
+    subscription.current_period_start = start
+    subscription.current_period_end = period_boundary(
+        start, subscription.interval, subscription.interval_count, 1
     )
-    n = 0
-    while period_boundary(anchor, interval, count, n) <= start:
-        n += 1
-    end = period_boundary(anchor, interval, count, n)
+    subscription.status = SubscriptionStatus.ACTIVE
+    subscription.updated_at = start
     invoice = await invoices.draft_for_period(
         session, subscription=subscription, reason=BillingReason.SUBSCRIPTION_CYCLE,
-        period_start=start, period_end=end, clock=at,
+        period_start=start, period_end=subscription.current_period_end, clock=now,
     )  # fmt: skip
-    try:
-        await session.flush()
-    except IntegrityError:  # another worker billed this period first
-        await session.rollback()
-        return "skipped"
-    await invoices.finalize(session, invoice, clock=at)
-    if subscription.status is SubscriptionStatus.TRIALING:
-        subscription.status = SubscriptionStatus.ACTIVE
-    subscription.current_period_start, subscription.current_period_end = start, end
-    subscription.updated_at = start
-    unpaid = subscription.status is SubscriptionStatus.UNPAID
-    subscription_id, invoice_id = subscription.id, invoice.id
+    await invoices.finalize(session, invoice, clock=now)
     method = await invoices.default_method(session, subscription)
-    await session.commit()
-    if unpaid or invoice.status is InvoiceStatus.PAID:
-        return "invoiced"  # an unpaid subscription keeps invoicing, but is not charged
-    attempt = await invoices.collect(
-        session, psps=psps, clock=at, invoice_id=invoice_id, payment_method_id=method,
-        off_session=True,
-    )  # fmt: skip
-    await _after_attempt(session, subscription_id, attempt, at, first=True)
-    return "renewed"
-
-
-async def _retry(
-    session: AsyncSession, psps: PspRegistry, subscription: Subscription, at: FrozenClock
-) -> str:
-    invoice_id = await session.scalar(
-        sa.select(Invoice.id)
-        .where(Invoice.subscription_id == subscription.id, Invoice.status == InvoiceStatus.OPEN)
-        .order_by(Invoice.period_start.desc())
-        .limit(1)
-    )
-    subscription_id = subscription.id
-    method = await invoices.default_method(session, subscription)
-    if invoice_id is None:
-        subscription.next_retry_at = None
-        await session.commit()
-        return "nothing to retry"
-    subscription.next_retry_at = None  # taken: another worker will not retry it too
+    invoice_id = invoice.id
     await session.commit()
     attempt = await invoices.collect(
-        session, psps=psps, clock=at, invoice_id=invoice_id, payment_method_id=method,
+        session, psps=psps, clock=now, invoice_id=invoice_id, payment_method_id=method,
         off_session=True,
     )  # fmt: skip
-    await _after_attempt(session, subscription_id, attempt, at, first=False)
-    return "retried"
-
-
-async def _after_attempt(
-    session: AsyncSession,
-    subscription_id: uuid.UUID,
-    attempt: invoices.Attempt,
-    at: FrozenClock,
-    *,
-    first: bool,
-) -> None:
-    subscription = await session.get(Subscription, subscription_id, with_for_update=True,
-                                     populate_existing=True)  # fmt: skip
-    assert subscription is not None
-    if attempt.paid:
-        subscription.status = SubscriptionStatus.ACTIVE
-        subscription.retry_count = 0
-        subscription.next_retry_at = None
-    else:
-        retries = 0 if first else subscription.retry_count + 1
-        subscription.retry_count = retries
-        waits_for_customer = attempt.advice is RetryAdvice.CUSTOMER_ACTION_REQUIRED
-        if retries < len(RETRY_SCHEDULE) and not waits_for_customer:
-            subscription.status = SubscriptionStatus.PAST_DUE
-            subscription.next_retry_at = (
-                at.now()
-                + RETRY_SCHEDULE[retries]
-                - (RETRY_SCHEDULE[retries - 1] if retries else timedelta(0))
-            )
-        elif waits_for_customer and retries < len(RETRY_SCHEDULE):
-            subscription.status = SubscriptionStatus.PAST_DUE  # waits for the customer
-            subscription.next_retry_at = None
-        else:
-            subscription.status = SubscriptionStatus.UNPAID
-            subscription.next_retry_at = None
-    subscription.updated_at = at.now()
-    await session.commit()
-
-
-async def run_due(
-    session: AsyncSession,
-    *,
-    psps: PspRegistry,
-    clock: Clock,
-    test_clock_id: uuid.UUID | None = None,
-    limit: int = 1000,
-) -> int:
-    """Bill every subscription that is due on its customer's clock (the customers of one
-    test clock, or those on the wall clock). Returns the number of steps taken."""
-    statement = (
-        sa.select(Subscription.id)
-        .join(Customer, Customer.id == Subscription.customer_id)
-        .where(Subscription.status.in_([*BILLABLE, SubscriptionStatus.UNPAID]))
-        .order_by(Subscription.current_period_end)
-        .limit(limit)
-    )
-    if test_clock_id is None:
-        statement = statement.where(Customer.test_clock_id.is_(None))
-        now = FrozenClock(clock.now())
-    else:
-        statement = statement.where(Customer.test_clock_id == test_clock_id)
-        test_clock = await test_clocks.get_test_clock(session, test_clock_id, "testClockId")
-        now = FrozenClock(test_clock.frozen_time)
-    ids = (await session.scalars(statement)).all()
-    await session.commit()
-    steps = 0
-    for subscription_id in ids:
-        steps += await advance(session, psps=psps, subscription_id=subscription_id, now=now)
-    return steps
+    await renewals.after_attempt(session, subscription_id, attempt, now, first=True)
+    found = await session.get(Subscription, subscription_id, populate_existing=True)
+    assert found is not None
+    return found

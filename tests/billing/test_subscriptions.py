@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-from app.services.subscriptions import run_due
+from app.services.renewals import run_due
 from app.services.test_clocks import move
 from tests.billing.helpers import (
     advance,

@@ -17,13 +17,14 @@ from app.schema.billing import (
     CreateTaxRateInput,
     CreateTestClockInput,
     Subscription,
+    SubscriptionActionInput,
     SubscriptionPayload,
     TaxRate,
     TaxRatePayload,
     TestClock,
     TestClockPayload,
 )
-from app.services import coupons, subscriptions, test_clocks
+from app.services import coupons, renewals, subscriptions, test_clocks
 
 
 def _sandbox_only(info: Info) -> None:
@@ -132,6 +133,42 @@ class BillingMutations:
 
         return await mutate(info, SubscriptionPayload, act)
 
+    @strawberry.mutation(description="Pause billing: no renewals or retries until resumed.")
+    async def pause_subscription(
+        self,
+        info: Info,
+        input: Annotated[SubscriptionActionInput, strawberry.argument(description="Which.")],
+    ) -> SubscriptionPayload:
+        async def act(session: AsyncSession) -> SubscriptionPayload:
+            row = await subscriptions.pause_subscription(
+                session,
+                clock=info.context.clock,
+                subscription_id=key_of(input.subscription_id, "Subscription", "subscriptionId"),
+            )
+            return SubscriptionPayload(subscription=Subscription.from_model(row), user_errors=[])
+
+        return await mutate(info, SubscriptionPayload, act)
+
+    @strawberry.mutation(
+        description="Resume: undo a cancellation at period end, or restart a paused "
+        "subscription with a new period billed at once."
+    )
+    async def resume_subscription(
+        self,
+        info: Info,
+        input: Annotated[SubscriptionActionInput, strawberry.argument(description="Which.")],
+    ) -> SubscriptionPayload:
+        async def act(session: AsyncSession) -> SubscriptionPayload:
+            row = await subscriptions.resume_subscription(
+                session,
+                psps=info.context.runtime.psps,
+                clock=info.context.clock,
+                subscription_id=key_of(input.subscription_id, "Subscription", "subscriptionId"),
+            )
+            return SubscriptionPayload(subscription=Subscription.from_model(row), user_errors=[])
+
+        return await mutate(info, SubscriptionPayload, act)
+
     @strawberry.mutation(description="Create a test clock (sandbox).")
     async def create_test_clock(
         self,
@@ -162,7 +199,7 @@ class BillingMutations:
             row = await test_clocks.move(
                 session, clock=info.context.clock, clock_id=clock_id, to=input.frozen_time
             )
-            await subscriptions.run_due(
+            await renewals.run_due(
                 session, psps=info.context.runtime.psps, clock=info.context.clock,
                 test_clock_id=clock_id,
             )  # fmt: skip

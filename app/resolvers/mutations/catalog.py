@@ -37,6 +37,7 @@ class CatalogMutations:
                 description=input.description,
                 active=input.active,
                 metadata=input.metadata,
+                features=input.features,
             )
             return CreateProductPayload(product=Product.from_model(row), user_errors=[])
 
@@ -57,6 +58,7 @@ class CatalogMutations:
                 description=given(input.description),
                 active=given(input.active),
                 metadata=given(input.metadata),
+                features=given(input.features),
             )
             return UpdateProductPayload(product=Product.from_model(row), user_errors=[])
 

@@ -1,0 +1,230 @@
+"""The billing engine: each subscription is billed up to its customer's "now", renewals
+and dunning retries in the order they fall due (the worker runs it on the wall clock;
+``advanceTestClock`` runs it for a test clock's customers).
+
+Several engines may run at once: each period's invoice is unique per subscription (a
+constraint), each collection attempt is a payment keyed by the attempt, and a subscription
+is advanced under its row lock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.billing import BillingReason, InvoiceStatus, SubscriptionStatus, period_boundary
+from app.domain.clock import Clock, FrozenClock
+from app.models import Customer, Invoice, Subscription
+from app.psp.declines import RetryAdvice
+from app.psp.registry import PspRegistry
+from app.services import invoices, test_clocks
+
+RETRY_SCHEDULE = (timedelta(days=1), timedelta(days=3), timedelta(days=5), timedelta(days=7))
+BILLABLE = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
+INCOMPLETE_WINDOW = timedelta(hours=23)
+
+
+async def advance(
+    session: AsyncSession, *, psps: PspRegistry, subscription_id: uuid.UUID, now: FrozenClock
+) -> int:
+    """Bill ``subscription_id`` up to ``now``: renewals and dunning retries, in the order
+    they fall due. Returns how many steps were taken."""
+    steps = 0
+    while await _next_step(session, psps, subscription_id, now) is not None:
+        steps += 1
+        if steps > 1000:
+            raise RuntimeError("runaway billing loop")
+    return steps
+
+
+async def _next_step(
+    session: AsyncSession, psps: PspRegistry, subscription_id: uuid.UUID, now: FrozenClock
+) -> str | None:
+    subscription = await session.get(Subscription, subscription_id, with_for_update=True,
+                                     populate_existing=True)  # fmt: skip
+    assert subscription is not None
+    if subscription.status is SubscriptionStatus.INCOMPLETE:
+        return await _expire_if_stale(session, subscription, now)
+    if subscription.status not in BILLABLE and subscription.status is not SubscriptionStatus.UNPAID:
+        await session.commit()
+        return None
+    renew_at = subscription.current_period_end
+    retry_at = subscription.next_retry_at
+    due = min(t for t in (renew_at, retry_at) if t is not None)
+    if due > now.now():
+        await session.commit()
+        return None
+    at = FrozenClock(due)
+    if retry_at is not None and retry_at <= renew_at:
+        return await _retry(session, psps, subscription, at)
+    return await _renew(session, psps, subscription, at)
+
+
+async def _expire_if_stale(
+    session: AsyncSession, subscription: Subscription, now: FrozenClock
+) -> str | None:
+    """An incomplete subscription whose first invoice is unpaid after 23 hours expires, and
+    that invoice is voided (as Stripe does)."""
+    if subscription.created_at + INCOMPLETE_WINDOW > now.now():
+        await session.commit()
+        return None
+    expired_at = subscription.created_at + INCOMPLETE_WINDOW
+    subscription.status = SubscriptionStatus.INCOMPLETE_EXPIRED
+    subscription.ended_at = expired_at
+    subscription.updated_at = expired_at
+    await session.execute(
+        sa.update(Invoice)
+        .where(Invoice.subscription_id == subscription.id, Invoice.status == InvoiceStatus.OPEN)
+        .values(status=InvoiceStatus.VOID, voided_at=expired_at, updated_at=expired_at)
+    )
+    await session.commit()
+    return "expired"
+
+
+async def _renew(
+    session: AsyncSession, psps: PspRegistry, subscription: Subscription, at: FrozenClock
+) -> str:
+    start = subscription.current_period_end
+    if subscription.cancel_at_period_end:
+        subscription.status = SubscriptionStatus.CANCELED
+        subscription.ended_at = start
+        subscription.next_retry_at = None
+        subscription.updated_at = start
+        await session.commit()
+        return "canceled"
+    anchor, interval, count = (
+        subscription.billing_cycle_anchor,
+        subscription.interval,
+        subscription.interval_count,
+    )
+    n = 0
+    while period_boundary(anchor, interval, count, n) <= start:
+        n += 1
+    end = period_boundary(anchor, interval, count, n)
+    invoice = await invoices.draft_for_period(
+        session, subscription=subscription, reason=BillingReason.SUBSCRIPTION_CYCLE,
+        period_start=start, period_end=end, clock=at,
+    )  # fmt: skip
+    try:
+        await session.flush()
+    except IntegrityError:  # another worker billed this period first
+        await session.rollback()
+        return "skipped"
+    await invoices.finalize(session, invoice, clock=at)
+    if subscription.status is SubscriptionStatus.TRIALING:
+        subscription.status = SubscriptionStatus.ACTIVE
+    subscription.current_period_start, subscription.current_period_end = start, end
+    subscription.updated_at = start
+    unpaid = subscription.status is SubscriptionStatus.UNPAID
+    subscription_id, invoice_id = subscription.id, invoice.id
+    method = await invoices.default_method(session, subscription)
+    await session.commit()
+    if unpaid or invoice.status is InvoiceStatus.PAID:
+        return "invoiced"  # an unpaid subscription keeps invoicing, but is not charged
+    attempt = await invoices.collect(
+        session, psps=psps, clock=at, invoice_id=invoice_id, payment_method_id=method,
+        off_session=True,
+    )  # fmt: skip
+    await after_attempt(session, subscription_id, attempt, at, first=True)
+    return "renewed"
+
+
+async def _retry(
+    session: AsyncSession, psps: PspRegistry, subscription: Subscription, at: FrozenClock
+) -> str:
+    invoice_id = await session.scalar(
+        sa.select(Invoice.id)
+        .where(Invoice.subscription_id == subscription.id, Invoice.status == InvoiceStatus.OPEN)
+        .order_by(Invoice.period_start.desc())
+        .limit(1)
+    )
+    subscription_id = subscription.id
+    method = await invoices.default_method(session, subscription)
+    if invoice_id is None:
+        subscription.next_retry_at = None
+        await session.commit()
+        return "nothing to retry"
+    subscription.next_retry_at = None  # taken: another worker will not retry it too
+    await session.commit()
+    attempt = await invoices.collect(
+        session, psps=psps, clock=at, invoice_id=invoice_id, payment_method_id=method,
+        off_session=True,
+    )  # fmt: skip
+    await after_attempt(session, subscription_id, attempt, at, first=False)
+    return "retried"
+
+
+async def after_attempt(
+    session: AsyncSession,
+    subscription_id: uuid.UUID,
+    attempt: invoices.Attempt,
+    at: FrozenClock,
+    *,
+    first: bool,
+) -> None:
+    subscription = await session.get(Subscription, subscription_id, with_for_update=True,
+                                     populate_existing=True)  # fmt: skip
+    assert subscription is not None
+    if attempt.paid:
+        subscription.status = SubscriptionStatus.ACTIVE
+        subscription.retry_count = 0
+        subscription.next_retry_at = None
+    else:
+        retries = 0 if first else subscription.retry_count + 1
+        subscription.retry_count = retries
+        waits_for_customer = attempt.advice is RetryAdvice.CUSTOMER_ACTION_REQUIRED
+        if retries < len(RETRY_SCHEDULE) and not waits_for_customer:
+            subscription.status = SubscriptionStatus.PAST_DUE
+            subscription.next_retry_at = (
+                at.now()
+                + RETRY_SCHEDULE[retries]
+                - (RETRY_SCHEDULE[retries - 1] if retries else timedelta(0))
+            )
+        elif waits_for_customer and retries < len(RETRY_SCHEDULE):
+            subscription.status = SubscriptionStatus.PAST_DUE  # waits for the customer
+            subscription.next_retry_at = None
+        else:
+            subscription.status = SubscriptionStatus.UNPAID
+            subscription.next_retry_at = None
+    subscription.updated_at = at.now()
+    await session.commit()
+
+
+async def run_due(
+    session: AsyncSession,
+    *,
+    psps: PspRegistry,
+    clock: Clock,
+    test_clock_id: uuid.UUID | None = None,
+    limit: int = 1000,
+) -> int:
+    """Bill every subscription that is due on its customer's clock (the customers of one
+    test clock, or those on the wall clock). Returns the number of steps taken."""
+    statement = (
+        sa.select(Subscription.id)
+        .join(Customer, Customer.id == Subscription.customer_id)
+        .where(
+            Subscription.status.in_(
+                [*BILLABLE, SubscriptionStatus.UNPAID, SubscriptionStatus.INCOMPLETE]
+            )
+        )
+        .order_by(Subscription.current_period_end)
+        .limit(limit)
+    )
+    if test_clock_id is None:
+        statement = statement.where(Customer.test_clock_id.is_(None))
+        now = FrozenClock(clock.now())
+    else:
+        statement = statement.where(Customer.test_clock_id == test_clock_id)
+        test_clock = await test_clocks.get_test_clock(session, test_clock_id, "testClockId")
+        now = FrozenClock(test_clock.frozen_time)
+    ids = (await session.scalars(statement)).all()
+    await session.commit()
+    steps = 0
+    for subscription_id in ids:
+        steps += await advance(session, psps=psps, subscription_id=subscription_id, now=now)
+    return steps

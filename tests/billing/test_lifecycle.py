@@ -1,0 +1,94 @@
+"""Entitlements, pause and resume, and incomplete subscriptions that expire."""
+
+from __future__ import annotations
+
+from tests.billing.helpers import advance, clock_and_customer, subscribe, subscription
+from tests.conftest import Api
+
+ENTITLEMENTS = """
+query($c: ID!) {
+  customer(id: $c) { entitlements { feature product { name } subscription { status } } }
+}
+"""
+
+
+async def featured_price(api: Api, features: list[str], amount: str = "20.00") -> str:
+    product = (
+        await api.data(
+            'mutation($f: [String!]) { createProduct(input: {name: "Team", features: $f}) '
+            "{ product { id features } userErrors { code } } }",
+            {"f": features},
+        )
+    )["createProduct"]["product"]
+    assert product["features"] == sorted(set(features))
+    price = (
+        await api.data(
+            "mutation($p: ID!, $a: String!) { createPrice(input: {productId: $p, "
+            'unitAmount: {amount: $a, currency: "USD"}, recurring: {interval: MONTH}}) '
+            "{ price { id } } }",
+            {"p": product["id"], "a": amount},
+        )
+    )["createPrice"]["price"]["id"]
+    return str(price)
+
+
+async def entitlements(api: Api, customer: str) -> list[str]:
+    data = await api.data(ENTITLEMENTS, {"c": customer})
+    return [e["feature"] for e in data["customer"]["entitlements"]]
+
+
+async def test_entitlements_follow_the_subscription(api: Api) -> None:
+    clock, customer = await clock_and_customer(api, "tok_visa")
+    price = await featured_price(api, ["exports", "seats:5", "exports"])
+    assert await entitlements(api, customer) == []
+    sub = (await subscribe(api, customer, price))["subscription"]
+    assert await entitlements(api, customer) == ["exports", "seats:5"]
+    await api.data(
+        "mutation($s: ID!) { cancelSubscription(input: {subscriptionId: $s}) "
+        "{ subscription { status } } }",
+        {"s": sub["id"]},
+    )
+    assert await entitlements(api, customer) == []
+    bad = await api.data(
+        'mutation { createProduct(input: {name: "X", features: ["Has Space"]}) '
+        "{ product { id } userErrors { field code } } }"
+    )
+    assert bad["createProduct"]["userErrors"] == [
+        {"field": ["input", "features"], "code": "INVALID"}
+    ]
+    assert clock
+
+
+async def test_pause_stops_billing_and_resume_restarts_it(api: Api) -> None:
+    clock, customer = await clock_and_customer(api, "tok_visa")
+    price = await featured_price(api, ["pro"], "15.00")
+    sub = (await subscribe(api, customer, price))["subscription"]
+    action = (
+        "mutation($s: ID!) {{ {name}(input: {{subscriptionId: $s}}) "
+        "{{ subscription {{ status currentPeriodStart }} userErrors {{ code }} }} }}"
+    )
+    paused = await api.data(action.format(name="pauseSubscription"), {"s": sub["id"]})
+    assert paused["pauseSubscription"]["subscription"]["status"] == "PAUSED"
+    await advance(api, clock, "2026-04-10T00:00:00Z")
+    assert len((await subscription(api, sub["id"]))["invoices"]) == 1  # nothing billed
+    resumed = await api.data(action.format(name="resumeSubscription"), {"s": sub["id"]})
+    restarted = resumed["resumeSubscription"]["subscription"]
+    assert restarted == {"status": "ACTIVE", "currentPeriodStart": "2026-04-10T00:00:00+00:00"}
+    invoices = (await subscription(api, sub["id"]))["invoices"]
+    assert [i["status"] for i in invoices] == ["PAID", "PAID"]
+    again = await api.data(action.format(name="resumeSubscription"), {"s": sub["id"]})
+    assert [e["code"] for e in again["resumeSubscription"]["userErrors"]] == ["INVALID_STATE"]
+
+
+async def test_incomplete_expires_after_23_hours(api: Api) -> None:
+    clock, customer = await clock_and_customer(api, "tok_threeDSecureRequired")
+    price = await featured_price(api, ["pro"])
+    sub = (await subscribe(api, customer, price))["subscription"]
+    assert sub["status"] == "INCOMPLETE"
+    assert await entitlements(api, customer) == []  # nothing until it is paid
+    await advance(api, clock, "2026-01-01T22:00:00Z")
+    assert (await subscription(api, sub["id"]))["status"] == "INCOMPLETE"
+    await advance(api, clock, "2026-01-02T00:00:00Z")
+    expired = await subscription(api, sub["id"])
+    assert expired["status"] == "INCOMPLETE_EXPIRED"
+    assert expired["invoices"][0]["status"] == "VOID"
