@@ -5,7 +5,9 @@ Revises: 0003
 Create Date: 2026-11-21
 """
 
+import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -275,6 +277,22 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_invoice_lines_customer_id"), "invoice_lines", ["customer_id"], unique=False
     )
+    # The invoice number sequence exists from the start, so that concurrent finalizations
+    # only ever update (lock) it and never race to create it.
+    sequences = sa.table(
+        "invoice_sequences",
+        sa.column("id", sa.Uuid()),
+        sa.column("prefix", sa.String()),
+        sa.column("next_number", sa.BigInteger()),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+        sa.column("updated_at", sa.DateTime(timezone=True)),
+    )
+    created = datetime(2026, 11, 21, tzinfo=UTC)
+    op.bulk_insert(
+        sequences,
+        [{"id": uuid.UUID("0196a000-0000-7000-8000-000000000001"), "prefix": "PG",
+          "next_number": 1, "created_at": created, "updated_at": created}],
+    )  # fmt: skip
     for table, column, target in (
         ("customers", "test_clock_id", "test_clocks"),
         ("payments", "invoice_id", "invoices"),

@@ -10,11 +10,13 @@ is advanced under its row lock.
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.domain.billing import BillingReason, InvoiceStatus, SubscriptionStatus, period_boundary
 from app.domain.clock import Clock, FrozenClock
@@ -225,6 +227,54 @@ async def run_due(
     ids = (await session.scalars(statement)).all()
     await session.commit()
     steps = 0
-    for subscription_id in ids:
-        steps += await advance(session, psps=psps, subscription_id=subscription_id, now=now)
+    async with _Exclusive.of(session) as exclusive:
+        for subscription_id in ids:
+            if await exclusive.take(subscription_id):
+                try:
+                    steps += await advance(
+                        session, psps=psps, subscription_id=subscription_id, now=now
+                    )
+                finally:
+                    await exclusive.release(subscription_id)
     return steps
+
+
+class _Exclusive:
+    """One engine at a time bills a subscription: a PostgreSQL advisory lock, held on a
+    connection of its own across the commits of a renewal and its payment; other engines
+    move on to the next subscription. SQLite (embedded mode) has a single writer."""
+
+    def __init__(self, guard: AsyncConnection | None) -> None:
+        self._guard = guard
+
+    @classmethod
+    @asynccontextmanager
+    async def of(cls, session: AsyncSession) -> AsyncIterator[_Exclusive]:
+        bind = session.bind
+        assert isinstance(bind, AsyncEngine), "sessions are bound to the engine"
+        if bind.dialect.name != "postgresql":
+            yield cls(None)
+            return
+        async with bind.connect() as guard:
+            yield cls(guard)
+            await guard.commit()
+
+    @staticmethod
+    def _key(subscription_id: uuid.UUID) -> dict[str, str]:
+        return {"key": f"paygate:subscription:{subscription_id}"}
+
+    async def take(self, subscription_id: uuid.UUID) -> bool:
+        if self._guard is None:
+            return True
+        taken = await self._guard.scalar(
+            sa.text("SELECT pg_try_advisory_lock(hashtextextended(:key, 0))"),
+            self._key(subscription_id),
+        )
+        return bool(taken)
+
+    async def release(self, subscription_id: uuid.UUID) -> None:
+        if self._guard is not None:
+            await self._guard.execute(
+                sa.text("SELECT pg_advisory_unlock(hashtextextended(:key, 0))"),
+                self._key(subscription_id),
+            )
