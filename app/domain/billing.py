@@ -223,3 +223,19 @@ def line_totals(
                 tax = round_half_even(Fraction(taxable * tax_bp, BASIS_POINTS))
         result.append(LineTotals(amount, share, tax, included))
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class DunningPolicy:
+    """When failed renewals are retried (days after the first failure), and what the
+    subscription becomes when every retry has failed."""
+
+    retry_days: tuple[int, ...] = (1, 3, 5, 7)
+    final_status: SubscriptionStatus = SubscriptionStatus.UNPAID
+
+    def __post_init__(self) -> None:
+        days = self.retry_days
+        if any(d <= 0 for d in days) or list(days) != sorted(set(days)):
+            raise ValueError("retry days are increasing positive numbers of days")
+        if self.final_status not in (SubscriptionStatus.UNPAID, SubscriptionStatus.CANCELED):
+            raise ValueError("after dunning a subscription is unpaid or canceled")

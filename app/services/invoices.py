@@ -148,6 +148,8 @@ async def finalize(session: AsyncSession, invoice: Invoice, *, clock: Clock) -> 
     numbers have no gaps."""
     await session.flush()
     await coupons.price_invoice(session, invoice)
+    if invoice.total_minor < 0:
+        _carry_credit(session, invoice, clock)
     sequence = await session.scalar(
         sa.select(InvoiceSequence)
         .where(InvoiceSequence.prefix == PREFIX)
@@ -171,6 +173,30 @@ async def finalize(session: AsyncSession, invoice: Invoice, *, clock: Clock) -> 
         invoice.paid_at = clock.now()
     else:
         invoice.status = InvoiceStatus.OPEN
+
+
+def _carry_credit(session: AsyncSession, invoice: Invoice, clock: Clock) -> None:
+    """A net credit (a downgrade's proration) is not lost: the invoice closes at zero and
+    the credit becomes a pending item of the customer's next invoice."""
+    credit = invoice.total_minor
+    common = {
+        "customer_id": invoice.customer_id,
+        "subscription_id": invoice.subscription_id,
+        "currency": invoice.currency,
+        "quantity": 1,
+        "created_at": clock.now(),
+        "updated_at": clock.now(),
+    }
+    session.add(
+        InvoiceLine(id=new_id(), invoice_id=invoice.id, description="Credit carried forward",
+                    unit_amount_minor=-credit, amount_minor=-credit, **common)
+    )  # fmt: skip
+    session.add(
+        InvoiceLine(id=new_id(), invoice_id=None, description="Credit from a previous invoice",
+                    unit_amount_minor=credit, amount_minor=credit, **common)
+    )  # fmt: skip
+    invoice.subtotal_minor -= credit
+    totals(invoice)
 
 
 async def collect(

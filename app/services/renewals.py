@@ -18,25 +18,36 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from app.domain.billing import BillingReason, InvoiceStatus, SubscriptionStatus, period_boundary
+from app.domain.billing import (
+    BillingReason,
+    DunningPolicy,
+    InvoiceStatus,
+    SubscriptionStatus,
+    period_boundary,
+)
 from app.domain.clock import Clock, FrozenClock
 from app.models import Customer, Invoice, Subscription
 from app.psp.declines import RetryAdvice
 from app.psp.registry import PspRegistry
 from app.services import invoices, test_clocks
 
-RETRY_SCHEDULE = (timedelta(days=1), timedelta(days=3), timedelta(days=5), timedelta(days=7))
+DEFAULT_POLICY = DunningPolicy()
 BILLABLE = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
 INCOMPLETE_WINDOW = timedelta(hours=23)
 
 
 async def advance(
-    session: AsyncSession, *, psps: PspRegistry, subscription_id: uuid.UUID, now: FrozenClock
+    session: AsyncSession,
+    *,
+    psps: PspRegistry,
+    subscription_id: uuid.UUID,
+    now: FrozenClock,
+    policy: DunningPolicy = DEFAULT_POLICY,
 ) -> int:
     """Bill ``subscription_id`` up to ``now``: renewals and dunning retries, in the order
     they fall due. Returns how many steps were taken."""
     steps = 0
-    while await _next_step(session, psps, subscription_id, now) is not None:
+    while await _next_step(session, psps, subscription_id, now, policy) is not None:
         steps += 1
         if steps > 1000:
             raise RuntimeError("runaway billing loop")
@@ -44,7 +55,11 @@ async def advance(
 
 
 async def _next_step(
-    session: AsyncSession, psps: PspRegistry, subscription_id: uuid.UUID, now: FrozenClock
+    session: AsyncSession,
+    psps: PspRegistry,
+    subscription_id: uuid.UUID,
+    now: FrozenClock,
+    policy: DunningPolicy,
 ) -> str | None:
     subscription = await session.get(Subscription, subscription_id, with_for_update=True,
                                      populate_existing=True)  # fmt: skip
@@ -62,8 +77,8 @@ async def _next_step(
         return None
     at = FrozenClock(due)
     if retry_at is not None and retry_at <= renew_at:
-        return await _retry(session, psps, subscription, at)
-    return await _renew(session, psps, subscription, at)
+        return await _retry(session, psps, subscription, at, policy)
+    return await _renew(session, psps, subscription, at, policy)
 
 
 async def _expire_if_stale(
@@ -88,7 +103,11 @@ async def _expire_if_stale(
 
 
 async def _renew(
-    session: AsyncSession, psps: PspRegistry, subscription: Subscription, at: FrozenClock
+    session: AsyncSession,
+    psps: PspRegistry,
+    subscription: Subscription,
+    at: FrozenClock,
+    policy: DunningPolicy,
 ) -> str:
     start = subscription.current_period_end
     if subscription.cancel_at_period_end:
@@ -131,12 +150,16 @@ async def _renew(
         session, psps=psps, clock=at, invoice_id=invoice_id, payment_method_id=method,
         off_session=True,
     )  # fmt: skip
-    await after_attempt(session, subscription_id, attempt, at, first=True)
+    await after_attempt(session, subscription_id, attempt, at, first=True, policy=policy)
     return "renewed"
 
 
 async def _retry(
-    session: AsyncSession, psps: PspRegistry, subscription: Subscription, at: FrozenClock
+    session: AsyncSession,
+    psps: PspRegistry,
+    subscription: Subscription,
+    at: FrozenClock,
+    policy: DunningPolicy,
 ) -> str:
     invoice_id = await session.scalar(
         sa.select(Invoice.id)
@@ -156,7 +179,7 @@ async def _retry(
         session, psps=psps, clock=at, invoice_id=invoice_id, payment_method_id=method,
         off_session=True,
     )  # fmt: skip
-    await after_attempt(session, subscription_id, attempt, at, first=False)
+    await after_attempt(session, subscription_id, attempt, at, first=False, policy=policy)
     return "retried"
 
 
@@ -167,6 +190,7 @@ async def after_attempt(
     at: FrozenClock,
     *,
     first: bool,
+    policy: DunningPolicy = DEFAULT_POLICY,
 ) -> None:
     subscription = await session.get(Subscription, subscription_id, with_for_update=True,
                                      populate_existing=True)  # fmt: skip
@@ -175,23 +199,22 @@ async def after_attempt(
         subscription.status = SubscriptionStatus.ACTIVE
         subscription.retry_count = 0
         subscription.next_retry_at = None
+    elif attempt.advice is RetryAdvice.CUSTOMER_ACTION_REQUIRED:
+        subscription.status = SubscriptionStatus.PAST_DUE  # waits for the customer
+        subscription.next_retry_at = None
     else:
         retries = 0 if first else subscription.retry_count + 1
         subscription.retry_count = retries
-        waits_for_customer = attempt.advice is RetryAdvice.CUSTOMER_ACTION_REQUIRED
-        if retries < len(RETRY_SCHEDULE) and not waits_for_customer:
+        days = policy.retry_days
+        if retries < len(days):
+            waited = days[retries - 1] if retries else 0
             subscription.status = SubscriptionStatus.PAST_DUE
-            subscription.next_retry_at = (
-                at.now()
-                + RETRY_SCHEDULE[retries]
-                - (RETRY_SCHEDULE[retries - 1] if retries else timedelta(0))
-            )
-        elif waits_for_customer and retries < len(RETRY_SCHEDULE):
-            subscription.status = SubscriptionStatus.PAST_DUE  # waits for the customer
-            subscription.next_retry_at = None
+            subscription.next_retry_at = at.now() + timedelta(days=days[retries] - waited)
         else:
-            subscription.status = SubscriptionStatus.UNPAID
+            subscription.status = policy.final_status
             subscription.next_retry_at = None
+            if policy.final_status is SubscriptionStatus.CANCELED:
+                subscription.ended_at = at.now()
     subscription.updated_at = at.now()
     await session.commit()
 
@@ -203,6 +226,7 @@ async def run_due(
     clock: Clock,
     test_clock_id: uuid.UUID | None = None,
     limit: int = 1000,
+    policy: DunningPolicy = DEFAULT_POLICY,
 ) -> int:
     """Bill every subscription that is due on its customer's clock (the customers of one
     test clock, or those on the wall clock). Returns the number of steps taken."""
@@ -232,8 +256,9 @@ async def run_due(
             if await exclusive.take(subscription_id):
                 try:
                     steps += await advance(
-                        session, psps=psps, subscription_id=subscription_id, now=now
-                    )
+                        session, psps=psps, subscription_id=subscription_id, now=now,
+                        policy=policy,
+                    )  # fmt: skip
                 finally:
                     await exclusive.release(subscription_id)
     return steps

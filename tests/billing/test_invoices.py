@@ -185,3 +185,17 @@ async def test_open_invoices_are_listed_and_can_be_written_off(api: Api) -> None
         )
     )["markInvoiceUncollectible"]
     assert voided["invoice"]["status"] == "UNCOLLECTIBLE"
+
+
+async def test_a_downgrade_credit_is_carried_not_lost(api: Api) -> None:
+    clock, customer = await clock_and_customer(api, "tok_visa")
+    pro, basic = await monthly_price(api, "40.00"), await monthly_price(api, "10.00")
+    sub = (await subscribe(api, customer, pro))["subscription"]
+    await advance(api, clock, "2026-01-16T12:00:00Z")  # half of January left
+    await update(api, sub["id"], priceId=basic)  # credit 20.00, charge 5.00: net -15.00
+    await advance(api, clock, "2026-02-01T01:00:00Z")
+    february = (await subscription(api, sub["id"]))["invoices"][-1]
+    assert february["total"] == {"amountMinor": "0"}  # 10.00 - 15.00 < 0: closes at zero
+    await advance(api, clock, "2026-03-01T01:00:00Z")
+    march = (await subscription(api, sub["id"]))["invoices"][-1]
+    assert march["total"] == {"amountMinor": "500"}  # 10.00 - the 5.00 carried forward

@@ -164,3 +164,25 @@ async def test_three_workers_at_once_bill_each_period_once(api: Api) -> None:
         assert charges == 60
     for sub in subs:
         assert (await subscription(api, sub))["status"] == "ACTIVE"
+
+
+async def test_a_custom_dunning_policy_cancels_after_two_retries(api: Api) -> None:
+    from datetime import UTC, datetime
+
+    from app.domain.billing import DunningPolicy, SubscriptionStatus
+    from app.resolvers.common import key_of
+
+    clock, customer = await clock_and_customer(api, "tok_chargeDeclined")
+    price = await monthly_price(api, trial_days=7)
+    sub = (await subscribe(api, customer, price))["subscription"]
+    runtime = api.runtime
+    clock_id = key_of(clock, "TestClock")
+    policy = DunningPolicy(retry_days=(2, 4), final_status=SubscriptionStatus.CANCELED)
+    async with runtime.sessions() as session:
+        await move(session, clock=runtime.clock, clock_id=clock_id,
+                   to=datetime(2026, 2, 1, tzinfo=UTC))  # fmt: skip
+        await run_due(session, psps=runtime.psps, clock=runtime.clock, test_clock_id=clock_id,
+                      policy=policy)  # fmt: skip
+    ended = await subscription(api, sub["id"])
+    assert (ended["status"], ended["endedAt"]) == ("CANCELED", "2026-01-12T00:00:00+00:00")
+    assert ended["invoices"][0]["attemptCount"] == 3  # 8 Jan, then 10 and 12 Jan
