@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
