@@ -11,25 +11,63 @@ from app.settings import Settings
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.observability.logs import configure_logging
+
     settings = Settings()
     host = args.host or settings.host
     port = args.port or settings.port
     print(f"paygate: GraphiQL at http://{host}:{port}/graphql", file=sys.stderr)  # noqa: T201
+    configure_logging(settings)  # uvicorn's lines too; its access log gives way to ours
     uvicorn.run(
         "app.main:create_app",
         factory=True,
         host=host,
         port=port,
         log_level=args.log_level,
+        log_config=None,
+        access_log=False,
         proxy_headers=False,
     )
     return 0
 
 
 def _migrate(_: argparse.Namespace) -> int:
+    from app.db import is_sqlite
     from app.migrations import upgrade_to_head
 
-    upgrade_to_head(Settings().database_url)
+    settings = Settings()
+    upgrade_to_head(settings.database_url)
+    if not is_sqlite(settings.database_url):  # the job queue's tables (procrastinate)
+        from app.worker import apply_queue_schema
+
+        if asyncio.run(apply_queue_schema(settings)):
+            print("paygate: created the job queue's tables", file=sys.stderr)  # noqa: T201
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    """Run the background jobs until SIGINT or SIGTERM; exit 2 where they cannot run."""
+    import logging
+
+    from app import worker
+
+    queues = [q.strip() for q in (args.queues or "").split(",") if q.strip()]
+    problem = None
+    if unknown := sorted(set(queues) - set(worker.QUEUES)):
+        problem = f"unknown queue {', '.join(unknown)} (known: {', '.join(worker.QUEUES)})"
+    elif args.concurrency < 1:
+        problem = "--concurrency is at least 1"
+    if problem:
+        print(f"paygate worker: {problem}", file=sys.stderr)  # noqa: T201
+        return 2
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        asyncio.run(worker.run(Settings(), concurrency=args.concurrency, queues=queues))
+    except worker.QueueUnavailable as error:
+        print(f"paygate worker: {error}", file=sys.stderr)  # noqa: T201
+        return 2
     return 0
 
 
@@ -108,8 +146,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info", help="uvicorn log level")
     serve.set_defaults(run=_serve)
 
-    migrate = commands.add_parser("migrate", help="apply database migrations (alembic head)")
+    migrate = commands.add_parser(
+        "migrate", help="apply database migrations (alembic head) and the job queue's tables"
+    )
     migrate.set_defaults(run=_migrate)
+
+    work = commands.add_parser(
+        "worker", help="run the background jobs: renewals, dunning, reconciliation (PostgreSQL)"
+    )
+    work.add_argument("--concurrency", type=int, default=4, help="jobs run at once (default 4)")
+    work.add_argument(
+        "--queues",
+        help="comma-separated queues to work on (default all: billing,payments,maintenance)",
+    )
+    work.add_argument("--log-level", default="info", help="lowest level logged (default info)")
+    work.set_defaults(run=_worker)
 
     export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     export.add_argument("output", nargs="?", default="-", help="file to write, - for stdout")

@@ -20,9 +20,10 @@ from strawberry.schema.config import StrawberryConfig
 
 from app.domain.errors import ErrorCode, UserInputError
 from app.domain.pan import contains_card_number
+from app.observability.graphql import OperationMetrics
 from app.resolvers.mutation import Mutation
 from app.resolvers.query import Query
-from app.schema.billing import Invoice, Subscription, TestClock
+from app.schema.billing import Coupon, Invoice, Subscription, TaxRate, TestClock
 from app.schema.catalog import Price, Product
 from app.schema.customer import Customer
 from app.schema.payment import Dispute, Payment, Refund
@@ -118,9 +119,12 @@ schema = strawberry.Schema(
         Subscription,
         Invoice,
         TestClock,
+        Coupon,
+        TaxRate,
     ],
     config=StrawberryConfig(scalar_map=SCALAR_MAP),
     extensions=[
+        OperationMetrics,  # first: it times the whole operation (and counts after masking)
         CardDataGuard,
         ParserCache,
         ValidationCache,

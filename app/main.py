@@ -1,4 +1,5 @@
-"""The ASGI application: GraphQL at /graphql (with GraphiQL), health checks."""
+"""The ASGI application: GraphQL at /graphql (with GraphiQL), webhooks, health checks,
+metrics."""
 
 import asyncio
 import logging
@@ -20,6 +21,8 @@ from app.db import make_engine, make_session_factory
 from app.domain.clock import Clock, SystemClock
 from app.graphql import schema
 from app.migrations import current_revisions, head_revisions, upgrade_to_head
+from app.observability import Observability
+from app.observability.scrape import queue_installed
 from app.psp.registry import build_registry
 from app.seed import seed_demo_catalog
 from app.settings import Settings
@@ -108,12 +111,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     settings = settings or Settings()
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
     clock = clock or SystemClock()
+    observability = Observability(settings, engine=engine, clock=clock)
     runtime = Runtime(
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine),
         clock=clock,
-        psps=build_registry(settings, clock=clock),
+        psps=build_registry(settings, clock=clock, wrap=observability.psp_wrap),
     )
     heads = head_revisions(settings.database_url)
     sandbox = runtime.psps.sandbox
@@ -122,7 +126,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         async def sandbox_sink(headers: dict[str, str], body: bytes) -> None:
             # Like a real PSP's delivery, a failure here never fails the API call itself.
             try:
-                await webhooks.deliver(runtime, "sandbox", headers, body)
+                await webhooks.deliver(
+                    runtime, "sandbox", headers, body, metrics=observability.metrics
+                )
             except Exception:
                 logger.exception("sandbox webhook delivery failed")
 
@@ -133,6 +139,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         await _prepare_database(runtime)
         yield
         await engine.dispose()
+        observability.shutdown()
 
     async def get_context(request: Request) -> AsyncIterator[RequestContext]:
         context = RequestContext(runtime, request.state.request_id)
@@ -154,6 +161,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         openapi_url=None,
     )
     app.state.runtime = runtime
+    app.state.observability = observability
     app.include_router(
         PaygateGraphQLRouter(
             schema,
@@ -163,7 +171,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             path="/graphql",
         ),
     )
-    app.include_router(webhooks.router(runtime))
+    app.include_router(webhooks.router(runtime, metrics=observability.metrics))
     if sandbox is not None:
         app.include_router(sandbox_pages.router(runtime))
     if settings.graphiql_enabled:
@@ -176,22 +184,29 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
-        """The database answers and its migrations are at head."""
+        """The database answers, its migrations are at head, and the job queue's tables
+        exist ("absent" is ready unless PAYGATE_QUEUE_REQUIRED: SQLite has no queue)."""
         checks: dict[str, Any] = {}
         try:
             async with engine.connect() as connection:
                 await connection.execute(sa.text("SELECT 1"))
                 current = await connection.run_sync(current_revisions)
+                queue = await queue_installed(connection)
             checks["database"] = "ok"
             checks["migrations"] = "ok" if current == heads else "pending"
+            checks["queue"] = "ok" if queue else "absent"
         except Exception as error:
             logger.warning("readiness check failed: %s", type(error).__name__)
             checks["database"] = "unreachable"
         ready = checks.get("database") == "ok" and checks.get("migrations") == "ok"
+        if settings.queue_must_exist and checks.get("queue") != "ok":
+            ready = False
         return JSONResponse(
             {"status": "ready" if ready else "not ready", "checks": checks},
             status_code=200 if ready else 503,
         )
 
+    observability.install(app, psps=runtime.psps.names)  # inside RequestIdMiddleware
     app.add_middleware(RequestIdMiddleware)
+    observability.install_outermost(app)
     return app

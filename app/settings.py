@@ -73,6 +73,34 @@ class Settings(BaseSettings):
         default_factory=lambda: ["sandbox"],
         description="PSPs that may be used (sandbox is always available outside production).",
     )
+    log_format: Literal["json", "console"] | None = Field(
+        None, description="Log lines as JSON or for people. Default: console, json in production."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="Lowest level logged."
+    )
+    request_log: bool = Field(True, description="Log one line per HTTP request.")
+    metrics_enabled: bool = Field(True, description="Record metrics and serve /metrics.")
+    metrics_db_timeout_seconds: float = Field(
+        2.0, gt=0, le=30, description="Time allowed to the database reads of a /metrics scrape."
+    )
+    metrics_stuck_after_minutes: int = Field(
+        15, ge=1, description="A payment whose outcome is unknown for longer is stuck."
+    )
+    queue_required: bool | None = Field(
+        None,
+        description="/readyz needs the job queue's tables. Default: in production on PostgreSQL.",
+    )
+    otel_enabled: bool = Field(False, description="Export OpenTelemetry traces (the otel extra).")
+    otel_endpoint: str | None = Field(
+        None,
+        description="OTLP/HTTP traces URL, e.g. http://collector:4318/v1/traces. Default: the "
+        "OTEL_EXPORTER_OTLP_* variables, else http://localhost:4318/v1/traces.",
+    )
+    otel_service_name: str = Field("paygate", description="service.name of the traces.")
+    otel_sample_ratio: float = Field(
+        1.0, ge=0, le=1, description="Share of new traces sampled (callers' decisions are kept)."
+    )
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     stripe: StripeSettings = Field(default_factory=StripeSettings)
     paypal: PayPalSettings = Field(default_factory=PayPalSettings)
@@ -85,6 +113,11 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+asyncpg://" + url[len(prefix) :]
         return url
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_upper(cls, level: object) -> object:
+        return level.upper() if isinstance(level, str) else level
 
     @cached_property
     def is_production(self) -> bool:
@@ -104,3 +137,13 @@ class Settings(BaseSettings):
     @property
     def graphiql_enabled(self) -> bool:
         return self._default_on(self.graphiql)
+
+    @property
+    def log_as_json(self) -> bool:
+        return self.log_format == "json" or (self.log_format is None and self.is_production)
+
+    @property
+    def queue_must_exist(self) -> bool:
+        if self.queue_required is not None:
+            return self.queue_required
+        return self.is_production and not self.database_url.startswith("sqlite")

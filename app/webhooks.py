@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.context import Runtime
+from app.observability.metrics import Metrics
 from app.psp.errors import PspInvalidRequest, WebhookVerificationError
 from app.psp.registry import UnknownPsp
 from app.services import webhooks
@@ -15,21 +16,38 @@ logger = logging.getLogger("paygate.webhooks")
 MAX_BODY = 1 << 20
 
 
-async def deliver(runtime: Runtime, psp: str, headers: dict[str, str], body: bytes) -> str:
-    """Verify, store and apply one delivery; returns what happened."""
-    async with runtime.sessions() as session:
-        receipt = await webhooks.receive(
-            session,
-            psps=runtime.psps,
-            clock=runtime.clock,
-            psp_name=psp,
-            headers=headers,
-            body=body,
-        )
-    return receipt.value
+async def deliver(
+    runtime: Runtime,
+    psp: str,
+    headers: dict[str, str],
+    body: bytes,
+    *,
+    metrics: Metrics | None = None,
+) -> str:
+    """Verify, store and apply one delivery; returns what happened (and counts it)."""
+    result = "error"
+    try:
+        async with runtime.sessions() as session:
+            receipt = await webhooks.receive(
+                session,
+                psps=runtime.psps,
+                clock=runtime.clock,
+                psp_name=psp,
+                headers=headers,
+                body=body,
+            )
+        result = receipt.value
+        return result
+    except (UnknownPsp, WebhookVerificationError, PspInvalidRequest):
+        result = "refused"
+        raise
+    finally:
+        if metrics is not None:
+            label = psp if psp in runtime.psps.names else "unknown"
+            metrics.webhook_receipts.labels(label, result).inc()
 
 
-def router(runtime: Runtime) -> APIRouter:
+def router(runtime: Runtime, *, metrics: Metrics | None = None) -> APIRouter:
     routes = APIRouter()
 
     @routes.post("/webhooks/{psp}", include_in_schema=False)
@@ -38,7 +56,7 @@ def router(runtime: Runtime) -> APIRouter:
         if len(body) > MAX_BODY:
             return JSONResponse({"error": "payload too large"}, status_code=413)
         try:
-            receipt = await deliver(runtime, psp, dict(request.headers), body)
+            receipt = await deliver(runtime, psp, dict(request.headers), body, metrics=metrics)
         except UnknownPsp:
             return JSONResponse({"error": "unknown PSP"}, status_code=404)
         except WebhookVerificationError as error:

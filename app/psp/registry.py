@@ -4,7 +4,7 @@ payment uses. The sandbox is always there outside the production profile."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from app.domain.clock import Clock
 from app.psp.base import Gateway
@@ -18,11 +18,20 @@ class UnknownPsp(LookupError):
     """No enabled PSP of that name."""
 
 
+Wrap = Callable[[Gateway], Gateway]
+
+
 class PspRegistry:
-    def __init__(self, gateways: Mapping[str, Gateway], default: str) -> None:
+    """``get`` answers the gateways as ``wrap`` made them (instrumented, for metrics);
+    ``sandbox`` the sandbox itself, for its own pages and event sink."""
+
+    def __init__(
+        self, gateways: Mapping[str, Gateway], default: str, *, wrap: Wrap | None = None
+    ) -> None:
         if default not in gateways:
             raise ValueError(f"default PSP {default!r} is not enabled")
-        self._gateways = dict(gateways)
+        self._raw = dict(gateways)
+        self._gateways = {name: wrap(g) if wrap else g for name, g in gateways.items()}
         self.default_name = default
 
     @property
@@ -38,11 +47,12 @@ class PspRegistry:
 
     @property
     def sandbox(self) -> SandboxGateway | None:
-        gateway = self._gateways.get("sandbox")
+        gateway = self._raw.get("sandbox")
         return gateway if isinstance(gateway, SandboxGateway) else None
 
 
-def build_registry(settings: Settings, *, clock: Clock) -> PspRegistry:
+def build_registry(settings: Settings, *, clock: Clock, wrap: Wrap | None = None) -> PspRegistry:
+    """The enabled PSPs; ``wrap`` (if given) decorates each gateway, e.g. with metrics."""
     wanted = set(settings.enabled_psps)
     unknown = wanted - set(KNOWN_PSPS)
     if unknown:
@@ -71,4 +81,4 @@ def build_registry(settings: Settings, *, clock: Clock) -> PspRegistry:
         if settings.paypal.client_id is None or settings.paypal.client_secret is None:
             raise ValueError("paypal is enabled but its client id or secret is not set")
         gateways["paypal"] = PayPalGateway(settings.paypal)
-    return PspRegistry(gateways, settings.default_psp)
+    return PspRegistry(gateways, settings.default_psp, wrap=wrap)

@@ -1,0 +1,177 @@
+"""Per request: the latency histogram, the request log line and the request id in context.
+
+:class:`ObservabilityMiddleware` sits inside ``RequestIdMiddleware``. It binds the request
+id with ``structlog.contextvars`` so that every log line written while the request is
+handled carries it, and makes a :class:`RequestObservation` current, which the GraphQL
+extension fills in (operation, principal, error codes). When the response is sent it
+records the latency by route template and writes one line: request id, method, route,
+status, operation, principal kind, duration and outcome. Never the path's query string,
+headers or body.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from dataclasses import dataclass, field
+from time import perf_counter
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.observability.logs import request_logger
+from app.observability.metrics import Metrics, safe_code
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# Probes and scrapes come every few seconds: their lines are DEBUG.
+QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+@dataclass(slots=True)
+class RequestObservation:
+    """What the layers inside learn about the request, for its metrics and log line."""
+
+    metrics: Metrics | None
+    operation: str | None = None  # a valid GraphQL name, "anonymous" or "invalid"
+    operation_type: str | None = None
+    principal: object = None
+    error_codes: list[str] = field(default_factory=list)
+    user_error_codes: list[str] = field(default_factory=list)
+
+
+_current: contextvars.ContextVar[RequestObservation | None] = contextvars.ContextVar(
+    "paygate_request", default=None
+)
+
+
+def current_request() -> RequestObservation | None:
+    return _current.get()
+
+
+def principal_kind(principal: object) -> str:
+    """A principal's ``kind`` (an enum or a short string), never who it is."""
+    kind = getattr(principal, "kind", None)
+    if kind is None:
+        return "anonymous"
+    return safe_code(getattr(kind, "value", kind), "unknown")
+
+
+def route_of(scope: Scope) -> str:
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return template if isinstance(template, str) else "unmatched"
+
+
+def _method(scope: Scope) -> str:
+    method = scope.get("method", "")
+    return method if method in METHODS else "OTHER"
+
+
+def outcome_of(status: int, observation: RequestObservation) -> str:
+    if status >= 500:
+        return "server_error"
+    if status >= 400:
+        return "client_error"
+    if "INTERNAL_ERROR" in observation.error_codes:
+        return "internal_error"
+    if observation.error_codes:
+        return "graphql_error"
+    if observation.user_error_codes:
+        return "user_error"
+    return "ok"
+
+
+class ObservabilityMiddleware:
+    def __init__(
+        self, app: ASGIApp, *, metrics: Metrics | None, request_log: bool, tracing: bool
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.request_log = request_log
+        self.tracing = tracing
+        self.logger = request_logger()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = perf_counter()
+        state = scope.setdefault("state", {})
+        observation = RequestObservation(self.metrics)
+        token = _current.set(observation)
+        bound = structlog.contextvars.bind_contextvars(request_id=state.get("request_id", ""))
+        status = 500
+
+        async def send_and_watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if self.tracing:  # the server span may end with the body
+                    _name_span(_method(scope), route_of(scope), observation)
+            await send(message)
+
+        failure: BaseException | None = None
+        try:
+            await self.app(scope, receive, send_and_watch)
+        except BaseException as error:
+            failure = error
+            raise
+        finally:
+            seconds = perf_counter() - started
+            method = _method(scope)
+            route = route_of(scope)
+            if self.metrics is not None:
+                self.metrics.http_duration.labels(method, route, f"{status // 100}xx").observe(
+                    seconds
+                )
+            if observation.principal is None:
+                observation.principal = state.get("principal")
+            if self.request_log:
+                self._log(method, route, status, seconds, observation, failure)
+            structlog.contextvars.reset_contextvars(**bound)
+            _current.reset(token)
+
+    def _log(
+        self,
+        method: str,
+        route: str,
+        status: int,
+        seconds: float,
+        observation: RequestObservation,
+        failure: BaseException | None,
+    ) -> None:
+        level = logging.ERROR if status >= 500 or failure else logging.INFO
+        if level == logging.INFO and route in QUIET_ROUTES:
+            level = logging.DEBUG
+        fields: dict[str, Any] = {
+            "method": method,
+            "route": route,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+            "outcome": outcome_of(status, observation),
+            "principal": principal_kind(observation.principal),
+        }
+        if observation.operation is not None:
+            fields["operation"] = observation.operation
+            fields["operation_type"] = observation.operation_type
+        if observation.error_codes:
+            fields["errors"] = observation.error_codes
+        if observation.user_error_codes:
+            fields["user_errors"] = observation.user_error_codes
+        if isinstance(failure, Exception):  # not for a cancellation
+            fields["exc_info"] = failure
+        self.logger.log(level, "request", **fields)
+
+
+def _name_span(method: str, route: str, observation: RequestObservation) -> None:
+    from opentelemetry import trace
+
+    span = trace.get_current_span()
+    if not span.is_recording():
+        return
+    span.update_name(f"{method} {route}")
+    span.set_attribute("http.route", route)
+    if observation.operation is not None:
+        span.set_attribute("graphql.operation.name", observation.operation)
+        span.set_attribute("graphql.operation.type", observation.operation_type or "unknown")

@@ -1,0 +1,245 @@
+"""Background jobs on a PostgreSQL-backed queue (procrastinate), run by ``paygate worker``.
+
+Every job calls the same services as GraphQL and the CLI, with a session of its own:
+
+| job                    | queue       | runs            | does                                    |
+|------------------------|-------------|-----------------|-----------------------------------------|
+| bill_due_subscriptions | billing     | every minute    | renewals and dunning on the wall clock  |
+| reconcile_payments     | payments    | every minute    | unknown PSP outcomes, waiting webhooks  |
+| purge_idempotency_keys | maintenance | hourly, at :17  | idempotency keys past their retention   |
+| release_stalled_jobs   | maintenance | every minute    | frees the locks of jobs of dead workers |
+
+Several workers (processes or machines) may run at once. Each worker defers the periodic
+jobs, and procrastinate keeps one job per task and tick; a job's ``queueing_lock`` keeps
+at most one of it waiting, and its ``lock`` lets only one run at a time, so slow runs do not
+pile up. The services are safe under concurrency anyway (unique constraints, row locks,
+PSP calls keyed per attempt), so two runs that do overlap bill nothing twice.
+
+Jobs take their dependencies (settings, PSP registry, clock) from :func:`dependencies`:
+built once per process from the environment, or set by :func:`use_dependencies` (tests
+share the API's in-memory sandbox PSP with the worker this way).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+
+import procrastinate
+import psycopg
+from procrastinate.exceptions import ConnectorException
+from procrastinate.job_context import JobContext
+from procrastinate.jobs import Status
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import make_engine, make_session_factory
+from app.domain.clock import Clock, SystemClock
+from app.psp.registry import PspRegistry, build_registry
+from app.services import idempotency, reconciliation, renewals
+from app.settings import Settings
+
+logger = logging.getLogger("paygate.worker")
+
+BILLING, PAYMENTS, MAINTENANCE = "billing", "payments", "maintenance"
+QUEUES = (BILLING, PAYMENTS, MAINTENANCE)
+NEEDS_POSTGRES = "the worker needs PostgreSQL; in the embedded mode use advanceTestClock"
+_SCHEMA_LOCK = 0x70_61_79_67_61_74_65  # pg_advisory_lock key of the queue schema ("paygate")
+
+
+class QueueUnavailable(RuntimeError):
+    """The job queue cannot run here (SQLite, or its tables are missing)."""
+
+
+# --- dependencies -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    settings: Settings
+    psps: PspRegistry
+    clock: Clock
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Dependencies:
+        clock = SystemClock()
+        return cls(settings=settings, psps=build_registry(settings, clock=clock), clock=clock)
+
+
+_dependencies: Dependencies | None = None
+
+
+def dependencies() -> Dependencies:
+    """This process's dependencies, built from the environment on first use."""
+    global _dependencies
+    if _dependencies is None:
+        _dependencies = Dependencies.from_settings(Settings())
+    return _dependencies
+
+
+@contextmanager
+def use_dependencies(chosen: Dependencies) -> Iterator[Dependencies]:
+    """Run jobs with ``chosen`` until the block ends."""
+    global _dependencies
+    previous, _dependencies = _dependencies, chosen
+    try:
+        yield chosen
+    finally:
+        _dependencies = previous
+
+
+@asynccontextmanager
+async def _session(settings: Settings) -> AsyncIterator[AsyncSession]:
+    """A session on an engine of its own, disposed of when the job ends (billing holds a
+    second connection for its per-subscription advisory locks)."""
+    engine = make_engine(settings.database_url, pool_size=2)
+    try:
+        async with make_session_factory(engine)() as session:
+            yield session
+    finally:
+        await engine.dispose()
+
+
+# --- the jobs ---------------------------------------------------------------------------
+# ``timestamp`` is the tick a periodic job was deferred for; jobs deferred by hand omit it.
+
+
+async def bill_due_subscriptions(timestamp: int | None = None) -> dict[str, int]:
+    """Renewals and dunning retries of the customers on the wall clock (not test clocks)."""
+    deps = dependencies()
+    async with _session(deps.settings) as session:
+        steps = await renewals.run_due(
+            session, psps=deps.psps, clock=deps.clock, test_clock_id=None
+        )
+    return {"steps": steps}
+
+
+async def reconcile_payments(timestamp: int | None = None) -> dict[str, int]:
+    """Ask the PSPs about unknown outcomes; apply webhook events that were waiting."""
+    deps = dependencies()
+    async with _session(deps.settings) as session:
+        report = await reconciliation.reconcile(session, psps=deps.psps, clock=deps.clock)
+    return {
+        "resolved": len(report.resolved),
+        "unresolved": len(report.unresolved),
+        "stuck": len(report.stuck),
+        "events_applied": report.events_applied,
+    }
+
+
+async def purge_idempotency_keys(timestamp: int | None = None) -> dict[str, int]:
+    deps = dependencies()
+    async with _session(deps.settings) as session:
+        return {"deleted": await idempotency.purge_expired(session, clock=deps.clock)}
+
+
+async def release_stalled_jobs(context: JobContext, timestamp: int | None = None) -> dict[str, int]:
+    """Fail the jobs of workers that died (no heartbeat for 30 s), which would otherwise
+    hold their ``lock`` for ever. The next tick does their work: every job is idempotent."""
+    assert context.app is not None
+    manager = context.app.job_manager
+    released = 0
+    for job in await manager.get_stalled_jobs():
+        try:
+            await manager.finish_job(job, status=Status.FAILED, delete_job=False)
+        except ConnectorException:
+            continue  # finished meanwhile, or released by another worker
+        logger.warning("released job %s (%s) of a worker that stopped", job.id, job.task_name)
+        released += 1
+    return {"released": released}
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    queue: str
+    cron: str
+
+
+SCHEDULE: dict[str, _Schedule] = {
+    "bill_due_subscriptions": _Schedule(BILLING, "* * * * *"),
+    "reconcile_payments": _Schedule(PAYMENTS, "* * * * *"),
+    "purge_idempotency_keys": _Schedule(MAINTENANCE, "17 * * * *"),
+    "release_stalled_jobs": _Schedule(MAINTENANCE, "* * * * *"),
+}
+
+
+# --- the procrastinate app --------------------------------------------------------------
+
+
+def libpq_conninfo(database_url: str) -> str:
+    """The libpq URI of a SQLAlchemy PostgreSQL URL (``postgresql+asyncpg://…``)."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "postgresql":
+        raise QueueUnavailable(NEEDS_POSTGRES)
+    query = dict(url.query)
+    if "ssl" in query and "sslmode" not in query:  # asyncpg's name for it
+        ssl = query.pop("ssl")
+        query["sslmode"] = {"true": "require", "false": "disable"}.get(str(ssl).lower(), ssl)
+    rendered: str = url.set(drivername="postgresql", query=query).render_as_string(
+        hide_password=False
+    )
+    return rendered
+
+
+def build_app(settings: Settings, *, pool_size: int = 4) -> procrastinate.App:
+    """The queue on ``settings.database_url``, with the jobs and their schedule.
+    Raises :class:`QueueUnavailable` on SQLite."""
+    connector = procrastinate.PsycopgConnector(
+        conninfo=libpq_conninfo(settings.database_url), min_size=1, max_size=pool_size
+    )
+    queue = procrastinate.App(connector=connector, worker_defaults={"delete_jobs": "successful"})
+
+    for function in (bill_due_subscriptions, reconcile_payments, purge_idempotency_keys):
+        name = function.__name__
+        schedule = SCHEDULE[name]
+        task = queue.task(name=name, queue=schedule.queue, lock=name, queueing_lock=name)(function)
+        queue.periodic(cron=schedule.cron, periodic_id=name)(task)
+    # No lock: if this job stalled too, nothing would be left to free it.
+    name, schedule = "release_stalled_jobs", SCHEDULE["release_stalled_jobs"]
+    stalled = queue.task(name=name, queue=schedule.queue, queueing_lock=name, pass_context=True)(
+        release_stalled_jobs
+    )
+    queue.periodic(cron=schedule.cron, periodic_id=name)(stalled)
+    return queue
+
+
+async def queue_schema_applied(conninfo: str) -> bool:
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as connection:
+        found = await (
+            await connection.execute("SELECT to_regclass('procrastinate_jobs') IS NOT NULL")
+        ).fetchone()
+    return bool(found and found[0])
+
+
+async def apply_queue_schema(settings: Settings) -> bool:
+    """Create procrastinate's tables unless they exist (``paygate migrate``). Concurrent
+    callers wait for each other. Returns whether the schema was applied now."""
+    conninfo = libpq_conninfo(settings.database_url)
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as lock:
+        await lock.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
+        try:
+            if await queue_schema_applied(conninfo):
+                return False
+            queue = build_app(settings, pool_size=1)
+            async with queue.open_async():
+                await queue.schema_manager.apply_schema_async()
+            return True
+        finally:
+            await lock.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
+
+
+async def run(
+    settings: Settings, *, concurrency: int = 4, queues: Iterable[str] | None = None
+) -> None:
+    """Work until SIGINT or SIGTERM (``paygate worker``): finish the running jobs, then stop."""
+    queue = build_app(settings, pool_size=concurrency + 2)
+    if not await queue_schema_applied(libpq_conninfo(settings.database_url)):
+        raise QueueUnavailable("the job queue's tables are missing: run `paygate migrate` first")
+    with use_dependencies(Dependencies.from_settings(settings)):
+        async with queue.open_async():
+            if queues:
+                await queue.run_worker_async(concurrency=concurrency, queues=list(queues))
+            else:
+                await queue.run_worker_async(concurrency=concurrency)

@@ -1,0 +1,92 @@
+"""Each job, deferred on the real queue and run by a procrastinate worker: its effect."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import procrastinate
+import pytest
+import sqlalchemy as sa
+
+from app.domain.clock import FrozenClock
+from tests.api.payments_helpers import customer_with, get_payment, pay
+from tests.billing.helpers import monthly_price, subscribe, subscription
+from tests.conftest import Api
+from tests.worker.conftest import statuses, work
+
+
+async def test_a_renewal_due_on_the_wall_clock_is_invoiced_and_charged(
+    api: Api, queue: procrastinate.App, clock: FrozenClock
+) -> None:
+    # Given a monthly subscription whose first period ends on 2026-02-15
+    customer = await customer_with(api, "tok_visa")
+    created = await subscribe(api, customer, await monthly_price(api, "29.00"))
+    assert created["userErrors"] == []
+    subscription_id = created["subscription"]["id"]
+    assert created["subscription"]["currentPeriodEnd"] == "2026-02-15T12:00:00+00:00"
+
+    # When the period has ended and the billing job runs
+    clock.advance(timedelta(days=31, hours=1))
+    await queue.configure_task("bill_due_subscriptions").defer_async()
+    await work(queue)
+
+    # Then the next period is invoiced and charged off session, once
+    assert await statuses(queue) == {"bill_due_subscriptions": ["succeeded"]}
+    billed = await subscription(api, subscription_id)
+    assert billed["status"] == "ACTIVE"
+    assert billed["currentPeriodEnd"] == "2026-03-15T12:00:00+00:00"
+    first, renewal = billed["invoices"]
+    assert first["billingReason"] == "SUBSCRIPTION_CREATE"
+    assert (renewal["billingReason"], renewal["status"]) == ("SUBSCRIPTION_CYCLE", "PAID")
+    assert renewal["periodStart"] == "2026-02-15T12:00:00+00:00"
+    assert renewal["amountPaid"]["amountMinor"] == "2900"
+    assert [(p["status"], p["offSession"]) for p in renewal["payments"]] == [("SUCCEEDED", True)]
+
+    # And running it again bills nothing more
+    await queue.configure_task("bill_due_subscriptions").defer_async()
+    await work(queue)
+    assert len((await subscription(api, subscription_id))["invoices"]) == 2
+
+
+async def test_reconciliation_job_resolves_unknown_outcomes(
+    api: Api, queue: procrastinate.App, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a payment that timed out after the PSP charged, its webhooks lost
+    monkeypatch.setattr(api.runtime.psps.sandbox, "sink", None)
+    customer = await customer_with(api, "tok_timeout")
+    paid = (await pay(api, customer, "7.00"))["payment"]
+    assert (paid["status"], paid["outcomeUnknown"]) == ("PROCESSING", True)
+
+    # When the reconciliation job runs after the grace period
+    clock.advance(timedelta(minutes=2))
+    await queue.configure_task("reconcile_payments").defer_async()
+    await work(queue)
+
+    # Then the PSP was asked and the payment is known to have succeeded
+    assert await statuses(queue) == {"reconcile_payments": ["succeeded"]}
+    payment = await get_payment(api, paid["id"])
+    assert (payment["status"], payment["outcomeUnknown"]) == ("SUCCEEDED", False)
+    assert payment["amountReceived"]["amount"] == "7.00"
+
+
+async def test_purge_job_deletes_expired_idempotency_keys(
+    api: Api, queue: procrastinate.App, clock: FrozenClock
+) -> None:
+    customer = await customer_with(api, "tok_visa")
+    await pay(api, customer)
+
+    async def keys() -> int:
+        async with api.engine.connect() as connection:
+            return int(await connection.scalar(sa.text("SELECT count(*) FROM idempotency_keys")))
+
+    kept = await keys()
+    assert kept >= 1
+    await queue.configure_task("purge_idempotency_keys").defer_async()
+    await work(queue)
+    assert await keys() == kept  # still within their 24 hours
+
+    clock.advance(timedelta(hours=25))
+    await queue.configure_task("purge_idempotency_keys").defer_async()
+    await work(queue)
+    assert await keys() == 0
+    assert await statuses(queue) == {"purge_idempotency_keys": ["succeeded", "succeeded"]}
