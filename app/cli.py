@@ -60,11 +60,13 @@ def _worker(args: argparse.Namespace) -> int:
     if problem:
         print(f"paygate worker: {problem}", file=sys.stderr)  # noqa: T201
         return 2
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from app.observability.logs import configure_logging
+
+    settings = Settings()
+    configure_logging(settings)
+    logging.getLogger().setLevel(args.log_level.upper())
     try:
-        asyncio.run(worker.run(Settings(), concurrency=args.concurrency, queues=queues))
+        asyncio.run(worker.run(settings, concurrency=args.concurrency, queues=queues))
     except worker.QueueUnavailable as error:
         print(f"paygate worker: {error}", file=sys.stderr)  # noqa: T201
         return 2

@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.domain.billing import DunningPolicy, SubscriptionStatus
+
 
 class SandboxSettings(BaseModel):
     webhook_secret: SecretStr | None = Field(
@@ -87,6 +89,13 @@ class Settings(BaseSettings):
     metrics_stuck_after_minutes: int = Field(
         15, ge=1, description="A payment whose outcome is unknown for longer is stuck."
     )
+    dunning_retry_days: list[int] = Field(
+        default_factory=lambda: [1, 3, 5, 7],
+        description="Days after a failed renewal on which it is retried (JSON list).",
+    )
+    dunning_final_status: Literal["unpaid", "canceled"] = Field(
+        "unpaid", description="What a subscription becomes when every retry failed."
+    )
     queue_required: bool | None = Field(
         None,
         description="/readyz needs the job queue's tables. Default: in production on PostgreSQL.",
@@ -118,6 +127,19 @@ class Settings(BaseSettings):
     @classmethod
     def _level_upper(cls, level: object) -> object:
         return level.upper() if isinstance(level, str) else level
+
+    @field_validator("dunning_retry_days")
+    @classmethod
+    def _increasing_days(cls, days: list[int]) -> list[int]:
+        DunningPolicy(retry_days=tuple(days))  # raises ValueError with the reason
+        return days
+
+    @property
+    def dunning_policy(self) -> DunningPolicy:
+        return DunningPolicy(
+            retry_days=tuple(self.dunning_retry_days),
+            final_status=SubscriptionStatus(self.dunning_final_status),
+        )
 
     @cached_property
     def is_production(self) -> bool:

@@ -111,7 +111,11 @@ async def bill_due_subscriptions(timestamp: int | None = None) -> dict[str, int]
     deps = dependencies()
     async with _session(deps.settings) as session:
         steps = await renewals.run_due(
-            session, psps=deps.psps, clock=deps.clock, test_clock_id=None
+            session,
+            psps=deps.psps,
+            clock=deps.clock,
+            test_clock_id=None,
+            policy=deps.settings.dunning_policy,
         )
     return {"steps": steps}
 

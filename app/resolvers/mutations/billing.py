@@ -200,9 +200,12 @@ class BillingMutations:
                 session, clock=info.context.clock, clock_id=clock_id, to=input.frozen_time
             )
             await renewals.run_due(
-                session, psps=info.context.runtime.psps, clock=info.context.clock,
+                session,
+                psps=info.context.runtime.psps,
+                clock=info.context.clock,
                 test_clock_id=clock_id,
-            )  # fmt: skip
+                policy=info.context.runtime.settings.dunning_policy,
+            )
             return TestClockPayload(test_clock=TestClock.from_model(row), user_errors=[])
 
         return await mutate(info, TestClockPayload, act)
