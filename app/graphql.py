@@ -23,8 +23,9 @@ from app.domain.pan import contains_card_number
 from app.observability.graphql import OperationMetrics
 from app.resolvers.mutation import Mutation
 from app.resolvers.query import Query
-from app.schema.billing import Coupon, Invoice, Subscription, TaxRate, TestClock
+from app.schema.billing import Invoice, Subscription, TestClock
 from app.schema.catalog import Price, Product
+from app.schema.coupons import Coupon, TaxRate
 from app.schema.customer import Customer
 from app.schema.payment import Dispute, Payment, Refund
 from app.schema.payment_method import PaymentMethod

@@ -7,8 +7,9 @@ from strawberry.dataloader import DataLoader
 
 from app.domain.errors import ErrorCode
 from app.loaders import Loaders
-from app.schema.billing import Coupon, Invoice, Subscription, TaxRate, TestClock
+from app.schema.billing import Invoice, Subscription, TestClock
 from app.schema.catalog import Price, Product
+from app.schema.coupons import Coupon, TaxRate
 from app.schema.customer import Customer
 from app.schema.errors import PublicError
 from app.schema.node import GlobalIdError, Node, decode_gid

@@ -10,19 +10,21 @@ from app.resolvers.common import Info, key_of, mutate
 from app.schema.billing import (
     AdvanceTestClockInput,
     CancelSubscriptionInput,
-    Coupon,
-    CouponPayload,
-    CreateCouponInput,
     CreateSubscriptionInput,
-    CreateTaxRateInput,
     CreateTestClockInput,
     Subscription,
     SubscriptionActionInput,
     SubscriptionPayload,
-    TaxRate,
-    TaxRatePayload,
     TestClock,
     TestClockPayload,
+)
+from app.schema.coupons import (
+    Coupon,
+    CouponPayload,
+    CreateCouponInput,
+    CreateTaxRateInput,
+    TaxRate,
+    TaxRatePayload,
 )
 from app.services import coupons, renewals, subscriptions, test_clocks
 
