@@ -1,11 +1,15 @@
 """Money-moving mutations: payments and refunds. Each takes an idempotency key."""
 
-from typing import Annotated
+import uuid
+from collections.abc import Awaitable
+from typing import Annotated, Protocol
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.clock import Clock
 from app.domain.errors import UserInputError
+from app.psp.registry import PspRegistry
 from app.resolvers.common import Info, key_of, mutate, user_errors
 from app.schema.errors import UserError
 from app.schema.payment import Payment, Refund
@@ -33,6 +37,36 @@ def _payment_payload(outcome: Outcome) -> PaymentPayload:
     return PaymentPayload(
         payment=Payment.from_model(outcome.payment), user_errors=_problems(outcome)
     )
+
+
+class PaymentAction(Protocol):
+    def __call__(
+        self,
+        session: AsyncSession,
+        *,
+        psps: PspRegistry,
+        clock: Clock,
+        caller: Caller,
+        payment_id: uuid.UUID,
+    ) -> Awaitable[Outcome]: ...
+
+
+async def _act_on_payment(
+    info: Info, input: PaymentActionInput, action: PaymentAction
+) -> PaymentPayload:
+    """Confirm or cancel: the same input, the same payload."""
+
+    async def act(session: AsyncSession) -> PaymentPayload:
+        outcome = await action(
+            session,
+            psps=info.context.runtime.psps,
+            clock=info.context.clock,
+            caller=_caller(info, input.idempotency_key),
+            payment_id=key_of(input.payment_id, "Payment", "paymentId"),
+        )
+        return _payment_payload(outcome)
+
+    return await mutate(info, PaymentPayload, act)
 
 
 @strawberry.type
@@ -77,17 +111,7 @@ class PaymentMutations:
         info: Info,
         input: Annotated[PaymentActionInput, strawberry.argument(description="The payment.")],
     ) -> PaymentPayload:
-        async def act(session: AsyncSession) -> PaymentPayload:
-            outcome = await payment_actions.confirm_payment(
-                session,
-                psps=info.context.runtime.psps,
-                clock=info.context.clock,
-                caller=_caller(info, input.idempotency_key),
-                payment_id=key_of(input.payment_id, "Payment", "paymentId"),
-            )
-            return _payment_payload(outcome)
-
-        return await mutate(info, PaymentPayload, act)
+        return await _act_on_payment(info, input, payment_actions.confirm_payment)
 
     @strawberry.mutation(description="Capture an authorised payment, in full or in part.")
     async def capture_payment(
@@ -115,17 +139,7 @@ class PaymentMutations:
         info: Info,
         input: Annotated[PaymentActionInput, strawberry.argument(description="The payment.")],
     ) -> PaymentPayload:
-        async def act(session: AsyncSession) -> PaymentPayload:
-            outcome = await payment_actions.cancel_payment(
-                session,
-                psps=info.context.runtime.psps,
-                clock=info.context.clock,
-                caller=_caller(info, input.idempotency_key),
-                payment_id=key_of(input.payment_id, "Payment", "paymentId"),
-            )
-            return _payment_payload(outcome)
-
-        return await mutate(info, PaymentPayload, act)
+        return await _act_on_payment(info, input, payment_actions.cancel_payment)
 
     @strawberry.mutation(
         description="Refund a payment, fully or in part; the refunds of a payment never add "
