@@ -171,3 +171,17 @@ async def test_events_are_signed_json(sandbox: tuple[SandboxGateway, Sink]) -> N
 def test_every_magic_token_is_documented_and_every_decline_has_advice() -> None:
     assert all(token in (adapter.__doc__ or "") for token in TOKENS)
     assert set(ADVICE) == set(DeclineCode)
+
+
+async def test_another_process_can_charge_an_attached_card(
+    sandbox: tuple[SandboxGateway, Sink],
+) -> None:
+    gateway, _ = sandbox
+    method = await attach(gateway, "tok_insufficientFunds")
+    elsewhere = SandboxGateway(
+        webhook_secret=b"s", clock=FrozenClock(datetime(2026, 3, 1, tzinfo=UTC))
+    )
+    result = await elsewhere.create_payment(request(method, "worker-1"))
+    assert result.decline is not None and result.decline.code is DeclineCode.INSUFFICIENT_FUNDS
+    with pytest.raises(PspInvalidRequest):
+        await elsewhere.create_payment(request("sbxpm_visa_forged", "worker-2"))

@@ -107,7 +107,7 @@ class SandboxGateway:
         self._clock = clock
         self._action_url = action_url.rstrip("/")
         self.sink = sink
-        self._methods: dict[str, str] = {}  # payment method reference -> token
+        self._detached: set[str] = set()  # payment method references
         self._payments: dict[str, _Payment] = {}
         self._by_key: dict[str, str] = {}  # idempotency key -> payment reference
         self._refunds: dict[str, RefundResult] = {}
@@ -137,8 +137,11 @@ class SandboxGateway:
             )
         if request.token == "tok_unavailable":
             raise PspUnavailable("The sandbox PSP is unavailable (tok_unavailable).", psp=self.name)
-        reference = f"sbxpm_{_digest(request.psp_customer_id, request.token)}"
-        self._methods[reference] = request.token
+        # The reference names the card, so that any process (an API server, a worker) can
+        # charge it: the sandbox keeps no state that a charge depends on.
+        name = request.token.removeprefix("tok_")
+        reference = f"sbxpm_{name}_{_digest(request.psp_customer_id, request.token)}"
+        self._detached.discard(reference)
         return PaymentMethodDetails(
             psp_reference=reference,
             type="card",
@@ -150,8 +153,8 @@ class SandboxGateway:
         )
 
     async def detach_payment_method(self, request: DetachRequest) -> None:
-        if self._methods.pop(request.psp_reference, None) is None:
-            raise PspInvalidRequest("No such payment method.", psp=self.name, code="not_found")
+        self._token_of(request.psp_reference)  # refuses what the sandbox never issued
+        self._detached.add(request.psp_reference)
 
     # --- payments ---------------------------------------------------------------------
 
@@ -195,9 +198,13 @@ class SandboxGateway:
     def _token_of(self, payment_method: str | None) -> str:
         if payment_method in TOKENS:
             return payment_method  # a one-off token
-        token = self._methods.get(payment_method or "")
-        if token is None:
+        prefix, _, rest = (payment_method or "").partition("_")
+        name, _, digest = rest.rpartition("_")
+        token = f"tok_{name}"
+        if prefix != "sbxpm" or token not in TOKENS or len(digest) != 24:
             raise PspInvalidRequest("No such payment method.", psp=self.name, code="not_found")
+        if payment_method in self._detached:
+            raise PspInvalidRequest("This payment method was detached.", psp=self.name)
         return token
 
     def _initial_result(self, reference: str, request: PaymentRequest, token: str) -> PaymentResult:
