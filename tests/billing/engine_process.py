@@ -1,0 +1,35 @@
+"""One billing engine in a process of its own, as a worker would run it:
+``python -m tests.billing.engine_process DATABASE_URL TEST_CLOCK_ID``. Prints its steps."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+
+from app.db import make_engine, make_session_factory
+from app.domain.clock import SystemClock
+from app.psp.registry import build_registry
+from app.services import renewals
+from app.settings import Settings
+
+
+async def main(database_url: str, test_clock_id: uuid.UUID) -> int:
+    settings = Settings(database_url=database_url, enabled_psps=["sandbox"])
+    clock = SystemClock()
+    engine = make_engine(settings.database_url, pool_size=2)
+    try:
+        async with make_session_factory(engine)() as session:
+            return await renewals.run_due(
+                session,
+                psps=build_registry(settings, clock=clock),
+                clock=clock,
+                test_clock_id=test_clock_id,
+                limit=100_000,
+            )
+    finally:
+        await engine.dispose()
+
+
+if __name__ == "__main__":
+    print(asyncio.run(main(sys.argv[1], uuid.UUID(sys.argv[2]))))  # noqa: T201
