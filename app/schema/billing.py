@@ -13,7 +13,6 @@ from app.domain.billing import (
     SubscriptionStatus,
 )
 from app.domain.billing import Preview as PreviewData
-from app.domain.money import Money as DomainMoney
 from app.models import Invoice as InvoiceRow
 from app.models import InvoiceLine as InvoiceLineRow
 from app.models import Subscription as SubscriptionRow
@@ -41,10 +40,6 @@ strawberry.enum(InvoiceStatus, description="`DRAFT → OPEN → PAID | VOID | UN
 strawberry.enum(BillingReason, description="Why an invoice was made.")
 
 
-def _money(minor: int, currency: str) -> Money:
-    return Money.from_domain(DomainMoney(minor, currency))
-
-
 @strawberry.type(description="A price on a subscription, at the amount it was sold at.")
 class SubscriptionItem:
     quantity: int = strawberry.field(description="Units billed each period.")
@@ -63,7 +58,7 @@ class SubscriptionItem:
     def from_model(cls, row: ItemRow, currency: str) -> "SubscriptionItem":
         return cls(
             quantity=row.quantity,
-            unit_amount=_money(row.unit_amount_minor, currency),
+            unit_amount=Money.of(row.unit_amount_minor, currency),
             price_key=row.price_id,
         )
 
@@ -92,11 +87,11 @@ class InvoiceLine:
         return cls(
             description=row.description,
             quantity=row.quantity,
-            unit_amount=_money(row.unit_amount_minor, currency),
-            amount=_money(row.amount_minor, currency),
-            discount=_money(row.discount_minor, currency),
-            tax=_money(row.tax_minor, currency),
-            tax_included=_money(row.tax_included_minor, currency),
+            unit_amount=Money.of(row.unit_amount_minor, currency),
+            amount=Money.of(row.amount_minor, currency),
+            discount=Money.of(row.discount_minor, currency),
+            tax=Money.of(row.tax_minor, currency),
+            tax_included=Money.of(row.tax_included_minor, currency),
             proration=row.proration,
             period_start=row.period_start,
             period_end=row.period_end,
@@ -148,13 +143,13 @@ class Invoice(Node):
             billing_reason=row.billing_reason,
             period_start=row.period_start,
             period_end=row.period_end,
-            subtotal=_money(row.subtotal_minor, currency),
-            discount=_money(row.discount_minor, currency),
-            tax=_money(row.tax_minor, currency),
-            tax_included=_money(row.tax_included_minor, currency),
-            total=_money(row.total_minor, currency),
-            amount_paid=_money(row.amount_paid_minor, currency),
-            amount_remaining=_money(row.total_minor - row.amount_paid_minor, currency),
+            subtotal=Money.of(row.subtotal_minor, currency),
+            discount=Money.of(row.discount_minor, currency),
+            tax=Money.of(row.tax_minor, currency),
+            tax_included=Money.of(row.tax_included_minor, currency),
+            total=Money.of(row.total_minor, currency),
+            amount_paid=Money.of(row.amount_paid_minor, currency),
+            amount_remaining=Money.of(row.total_minor - row.amount_paid_minor, currency),
             attempt_count=row.attempt_count,
             due_date=row.due_date,
             paid_at=row.paid_at,
@@ -314,16 +309,16 @@ class InvoicePreview:
                 InvoiceLine(
                     description=line.description,
                     quantity=line.quantity,
-                    unit_amount=_money(line.unit_amount_minor, currency),
-                    amount=_money(line.amount_minor, currency),
+                    unit_amount=Money.of(line.unit_amount_minor, currency),
+                    amount=Money.of(line.amount_minor, currency),
                     proration=line.proration,
                     period_start=line.period_start,
                     period_end=line.period_end,
                 )
                 for line in preview.lines
             ],
-            subtotal=_money(preview.subtotal_minor, currency),
-            total=_money(preview.total_minor, currency),
+            subtotal=Money.of(preview.subtotal_minor, currency),
+            total=Money.of(preview.total_minor, currency),
         )
 
 

@@ -5,17 +5,11 @@ from datetime import datetime
 import strawberry
 
 from app.domain.billing import CouponDuration
-from app.domain.money import Money as DomainMoney
 from app.models import Coupon as CouponRow
 from app.models import TaxRate as TaxRateRow
 from app.schema.errors import UserError
 from app.schema.money import Money, MoneyInput
 from app.schema.node import Node, encode_gid
-
-
-def _money(minor: int, currency: str) -> Money:
-    return Money.from_domain(DomainMoney(minor, currency))
-
 
 strawberry.enum(
     CouponDuration,
@@ -46,7 +40,7 @@ class Coupon(Node):
             name=row.name,
             percent_off=percent,
             amount_off=(
-                _money(row.amount_off_minor, row.currency)
+                Money.of(row.amount_off_minor, row.currency)
                 if row.amount_off_minor is not None and row.currency
                 else None
             ),

@@ -35,6 +35,11 @@ class Money:
         return self._money.formatted(locale)
 
     @classmethod
+    def of(cls, minor: int, currency: str) -> "Money":
+        """From a row's minor units and currency."""
+        return cls.from_domain(DomainMoney(minor, currency))
+
+    @classmethod
     def from_domain(cls, money: DomainMoney) -> "Money":
         return cls(
             amount=money.decimal_string(),

@@ -6,7 +6,6 @@ from datetime import datetime
 import strawberry
 
 from app.context import RequestContext
-from app.domain.money import Money as DomainMoney
 from app.domain.payments import (
     CaptureMethod,
     DisputeStatus,
@@ -66,10 +65,6 @@ class NextAction:
     client_secret: str | None = strawberry.field(
         description="Or finish in the browser with the PSP's SDK (Stripe.js handleNextAction)."
     )
-
-
-def _money(minor: int, currency: str) -> Money:
-    return Money.from_domain(DomainMoney(minor, currency))
 
 
 @strawberry.type(description="A one-off charge of a customer's payment method.")
@@ -132,10 +127,10 @@ class Payment(Node):
             key=row.id,
             customer_key=row.customer_id,
             status=row.status,
-            amount=_money(row.amount_minor, row.currency),
-            amount_capturable=_money(row.amount_capturable_minor, row.currency),
-            amount_received=_money(row.amount_received_minor, row.currency),
-            amount_refunded=_money(row.amount_refunded_minor, row.currency),
+            amount=Money.of(row.amount_minor, row.currency),
+            amount_capturable=Money.of(row.amount_capturable_minor, row.currency),
+            amount_received=Money.of(row.amount_received_minor, row.currency),
+            amount_refunded=Money.of(row.amount_refunded_minor, row.currency),
             capture_method=row.capture_method,
             off_session=row.off_session,
             decline=decline,
@@ -172,7 +167,7 @@ class Refund(Node):
             id=encode_gid("Refund", row.id),
             payment_key=row.payment_id,
             status=row.status,
-            amount=_money(row.amount_minor, row.currency),
+            amount=Money.of(row.amount_minor, row.currency),
             reason=row.reason,
             failure_reason=row.failure_reason,
             psp_reference=row.psp_reference,
@@ -205,7 +200,7 @@ class Dispute(Node):
             payment_key=row.payment_id,
             status=row.status,
             reason=row.reason,
-            amount=_money(row.amount_minor, row.currency),
+            amount=Money.of(row.amount_minor, row.currency),
             evidence_due_by=row.evidence_due_by,
             outcome=outcome,
             psp_reference=row.psp_reference,
@@ -226,7 +221,7 @@ class PaymentEvent:
     def from_model(cls, row: EventRow) -> "PaymentEvent":
         amount = None
         if row.amount_minor is not None and row.currency is not None:
-            amount = _money(row.amount_minor, row.currency)
+            amount = Money.of(row.amount_minor, row.currency)
         return cls(
             type=row.type,
             source=row.source,

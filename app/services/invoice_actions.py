@@ -13,17 +13,11 @@ from app.domain.clock import Clock
 from app.domain.errors import ErrorCode, Problem, Problems, UserInputError
 from app.domain.ids import new_id
 from app.domain.money import MAX_MINOR, parse_money
-from app.models import Customer, Invoice, InvoiceLine, Subscription
+from app.models import Invoice, InvoiceLine, Subscription
 from app.psp.registry import PspRegistry
 from app.services import invoices, test_clocks
 from app.services.customers import get_customer
 from app.services.payments import Caller
-
-
-async def _customer_now(session: AsyncSession, customer_id: uuid.UUID, clock: Clock) -> Clock:
-    customer = await session.get(Customer, customer_id)
-    assert customer is not None
-    return await test_clocks.clock_of(session, customer, clock)
 
 
 async def create_invoice_item(
@@ -55,7 +49,7 @@ async def create_invoice_item(
             raise UserInputError(
                 Problem(ErrorCode.NOT_FOUND, "No such subscription.", ("subscriptionId",))
             )
-    now = (await _customer_now(session, customer_id, clock)).now()
+    now = (await test_clocks.clock_of(session, customer_id, clock)).now()
     line = InvoiceLine(
         id=new_id(),
         customer_id=customer_id,
@@ -79,23 +73,15 @@ async def create_invoice(
 ) -> Invoice:
     """A draft invoice of the customer's pending items in ``currency``."""
     await get_customer(session, customer_id, "customerId")
-    now = (await _customer_now(session, customer_id, clock)).now()
-    invoice = Invoice(
-        id=new_id(),
+    now = (await test_clocks.clock_of(session, customer_id, clock)).now()
+    invoice = invoices.blank_invoice(
         customer_id=customer_id,
-        billing_reason=BillingReason.MANUAL,
-        status=InvoiceStatus.DRAFT,
+        subscription_id=None,
+        reason=BillingReason.MANUAL,
         currency=currency,
         period_start=now,
         period_end=now,
-        subtotal_minor=0,
-        discount_minor=0,
-        tax_minor=0,
-        total_minor=0,
-        amount_paid_minor=0,
-        attempt_count=0,
-        created_at=now,
-        updated_at=now,
+        now=now,
     )
     session.add(invoice)
     await session.flush()
@@ -138,7 +124,7 @@ async def finalize_invoice(
     invoice = await _invoice(session, invoice_id)
     _state(invoice, (InvoiceStatus.DRAFT,), "finalized")
     await invoices.finalize(
-        session, invoice, clock=await _customer_now(session, invoice.customer_id, clock)
+        session, invoice, clock=await test_clocks.clock_of(session, invoice.customer_id, clock)
     )
     await session.commit()
     return invoice
@@ -156,7 +142,7 @@ async def pay_invoice(
     """Collect an open invoice now, with the customer present (a 3DS step is possible)."""
     invoice = await _invoice(session, invoice_id)
     _state(invoice, (InvoiceStatus.OPEN, InvoiceStatus.PAID), "paid")
-    customer_clock = await _customer_now(session, invoice.customer_id, clock)
+    customer_clock = await test_clocks.clock_of(session, invoice.customer_id, clock)
     method = payment_method_id
     if method is None and invoice.subscription_id is not None:
         subscription = await session.get(Subscription, invoice.subscription_id)
@@ -183,7 +169,7 @@ async def void_invoice(session: AsyncSession, *, clock: Clock, invoice_id: uuid.
                 ("invoiceId",),
             )
         )
-    now = (await _customer_now(session, invoice.customer_id, clock)).now()
+    now = (await test_clocks.clock_of(session, invoice.customer_id, clock)).now()
     invoice.status, invoice.voided_at, invoice.updated_at = InvoiceStatus.VOID, now, now
     await session.commit()
     return invoice
@@ -196,6 +182,6 @@ async def mark_uncollectible(
     invoice = await _invoice(session, invoice_id)
     _state(invoice, (InvoiceStatus.OPEN,), "marked uncollectible")
     invoice.status = InvoiceStatus.UNCOLLECTIBLE
-    invoice.updated_at = (await _customer_now(session, invoice.customer_id, clock)).now()
+    invoice.updated_at = (await test_clocks.clock_of(session, invoice.customer_id, clock)).now()
     await session.commit()
     return invoice

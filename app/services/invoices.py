@@ -44,6 +44,38 @@ class Attempt:
     advice: RetryAdvice | None  # when it failed: what the decline advises
 
 
+def blank_invoice(
+    *,
+    customer_id: uuid.UUID,
+    subscription_id: uuid.UUID | None,
+    reason: BillingReason,
+    currency: str,
+    period_start: datetime,
+    period_end: datetime,
+    now: datetime,
+) -> Invoice:
+    """A new draft invoice with nothing on it yet."""
+    return Invoice(
+        id=new_id(),
+        customer_id=customer_id,
+        subscription_id=subscription_id,
+        billing_reason=reason,
+        status=InvoiceStatus.DRAFT,
+        currency=currency,
+        period_start=period_start,
+        period_end=period_end,
+        subtotal_minor=0,
+        discount_minor=0,
+        tax_minor=0,
+        tax_included_minor=0,
+        total_minor=0,
+        amount_paid_minor=0,
+        attempt_count=0,
+        created_at=now,
+        updated_at=now,
+    )
+
+
 async def draft_for_period(
     session: AsyncSession,
     *,
@@ -64,25 +96,16 @@ async def draft_for_period(
             .order_by(SubscriptionItem.id)
         )
     ).all()
-    invoice = Invoice(
-        id=new_id(),
+    invoice = blank_invoice(
         customer_id=subscription.customer_id,
         subscription_id=subscription.id,
-        billing_period_start=period_start,
-        billing_reason=reason,
-        status=InvoiceStatus.DRAFT,
+        reason=reason,
         currency=subscription.currency,
         period_start=period_start,
         period_end=period_end,
-        subtotal_minor=0,
-        discount_minor=0,
-        tax_minor=0,
-        total_minor=0,
-        amount_paid_minor=0,
-        attempt_count=0,
-        created_at=clock.now(),
-        updated_at=clock.now(),
+        now=clock.now(),
     )
+    invoice.billing_period_start = period_start  # one invoice per period (a constraint)
     session.add(invoice)
     for item, product_name in items:
         amount = item.unit_amount_minor * item.quantity

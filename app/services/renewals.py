@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -23,7 +23,7 @@ from app.domain.billing import (
     DunningPolicy,
     InvoiceStatus,
     SubscriptionStatus,
-    period_boundary,
+    period_at,
 )
 from app.domain.clock import Clock, FrozenClock
 from app.models import Customer, Invoice, Subscription
@@ -117,15 +117,7 @@ async def _renew(
         subscription.updated_at = start
         await session.commit()
         return "canceled"
-    anchor, interval, count = (
-        subscription.billing_cycle_anchor,
-        subscription.interval,
-        subscription.interval_count,
-    )
-    n = 0
-    while period_boundary(anchor, interval, count, n) <= start:
-        n += 1
-    end = period_boundary(anchor, interval, count, n)
+    end = period_after(subscription, start)
     invoice = await invoices.draft_for_period(
         session, subscription=subscription, reason=BillingReason.SUBSCRIPTION_CYCLE,
         period_start=start, period_end=end, clock=at,
@@ -152,6 +144,13 @@ async def _renew(
     )  # fmt: skip
     await after_attempt(session, subscription_id, attempt, at, first=True, policy=policy)
     return "renewed"
+
+
+def period_after(subscription: Subscription, start: datetime) -> datetime:
+    """The end of the billing period that starts at ``start``."""
+    return period_at(
+        subscription.billing_cycle_anchor, subscription.interval, subscription.interval_count, start
+    ).end
 
 
 async def _retry(

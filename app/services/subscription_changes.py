@@ -23,7 +23,6 @@ from app.domain.billing import (
     Preview,
     ProrationBehavior,
     SubscriptionStatus,
-    period_boundary,
     prorate,
     remaining_share,
 )
@@ -31,7 +30,6 @@ from app.domain.clock import Clock, FrozenClock
 from app.domain.errors import ErrorCode, Problem, UserInputError
 from app.domain.ids import new_id
 from app.models import (
-    Customer,
     Invoice,
     InvoiceLine,
     Price,
@@ -41,7 +39,7 @@ from app.models import (
 )
 from app.models.catalog import PriceType
 from app.psp.registry import PspRegistry
-from app.services import coupons, idempotency, invoices, test_clocks
+from app.services import coupons, idempotency, invoices, renewals, test_clocks
 from app.services.payments import Caller
 
 
@@ -116,9 +114,7 @@ async def _plan(
     new_quantity = item.quantity if quantity is None else quantity
     if not 1 <= new_quantity <= 10_000:
         raise UserInputError(Problem(ErrorCode.INVALID, "Quantity is 1 to 10000.", ("quantity",)))
-    customer = await session.get(Customer, subscription.customer_id)
-    assert customer is not None
-    now = (await test_clocks.clock_of(session, customer, clock)).now()
+    now = (await test_clocks.clock_of(session, subscription.customer_id, clock)).now()
     prorations: tuple[PlannedLine, ...] = ()
     trialing = subscription.status is SubscriptionStatus.TRIALING
     if behavior is not ProrationBehavior.NONE and not trialing:
@@ -177,7 +173,7 @@ async def preview_change(
                           subscription.current_period_end, plan.prorations)  # fmt: skip
     else:
         start = subscription.current_period_end
-        end = _period_after(subscription, start)
+        end = renewals.period_after(subscription, start)
         name = await session.scalar(
             sa.select(Product.name).where(Product.id == plan.price.product_id)
         )
@@ -215,18 +211,6 @@ async def preview_change(
     discount, totals = coupons.priced_lines([line.amount_minor for line in preview.lines], pricing)
     await session.rollback()
     return replace(preview, discount_minor=discount, tax_minor=sum(t.tax for t in totals))
-
-
-def _period_after(subscription: Subscription, start: datetime) -> datetime:
-    anchor, interval, count = (
-        subscription.billing_cycle_anchor,
-        subscription.interval,
-        subscription.interval_count,
-    )
-    n = 0
-    while period_boundary(anchor, interval, count, n) <= start:
-        n += 1
-    return period_boundary(anchor, interval, count, n)
 
 
 async def update_subscription(
@@ -289,14 +273,15 @@ async def _apply(
     subscription, now = plan.subscription, plan.now
     invoice: Invoice | None = None
     if _immediate(plan):
-        invoice = Invoice(
-            id=new_id(), customer_id=subscription.customer_id, subscription_id=subscription.id,
-            billing_reason=BillingReason.SUBSCRIPTION_UPDATE, status=InvoiceStatus.DRAFT,
-            currency=subscription.currency, period_start=now,
-            period_end=subscription.current_period_end, subtotal_minor=0, discount_minor=0,
-            tax_minor=0, total_minor=0, amount_paid_minor=0, attempt_count=0,
-            created_at=now, updated_at=now,
-        )  # fmt: skip
+        invoice = invoices.blank_invoice(
+            customer_id=subscription.customer_id,
+            subscription_id=subscription.id,
+            reason=BillingReason.SUBSCRIPTION_UPDATE,
+            currency=subscription.currency,
+            period_start=now,
+            period_end=subscription.current_period_end,
+            now=now,
+        )
         session.add(invoice)
         await session.flush()
     for planned in plan.prorations:

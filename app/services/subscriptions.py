@@ -20,7 +20,7 @@ from app.domain.billing import (
 from app.domain.clock import Clock, FrozenClock
 from app.domain.errors import ErrorCode, Problem, Problems, UserInputError
 from app.domain.ids import new_id
-from app.models import Customer, Invoice, Payment, Price, Subscription, SubscriptionItem
+from app.models import Invoice, Payment, Price, Subscription, SubscriptionItem
 from app.models.catalog import PriceType
 from app.psp.registry import PspRegistry
 from app.services import coupons, idempotency, invoices, renewals, test_clocks
@@ -88,7 +88,7 @@ async def create_subscription(
         raise UserInputError(
             Problem(ErrorCode.INVALID_TRIAL, "A trial is 0 to 730 days.", ("trialPeriodDays",))
         )
-    now = (await test_clocks.clock_of(session, customer, clock)).now()
+    now = (await test_clocks.clock_of(session, customer.id, clock)).now()
     claimed = await idempotency.claim(
         session, clock=clock, principal=principal, key=idempotency_key,
         operation="createSubscription",
@@ -202,9 +202,7 @@ async def cancel_subscription(
         raise UserInputError(
             Problem(ErrorCode.NOT_FOUND, "No such subscription.", ("subscriptionId",))
         )
-    customer = await session.get(Customer, subscription.customer_id)
-    assert customer is not None
-    now = (await test_clocks.clock_of(session, customer, clock)).now()
+    now = (await test_clocks.clock_of(session, subscription.customer_id, clock)).now()
     if subscription.status is SubscriptionStatus.CANCELED:
         await session.commit()
         return subscription
@@ -229,9 +227,7 @@ async def _locked_with_now(
         raise UserInputError(
             Problem(ErrorCode.NOT_FOUND, "No such subscription.", ("subscriptionId",))
         )
-    customer = await session.get(Customer, subscription.customer_id)
-    assert customer is not None
-    now = (await test_clocks.clock_of(session, customer, clock)).now()
+    now = (await test_clocks.clock_of(session, subscription.customer_id, clock)).now()
     return subscription, FrozenClock(now)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import validation as check
@@ -59,10 +60,11 @@ async def move(
     return test_clock
 
 
-async def clock_of(session: AsyncSession, customer: Customer, default: Clock) -> Clock:
+async def clock_of(session: AsyncSession, customer_id: uuid.UUID, default: Clock) -> Clock:
     """The clock a customer lives on: its test clock's time, or ``default``."""
-    if customer.test_clock_id is None:
-        return default
-    test_clock = await session.get(TestClock, customer.test_clock_id)
-    assert test_clock is not None
-    return FrozenClock(test_clock.frozen_time)
+    frozen = await session.scalar(
+        sa.select(TestClock.frozen_time)
+        .join(Customer, Customer.test_clock_id == TestClock.id)
+        .where(Customer.id == customer_id)
+    )
+    return default if frozen is None else FrozenClock(frozen)
