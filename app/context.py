@@ -1,4 +1,5 @@
-"""Per-request context: the database session, DataLoaders, clock and request id.
+"""Per-request context: the principal, the database session, DataLoaders, clock and request
+id.
 
 Sibling resolvers run concurrently but an ``AsyncSession`` allows one operation at a time,
 so every use of the request's session goes through :meth:`RequestContext.db`, which
@@ -18,6 +19,11 @@ from strawberry.fastapi import BaseContext
 from app.domain.clock import Clock
 from app.loaders import Loaders
 from app.psp.registry import PspRegistry
+from app.security.policy import PolicyCheck
+from app.security.principals import Principal
+from app.security.ratelimit import RateLimits
+from app.security.tokens import TokenVerifier
+from app.services.api_keys import KeyAuthenticator
 from app.settings import Settings
 
 
@@ -30,15 +36,27 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession]
     clock: Clock
     psps: PspRegistry
+    keys: KeyAuthenticator
+    tokens: TokenVerifier
+    limits: RateLimits
+    policy: PolicyCheck
+    # The audit log writes through its own small pool: a mutation holding its request's
+    # connection must never wait for another connection of the same pool to audit itself.
+    audit_engine: AsyncEngine
+    audit_sessions: async_sessionmaker[AsyncSession]
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+        await self.audit_engine.dispose()
 
 
 class RequestContext(BaseContext):
-    def __init__(self, runtime: Runtime, request_id: str) -> None:
+    def __init__(self, runtime: Runtime, request_id: str, principal: Principal) -> None:
         super().__init__()
         self.runtime = runtime
         self.request_id = request_id
-        # Who is calling: scopes idempotency keys. One shared scope until authentication.
-        self.principal = "public"
+        # Who is calling: decides access, and scopes idempotency keys and rate limits.
+        self.principal = principal
         self.clock = runtime.clock
         self._session: AsyncSession | None = None
         self._lock = asyncio.Lock()

@@ -21,6 +21,7 @@ from strawberry.schema.config import StrawberryConfig
 from app.domain.errors import ErrorCode, UserInputError
 from app.domain.pan import contains_card_number
 from app.observability.graphql import OperationMetrics
+from app.resolvers.guard import AccessControl, MutationGuard
 from app.resolvers.mutation import Mutation
 from app.resolvers.query import Query
 from app.schema.billing import Invoice, Subscription, TestClock
@@ -30,8 +31,11 @@ from app.schema.customer import Customer
 from app.schema.payment import Dispute, Payment, Refund
 from app.schema.payment_method import PaymentMethod
 from app.schema.scalars import SCALAR_MAP
+from app.schema.security import ApiKey, AuditEvent
 
 logger = logging.getLogger("paygate.graphql")
+
+MAX_BATCH = 10  # operations in one batched request (a JSON array)
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -106,6 +110,10 @@ class ErrorPolicy(MaskErrors):
         )
 
 
+# Every mutation is rate limited and audited.
+for _field in Mutation.__strawberry_definition__.fields:  # type: ignore[attr-defined]
+    _field.extensions.append(MutationGuard())
+
 schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
@@ -122,8 +130,10 @@ schema = strawberry.Schema(
         TestClock,
         Coupon,
         TaxRate,
+        ApiKey,
+        AuditEvent,
     ],
-    config=StrawberryConfig(scalar_map=SCALAR_MAP),
+    config=StrawberryConfig(scalar_map=SCALAR_MAP, batching_config={"max_operations": MAX_BATCH}),
     extensions=[
         OperationMetrics,  # first: it times the whole operation (and counts after masking)
         CardDataGuard,
@@ -132,6 +142,7 @@ schema = strawberry.Schema(
         lambda: QueryDepthLimiter(max_depth=10),
         lambda: MaxTokensLimiter(max_token_count=4000),
         lambda: MaxAliasesLimiter(max_alias_count=30),
+        AccessControl,
         ErrorPolicy,
     ],
 )

@@ -7,15 +7,18 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.fastapi import GraphQLRouter
 
 from app import graphiql, sandbox_pages, webhooks
+from app.auth import Unauthenticated, authenticate, unauthenticated_response
 from app.context import RequestContext, Runtime
 from app.db import make_engine, make_session_factory
 from app.domain.clock import Clock, SystemClock
@@ -24,7 +27,11 @@ from app.migrations import current_revisions, head_revisions, upgrade_to_head
 from app.observability import Observability
 from app.observability.scrape import queue_installed
 from app.psp.registry import build_registry
+from app.security.policy import PolicyCheck
+from app.security.ratelimit import RateLimits
+from app.security.tokens import TokenConfig, TokenVerifier
 from app.seed import seed_demo_catalog
+from app.services.api_keys import KeyAuthenticator
 from app.settings import Settings
 
 logger = logging.getLogger("paygate")
@@ -96,6 +103,18 @@ class PaygateGraphQLRouter(GraphQLRouter[RequestContext, None]):
         return HTMLResponse(page, headers={"Content-Security-Policy": graphiql.CSP})
 
 
+def token_config(settings: Settings) -> TokenConfig:
+    auth = settings.auth
+    return TokenConfig(
+        issuer=auth.jwt_issuer,
+        audience=auth.jwt_audience,
+        secret=auth.jwt_secret.get_secret_value() if auth.jwt_secret else None,
+        jwks_url=auth.jwks_url,
+        leeway=timedelta(seconds=auth.jwt_leeway_seconds),
+        customer_claim=auth.jwt_customer_claim,
+    )
+
+
 async def _prepare_database(runtime: Runtime) -> None:
     settings = runtime.settings
     if settings.should_migrate_on_start:
@@ -112,13 +131,31 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
     clock = clock or SystemClock()
     observability = Observability(settings, engine=engine, clock=clock)
+    sessions = make_session_factory(engine)
+    audit_engine = make_engine(settings.database_url, pool_size=2)
+    auth = settings.auth
     runtime = Runtime(
         settings=settings,
         engine=engine,
-        sessions=make_session_factory(engine),
+        sessions=sessions,
         clock=clock,
         psps=build_registry(settings, clock=clock, wrap=observability.psp_wrap),
+        keys=KeyAuthenticator(sessions, ttl_seconds=auth.key_cache_seconds),
+        tokens=TokenVerifier(token_config(settings)),
+        limits=RateLimits(
+            mutations=settings.rate_limit_mutations,
+            guessable=settings.rate_limit_guessable,
+            storage=settings.rate_limit_storage,
+        ),
+        policy=PolicyCheck(schema._schema, introspection=settings.introspection_enabled),
+        audit_engine=audit_engine,
+        audit_sessions=make_session_factory(audit_engine),
     )
+    if settings.anonymous_role is not None:
+        logger.warning(
+            "callers without credentials act as %s (PAYGATE_AUTH__ANONYMOUS_ROLE)",
+            settings.anonymous_role.value,
+        )
     heads = head_revisions(settings.database_url)
     sandbox = runtime.psps.sandbox
     if sandbox is not None:
@@ -138,11 +175,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await _prepare_database(runtime)
         yield
-        await engine.dispose()
+        await runtime.dispose()
         observability.shutdown()
 
     async def get_context(request: Request) -> AsyncIterator[RequestContext]:
-        context = RequestContext(runtime, request.state.request_id)
+        principal = await authenticate(request, runtime)
+        request.state.principal = principal
+        context = RequestContext(runtime, request.state.request_id, principal)
         try:
             yield context
         finally:
@@ -162,6 +201,20 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     )
     app.state.runtime = runtime
     app.state.observability = observability
+
+    @app.exception_handler(Unauthenticated)
+    async def refuse(request: Request, error: Unauthenticated) -> JSONResponse:
+        return unauthenticated_response(error, request.state.request_id)
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
+            max_age=600,
+        )
     app.include_router(
         PaygateGraphQLRouter(
             schema,

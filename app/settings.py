@@ -6,6 +6,7 @@ sandbox PSP, migrates itself on start and seeds a small demo catalog.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import cached_property
 from typing import Literal
 
@@ -13,6 +14,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.domain.billing import DunningPolicy, SubscriptionStatus
+from app.security.principals import Role
 
 
 class SandboxSettings(BaseModel):
@@ -37,6 +39,44 @@ class PayPalSettings(BaseModel):
     )
     api_base: str | None = Field(None, description="Override of the API base URL (tests).")
     timeout_seconds: float = Field(20.0, gt=0, description="Per-request timeout.")
+
+
+class AuthSettings(BaseModel):
+    anonymous_role: Role | Literal["none"] | None = Field(
+        None,
+        description="Role of callers without credentials, or `none`. Default: admin in "
+        "development (so GraphiQL works out of the box), none in production (public catalog "
+        "reads only).",
+    )
+    jwt_secret: SecretStr | None = Field(
+        None, description="HS256 secret of customer tokens (also lets paygate mint them)."
+    )
+    jwks_url: str | None = Field(
+        None, description="JWKS URL of your identity provider (RS256/ES256 customer tokens)."
+    )
+    jwt_issuer: str = Field("paygate", description="Required `iss` of customer tokens.")
+    jwt_audience: str = Field("paygate", description="Required `aud` of customer tokens.")
+    jwt_customer_claim: str = Field("sub", description="Claim holding the customer's global ID.")
+    jwt_leeway_seconds: int = Field(30, ge=0, le=300, description="Clock skew allowed.")
+    token_max_ttl_seconds: int = Field(
+        86_400, ge=60, description="Longest lifetime of a token minted by paygate."
+    )
+    key_cache_seconds: float = Field(
+        30.0,
+        ge=0,
+        le=300,
+        description="How long a verified API key is trusted before "
+        "its row is read again (a revocation takes effect within this time).",
+    )
+    support_refund_limit: dict[str, Decimal] = Field(
+        default_factory=lambda: {
+            "EUR": Decimal("250"),
+            "GBP": Decimal("250"),
+            "USD": Decimal("250"),
+        },
+        description="Largest refund the support role may issue, per currency (JSON object); "
+        "support cannot refund in a currency not listed.",
+    )
 
 
 class Settings(BaseSettings):
@@ -110,6 +150,26 @@ class Settings(BaseSettings):
     otel_sample_ratio: float = Field(
         1.0, ge=0, le=1, description="Share of new traces sampled (callers' decisions are kept)."
     )
+    introspection: bool | None = Field(
+        None, description="Allow GraphQL introspection. Default: on, except in production."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to call /graphql from a browser (JSON list); none by default.",
+    )
+    rate_limit_mutations: str = Field(
+        "300/minute", description="Mutations per caller (key, customer, or client address)."
+    )
+    rate_limit_guessable: str = Field(
+        "10/minute",
+        description="Mutations carrying guessable inputs (coupon codes) per caller.",
+    )
+    rate_limit_storage: str = Field(
+        "memory://",
+        description="Where rate-limit counters live (`limits` storage URI); use "
+        "redis://host:6379 when several processes serve the API.",
+    )
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     stripe: StripeSettings = Field(default_factory=StripeSettings)
     paypal: PayPalSettings = Field(default_factory=PayPalSettings)
@@ -155,6 +215,19 @@ class Settings(BaseSettings):
     @property
     def should_seed_demo(self) -> bool:
         return self._default_on(self.seed_demo)
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return self._default_on(self.introspection)
+
+    @property
+    def anonymous_role(self) -> Role | None:
+        """What callers without credentials may do (the development default is admin)."""
+        if self.auth.anonymous_role == "none":
+            return None
+        if self.auth.anonymous_role is not None:
+            return self.auth.anonymous_role
+        return None if self.is_production else Role.ADMIN
 
     @property
     def graphiql_enabled(self) -> bool:

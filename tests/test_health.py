@@ -32,7 +32,7 @@ async def test_readyz_refuses_unmigrated_and_unreachable_databases(tmp_path: obj
             transport=httpx.ASGITransport(app=app), base_url="http://t"
         ) as http:
             ready = await http.get("/readyz")
-        await app.state.runtime.engine.dispose()
+        await app.state.runtime.dispose()
         assert ready.status_code == 503
         assert ready.json()["checks"] == expected
         assert "nowhere" not in ready.text  # no connection details leak

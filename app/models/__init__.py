@@ -24,9 +24,12 @@ from app.models.customer import Customer
 from app.models.idempotency import IdempotencyKey
 from app.models.payment import Dispute, Payment, PaymentEvent, Refund
 from app.models.payment_method import PaymentMethod, PspCustomer
+from app.models.security import ApiKey, AuditEvent
 from app.models.webhook import WebhookEvent
 
 __all__ = [
+    "ApiKey",
+    "AuditEvent",
     "Base",
     "CaptureMethod",
     "Coupon",

@@ -8,6 +8,7 @@ from app.resolvers.mutations.customers import CustomerMutations
 from app.resolvers.mutations.invoices import InvoiceMutations
 from app.resolvers.mutations.payment_methods import PaymentMethodMutations
 from app.resolvers.mutations.payments import PaymentMutations
+from app.resolvers.mutations.security import SecurityMutations
 
 
 @strawberry.type(
@@ -20,5 +21,6 @@ class Mutation(
     PaymentMutations,
     BillingMutations,
     InvoiceMutations,
+    SecurityMutations,
 ):
     pass

@@ -5,8 +5,10 @@ from typing import Any
 
 from strawberry.dataloader import DataLoader
 
+from app.context import RequestContext
 from app.domain.errors import ErrorCode
 from app.loaders import Loaders
+from app.resolvers.access import can_see
 from app.schema.billing import Invoice, Subscription, TestClock
 from app.schema.catalog import Price, Product
 from app.schema.coupons import Coupon, TaxRate
@@ -35,7 +37,9 @@ NODE_TYPES: dict[str, tuple[Callable[[Loaders], DataLoader[Any, Any]], Callable[
 }
 
 
-async def load_node(loaders: Loaders, global_id: str) -> Node | None:
+async def load_node(context: RequestContext, global_id: str) -> Node | None:
+    """The object, or ``None`` when there is none or the caller may not see it (the two
+    are indistinguishable, so that IDs cannot be probed)."""
     try:
         type_name, key = decode_gid(global_id)
     except GlobalIdError:
@@ -43,14 +47,17 @@ async def load_node(loaders: Loaders, global_id: str) -> Node | None:
     if type_name not in NODE_TYPES:
         return None
     loader, build = NODE_TYPES[type_name]
+    loaders = context.loaders
     row = await loader(loaders).load(key)
-    return None if row is None else build(row)
+    if row is None or not await can_see(context.principal, loaders, type_name, row):
+        return None
+    return build(row)
 
 
-async def load_typed(loaders: Loaders, global_id: str, expected: str) -> Any:
+async def load_typed(context: RequestContext, global_id: str, expected: str) -> Any:
     """An object of type ``expected``, ``None`` when unknown; an ID of another type is an
     error (it is a bug in the caller, not a missing object)."""
-    node = await load_node(loaders, global_id)
+    node = await load_node(context, global_id)
     if node is not None and type(node).__name__ != expected:
         raise PublicError(
             f"Expected the ID of a {expected}, not a {type(node).__name__}.",

@@ -11,7 +11,8 @@ from app import models
 from app.domain.billing import ProrationBehavior
 from app.domain.currencies import CURRENCIES
 from app.domain.errors import ErrorCode, Problem, UserInputError
-from app.models.base import Entity
+from app.models.base import Base
+from app.resolvers.access import owned_key
 from app.resolvers.common import Info, key_of
 from app.resolvers.nodes import MAX_NODES, load_node, load_typed
 from app.schema.billing import (
@@ -36,9 +37,16 @@ from app.schema.node import Node
 from app.schema.pagination import Connection
 from app.schema.payment import Dispute, Payment, Refund
 from app.schema.scalars import CurrencyCode
-from app.services import catalog, customers, pagination, subscription_changes
+from app.schema.security import (
+    ApiKey,
+    ApiKeyConnection,
+    AuditEvent,
+    AuditEventConnection,
+    AuditEventFilter,
+)
+from app.services import api_keys, audit, catalog, customers, pagination, subscription_changes
 
-E = TypeVar("E", bound=Entity)
+E = TypeVar("E", bound=Base)
 N = TypeVar("N")
 
 First = Annotated[int | None, strawberry.argument(description="Page size, 0 to 100 (default 20).")]
@@ -70,7 +78,7 @@ async def connection(
 class Query:
     @strawberry.field(description="Any object by its global ID; null when there is none.")
     async def node(self, info: Info, id: GlobalId) -> Node | None:
-        return await load_node(info.context.loaders, id)
+        return await load_node(info.context, id)
 
     @strawberry.field(
         description=(
@@ -84,11 +92,11 @@ class Query:
     ) -> list[Node | None]:
         if len(ids) > MAX_NODES:
             raise PublicError(f"At most {MAX_NODES} IDs at once.", ErrorCode.INVALID)
-        return list(await asyncio.gather(*(load_node(info.context.loaders, i) for i in ids)))
+        return list(await asyncio.gather(*(load_node(info.context, i) for i in ids)))
 
     @strawberry.field(description="A customer by global ID.")
     async def customer(self, info: Info, id: GlobalId) -> Customer | None:
-        return await load_typed(info.context.loaders, id, "Customer")  # type: ignore[no-any-return]
+        return await load_typed(info.context, id, "Customer")  # type: ignore[no-any-return]
 
     @strawberry.field(description="Customers, newest first.")
     async def customers(
@@ -114,7 +122,7 @@ class Query:
 
     @strawberry.field(description="A product by global ID.")
     async def product(self, info: Info, id: GlobalId) -> Product | None:
-        return await load_typed(info.context.loaders, id, "Product")  # type: ignore[no-any-return]
+        return await load_typed(info.context, id, "Product")  # type: ignore[no-any-return]
 
     @strawberry.field(description="Products, newest first.")
     async def products(
@@ -143,7 +151,7 @@ class Query:
         if (id is None) == (lookup_key is None):
             raise PublicError("Give exactly one of `id` and `lookupKey`.", ErrorCode.INVALID)
         if id is not None:
-            return await load_typed(info.context.loaders, id, "Price")  # type: ignore[no-any-return]
+            return await load_typed(info.context, id, "Price")  # type: ignore[no-any-return]
         async with info.context.db() as session:
             row = await catalog.find_price_by_lookup_key(session, lookup_key or "")
         return None if row is None else Price.from_model(row)
@@ -179,23 +187,23 @@ class Query:
 
     @strawberry.field(description="A payment by global ID.")
     async def payment(self, info: Info, id: GlobalId) -> Payment | None:
-        return await load_typed(info.context.loaders, id, "Payment")  # type: ignore[no-any-return]
+        return await load_typed(info.context, id, "Payment")  # type: ignore[no-any-return]
 
     @strawberry.field(description="A refund by global ID.")
     async def refund(self, info: Info, id: GlobalId) -> Refund | None:
-        return await load_typed(info.context.loaders, id, "Refund")  # type: ignore[no-any-return]
+        return await load_typed(info.context, id, "Refund")  # type: ignore[no-any-return]
 
     @strawberry.field(description="A dispute by global ID.")
     async def dispute(self, info: Info, id: GlobalId) -> Dispute | None:
-        return await load_typed(info.context.loaders, id, "Dispute")  # type: ignore[no-any-return]
+        return await load_typed(info.context, id, "Dispute")  # type: ignore[no-any-return]
 
     @strawberry.field(description="A subscription by global ID.")
     async def subscription(self, info: Info, id: GlobalId) -> Subscription | None:
-        return await load_typed(info.context.loaders, id, "Subscription")  # type: ignore[no-any-return]
+        return await load_typed(info.context, id, "Subscription")  # type: ignore[no-any-return]
 
     @strawberry.field(description="An invoice by global ID.")
     async def invoice(self, info: Info, id: GlobalId) -> Invoice | None:
-        return await load_typed(info.context.loaders, id, "Invoice")  # type: ignore[no-any-return]
+        return await load_typed(info.context, id, "Invoice")  # type: ignore[no-any-return]
 
     @strawberry.field(description="Invoices, newest first.")
     async def invoices(
@@ -242,12 +250,59 @@ class Query:
             preview = await subscription_changes.preview_change(
                 session,
                 clock=info.context.clock,
-                subscription_id=key_of(subscription_id, "Subscription", "subscriptionId"),
+                subscription_id=await owned_key(
+                    info, session, subscription_id, "Subscription", "subscriptionId"
+                ),
                 price_id=None if price_id is None else key_of(price_id, "Price", "priceId"),
                 quantity=quantity,
                 behavior=proration_behavior,
             )
         return InvoicePreview.from_preview(preview)
+
+    @strawberry.field(
+        description="The signed-in customer (customer tokens); null for API keys and "
+        "anonymous callers."
+    )
+    async def viewer(self, info: Info) -> Customer | None:
+        principal = info.context.principal
+        if principal.customer_id is None:
+            return None
+        row = await info.context.loaders.customer.load(principal.customer_id)
+        return None if row is None else Customer.from_model(row)
+
+    @strawberry.field(description="Server API keys, newest first (admins).")
+    async def api_keys(
+        self, info: Info, first: First = None, after: After = None
+    ) -> ApiKeyConnection:
+        return await connection(
+            info, api_keys.keys_query(), models.ApiKey.id, ApiKey.from_model, first, after
+        )
+
+    @strawberry.field(description="The audit log: every mutation call, newest first (admins).")
+    async def audit_events(
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        filter: Annotated[
+            AuditEventFilter | None, strawberry.argument(description="Conditions on the events.")
+        ] = None,
+    ) -> AuditEventConnection:
+        given = filter or AuditEventFilter()
+        statement = audit.events_query(
+            audit.AuditFilter(
+                operation=given.operation,
+                principal=given.principal,
+                target_id=given.target_id,
+                outcome=given.outcome,
+                occurred_after=given.occurred_after,
+                occurred_before=given.occurred_before,
+            ),
+            dialect=info.context.runtime.engine.dialect.name,
+        )
+        return await connection(
+            info, statement, models.AuditEvent.id, AuditEvent.from_model, first, after
+        )
 
     @strawberry.field(description="Every ISO 4217 currency paygate accepts, with decimal places.")
     def currencies(self) -> list[Currency]:

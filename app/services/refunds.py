@@ -9,13 +9,15 @@ or canceled refund gives its reservation back.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.clock import Clock
 from app.domain.errors import ErrorCode, Problem, UserInputError
 from app.domain.ids import new_id
-from app.domain.money import Money, parse_money
+from app.domain.money import Money, exponent_of, parse_money
 from app.domain.payments import RefundReason, RefundStatus
 from app.models import Payment, Refund
 from app.psp import base as psp
@@ -34,6 +36,20 @@ from app.services.payments import Caller, Outcome, get_payment, replayed, respon
 from app.services.psp_calls import gateway
 
 
+def _within_limit(requested_minor: int, currency: str, limits: Mapping[str, Decimal]) -> None:
+    limit = limits.get(currency)
+    cap = 0 if limit is None else int(limit.scaleb(exponent_of(currency)))
+    if requested_minor > cap:
+        shown = f"{limit} {currency}" if limit is not None else f"any amount in {currency}"
+        raise UserInputError(
+            Problem(
+                ErrorCode.REFUND_LIMIT_EXCEEDED,
+                f"Your role may refund at most {shown}; ask an admin for more.",
+                ("amount",),
+            )
+        )
+
+
 async def create_refund(
     session: AsyncSession,
     *,
@@ -44,7 +60,10 @@ async def create_refund(
     amount: str | None,
     currency: str | None,
     reason: RefundReason,
+    limits: Mapping[str, Decimal] | None = None,
 ) -> Outcome:
+    """Refund ``amount`` (or all that is left) of a payment. ``limits``, when given, caps
+    the refund per currency (the support role's limit); a currency not listed is refused."""
     payment = await get_payment(session, payment_id)
     money = None if amount is None else parse_money(amount, currency or "", field=("amount",))
     if money is not None and money.currency != payment.currency:
@@ -55,6 +74,13 @@ async def create_refund(
                 ("amount", "currency"),
             )
         )
+    if limits is not None:
+        requested = (
+            money.amount_minor
+            if money is not None
+            else payment.amount_received_minor - payment.amount_refunded_minor
+        )
+        _within_limit(requested, payment.currency, limits)
     provider = gateway(psps, payment.psp, "paymentId")
     claimed = await idempotency.claim(
         session,

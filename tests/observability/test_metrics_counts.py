@@ -151,7 +151,7 @@ async def test_each_app_counts_for_itself(api: Api) -> None:
     transport = httpx.ASGITransport(app=other)
     async with httpx.AsyncClient(transport=transport, base_url="http://other") as http:
         text = (await http.get("/metrics")).text
-    await other.state.runtime.engine.dispose()
+    await other.state.runtime.dispose()
     assert Scrape(text).total("paygate_payment_attempts_total") == 0
 
 

@@ -39,7 +39,7 @@ async def test_the_queue_when_required(api: Api) -> None:
         present = await http.get("/readyz")
         assert present.status_code == 200
         assert present.json()["checks"]["queue"] == "ok"
-    await app.state.runtime.engine.dispose()
+    await app.state.runtime.dispose()
 
 
 async def test_queue_depth_and_oldest_age(api: Api) -> None:
@@ -79,7 +79,7 @@ async def test_metrics_answer_without_the_database() -> None:
         transport=httpx.ASGITransport(app=app), base_url="http://t"
     ) as http:
         response = await http.get("/metrics")
-    await app.state.runtime.engine.dispose()
+    await app.state.runtime.dispose()
     assert response.status_code == 200
     metrics = Scrape(response.text)
     assert metrics.value("paygate_metrics_database_up") == 0
@@ -98,4 +98,4 @@ async def test_metrics_is_served_at_its_own_path(api: Api) -> None:
     ) as http:
         assert (await http.get("/metrics")).status_code == 404
         assert (await http.get("/healthz")).status_code == 200
-    await app.state.runtime.engine.dispose()
+    await app.state.runtime.dispose()

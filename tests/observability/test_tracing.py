@@ -73,7 +73,7 @@ async def test_http_and_database_spans_are_exported(
             )
             assert response.status_code == 200
             await http.get("/healthz")  # probes are not traced
-        await app.state.runtime.engine.dispose()
+        await app.state.runtime.dispose()
         app.state.observability.shutdown()  # flushes the batch
     (server,) = [s for s in spans if s.kind == Span.SPAN_KIND_SERVER]
     assert server.name == "POST /graphql"

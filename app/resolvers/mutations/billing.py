@@ -6,6 +6,7 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import ErrorCode, Problem, UserInputError
+from app.resolvers.access import owned_key
 from app.resolvers.common import Info, key_of, mutate
 from app.schema.billing import (
     AdvanceTestClockInput,
@@ -53,9 +54,11 @@ class BillingMutations:
                 session,
                 psps=info.context.runtime.psps,
                 clock=info.context.clock,
-                principal=info.context.principal,
+                principal=info.context.principal.scope,
                 idempotency_key=input.idempotency_key,
-                customer_id=key_of(input.customer_id, "Customer", "customerId"),
+                customer_id=await owned_key(
+                    info, session, input.customer_id, "Customer", "customerId"
+                ),
                 items=[
                     subscriptions.ItemRequest(
                         key_of(item.price_id, "Price", "items", str(i), "priceId"), item.quantity
@@ -64,7 +67,9 @@ class BillingMutations:
                 ],
                 trial_period_days=input.trial_period_days,
                 payment_method_id=(
-                    None if method is None else key_of(method, "PaymentMethod", "paymentMethodId")
+                    None
+                    if method is None
+                    else await owned_key(info, session, method, "PaymentMethod", "paymentMethodId")
                 ),
                 coupon_code=input.coupon_code,
             )
@@ -128,7 +133,9 @@ class BillingMutations:
             row = await subscriptions.cancel_subscription(
                 session,
                 clock=info.context.clock,
-                subscription_id=key_of(input.subscription_id, "Subscription", "subscriptionId"),
+                subscription_id=await owned_key(
+                    info, session, input.subscription_id, "Subscription", "subscriptionId"
+                ),
                 at_period_end=input.at_period_end,
             )
             return SubscriptionPayload(subscription=Subscription.from_model(row), user_errors=[])
@@ -145,7 +152,9 @@ class BillingMutations:
             row = await subscriptions.pause_subscription(
                 session,
                 clock=info.context.clock,
-                subscription_id=key_of(input.subscription_id, "Subscription", "subscriptionId"),
+                subscription_id=await owned_key(
+                    info, session, input.subscription_id, "Subscription", "subscriptionId"
+                ),
             )
             return SubscriptionPayload(subscription=Subscription.from_model(row), user_errors=[])
 
@@ -165,7 +174,9 @@ class BillingMutations:
                 session,
                 psps=info.context.runtime.psps,
                 clock=info.context.clock,
-                subscription_id=key_of(input.subscription_id, "Subscription", "subscriptionId"),
+                subscription_id=await owned_key(
+                    info, session, input.subscription_id, "Subscription", "subscriptionId"
+                ),
             )
             return SubscriptionPayload(subscription=Subscription.from_model(row), user_errors=[])
 

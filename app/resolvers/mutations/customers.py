@@ -5,6 +5,7 @@ from typing import Annotated
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.resolvers.access import owned_key
 from app.resolvers.common import Info, given, key_of, mutate
 from app.schema.customer import (
     CreateCustomerInput,
@@ -53,7 +54,7 @@ class CustomerMutations:
             row = await customers.update_customer(
                 session,
                 clock=info.context.clock,
-                customer_id=key_of(input.id, "Customer", "id"),
+                customer_id=await owned_key(info, session, input.id, "Customer", "id"),
                 email=given(input.email),
                 name=given(input.name),
                 country=given(input.country),

@@ -8,6 +8,7 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Invoice as InvoiceRow
+from app.resolvers.access import owned_key
 from app.resolvers.common import Info, key_of, mutate
 from app.schema.billing import (
     CreateInvoiceInput,
@@ -32,7 +33,9 @@ async def _on_invoice(
     info: Info, invoice_id: strawberry.ID, action: InvoiceAction
 ) -> InvoicePayload:
     async def act(session: AsyncSession) -> InvoicePayload:
-        row = await action(session, key_of(invoice_id, "Invoice", "invoiceId"))
+        row = await action(
+            session, await owned_key(info, session, invoice_id, "Invoice", "invoiceId")
+        )
         return InvoicePayload(invoice=Invoice.from_model(row), user_errors=[])
 
     return await mutate(info, InvoicePayload, act)
@@ -55,8 +58,10 @@ class InvoiceMutations:
                 session,
                 psps=info.context.runtime.psps,
                 clock=info.context.clock,
-                caller=Caller(info.context.principal, input.idempotency_key),
-                subscription_id=key_of(input.subscription_id, "Subscription", "subscriptionId"),
+                caller=Caller(info.context.principal.scope, input.idempotency_key),
+                subscription_id=await owned_key(
+                    info, session, input.subscription_id, "Subscription", "subscriptionId"
+                ),
                 price_id=None if price is None else key_of(price, "Price", "priceId"),
                 quantity=input.quantity,
                 behavior=input.proration_behavior,
@@ -76,14 +81,18 @@ class InvoiceMutations:
             row = await invoice_actions.create_invoice_item(
                 session,
                 clock=info.context.clock,
-                customer_id=key_of(input.customer_id, "Customer", "customerId"),
+                customer_id=await owned_key(
+                    info, session, input.customer_id, "Customer", "customerId"
+                ),
                 amount=input.amount.amount,
                 currency=input.amount.currency,
                 description=input.description,
                 subscription_id=(
                     None
                     if subscription is None
-                    else key_of(subscription, "Subscription", "subscriptionId")
+                    else await owned_key(
+                        info, session, subscription, "Subscription", "subscriptionId"
+                    )
                 ),
             )
             return InvoiceItemPayload(
@@ -102,7 +111,9 @@ class InvoiceMutations:
             row = await invoice_actions.create_invoice(
                 session,
                 clock=info.context.clock,
-                customer_id=key_of(input.customer_id, "Customer", "customerId"),
+                customer_id=await owned_key(
+                    info, session, input.customer_id, "Customer", "customerId"
+                ),
                 currency=input.currency,
             )
             return InvoicePayload(invoice=Invoice.from_model(row), user_errors=[])
@@ -132,15 +143,17 @@ class InvoiceMutations:
     ) -> InvoicePayload:
         method = input.payment_method_id
 
-        def pay(session: AsyncSession, invoice: uuid.UUID) -> Awaitable[InvoiceRow]:
-            return invoice_actions.pay_invoice(
+        async def pay(session: AsyncSession, invoice: uuid.UUID) -> InvoiceRow:
+            return await invoice_actions.pay_invoice(
                 session,
                 psps=info.context.runtime.psps,
                 clock=info.context.clock,
-                caller=Caller(info.context.principal, input.idempotency_key),
+                caller=Caller(info.context.principal.scope, input.idempotency_key),
                 invoice_id=invoice,
                 payment_method_id=(
-                    None if method is None else key_of(method, "PaymentMethod", "paymentMethodId")
+                    None
+                    if method is None
+                    else await owned_key(info, session, method, "PaymentMethod", "paymentMethodId")
                 ),
             )
 

@@ -6,7 +6,8 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import PaymentMethod as PaymentMethodRow
-from app.resolvers.common import Info, key_of, mutate
+from app.resolvers.access import owned_key
+from app.resolvers.common import Info, mutate
 from app.schema.payment_method import (
     AttachPaymentMethodInput,
     CustomerPaymentMethodInput,
@@ -44,7 +45,9 @@ class PaymentMethodMutations:
                 session,
                 registry=info.context.runtime.psps,
                 clock=info.context.clock,
-                customer_id=key_of(input.customer_id, "Customer", "customerId"),
+                customer_id=await owned_key(
+                    info, session, input.customer_id, "Customer", "customerId"
+                ),
                 psp=_psp(input.psp),
                 return_url=input.return_url,
                 cancel_url=input.cancel_url,
@@ -75,7 +78,9 @@ class PaymentMethodMutations:
                 session,
                 registry=info.context.runtime.psps,
                 clock=info.context.clock,
-                customer_id=key_of(input.customer_id, "Customer", "customerId"),
+                customer_id=await owned_key(
+                    info, session, input.customer_id, "Customer", "customerId"
+                ),
                 psp=_psp(input.psp),
                 token=input.token,
                 set_default=input.set_as_default,
@@ -95,9 +100,11 @@ class PaymentMethodMutations:
                 session,
                 registry=info.context.runtime.psps,
                 clock=info.context.clock,
-                customer_id=key_of(input.customer_id, "Customer", "customerId"),
-                payment_method_id=key_of(
-                    input.payment_method_id, "PaymentMethod", "paymentMethodId"
+                customer_id=await owned_key(
+                    info, session, input.customer_id, "Customer", "customerId"
+                ),
+                payment_method_id=await owned_key(
+                    info, session, input.payment_method_id, "PaymentMethod", "paymentMethodId"
                 ),
             )
             return _method_payload(row)
@@ -114,9 +121,11 @@ class PaymentMethodMutations:
             row = await payment_methods.set_default(
                 session,
                 clock=info.context.clock,
-                customer_id=key_of(input.customer_id, "Customer", "customerId"),
-                payment_method_id=key_of(
-                    input.payment_method_id, "PaymentMethod", "paymentMethodId"
+                customer_id=await owned_key(
+                    info, session, input.customer_id, "Customer", "customerId"
+                ),
+                payment_method_id=await owned_key(
+                    info, session, input.payment_method_id, "PaymentMethod", "paymentMethodId"
                 ),
             )
             return _method_payload(row)

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.clock import Clock
 from app.domain.errors import UserInputError
 from app.psp.registry import PspRegistry
-from app.resolvers.common import Info, key_of, mutate, user_errors
+from app.resolvers.access import owned_key
+from app.resolvers.common import Info, mutate, user_errors
 from app.schema.errors import UserError
 from app.schema.payment import Payment, Refund
 from app.schema.payment_inputs import (
@@ -21,12 +22,13 @@ from app.schema.payment_inputs import (
     PaymentPayload,
     RefundPayload,
 )
+from app.security.principals import Actor
 from app.services import payment_actions, payments, refunds
 from app.services.payments import Caller, Outcome
 
 
 def _caller(info: Info, idempotency_key: str) -> Caller:
-    return Caller(principal=info.context.principal, idempotency_key=idempotency_key)
+    return Caller(principal=info.context.principal.scope, idempotency_key=idempotency_key)
 
 
 def _problems(outcome: Outcome) -> list[UserError]:
@@ -62,7 +64,7 @@ async def _act_on_payment(
             psps=info.context.runtime.psps,
             clock=info.context.clock,
             caller=_caller(info, input.idempotency_key),
-            payment_id=key_of(input.payment_id, "Payment", "paymentId"),
+            payment_id=await owned_key(info, session, input.payment_id, "Payment", "paymentId"),
         )
         return _payment_payload(outcome)
 
@@ -87,11 +89,15 @@ class PaymentMutations:
                 psps=info.context.runtime.psps,
                 clock=info.context.clock,
                 caller=_caller(info, input.idempotency_key),
-                customer_id=key_of(input.customer_id, "Customer", "customerId"),
+                customer_id=await owned_key(
+                    info, session, input.customer_id, "Customer", "customerId"
+                ),
                 amount=input.amount.amount,
                 currency=input.amount.currency,
                 payment_method_id=(
-                    None if method is None else key_of(method, "PaymentMethod", "paymentMethodId")
+                    None
+                    if method is None
+                    else await owned_key(info, session, method, "PaymentMethod", "paymentMethodId")
                 ),
                 capture_method=input.capture_method,
                 off_session=input.off_session,
@@ -125,7 +131,7 @@ class PaymentMutations:
                 psps=info.context.runtime.psps,
                 clock=info.context.clock,
                 caller=_caller(info, input.idempotency_key),
-                payment_id=key_of(input.payment_id, "Payment", "paymentId"),
+                payment_id=await owned_key(info, session, input.payment_id, "Payment", "paymentId"),
                 amount=input.amount.amount if input.amount else None,
                 currency=input.amount.currency if input.amount else None,
             )
@@ -156,10 +162,15 @@ class PaymentMutations:
                 psps=info.context.runtime.psps,
                 clock=info.context.clock,
                 caller=_caller(info, input.idempotency_key),
-                payment_id=key_of(input.payment_id, "Payment", "paymentId"),
+                payment_id=await owned_key(info, session, input.payment_id, "Payment", "paymentId"),
                 amount=input.amount.amount if input.amount else None,
                 currency=input.amount.currency if input.amount else None,
                 reason=input.reason,
+                limits=(
+                    info.context.runtime.settings.auth.support_refund_limit
+                    if info.context.principal.actor is Actor.SUPPORT
+                    else None
+                ),
             )
             return RefundPayload(
                 refund=Refund.from_model(outcome.refund) if outcome.refund else None,

@@ -1,0 +1,77 @@
+"""What of a mutation's input the audit log keeps: its shape, IDs, amounts, codes and
+flags, never secrets or personal data."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from app.domain.pan import contains_card_number
+
+REDACTED = "[redacted]"
+
+# Input fields that carry personal data or secrets, wherever they appear.
+SENSITIVE_FIELDS = frozenset(
+    {
+        "email",
+        "name",
+        "phone",
+        "address",
+        "line1",
+        "line2",
+        "city",
+        "state",
+        "postalCode",
+        "metadata",
+        "description",
+        "token",
+        "secret",
+        "password",
+        "anonymousId",
+    }
+)
+
+_MAX_STRING = 200
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def redact(value: Any, *, unset: object = None) -> Any:
+    """A JSON-able copy of ``value`` (a strawberry input, a dict, a list, a scalar) with
+    sensitive fields replaced and omitted (``unset``) fields dropped."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return redact(
+            {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}, unset=unset
+        )
+    if isinstance(value, dict):
+        kept: dict[str, Any] = {}
+        for key, item in value.items():
+            if item is unset and unset is not None:
+                continue
+            name = camel(str(key))
+            kept[name] = (
+                REDACTED
+                if name in SENSITIVE_FIELDS and item is not None
+                else (redact(item, unset=unset))
+            )
+        return kept
+    if isinstance(value, list | tuple):
+        return [redact(item, unset=unset) for item in value[:100]]
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, bool | int | None):
+        return value
+    if isinstance(value, Decimal | float):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    text = str(value)
+    if contains_card_number(text):
+        return REDACTED
+    return text if len(text) <= _MAX_STRING else text[:_MAX_STRING] + "…"
