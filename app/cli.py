@@ -138,6 +138,66 @@ def _reconcile(args: argparse.Namespace) -> int:
     return 1 if result["stuck"] else 0
 
 
+def _create_api_key(args: argparse.Namespace) -> int:
+    """Create an API key; print it (once) on stdout."""
+    from app.db import make_engine, make_session_factory
+    from app.domain.clock import SystemClock
+    from app.domain.errors import UserInputError
+    from app.schema.node import encode_gid
+    from app.security.principals import Role
+    from app.services import api_keys
+
+    async def run() -> api_keys.CreatedKey:
+        engine = make_engine(Settings().database_url, pool_size=1)
+        try:
+            async with make_session_factory(engine)() as session:
+                return await api_keys.create_key(
+                    session, clock=SystemClock(), name=args.name, role=Role(args.role)
+                )
+        finally:
+            await engine.dispose()
+
+    try:
+        created = asyncio.run(run())
+    except UserInputError as error:
+        print(f"paygate: {error.problems[0].message}", file=sys.stderr)  # noqa: T201
+        return 2
+    key_id = encode_gid("ApiKey", created.row.id)
+    print(f"paygate: {args.role} key {key_id}; shown only now:", file=sys.stderr)  # noqa: T201
+    print(created.secret)  # noqa: T201
+    return 0
+
+
+def _customer_token(args: argparse.Namespace) -> int:
+    """Sign a customer token (HS256, PAYGATE_AUTH__JWT_SECRET); print it on stdout."""
+    from datetime import timedelta
+
+    from app.domain.clock import SystemClock
+    from app.main import token_config
+    from app.schema.node import GlobalIdError, decode_gid, encode_gid
+    from app.security.tokens import InvalidToken, TokenVerifier
+
+    try:
+        type_name, key = decode_gid(args.customer_id)
+    except GlobalIdError:
+        type_name = ""
+    if type_name != "Customer":
+        print("paygate: give a customer's global ID", file=sys.stderr)  # noqa: T201
+        return 2
+    verifier = TokenVerifier(token_config(Settings()))
+    try:
+        token = verifier.mint(
+            encode_gid("Customer", key),
+            now=SystemClock().now(),
+            ttl=timedelta(seconds=args.ttl_seconds),
+        )
+    except InvalidToken as error:
+        print(f"paygate: {error}", file=sys.stderr)  # noqa: T201
+        return 2
+    print(token)  # noqa: T201
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="paygate", description="GraphQL payments gateway.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -176,6 +236,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--stuck-after-minutes", type=int, default=60, help="report older unknowns as stuck"
     )
     reconcile.set_defaults(run=_reconcile)
+
+    key = commands.add_parser("create-api-key", help="create a server API key; print it once")
+    key.add_argument("--name", required=True, help="what the key is for")
+    key.add_argument(
+        "--role",
+        required=True,
+        choices=["admin", "support", "finance", "growth", "readonly"],
+        help="what it may do",
+    )
+    key.set_defaults(run=_create_api_key)
+
+    token = commands.add_parser(
+        "customer-token", help="sign a customer session token (needs PAYGATE_AUTH__JWT_SECRET)"
+    )
+    token.add_argument("customer_id", help="the customer's global ID")
+    token.add_argument("--ttl-seconds", type=int, default=3600, help="lifetime (default 3600)")
+    token.set_defaults(run=_customer_token)
 
     seed = commands.add_parser("seed-demo", help="add the demo catalog (idempotent)")
     seed.set_defaults(run=_seed_demo)

@@ -15,8 +15,7 @@ def _object_types() -> dict[str, GraphQLObjectType | GraphQLInterfaceType]:
     return {
         name: kind
         for name, kind in GRAPHQL.type_map.items()
-        if isinstance(kind, GraphQLObjectType | GraphQLInterfaceType)
-        and not name.startswith("__")
+        if isinstance(kind, GraphQLObjectType | GraphQLInterfaceType) and not name.startswith("__")
     }
 
 
@@ -78,6 +77,4 @@ def test_fragments_and_inline_fragments_are_walked() -> None:
 def test_introspection_follows_the_setting() -> None:
     document = parse("{ __schema { types { name } } __typename }")
     assert denied_fields(GRAPHQL, document, None, Actor.ADMIN, introspection=True) == []
-    assert denied_fields(GRAPHQL, document, None, Actor.ADMIN, introspection=False) == [
-        "__schema"
-    ]
+    assert denied_fields(GRAPHQL, document, None, Actor.ADMIN, introspection=False) == ["__schema"]
