@@ -90,7 +90,8 @@ async def test_customer_a_never_sees_customer_b(secure: Secure) -> None:
         (await clock_and_customer(secure.api, None))[0],
     ]
     listed = await secure.api.data(
-        "{ apiKeys(first: 1) { edges { node { id } } } auditEvents(first: 1) { edges { node { id } } } }"
+        "{ apiKeys(first: 1) { edges { node { id } } } "
+        "auditEvents(first: 1) { edges { node { id } } } }"
     )
     staff_only += [listed[name]["edges"][0]["node"]["id"] for name in ("apiKeys", "auditEvents")]
     del secure.api.http.headers["authorization"]
@@ -144,21 +145,19 @@ async def test_customer_a_never_sees_customer_b(secure: Secure) -> None:
         assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
     # Self-service mutations on B's objects: refused as if they did not exist.
+    subscription, invoice, payment = (typed[k][0] for k in ("subscription", "invoice", "payment"))
     mutations = [
-        ("attachPaymentMethod", '{customerId: "%s", token: "tok_visa"}' % b),
-        ("startPaymentMethodSetup", '{customerId: "%s"}' % b),
-        (
-            "setDefaultPaymentMethod",
-            '{customerId: "%s", paymentMethodId: "%s"}' % (a, method_ids[0]),
-        ),
-        ("detachPaymentMethod", '{customerId: "%s", paymentMethodId: "%s"}' % (b, method_ids[0])),
-        ("cancelSubscription", '{subscriptionId: "%s"}' % typed["subscription"][0]),
-        ("payInvoice", '{invoiceId: "%s", idempotencyKey: "k1"}' % typed["invoice"][0]),
-        ("confirmPayment", '{paymentId: "%s", idempotencyKey: "k2"}' % typed["payment"][0]),
+        ("attachPaymentMethod", f'{{customerId: "{b}", token: "tok_visa"}}'),
+        ("startPaymentMethodSetup", f'{{customerId: "{b}"}}'),
+        ("setDefaultPaymentMethod", f'{{customerId: "{a}", paymentMethodId: "{method_ids[0]}"}}'),
+        ("detachPaymentMethod", f'{{customerId: "{b}", paymentMethodId: "{method_ids[0]}"}}'),
+        ("cancelSubscription", f'{{subscriptionId: "{subscription}"}}'),
+        ("payInvoice", f'{{invoiceId: "{invoice}", idempotencyKey: "k1"}}'),
+        ("confirmPayment", f'{{paymentId: "{payment}", idempotencyKey: "k2"}}'),
         (
             "createPayment",
-            '{customerId: "%s", idempotencyKey: "k3", amount: {amount: "1.00", currency: "USD"}}'
-            % b,
+            f'{{customerId: "{b}", idempotencyKey: "k3", '
+            'amount: {amount: "1.00", currency: "USD"}}',
         ),
     ]
     for name, arguments in mutations:
@@ -174,7 +173,7 @@ async def test_customer_a_never_sees_customer_b(secure: Secure) -> None:
     text = json.dumps(responses)
     leaks = sorted(gid for gid in b_ids | set(method_ids) | set(staff_only) if gid in text)
     leaks += ["b@example.com"] if "b@example.com" in text else []
-    print(
+    print(  # noqa: T201
         f"access matrix: {len(responses)} requests by A over {len(b_ids)} of B's objects "
         f"and {len(staff_only)} staff-only ones, leaks = {len(leaks)}"
     )

@@ -187,7 +187,7 @@ async def test_minting_needs_a_secret_and_a_sane_lifetime(secure: Secure) -> Non
 class _Jwks(BaseHTTPRequestHandler):
     document: bytes = b""
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.end_headers()

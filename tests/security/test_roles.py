@@ -108,7 +108,8 @@ async def test_readonly_reads_everything_and_changes_nothing(secure: Secure) -> 
     readonly = world["readonly"]
     seen = await secure.data(
         readonly,
-        "query($id: ID!) { customer(id: $id) { email payments { totalCount } invoices { status } } }",
+        "query($id: ID!) { customer(id: $id) "
+        "{ email payments { totalCount } invoices { status } } }",
         {"id": world["customer"]},
     )
     assert seen["customer"]["payments"]["totalCount"] == 1
