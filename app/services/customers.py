@@ -41,6 +41,21 @@ async def get_customer(session: AsyncSession, customer_id: uuid.UUID, *field: st
     return customer
 
 
+async def live_customer(session: AsyncSession, customer_id: uuid.UUID, *field: str) -> Customer:
+    """A customer that may still be charged, subscribed or changed: not erased (GDPR)."""
+    customer = await get_customer(session, customer_id, *field)
+    if customer.erased_at is not None:
+        raise UserInputError(
+            Problem(
+                ErrorCode.CUSTOMER_ERASED,
+                "This customer's personal data was erased: they cannot be charged, "
+                "subscribed or changed any more.",
+                field,
+            )
+        )
+    return customer
+
+
 async def create_customer(
     session: AsyncSession,
     *,
@@ -84,7 +99,7 @@ async def update_customer(
 ) -> Customer:
     """Change the given fields; ``None`` clears a field. Metadata merges key by key as in
     Stripe: a key set to ``""`` is removed, ``None`` removes every key."""
-    customer = await get_customer(session, customer_id, "id")
+    customer = await live_customer(session, customer_id, "id")
     problems = Problems()
     changes: dict[str, object] = {}
     if email is not KEEP:
