@@ -31,7 +31,7 @@ from app.psp.base import (
 )
 from app.psp.base import SetupResult as PspSetup
 from app.psp.registry import PspRegistry
-from app.services.customers import get_customer, live_customer
+from app.services.customers import ensure_not_erased, get_customer, live_customer
 from app.services.psp_calls import call, gateway
 
 _TOKEN = re.compile(r"[A-Za-z0-9_\-.:]{1,255}")
@@ -163,6 +163,11 @@ async def attach(
     except IntegrityError:  # a concurrent attach of the same token saved it first
         await session.rollback()
         method = await _save(session, customer, provider.name, details, clock)
+    try:
+        await ensure_not_erased(session, customer.id, "customerId")
+    except UserInputError:
+        await session.rollback()
+        raise
     if set_default or await _default_of(session, customer.id) is None:
         await _make_default(session, customer, method, clock)
     await session.commit()

@@ -24,7 +24,7 @@ from app.models import Invoice, Payment, Price, Subscription, SubscriptionItem
 from app.models.catalog import PriceType
 from app.psp.registry import PspRegistry
 from app.services import coupons, idempotency, invoices, renewals, test_clocks
-from app.services.customers import live_customer
+from app.services.customers import ensure_not_erased, live_customer
 from app.services.renewals import BILLABLE
 
 MAX_ITEMS = 20
@@ -148,6 +148,11 @@ async def create_subscription(
             )
         )  # fmt: skip
     await session.flush()
+    try:
+        await ensure_not_erased(session, customer_id, "customerId")
+    except UserInputError:
+        await idempotency.abandon(session, claimed)
+        raise
     invoice = None
     if trial_end is None:
         invoice = await invoices.draft_for_period(

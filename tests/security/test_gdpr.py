@@ -14,12 +14,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from pydantic import SecretStr
 
 from app.domain.clock import FrozenClock
-from app.schema.node import encode_gid
+from app.schema.node import decode_gid, encode_gid
+from app.services import erasure, idempotency
 from app.settings import PayPalSettings, Settings, StripeSettings
 from app.worker import Dependencies, delete_erased_psp_customers, use_dependencies
+from tests.billing.helpers import monthly_price
 from tests.conftest import Api
 from tests.psp.fake_server import serve_in_thread
 from tests.psp.paypal_fake import CLIENT_ID, CLIENT_SECRET, WEBHOOK_ID, PayPalFake
@@ -466,3 +469,80 @@ async def test_an_idempotency_key_replays_and_refuses_another_customer(
     reused = await erase(api, ids[1], idempotencyKey=erasure_key)
     assert [e["code"] for e in reused["userErrors"]] == ["IDEMPOTENCY_KEY_REUSED"]
     assert (await export(api, ids[1]))["customer"]["erasedAt"] is None
+
+
+@pytest.mark.parametrize("mutation", ["createPayment", "createSubscription", "attachPaymentMethod"])
+async def test_an_erasure_committing_mid_request_refuses_its_write(
+    api: Api,
+    stripe: StripeFake,
+    paypal: PayPalFake,
+    monkeypatch: pytest.MonkeyPatch,
+    mutation: str,
+) -> None:
+    """The erasure commits after a request checked the customer and before it writes: the
+    check inside the writing transaction refuses it, and nothing of it is kept."""
+    customer = (
+        await ok(
+            api,
+            'mutation { createCustomer(input: {name: "Racer"}) { customer { id } '
+            "userErrors { code } } }",
+        )
+    )["customer"]["id"]
+    await attach(api, customer, "tok_visa", "SANDBOX")
+    price = await monthly_price(api)
+    runtime = api.runtime
+
+    async def erase_now() -> None:
+        async with runtime.sessions() as session:
+            await erasure.erase_customer(
+                session,
+                psps=runtime.psps,
+                clock=runtime.clock,
+                principal="support",
+                customer_id=decode_gid(customer)[1],
+            )
+
+    claim, attach_at_psp = idempotency.claim, runtime.psps.sandbox.attach_payment_method
+
+    async def claim_after_erasure(session: Any, **arguments: Any) -> Any:
+        await erase_now()
+        return await claim(session, **arguments)
+
+    async def attach_after_erasure(request: Any) -> Any:
+        details = await attach_at_psp(request)
+        await erase_now()
+        return details
+
+    monkeypatch.setattr(idempotency, "claim", claim_after_erasure)
+    monkeypatch.setattr(runtime.psps.sandbox, "attach_payment_method", attach_after_erasure)
+    documents = {
+        "createPayment": (
+            "mutation($i: CreatePaymentInput!) { createPayment(input: $i) "
+            "{ payment { id } userErrors { field code } } }",
+            {
+                "idempotencyKey": key(),
+                "customerId": customer,
+                "amount": {"amount": "1.00", "currency": "USD"},
+            },
+        ),
+        "createSubscription": (
+            "mutation($i: CreateSubscriptionInput!) { createSubscription(input: $i) "
+            "{ subscription { id } userErrors { field code } } }",
+            {"idempotencyKey": key(), "customerId": customer, "items": [{"priceId": price}]},
+        ),
+        "attachPaymentMethod": (
+            "mutation($i: AttachPaymentMethodInput!) { attachPaymentMethod(input: $i) "
+            "{ paymentMethod { id } userErrors { field code } } }",
+            {"customerId": customer, "token": "tok_mastercard"},
+        ),
+    }
+    document, fields = documents[mutation]
+    payload = await gql(api, document, i=fields)
+    assert [e["code"] for e in payload["userErrors"]] == ["CUSTOMER_ERASED"], payload
+    after = await export(api, customer)
+    assert after["customer"]["erasedAt"] is not None
+    assert (after["payments"], after["subscriptions"]) == ([], [])
+    assert [m["last4"] for m in after["paymentMethods"]] == ["4242"]
+    async with api.engine.connect() as connection:
+        keys = await connection.scalar(sa.text("SELECT count(*) FROM idempotency_keys"))
+    assert keys == 0  # the refused request kept no key
