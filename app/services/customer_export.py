@@ -64,14 +64,14 @@ async def customer_records(session: AsyncSession, *, customer_id: uuid.UUID) -> 
         .where(Payment.customer_id == customer_id)
         .order_by(Payment.created_at, Payment.id),
     )
-    payment_ids = [payment.id for payment in payments]
+    payment_ids = sa.select(Payment.id).where(Payment.customer_id == customer_id)
     subscriptions = await _all(
         session,
         sa.select(Subscription)
         .where(Subscription.customer_id == customer_id)
         .order_by(Subscription.created_at, Subscription.id),
     )
-    subscription_ids = [subscription.id for subscription in subscriptions]
+    subscription_ids = sa.select(Subscription.id).where(Subscription.customer_id == customer_id)
     invoices = await _all(
         session,
         sa.select(Invoice)

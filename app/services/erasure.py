@@ -135,7 +135,7 @@ async def _erase_locally(session: AsyncSession, customer_id: uuid.UUID, clock: C
         method.detached_at = method.detached_at or now
         method.updated_at = now
     await _cancel_subscriptions(session, customer_id, clock)
-    await _scrub_money_records(session, customer_id, needles, now)
+    await _scrub_money_records(session, customer_id, needles)
     await session.execute(
         sa.update(PspCustomer)
         .where(PspCustomer.customer_id == customer_id, PspCustomer.deletion_requested_at.is_(None))
@@ -173,7 +173,7 @@ async def _cancel_subscriptions(
 
 
 async def _scrub_money_records(
-    session: AsyncSession, customer_id: uuid.UUID, needles: Needles, now: object
+    session: AsyncSession, customer_id: uuid.UUID, needles: Needles
 ) -> None:
     """Payments lose their caller-given free text (description, metadata); every other text
     of the retained records keeps its meaning minus the person's values."""
@@ -186,16 +186,15 @@ async def _scrub_money_records(
         payment.return_url = scrub_optional(payment.return_url, needles)
         payment.next_action_url = scrub_optional(payment.next_action_url, needles)
         payment.decline_message = scrub_optional(payment.decline_message, needles)
-    payment_ids = [p.id for p in payments]
-    if payment_ids:
-        for refund in await session.scalars(
-            sa.select(Refund).where(Refund.payment_id.in_(payment_ids))
-        ):
-            refund.failure_reason = scrub_optional(refund.failure_reason, needles)
-        for dispute in await session.scalars(
-            sa.select(Dispute).where(Dispute.payment_id.in_(payment_ids))
-        ):
-            dispute.reason = scrub_text(dispute.reason, needles)
+    payment_ids = sa.select(Payment.id).where(Payment.customer_id == customer_id)
+    for refund in await session.scalars(
+        sa.select(Refund).where(Refund.payment_id.in_(payment_ids))
+    ):
+        refund.failure_reason = scrub_optional(refund.failure_reason, needles)
+    for dispute in await session.scalars(
+        sa.select(Dispute).where(Dispute.payment_id.in_(payment_ids))
+    ):
+        dispute.reason = scrub_text(dispute.reason, needles)
     for line in await session.scalars(
         sa.select(InvoiceLine).where(InvoiceLine.customer_id == customer_id)
     ):

@@ -111,26 +111,18 @@ async def scrub(
 async def _linked_events(
     session: AsyncSession, customer_id: uuid.UUID, method_references: list[tuple[str, str]]
 ) -> sa.ColumnElement[bool]:
-    """A condition on webhook events: about this customer, at each of their PSPs."""
-    objects: dict[str, set[str]] = defaultdict(set)  # psp -> references events point to
-    named: dict[str, set[str]] = defaultdict(set)  # psp -> ids an event may quote
-    payments = await session.execute(
-        sa.select(Payment.id, Payment.psp, Payment.psp_reference).where(
-            Payment.customer_id == customer_id
-        )
+    """A condition on webhook events: about this customer, at each of their PSPs. Their
+    object is one of the customer's payments or refunds (subqueries, whatever their
+    number), or their payload names the customer's PSP customer or a payment method."""
+    payments = sa.select(Payment.psp, Payment.psp_reference).where(
+        Payment.customer_id == customer_id, Payment.psp_reference.is_not(None)
     )
-    payment_ids = []
-    for payment_id, psp, reference in payments:
-        payment_ids.append(payment_id)
-        if reference:
-            objects[psp].add(reference)
-    if payment_ids:
-        refunds = await session.execute(
-            sa.select(Refund.psp, Refund.psp_reference).where(Refund.payment_id.in_(payment_ids))
-        )
-        for psp, reference in refunds:
-            if reference:
-                objects[psp].add(reference)
+    refunds = sa.select(Refund.psp, Refund.psp_reference).where(
+        Refund.payment_id.in_(sa.select(Payment.id).where(Payment.customer_id == customer_id)),
+        Refund.psp_reference.is_not(None),
+    )
+    objects = sa.union_all(payments, refunds).subquery()
+    named: dict[str, set[str]] = defaultdict(set)  # psp -> ids an event may quote
     for psp, psp_customer_id in await session.execute(
         sa.select(PspCustomer.psp, PspCustomer.psp_customer_id).where(
             PspCustomer.customer_id == customer_id
@@ -139,17 +131,15 @@ async def _linked_events(
         named[psp].add(psp_customer_id)
     for psp, reference in method_references:
         named[psp].add(reference)
-    conditions = [
-        sa.and_(
-            WebhookEvent.psp == psp,
-            sa.or_(
-                WebhookEvent.object_reference.in_(sorted(objects[psp])),
-                _text_holds(WebhookEvent.payload, sorted(named[psp])),
-            ),
-        )
-        for psp in sorted(objects.keys() | named.keys())
+    about_objects = sa.exists().where(
+        objects.c.psp == WebhookEvent.psp,
+        objects.c.psp_reference == WebhookEvent.object_reference,
+    )
+    quoting = [
+        sa.and_(WebhookEvent.psp == psp, _text_holds(WebhookEvent.payload, sorted(ids)))
+        for psp, ids in sorted(named.items())
     ]
-    return sa.or_(sa.false(), *conditions)
+    return sa.or_(about_objects, *quoting)
 
 
 async def _scrub_events(

@@ -8,16 +8,20 @@ ones do.
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
 
 from app.domain.clock import FrozenClock
+from app.main import create_app
 from app.schema.node import decode_gid, encode_gid
 from app.services import erasure, idempotency
 from app.settings import PayPalSettings, Settings, StripeSettings
@@ -546,3 +550,69 @@ async def test_an_erasure_committing_mid_request_refuses_its_write(
     async with api.engine.connect() as connection:
         keys = await connection.scalar(sa.text("SELECT count(*) FROM idempotency_keys"))
     assert keys == 0  # the refused request kept no key
+
+
+async def test_erasure_and_export_work_in_the_embedded_sqlite_mode(tmp_path: Path) -> None:
+    app = create_app(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'e.db'}"))
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://t") as http,
+    ):
+
+        async def run(query: str, **variables: Any) -> dict[str, Any]:
+            body = await http.post("/graphql", json={"query": query, "variables": variables})
+            result: dict[str, Any] = body.json()
+            assert "errors" not in result, result
+            return result["data"]
+
+        person = Person()
+        customer = (
+            await run(
+                "mutation($e: String!, $n: String!, $m: Metadata!) { createCustomer(input: "
+                "{email: $e, name: $n, metadata: $m}) { customer { id } } }",
+                e=person.email,
+                n=person.name,
+                m=person.metadata,
+            )
+        )["createCustomer"]["customer"]["id"]
+        await run(
+            "mutation($c: ID!) { attachPaymentMethod(input: {customerId: $c, token: "
+            '"tok_visa"}) { userErrors { code } } }',
+            c=customer,
+        )
+        await run(
+            "mutation($c: ID!, $k: String!, $d: String!) { createPayment(input: "
+            '{idempotencyKey: $k, customerId: $c, amount: {amount: "5.00", currency: "EUR"}, '
+            "description: $d}) { userErrors { code } } }",
+            c=customer,
+            k=f"order-{person.email}",
+            d=f"for {person.name}",
+        )
+        erased = await run(
+            "mutation($c: ID!) { eraseCustomer(input: {customerId: $c}) "
+            "{ customer { email erasedAt } pendingPspDeletions userErrors { code } } }",
+            c=customer,
+        )
+        assert erased["eraseCustomer"]["pendingPspDeletions"] == []
+        assert erased["eraseCustomer"]["customer"]["email"] is None
+        exported = await run(
+            "mutation($c: ID!) { exportCustomerData(input: {customerId: $c}) { data } }",
+            c=customer,
+        )
+    document = exported["exportCustomerData"]["data"]
+    assert document["payments"][0]["amount"]["amount"] == "5.00"
+    rows = _live_rows(tmp_path / "e.db")
+    for value in (person.email, person.name, *person.metadata.values()):
+        assert value.encode() not in rows
+    assert b"erased-" in rows  # the idempotency key that held her email
+
+
+def _live_rows(path: Path) -> bytes:
+    """Every value of every row of the SQLite file (freed pages may keep old bytes)."""
+    with sqlite3.connect(path) as connection:
+        tables = [
+            name
+            for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        ]
+        return repr([list(connection.execute(f'SELECT * FROM "{t}"')) for t in tables]).encode()
