@@ -7,6 +7,8 @@ Every job calls the same services as GraphQL and the CLI, with a session of its 
 | bill_due_subscriptions | billing     | every minute    | renewals and dunning on the wall clock  |
 | reconcile_payments     | payments    | every minute    | unknown PSP outcomes, waiting webhooks  |
 | purge_idempotency_keys | maintenance | hourly, at :17  | idempotency keys past their retention   |
+| delete_erased_psp_customers | maintenance | every minute | erased customers still to delete at a |
+|                        |             |                 | PSP (backing off while it fails)        |
 | release_stalled_jobs   | maintenance | every minute    | frees the locks of jobs of dead workers |
 
 Several workers (processes or machines) may run at once. Each worker defers the periodic
@@ -38,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import make_engine, make_session_factory
 from app.domain.clock import Clock, SystemClock
 from app.psp.registry import PspRegistry, build_registry
-from app.services import idempotency, reconciliation, renewals
+from app.services import erasure, idempotency, reconciliation, renewals
 from app.settings import Settings
 
 logger = logging.getLogger("paygate.worker")
@@ -139,6 +141,14 @@ async def purge_idempotency_keys(timestamp: int | None = None) -> dict[str, int]
         return {"deleted": await idempotency.purge_expired(session, clock=deps.clock)}
 
 
+async def delete_erased_psp_customers(timestamp: int | None = None) -> dict[str, int]:
+    """Delete at their PSPs the erased customers whose deletion failed so far (GDPR)."""
+    deps = dependencies()
+    async with _session(deps.settings) as session:
+        report = await erasure.retry_psp_deletions(session, psps=deps.psps, clock=deps.clock)
+    return {"deleted": report.deleted, "pending": report.pending}
+
+
 async def release_stalled_jobs(context: JobContext, timestamp: int | None = None) -> dict[str, int]:
     """Fail the jobs of workers that died (no heartbeat for 30 s), which would otherwise
     hold their ``lock`` for ever. The next tick does their work: every job is idempotent."""
@@ -165,6 +175,7 @@ SCHEDULE: dict[str, _Schedule] = {
     "bill_due_subscriptions": _Schedule(BILLING, "* * * * *"),
     "reconcile_payments": _Schedule(PAYMENTS, "* * * * *"),
     "purge_idempotency_keys": _Schedule(MAINTENANCE, "17 * * * *"),
+    "delete_erased_psp_customers": _Schedule(MAINTENANCE, "* * * * *"),
     "release_stalled_jobs": _Schedule(MAINTENANCE, "* * * * *"),
 }
 
@@ -195,7 +206,12 @@ def build_app(settings: Settings, *, pool_size: int = 4) -> procrastinate.App:
     )
     queue = procrastinate.App(connector=connector, worker_defaults={"delete_jobs": "successful"})
 
-    for function in (bill_due_subscriptions, reconcile_payments, purge_idempotency_keys):
+    for function in (
+        bill_due_subscriptions,
+        reconcile_payments,
+        purge_idempotency_keys,
+        delete_erased_psp_customers,
+    ):
         name = function.__name__
         schedule = SCHEDULE[name]
         task = queue.task(name=name, queue=schedule.queue, lock=name, queueing_lock=name)(function)

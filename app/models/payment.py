@@ -110,7 +110,9 @@ class Dispute(Entity):
 
 
 class PaymentEvent(Base):
-    """One change of a payment, refund or dispute. Append-only (database triggers)."""
+    """One change of a payment, refund or dispute. Append-only (database triggers), so it
+    must never hold personal data, which an erasure could not remove: ids, type, status,
+    amounts and the PSP's event id only (``data`` stays empty)."""
 
     __tablename__ = "payment_events"
 

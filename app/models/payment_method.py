@@ -23,6 +23,12 @@ class PspCustomer(Entity):
     customer_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("customers.id"))
     psp: Mapped[str] = mapped_column(sa.String(32))
     psp_customer_id: Mapped[str] = mapped_column(sa.String(255))
+    # GDPR erasure: the customer is to be deleted at the PSP (set in the erasing
+    # transaction: an outbox), and was (``deleted_at``). Pending ones are retried.
+    deletion_requested_at: Mapped[datetime | None] = mapped_column(index=True)
+    deleted_at: Mapped[datetime | None]
+    deletion_attempts: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
+    deletion_error: Mapped[str | None] = mapped_column(sa.String(500))
 
 
 class PaymentMethod(Entity):

@@ -91,6 +91,9 @@ class InstrumentedGateway:
         call = self.inner.update_customer(psp_customer_id, request)
         return await self._observe("update_customer", call)
 
+    async def delete_customer(self, request: base.DeleteCustomerRequest) -> None:
+        return await self._observe("delete_customer", self.inner.delete_customer(request))
+
     async def start_setup(self, request: base.SetupRequest) -> base.SetupResult:
         return await self._observe("start_setup", self.inner.start_setup(request))
 

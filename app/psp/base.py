@@ -22,6 +22,7 @@ from app.psp.declines import Decline
 class Operation(enum.Enum):
     CREATE_CUSTOMER = "create_customer"
     UPDATE_CUSTOMER = "update_customer"
+    DELETE_CUSTOMER = "delete_customer"
     START_SETUP = "start_setup"
     ATTACH_PAYMENT_METHOD = "attach_payment_method"
     DETACH_PAYMENT_METHOD = "detach_payment_method"
@@ -69,6 +70,19 @@ class CustomerRequest:
 @dataclass(frozen=True, slots=True)
 class CustomerResult:
     psp_customer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteCustomerRequest:
+    """Delete our customer's counterpart at the PSP, with what the PSP keeps for it (GDPR
+    erasure). Idempotent: a customer or method the PSP no longer knows is already gone,
+    and that is success. Payments, refunds and disputes stay at the PSP (its own legal
+    retention); only the customer object and its saved methods go."""
+
+    psp_customer_id: str
+    # Every payment method reference we hold for the customer at this PSP, detached ones
+    # included: PayPal keeps no customer object and deletes these one by one.
+    payment_method_references: tuple[str, ...] = ()
 
 
 # --- payment methods ---------------------------------------------------------------------
@@ -291,6 +305,11 @@ class Gateway(Protocol):
     async def update_customer(
         self, psp_customer_id: str, request: CustomerRequest
     ) -> CustomerResult: ...
+
+    async def delete_customer(self, request: DeleteCustomerRequest) -> None:
+        """Idempotent: deleting a customer that is already gone (or never existed) is
+        success; a reference of another PSP is ``PspInvalidRequest``."""
+        ...
 
     async def start_setup(self, request: SetupRequest) -> SetupResult: ...
 

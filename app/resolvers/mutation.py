@@ -5,6 +5,7 @@ import strawberry
 from app.resolvers.mutations.billing import BillingMutations
 from app.resolvers.mutations.catalog import CatalogMutations
 from app.resolvers.mutations.customers import CustomerMutations
+from app.resolvers.mutations.gdpr import GdprMutations
 from app.resolvers.mutations.invoices import InvoiceMutations
 from app.resolvers.mutations.payment_methods import PaymentMethodMutations
 from app.resolvers.mutations.payments import PaymentMutations
@@ -22,5 +23,6 @@ class Mutation(
     BillingMutations,
     InvoiceMutations,
     SecurityMutations,
+    GdprMutations,
 ):
     pass

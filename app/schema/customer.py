@@ -77,6 +77,11 @@ class Customer(Node):
     test_clock_id: strawberry.ID | None = strawberry.field(
         description="The sandbox test clock this customer lives on, if any."
     )
+    erased_at: datetime | None = strawberry.field(
+        description="When the customer's personal data was erased (`eraseCustomer`); an "
+        "erased customer keeps their invoices and payments but cannot be charged, "
+        "subscribed or changed."
+    )
     key: strawberry.Private[uuid.UUID]
 
     @strawberry.field(description="Saved payment methods that are attached, oldest first.")
@@ -160,6 +165,7 @@ class Customer(Node):
             test_clock_id=(
                 encode_gid("TestClock", row.test_clock_id) if row.test_clock_id else None
             ),
+            erased_at=row.erased_at,
         )
 
 

@@ -9,6 +9,7 @@ from strawberry.types.scalar import ScalarDefinition
 
 CurrencyCode = NewType("CurrencyCode", str)
 Metadata = NewType("Metadata", object)
+JSON = NewType("JSON", object)
 
 
 def _string(value: Any) -> str:
@@ -37,6 +38,16 @@ SCALAR_MAP: dict[object, ScalarDefinition] = {
             "Your own key-value data as a JSON object of strings: up to 50 keys of at most 40 "
             'characters, values of at most 500 characters, e.g. `{"crm_id": "A-42"}`. '
             "Never put card numbers or secrets here."
+        ),
+        serialize=lambda value: value,
+        parse_value=lambda value: value,
+        parse_literal=_metadata_literal,
+    ),
+    JSON: strawberry.scalar(
+        name="JSON",
+        description=(
+            "A JSON value (object, array, string, number, boolean or null), as documented by "
+            "the field that returns it."
         ),
         serialize=lambda value: value,
         parse_value=lambda value: value,

@@ -1,16 +1,16 @@
 """API keys, customer sessions and the audit log."""
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import strawberry
-from strawberry.scalars import JSON
 
 from app.models import ApiKey as ApiKeyRow
 from app.models import AuditEvent as AuditEventRow
 from app.schema.errors import UserError
 from app.schema.node import Node, encode_gid
 from app.schema.pagination import Connection
+from app.schema.scalars import JSON
 from app.security.principals import Role as RoleEnum
 
 Role = strawberry.enum(
@@ -77,7 +77,7 @@ class AuditEvent(Node):
             actor=row.actor,
             operation=row.operation,
             target_ids=[strawberry.ID(t) for t in target_ids],
-            input=cast(JSON, row.input),
+            input=JSON(row.input),
             outcome=row.outcome,
             error_codes=list(row.error_codes),
             request_id=row.request_id,

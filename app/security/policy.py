@@ -76,7 +76,8 @@ TYPES: dict[str, dict[str, Policy]] = {
         (SUPPORT, "pauseSubscription resumeSubscription updateSubscription"),
         (SUPPORT, "createCustomerSession"),
         (ADMIN, "createProduct updateProduct createPrice archivePrice createTaxRate"),
-        (ADMIN, "createTestClock advanceTestClock createApiKey revokeApiKey"),
+        (ADMIN, "createTestClock advanceTestClock createApiKey revokeApiKey eraseCustomer"),
+        (SELF_SERVICE, "exportCustomerData"),
         (GROWTH, "createCoupon"),
         (
             SELF_SERVICE,
@@ -108,7 +109,7 @@ TYPES: dict[str, dict[str, Policy]] = {
             "entitlements subscriptions invoices payments",
         ),
         (SELF_PII, "email name"),
-        (STAFF, "metadata testClockId"),
+        (STAFF, "metadata testClockId erasedAt"),
     ),
     "PaymentMethod": fields(
         (SELF, "id psp type brand last4 expMonth expYear wallet isDefault isDetached createdAt"),
@@ -208,6 +209,8 @@ VALUE_TYPES = frozenset(
         "AuditEventConnection",
         "AuditEventEdge",
         "CustomerSessionPayload",
+        "EraseCustomerPayload",
+        "ExportCustomerDataPayload",
     }
 )
 

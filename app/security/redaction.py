@@ -1,15 +1,23 @@
 """What of a mutation's input the audit log keeps: its shape, IDs, amounts, codes and
-flags, never secrets or personal data."""
+flags, never secrets or personal data.
+
+Strings are kept only where they are known to be structural (global IDs, currency and
+country codes, lookup keys, coupon codes …); any other string is replaced, so that a new
+free-text input field can never leak into the append-only log. Idempotency keys, which
+clients choose freely, are kept as a digest: retries still correlate.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import hashlib
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from app.domain.pan import contains_card_number
+from app.schema.node import GlobalIdError, decode_gid
 
 REDACTED = "[redacted]"
 
@@ -36,13 +44,42 @@ SENSITIVE_FIELDS = frozenset(
 
 _MAX_STRING = 200
 
+# String fields kept as they are (codes and references, never free text).
+STRUCTURAL_FIELDS = frozenset(
+    {
+        "currency",
+        "country",
+        "couponCode",
+        "code",
+        "lookupKey",
+        "interval",
+        "psp",
+        "role",
+        "frozenTime",
+        "amount",
+        "percentOff",
+        "percentage",
+        "operation",
+        "deniedFields",
+    }
+)
+DIGESTED_FIELDS = frozenset({"idempotencyKey"})
+
+
+def _is_global_id(text: str) -> bool:
+    try:
+        decode_gid(text)
+    except GlobalIdError:
+        return False
+    return True
+
 
 def camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
 
 
-def redact(value: Any, *, unset: object = None) -> Any:
+def redact(value: Any, *, unset: object = None, field: str | None = None) -> Any:
     """A JSON-able copy of ``value`` (a strawberry input, a dict, a list, a scalar) with
     sensitive fields replaced and omitted (``unset``) fields dropped."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -62,7 +99,7 @@ def redact(value: Any, *, unset: object = None) -> Any:
             )
         return kept
     if isinstance(value, list | tuple):
-        return [redact(item, unset=unset) for item in value[:100]]
+        return [redact(item, unset=unset, field=field) for item in value[:100]]
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, bool | int | None):
@@ -72,6 +109,10 @@ def redact(value: Any, *, unset: object = None) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     text = str(value)
+    if field in DIGESTED_FIELDS:
+        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
     if contains_card_number(text):
         return REDACTED
-    return text if len(text) <= _MAX_STRING else text[:_MAX_STRING] + "…"
+    if field in STRUCTURAL_FIELDS or _is_global_id(text):
+        return text if len(text) <= _MAX_STRING else text[:_MAX_STRING] + "…"
+    return REDACTED

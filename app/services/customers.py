@@ -41,6 +41,37 @@ async def get_customer(session: AsyncSession, customer_id: uuid.UUID, *field: st
     return customer
 
 
+def _erased(field: tuple[str, ...]) -> UserInputError:
+    return UserInputError(
+        Problem(
+            ErrorCode.CUSTOMER_ERASED,
+            "This customer's personal data was erased: they cannot be charged, subscribed "
+            "or changed any more.",
+            field,
+        )
+    )
+
+
+async def live_customer(session: AsyncSession, customer_id: uuid.UUID, *field: str) -> Customer:
+    """A customer that may still be charged, subscribed or changed: not erased (GDPR)."""
+    customer = await get_customer(session, customer_id, *field)
+    if customer.erased_at is not None:
+        raise _erased(field)
+    return customer
+
+
+async def ensure_not_erased(session: AsyncSession, customer_id: uuid.UUID, *field: str) -> None:
+    """The second check, in the transaction that has just written a row of the customer:
+    the row's foreign key holds a key-share lock on the customer until commit, which an
+    erasure's row lock waits for. So either the erasure committed before this write (and
+    this sees it and refuses), or it will see the row once this transaction commits."""
+    erased_at = await session.scalar(
+        sa.select(Customer.erased_at).where(Customer.id == customer_id)
+    )
+    if erased_at is not None:
+        raise _erased(field)
+
+
 async def create_customer(
     session: AsyncSession,
     *,
@@ -84,7 +115,7 @@ async def update_customer(
 ) -> Customer:
     """Change the given fields; ``None`` clears a field. Metadata merges key by key as in
     Stripe: a key set to ``""`` is removed, ``None`` removes every key."""
-    customer = await get_customer(session, customer_id, "id")
+    customer = await live_customer(session, customer_id, "id")
     problems = Problems()
     changes: dict[str, object] = {}
     if email is not KEEP:

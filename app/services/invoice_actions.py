@@ -16,7 +16,7 @@ from app.domain.money import MAX_MINOR, parse_money
 from app.models import Invoice, InvoiceLine, Subscription
 from app.psp.registry import PspRegistry
 from app.services import invoices, test_clocks
-from app.services.customers import get_customer
+from app.services.customers import live_customer
 from app.services.payments import Caller
 
 
@@ -42,7 +42,7 @@ async def create_invoice_item(
         problems.extend(error.problems)
     problems.raise_if_any()
     assert money is not None and text is not None
-    await get_customer(session, customer_id, "customerId")
+    await live_customer(session, customer_id, "customerId")
     if subscription_id is not None:
         subscription = await session.get(Subscription, subscription_id)
         if subscription is None or subscription.customer_id != customer_id:
@@ -72,7 +72,7 @@ async def create_invoice(
     session: AsyncSession, *, clock: Clock, customer_id: uuid.UUID, currency: str
 ) -> Invoice:
     """A draft invoice of the customer's pending items in ``currency``."""
-    await get_customer(session, customer_id, "customerId")
+    await live_customer(session, customer_id, "customerId")
     now = (await test_clocks.clock_of(session, customer_id, clock)).now()
     invoice = invoices.blank_invoice(
         customer_id=customer_id,
@@ -142,6 +142,11 @@ async def pay_invoice(
     """Collect an open invoice now, with the customer present (a 3DS step is possible)."""
     invoice = await _invoice(session, invoice_id)
     _state(invoice, (InvoiceStatus.OPEN, InvoiceStatus.PAID), "paid")
+    try:
+        await live_customer(session, invoice.customer_id, "invoiceId")
+    except UserInputError:
+        await session.rollback()
+        raise
     customer_clock = await test_clocks.clock_of(session, invoice.customer_id, clock)
     method = payment_method_id
     if method is None and invoice.subscription_id is not None:

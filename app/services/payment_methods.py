@@ -31,7 +31,7 @@ from app.psp.base import (
 )
 from app.psp.base import SetupResult as PspSetup
 from app.psp.registry import PspRegistry
-from app.services.customers import get_customer
+from app.services.customers import ensure_not_erased, get_customer, live_customer
 from app.services.psp_calls import call, gateway
 
 _TOKEN = re.compile(r"[A-Za-z0-9_\-.:]{1,255}")
@@ -103,7 +103,7 @@ async def start_setup(
     cancel_url = check.url(problems, cancel_url, "cancelUrl")
     problems.raise_if_any()
     provider = gateway(registry, psp, "psp")
-    customer = await get_customer(session, customer_id, "customerId")
+    customer = await live_customer(session, customer_id, "customerId")
     psp_customer = await psp_customer_id(session, psp=provider, customer=customer, clock=clock)
     setup = await call(
         provider.start_setup(
@@ -146,7 +146,7 @@ async def attach(
     same token again returns the same payment method."""
     _check_token(token)
     provider = gateway(registry, psp, "psp")
-    customer = await get_customer(session, customer_id, "customerId")
+    customer = await live_customer(session, customer_id, "customerId")
     psp_customer = await psp_customer_id(session, psp=provider, customer=customer, clock=clock)
     details = await call(
         provider.attach_payment_method(
@@ -163,6 +163,11 @@ async def attach(
     except IntegrityError:  # a concurrent attach of the same token saved it first
         await session.rollback()
         method = await _save(session, customer, provider.name, details, clock)
+    try:
+        await ensure_not_erased(session, customer.id, "customerId")
+    except UserInputError:
+        await session.rollback()
+        raise
     if set_default or await _default_of(session, customer.id) is None:
         await _make_default(session, customer, method, clock)
     await session.commit()
@@ -284,7 +289,7 @@ async def detach(
 async def set_default(
     session: AsyncSession, *, clock: Clock, customer_id: uuid.UUID, payment_method_id: uuid.UUID
 ) -> PaymentMethod:
-    customer = await get_customer(session, customer_id, "customerId")
+    customer = await live_customer(session, customer_id, "customerId")
     method = await _owned_method(session, customer_id, payment_method_id)
     if method.detached_at is not None:
         raise UserInputError(

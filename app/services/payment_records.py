@@ -28,8 +28,10 @@ def event(
     psp_event_id: str | None = None,
     refund_id: uuid.UUID | None = None,
     dispute_id: uuid.UUID | None = None,
-    **data: Any,
 ) -> PaymentEvent:
+    """An event row. ``payment_events`` is append-only (no erasure can reach it), so it
+    holds no personal data, by construction: ids, types, statuses and amounts only, and
+    no free-form ``data``."""
     return PaymentEvent(
         payment_id=payment.id,
         refund_id=refund_id,
@@ -40,7 +42,7 @@ def event(
         currency=payment.currency if amount is not None else None,
         amount_minor=amount,
         psp_event_id=psp_event_id,
-        data=data,
+        data={},
         created_at=clock.now(),
     )
 

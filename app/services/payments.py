@@ -37,7 +37,7 @@ from app.psp.errors import (
 )
 from app.psp.registry import PspRegistry
 from app.services import idempotency, webhooks
-from app.services.customers import get_customer
+from app.services.customers import ensure_not_erased, live_customer
 from app.services.payment_records import apply_result, event, lock_payment, lock_reference
 from app.services.psp_calls import gateway
 
@@ -158,7 +158,7 @@ async def create_payment(
     checked_metadata = check.metadata(problems, metadata, "metadata") or {}
     problems.raise_if_any()
     assert money is not None
-    customer = await get_customer(session, customer_id, "customerId")
+    customer = await live_customer(session, customer_id, "customerId")
     method = await _method_for(session, customer.id, payment_method_id)
     provider = gateway(psps, method.psp, "paymentMethodId")
     _check_capabilities(provider, money, capture_method)
@@ -195,6 +195,11 @@ async def create_payment(
         payment.metadata_, payment.invoice_id = checked_metadata, invoice_id
         session.add(payment)
         await session.flush()
+        try:
+            await ensure_not_erased(session, customer_id, "customerId")
+        except UserInputError:
+            await idempotency.abandon(session, claimed)
+            raise
         session.add(event(payment, "payment.created", source="api", clock=clock))
         key_row = await idempotency.key_row(session, claimed)
         idempotency.set_recovery_point(key_row, {"payment_id": str(payment.id)}, clock)

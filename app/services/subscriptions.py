@@ -24,7 +24,7 @@ from app.models import Invoice, Payment, Price, Subscription, SubscriptionItem
 from app.models.catalog import PriceType
 from app.psp.registry import PspRegistry
 from app.services import coupons, idempotency, invoices, renewals, test_clocks
-from app.services.customers import get_customer
+from app.services.customers import ensure_not_erased, live_customer
 from app.services.renewals import BILLABLE
 
 MAX_ITEMS = 20
@@ -79,7 +79,7 @@ async def create_subscription(
     """Subscribe a customer. Without a trial the first invoice is charged at once (on
     session: a 3-D Secure challenge shows as ``requires_action`` on its payment, and the
     subscription stays ``incomplete`` until it is paid)."""
-    customer = await get_customer(session, customer_id, "customerId")
+    customer = await live_customer(session, customer_id, "customerId")
     priced = await _items(session, items)
     trial_days = trial_period_days
     if trial_days is None:
@@ -148,6 +148,11 @@ async def create_subscription(
             )
         )  # fmt: skip
     await session.flush()
+    try:
+        await ensure_not_erased(session, customer_id, "customerId")
+    except UserInputError:
+        await idempotency.abandon(session, claimed)
+        raise
     invoice = None
     if trial_end is None:
         invoice = await invoices.draft_for_period(

@@ -21,11 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.clock import Clock
 from app.domain.ids import new_id
 from app.domain.payments import DisputeStatus, RefundReason, RefundStatus, dispute_moves
+from app.domain.personal_data import strip_personal
 from app.models import Dispute, Payment, Refund
 from app.models import WebhookEvent as StoredEvent
 from app.psp import base as psp
 from app.psp.codec import decode_event, encode_event
 from app.psp.registry import PspRegistry
+from app.services import erasure_leaks
 from app.services.payment_records import apply_result, event, lock_payment_by_reference
 
 logger = logging.getLogger("paygate.webhooks")
@@ -90,7 +92,11 @@ def _payment_reference(parsed: psp.WebhookEvent) -> str | None:
 async def _store(
     session: AsyncSession, parsed: psp.WebhookEvent, body: bytes, clock: Clock
 ) -> StoredEvent | None:
-    """The new stored event, or None when this event id was seen before."""
+    """The new stored event, or None when this event id was seen before. An event about an
+    erased customer is stored without its personal data (GDPR)."""
+    payload = _raw(body)
+    if await erasure_leaks.about_erased(session, parsed.psp, payload):
+        payload = strip_personal(payload)
     stored = StoredEvent(
         id=new_id(),
         psp=parsed.psp,
@@ -99,7 +105,7 @@ async def _store(
         kind=parsed.kind.value,
         object_reference=_reference(parsed),
         occurred_at=parsed.occurred_at,
-        payload=_raw(body),
+        payload=payload,
         snapshot=encode_event(parsed),
         deliveries=1,
         created_at=clock.now(),

@@ -252,6 +252,8 @@ class StripeFake:
                 return self._customer(self._new("customer", "cus"), form)
             case "POST", ["customers", ident]:
                 return self._customer(self._find(ident, "customer", "id", 404), form)
+            case "DELETE", ["customers", ident]:
+                return self._delete_customer(ident)
             case "POST", ["setup_intents"]:
                 return self._setup_intent(form)
             case "POST", ["payment_methods"]:
@@ -307,6 +309,18 @@ class StripeFake:
                 customer[field] = form[field] or None  # "" unsets, as at Stripe
         customer["metadata"] = {**customer.get("metadata", {}), **form.get("metadata", {})}
         return public(customer)
+
+    def _delete_customer(self, ident: str) -> Json:
+        """Like Stripe: the customer goes (a second DELETE is a 404 ``resource_missing``),
+        its payment methods are detached, its payments stay."""
+        self._find(ident, "customer", "id", 404)
+        del self.objects[ident]
+        for obj in self.objects.values():
+            if obj.get("object") == "payment_method" and obj.get("customer") == ident:
+                obj["customer"] = None
+        deleted = fixture("customer_deleted")
+        deleted["id"] = ident
+        return deleted
 
     def _setup_intent(self, form: Json) -> Json:
         customer = form.get("customer")

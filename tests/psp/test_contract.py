@@ -23,6 +23,7 @@ from app.psp.base import (
     CaptureRequest,
     ConfirmRequest,
     CustomerRequest,
+    DeleteCustomerRequest,
     EventKind,
     Gateway,
     Operation,
@@ -258,3 +259,31 @@ async def test_tokens_of_other_providers_are_refused(harness: Harness) -> None:
         await harness.gateway.attach_payment_method(
             AttachRequest(customer, harness.foreign_token(), key())
         )
+
+
+async def test_deleting_a_customer_is_idempotent_and_ends_its_methods(harness: Harness) -> None:
+    customer, method = await customer_and_method(harness, Scenario.SUCCESS)
+    assert harness.gateway.capabilities.supports(Operation.DELETE_CUSTOMER)
+    request = DeleteCustomerRequest(customer, (method,))
+    await harness.gateway.delete_customer(request)
+    await harness.gateway.delete_customer(request)  # gone already: success again
+    deletes = [call for call in harness.calls() if call.method == "DELETE"]
+    if harness.idempotency_header:  # an HTTP provider: it was asked, twice
+        assert len(deletes) >= 2
+    with pytest.raises(PspInvalidRequest):
+        await harness.gateway.create_payment(
+            PaymentRequest(AMOUNT, customer, method, CaptureMethod.AUTOMATIC, True, None, key())
+        )
+
+
+async def test_deleting_a_customer_after_a_fault_succeeds(harness: Harness) -> None:
+    customer, method = await customer_and_method(harness, Scenario.SUCCESS)
+    harness.fail_next("unavailable")
+    with pytest.raises(PspUnavailable):
+        await harness.gateway.delete_customer(DeleteCustomerRequest(customer, (method,)))
+    await harness.gateway.delete_customer(DeleteCustomerRequest(customer, (method,)))
+
+
+async def test_deleting_another_providers_customer_is_refused(harness: Harness) -> None:
+    with pytest.raises(PspInvalidRequest):
+        await harness.gateway.delete_customer(DeleteCustomerRequest(harness.foreign_token()))

@@ -24,6 +24,7 @@ from app.psp.base import (
     CaptureRequest,
     ConfirmRequest,
     CustomerRequest,
+    DeleteCustomerRequest,
     DetachRequest,
     DisputeStatus,
     EventKind,
@@ -723,6 +724,49 @@ async def test_an_unknown_setup_token_is_an_invalid_request(harness: PayPalHarne
             AttachRequest("paygate-cus-1", "9XK12345AB6789012", key())
         )
     assert refused.value.code == "INVALID_RESOURCE_ID"
+
+
+async def test_delete_customer_deletes_every_vaulted_token(harness: PayPalHarness) -> None:
+    wallet, card = await attach(harness, "PAYPAL"), await attach(harness, "CARD")
+    references = (wallet.psp_reference, card.psp_reference, wallet.psp_reference)
+    harness.fake.reset()
+    await harness.gateway.delete_customer(DeleteCustomerRequest("paygate-cus-1", references))
+    deletes = [c.path for c in harness.calls() if c.method == "DELETE"]
+    assert deletes == [
+        f"/v3/vault/payment-tokens/{wallet.psp_reference}",
+        f"/v3/vault/payment-tokens/{card.psp_reference}",
+    ]
+    assert wallet.psp_reference not in harness.fake.payment_tokens
+    # Again: PayPal answers 404 INVALID_RESOURCE_ID for each, which is "gone already".
+    await harness.gateway.delete_customer(DeleteCustomerRequest("paygate-cus-1", references))
+
+
+async def test_delete_customer_checks_every_token_before_the_first_call(
+    harness: PayPalHarness,
+) -> None:
+    wallet = await attach(harness, "PAYPAL")
+    harness.fake.reset()
+    with pytest.raises(PspInvalidRequest):
+        await harness.gateway.delete_customer(
+            DeleteCustomerRequest("paygate-cus-1", (wallet.psp_reference, "pm_card_visa"))
+        )
+    with pytest.raises(PspInvalidRequest):
+        await harness.gateway.delete_customer(DeleteCustomerRequest("cus_123"))
+    assert harness.calls() == []
+    assert wallet.psp_reference in harness.fake.payment_tokens
+
+
+async def test_a_failed_token_deletion_is_a_typed_fault(harness: PayPalHarness) -> None:
+    wallet = await attach(harness, "PAYPAL")
+    harness.fail_next("server_error", path=f"/payment-tokens/{wallet.psp_reference}")
+    with pytest.raises(PspUnavailable):
+        await harness.gateway.delete_customer(
+            DeleteCustomerRequest("paygate-cus-1", (wallet.psp_reference,))
+        )
+    await harness.gateway.delete_customer(
+        DeleteCustomerRequest("paygate-cus-1", (wallet.psp_reference,))
+    )
+    assert wallet.psp_reference not in harness.fake.payment_tokens
 
 
 async def test_detach_deletes_the_payment_token(harness: PayPalHarness) -> None:

@@ -12,6 +12,8 @@ from app.domain.money import Money
 from app.psp.base import (
     AttachRequest,
     CaptureMethod,
+    CustomerRequest,
+    DeleteCustomerRequest,
     EventKind,
     PaymentRequest,
     PaymentStatus,
@@ -185,3 +187,23 @@ async def test_another_process_can_charge_an_attached_card(
     assert result.decline is not None and result.decline.code is DeclineCode.INSUFFICIENT_FUNDS
     with pytest.raises(PspInvalidRequest):
         await elsewhere.create_payment(request("sbxpm_visa_forged", "worker-2"))
+
+
+async def test_a_deleted_customer_is_recorded_and_can_neither_pay_nor_save_methods(
+    sandbox: tuple[SandboxGateway, Sink],
+) -> None:
+    gateway, _ = sandbox
+    created = await gateway.create_customer(CustomerRequest("c-1", None, None, "k"))
+    customer = created.psp_customer_id
+    details = await gateway.attach_payment_method(AttachRequest(customer, "tok_visa", "k1"))
+    await gateway.delete_customer(DeleteCustomerRequest(customer, (details.psp_reference,)))
+    await gateway.delete_customer(DeleteCustomerRequest(customer, (details.psp_reference,)))
+    assert gateway.deleted_customers == {customer}
+    with pytest.raises(PspInvalidRequest, match="detached"):
+        await gateway.create_payment(request(details.psp_reference, "pay-1"))
+    with pytest.raises(PspInvalidRequest, match="deleted"):
+        await gateway.attach_payment_method(AttachRequest(customer, "tok_mastercard", "k2"))
+    never_created = "sbxcus_" + "0" * 24
+    await gateway.delete_customer(DeleteCustomerRequest(never_created))  # unknown: gone
+    with pytest.raises(PspInvalidRequest):  # but nothing the sandbox would never issue
+        await gateway.delete_customer(DeleteCustomerRequest(customer, ("pm_card_visa",)))

@@ -22,6 +22,7 @@ from app.psp.base import (
     CaptureRequest,
     ConfirmRequest,
     CustomerRequest,
+    DeleteCustomerRequest,
     DetachRequest,
     DisputeStatus,
     EventKind,
@@ -340,6 +341,44 @@ async def test_detach_removes_the_payment_method_from_the_customer(
     with pytest.raises(PspInvalidRequest) as again:
         await gateway.detach_payment_method(DetachRequest(card.psp_reference, idem()))
     assert again.value.code == "payment_method_unexpected_state"
+
+
+async def test_delete_customer_deletes_it_with_its_methods_and_is_idempotent(
+    harness: StripeHarness, gateway: StripeGateway
+) -> None:
+    customer = await new_customer(gateway)
+    card = await gateway.attach_payment_method(AttachRequest(customer, "pm_card_visa", idem()))
+    harness.fake.reset()
+    await gateway.delete_customer(DeleteCustomerRequest(customer, (card.psp_reference,)))
+    [call] = harness.calls()
+    assert (call.method, call.path) == ("DELETE", f"/v1/customers/{customer}")
+    assert "idempotency-key" not in call.headers  # Stripe takes none for a DELETE
+    assert harness.fake.get(card.psp_reference)["customer"] is None  # detached with it
+    await gateway.delete_customer(DeleteCustomerRequest(customer))  # 404 resource_missing: gone
+    await gateway.delete_customer(DeleteCustomerRequest("cus_neverexisted"))
+    assert [c.method for c in harness.calls()] == ["DELETE", "DELETE", "DELETE"]
+
+
+@pytest.mark.parametrize("fault", ["unavailable", "timeout", "server_error"])
+async def test_a_failed_delete_is_a_retryable_fault(
+    harness: StripeHarness, gateway: StripeGateway, fault: str
+) -> None:
+    """A DELETE is idempotent: whatever went wrong, the answer is "retry" (never an
+    unknown outcome), and the retry succeeds."""
+    customer = await new_customer(gateway)
+    harness.fake.fail_next(fault)
+    with pytest.raises(PspUnavailable):
+        await gateway.delete_customer(DeleteCustomerRequest(customer))
+    await gateway.delete_customer(DeleteCustomerRequest(customer))
+
+
+@pytest.mark.parametrize("reference", ["paygate-cus-1", "sbxcus_0123", "", "cus_a/../b"])
+async def test_delete_refuses_what_is_not_a_stripe_customer_without_a_call(
+    harness: StripeHarness, gateway: StripeGateway, reference: str
+) -> None:
+    with pytest.raises(PspInvalidRequest):
+        await gateway.delete_customer(DeleteCustomerRequest(reference))
+    assert harness.calls() == []
 
 
 async def test_payment_without_a_method_waits_for_the_browser(

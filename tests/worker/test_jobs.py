@@ -9,6 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from app.domain.clock import FrozenClock
+from app.psp.base import DeleteCustomerRequest
+from app.psp.errors import PspUnavailable
 from tests.api.payments_helpers import customer_with, get_payment, pay
 from tests.billing.helpers import monthly_price, subscribe, subscription
 from tests.conftest import Api
@@ -90,3 +92,33 @@ async def test_purge_job_deletes_expired_idempotency_keys(
     await work(queue)
     assert await keys() == 0
     assert await statuses(queue) == {"purge_idempotency_keys": ["succeeded", "succeeded"]}
+
+
+async def test_the_erasure_job_deletes_at_the_psp_what_failed_at_erasure(
+    api: Api, queue: procrastinate.App, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a customer erased while the PSP was down
+    customer = await customer_with(api, "tok_visa")
+    sandbox = api.runtime.psps.sandbox
+
+    async def down(request: DeleteCustomerRequest) -> None:
+        raise PspUnavailable("down for maintenance", psp="sandbox")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(sandbox, "delete_customer", down)
+        erased = await api.data(
+            "mutation($c: ID!) { eraseCustomer(input: {customerId: $c}) "
+            "{ pendingPspDeletions userErrors { code } } }",
+            {"c": customer},
+        )
+    assert erased["eraseCustomer"] == {"pendingPspDeletions": ["SANDBOX"], "userErrors": []}
+    assert sandbox.deleted_customers == frozenset()
+
+    # When the PSP is back and the job runs after the back-off
+    clock.advance(timedelta(minutes=2))
+    await queue.configure_task("delete_erased_psp_customers").defer_async()
+    await work(queue)
+
+    # Then the customer is deleted at the PSP
+    assert await statuses(queue) == {"delete_erased_psp_customers": ["succeeded"]}
+    assert len(sandbox.deleted_customers) == 1

@@ -8,6 +8,8 @@
 |                       | to its ``approve`` link                                              |
 | attach_payment_method | payment token from an approved setup token (other tokens refused)    |
 | detach_payment_method | delete the payment token                                             |
+| delete_customer       | no customer object: delete each vaulted payment token we hold for   |
+|                       | the customer (a token PayPal no longer knows, 404, is gone already) |
 | create_payment        | order, intent CAPTURE (automatic) or AUTHORIZE (manual), paid with   |
 |                       | ``payment_source.<paypal|card>.vault_id``: completes in one call, or |
 |                       | PAYER_ACTION_REQUIRED -> REQUIRES_ACTION (redirect to payer-action); |
@@ -41,6 +43,7 @@ from app.psp.base import (
     ConfirmRequest,
     CustomerRequest,
     CustomerResult,
+    DeleteCustomerRequest,
     DetachRequest,
     Operation,
     PaymentMethodDetails,
@@ -64,6 +67,7 @@ from app.settings import PayPalSettings
 _PAYPAL_ID = re.compile(r"[0-9A-Za-z-]{1,64}")  # PayPal ids: no "_" (pm_…, tok_… are foreign)
 _CUSTOMER_ID = re.compile(r"[0-9A-Za-z_.@#$^*-]{1,55}")  # merchant_customer_id charset
 _MAX_REQUEST_ID = 108
+_GONE = ("INVALID_RESOURCE_ID", "RESOURCE_NOT_FOUND")  # a 404's issue / name
 _NOTES = {
     RefundReason.REQUESTED_BY_CUSTOMER: "Refund as you requested.",
     RefundReason.DUPLICATE: "Refund of a duplicate payment.",
@@ -121,6 +125,24 @@ class PayPalGateway:
         self, psp_customer_id: str, request: CustomerRequest
     ) -> CustomerResult:
         return CustomerResult(psp_customer_id=psp_customer_id)  # nothing stored at PayPal
+
+    async def delete_customer(self, request: DeleteCustomerRequest) -> None:
+        """PayPal keeps no customer object (our ``paygate-…`` id is only the vault
+        customer's ``merchant_customer_id``): what it holds for the customer are the vaulted
+        payment tokens, each deleted (``DELETE /v3/vault/payment-tokens/{id}``, 204). Every
+        reference is checked before the first call, so a foreign one changes nothing."""
+        if not request.psp_customer_id.startswith("paygate-"):
+            raise PspInvalidRequest("Not a paygate PayPal customer id.", psp=PSP, code="not_found")
+        tokens = [
+            _paypal_id(reference, "payment token", "not_found")
+            for reference in dict.fromkeys(request.payment_method_references)
+        ]
+        for token in tokens:
+            try:
+                await self._client.delete_payment_token(token)
+            except PspInvalidRequest as error:
+                if error.code not in _GONE:
+                    raise
 
     async def start_setup(self, request: SetupRequest) -> SetupResult:
         if not request.return_url:

@@ -14,7 +14,11 @@
 | tok_disputed               | succeeds, then the cardholder disputes it (a webhook event)   |
 | tok_unavailable            | attaching it fails: the PSP is unavailable (retryable)        |
 
-References are derived from idempotency keys, so a replay reaches the same object. Events
+References are derived from idempotency keys, so a replay reaches the same object.
+Customers are derived from our customer key and hold nothing; ``delete_customer`` records
+the deletion, with the detachment of the customer's methods, in this process's memory
+(where the sandbox keeps its payments too): afterwards the customer cannot get new methods
+and its methods cannot pay here. Creating the customer again revives its id. Events
 (payment, refund and dispute changes) are signed like Stripe's and handed to ``sink``,
 which the application wires to its own webhook endpoint's code path.
 """
@@ -24,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
@@ -42,6 +47,7 @@ from app.psp.base import (
     ConfirmRequest,
     CustomerRequest,
     CustomerResult,
+    DeleteCustomerRequest,
     DetachRequest,
     DisputeInfo,
     DisputeStatus,
@@ -70,6 +76,7 @@ from app.psp.sandbox.tokens import DECLINE_MESSAGES, TOKENS
 SIGNATURE_HEADER = "paygate-sandbox-signature"
 EventSink = Callable[[dict[str, str], bytes], Awaitable[None]]
 _CANCELABLE = (PaymentStatus.REQUIRES_CAPTURE, PaymentStatus.REQUIRES_ACTION)
+_CUSTOMER = re.compile(r"sbxcus_[0-9a-f]{24}")
 
 
 def _digest(*parts: str) -> str:
@@ -108,6 +115,7 @@ class SandboxGateway:
         self._action_url = action_url.rstrip("/")
         self.sink = sink
         self._detached: set[str] = set()  # payment method references
+        self._deleted_customers: set[str] = set()
         self._payments: dict[str, _Payment] = {}
         self._by_key: dict[str, str] = {}  # idempotency key -> payment reference
         self._refunds: dict[str, RefundResult] = {}
@@ -116,14 +124,38 @@ class SandboxGateway:
     # --- customers and payment methods ----------------------------------------------
 
     async def create_customer(self, request: CustomerRequest) -> CustomerResult:
-        return CustomerResult(psp_customer_id=f"sbxcus_{_digest(request.customer_key)}")
+        psp_customer_id = f"sbxcus_{_digest(request.customer_key)}"
+        self._deleted_customers.discard(psp_customer_id)
+        return CustomerResult(psp_customer_id=psp_customer_id)
 
     async def update_customer(
         self, psp_customer_id: str, request: CustomerRequest
     ) -> CustomerResult:
+        self._existing(psp_customer_id)
         return CustomerResult(psp_customer_id=psp_customer_id)
 
+    async def delete_customer(self, request: DeleteCustomerRequest) -> None:
+        """Idempotent: a customer deleted before (or never created) is gone: success."""
+        if not _CUSTOMER.fullmatch(request.psp_customer_id):
+            raise PspInvalidRequest("No such customer.", psp=self.name, code="not_found")
+        for reference in request.payment_method_references:
+            self._parse_method(reference)  # refuses what the sandbox never issued
+        self._deleted_customers.add(request.psp_customer_id)
+        self._detached.update(request.payment_method_references)
+
+    @property
+    def deleted_customers(self) -> frozenset[str]:
+        """Customers deleted in this process (for tests and support)."""
+        return frozenset(self._deleted_customers)
+
+    def _existing(self, psp_customer_id: str) -> None:
+        if psp_customer_id in self._deleted_customers:
+            raise PspInvalidRequest(
+                "This customer was deleted.", psp=self.name, code="resource_missing"
+            )
+
     async def start_setup(self, request: SetupRequest) -> SetupResult:
+        self._existing(request.psp_customer_id)
         reference = f"sbxseti_{_digest(request.idempotency_key)}"
         return SetupResult(kind=SetupKind.TOKEN, reference=reference, token="tok_visa")
 
@@ -137,6 +169,7 @@ class SandboxGateway:
             )
         if request.token == "tok_unavailable":
             raise PspUnavailable("The sandbox PSP is unavailable (tok_unavailable).", psp=self.name)
+        self._existing(request.psp_customer_id)
         # The reference names the card, so that any process (an API server, a worker) can
         # charge it: the sandbox keeps no state that a charge depends on.
         name = request.token.removeprefix("tok_")
@@ -198,13 +231,18 @@ class SandboxGateway:
     def _token_of(self, payment_method: str | None) -> str:
         if payment_method in TOKENS:
             return payment_method  # a one-off token
-        prefix, _, rest = (payment_method or "").partition("_")
+        token = self._parse_method(payment_method or "")
+        if payment_method in self._detached:
+            raise PspInvalidRequest("This payment method was detached.", psp=self.name)
+        return token
+
+    def _parse_method(self, reference: str) -> str:
+        """The magic token a saved method's reference names (refusing foreign ones)."""
+        prefix, _, rest = reference.partition("_")
         name, _, digest = rest.rpartition("_")
         token = f"tok_{name}"
         if prefix != "sbxpm" or token not in TOKENS or len(digest) != 24:
             raise PspInvalidRequest("No such payment method.", psp=self.name, code="not_found")
-        if payment_method in self._detached:
-            raise PspInvalidRequest("This payment method was detached.", psp=self.name)
         return token
 
     def _initial_result(self, reference: str, request: PaymentRequest, token: str) -> PaymentResult:

@@ -7,6 +7,7 @@ and ``mappers`` reads the answers. Every POST carries the caller's idempotency k
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -28,6 +29,7 @@ from app.psp.base import (
     ConfirmRequest,
     CustomerRequest,
     CustomerResult,
+    DeleteCustomerRequest,
     DetachRequest,
     Operation,
     PaymentMethodDetails,
@@ -49,6 +51,7 @@ from app.settings import StripeSettings
 CUSTOMER_METADATA_KEY = "paygate_customer"
 REFUND_REASON_METADATA_KEY = "paygate_refund_reason"
 PAYMENT_METHOD_TYPES: list[str] = ["card"]  # wallets (Apple Pay, Google Pay) are cards at Stripe
+_CUSTOMER_ID = re.compile(r"cus_[A-Za-z0-9]{1,250}")
 
 
 class StripeGateway:
@@ -90,6 +93,23 @@ class StripeGateway:
         }
         customer = await self._api.update_customer(psp_customer_id, params, request.idempotency_key)
         return CustomerResult(psp_customer_id=mappers.text(customer, "id"))
+
+    async def delete_customer(self, request: DeleteCustomerRequest) -> None:
+        """``DELETE /v1/customers/{id}``: Stripe deletes the customer with its saved payment
+        methods (detached) and keeps its payments. A customer Stripe does not know (404
+        ``resource_missing``: deleted before) is gone already: success."""
+        if not _CUSTOMER_ID.fullmatch(request.psp_customer_id):
+            raise PspInvalidRequest(
+                "Not a Stripe customer id (expected cus_...).", psp="stripe", code="not_found"
+            )
+        try:
+            deleted = await self._api.delete_customer(request.psp_customer_id)
+        except PspInvalidRequest as error:
+            if error.code == "resource_missing":
+                return
+            raise
+        if deleted.get("deleted") is not True or deleted.get("id") != request.psp_customer_id:
+            raise PspBadResponse("Stripe did not confirm the customer's deletion.", psp="stripe")
 
     # --- payment methods -------------------------------------------------------------------
 

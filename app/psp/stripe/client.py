@@ -90,6 +90,14 @@ class StripeApi:
             lambda: v1.customers.update_async(customer, params, _options(key)),
         )
 
+    async def delete_customer(self, customer: str) -> Json:
+        """``DELETE /v1/customers/{id}``. Idempotent by nature (Stripe takes no key for a
+        DELETE): whatever goes wrong, a retry is safe, so no failure is an unknown outcome."""
+        v1 = self._client.v1
+        return await self._call(
+            "delete customer", lambda: v1.customers.delete_async(customer), post=False
+        )
+
     async def create_setup_intent(self, params: SetupIntentCreateParams, key: str) -> Json:
         v1 = self._client.v1
         return await self._call(
