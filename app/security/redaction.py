@@ -92,11 +92,12 @@ def redact(value: Any, *, unset: object = None, field: str | None = None) -> Any
             if item is unset and unset is not None:
                 continue
             name = camel(str(key))
-            kept[name] = (
-                REDACTED
-                if name in SENSITIVE_FIELDS and item is not None
-                else (redact(item, unset=unset))
-            )
+            if item is None:
+                kept[name] = None
+            elif name in SENSITIVE_FIELDS:
+                kept[name] = REDACTED
+            else:
+                kept[name] = redact(item, unset=unset, field=name)
         return kept
     if isinstance(value, list | tuple):
         return [redact(item, unset=unset, field=field) for item in value[:100]]

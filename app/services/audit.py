@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.domain.clock import Clock
@@ -81,7 +82,8 @@ def events_query(filter_: AuditFilter, *, dialect: str) -> sa.Select[AuditEvent]
         statement = statement.where(AuditEvent.outcome == filter_.outcome)
     if filter_.target_id is not None:
         if dialect == "postgresql":
-            statement = statement.where(AuditEvent.target_ids.contains([filter_.target_id]))
+            target_ids = sa.type_coerce(AuditEvent.target_ids, postgresql.JSONB)
+            statement = statement.where(target_ids.contains([filter_.target_id]))
         else:  # SQLite keeps JSON as text
             needle = '"' + filter_.target_id.replace('"', "") + '"'
             statement = statement.where(
