@@ -52,6 +52,7 @@ class ErrorCode(enum.Enum):
     REFUND_EXCEEDS_CAPTURED = "REFUND_EXCEEDS_CAPTURED"
     INVALID_COUPON = "INVALID_COUPON"
     DUPLICATE_CODE = "DUPLICATE_CODE"
+    DUPLICATE_KEY = "DUPLICATE_KEY"
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,13 +5,15 @@ import strawberry
 from app.resolvers.mutations.billing import BillingMutations
 from app.resolvers.mutations.catalog import CatalogMutations
 from app.resolvers.mutations.customers import CustomerMutations
+from app.resolvers.mutations.experiments import ExperimentMutations
 from app.resolvers.mutations.invoices import InvoiceMutations
 from app.resolvers.mutations.payment_methods import PaymentMethodMutations
 from app.resolvers.mutations.payments import PaymentMutations
 
 
 @strawberry.type(
-    description="Change customers, the catalog, payment methods and subscriptions; move money."
+    description="Change customers, the catalog, payment methods, subscriptions and pricing "
+    "experiments; move money."
 )
 class Mutation(
     CustomerMutations,
@@ -20,5 +22,6 @@ class Mutation(
     PaymentMutations,
     BillingMutations,
     InvoiceMutations,
+    ExperimentMutations,
 ):
     pass

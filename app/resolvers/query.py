@@ -13,6 +13,7 @@ from app.domain.currencies import CURRENCIES
 from app.domain.errors import ErrorCode, Problem, UserInputError
 from app.models.base import Entity
 from app.resolvers.common import Info, key_of
+from app.resolvers.experiment_queries import ExperimentQueries
 from app.resolvers.nodes import MAX_NODES, load_node, load_typed
 from app.schema.billing import (
     Invoice,
@@ -67,7 +68,7 @@ async def connection(
 
 
 @strawberry.type(description="Read the catalog, customers and anything by global ID.")
-class Query:
+class Query(ExperimentQueries):
     @strawberry.field(description="Any object by its global ID; null when there is none.")
     async def node(self, info: Info, id: GlobalId) -> Node | None:
         return await load_node(info.context.loaders, id)

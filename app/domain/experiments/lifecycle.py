@@ -21,6 +21,14 @@ class Platform(enum.Enum):
     ANDROID = "android"
 
 
+class GuardrailMetric(enum.Enum):
+    """What a guardrail watches, over the payments of a variant's subscriptions."""
+
+    REFUND_RATE = "refund_rate"  # refunds per successful payment
+    DISPUTE_RATE = "dispute_rate"  # disputes per successful payment
+    PAYMENT_FAILURE_RATE = "payment_failure_rate"  # failed payments per attempt
+
+
 class Action(enum.Enum):
     START = "start"
     PAUSE = "pause"

@@ -67,6 +67,7 @@ class BillingMutations:
                     None if method is None else key_of(method, "PaymentMethod", "paymentMethodId")
                 ),
                 coupon_code=input.coupon_code,
+                anonymous_id=input.anonymous_id,
             )
             return SubscriptionPayload(subscription=Subscription.from_model(row), user_errors=[])
 
