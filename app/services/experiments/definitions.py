@@ -297,17 +297,18 @@ async def _save(
     variants: Sequence[VariantSpec] | None,
     clock: Clock,
 ) -> Experiment:
-    if variants is not None:
-        await session.execute(
-            sa.delete(ExperimentVariant).where(ExperimentVariant.experiment_id == experiment.id)
-        )
-        await session.flush()
-        session.add_all(_variant_rows(experiment, variants, clock))
     try:
+        if variants is not None:
+            await session.execute(
+                sa.delete(ExperimentVariant).where(ExperimentVariant.experiment_id == experiment.id)
+            )
+            await session.flush()
+            session.add_all(_variant_rows(experiment, variants, clock))
         await session.commit()
     except IntegrityError as error:
         await session.rollback()
-        if "key" in str(error.orig):
+        message = str(error.orig)
+        if "uq_experiments_key" in message or "experiments.key" in message:
             raise UserInputError(
                 Problem(ErrorCode.DUPLICATE_KEY, "An experiment with this key exists.", ("key",))
             ) from None
