@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from itertools import islice
 
 import procrastinate
 import pytest
@@ -12,6 +13,7 @@ from app.domain.clock import FrozenClock
 from tests.api.payments_helpers import customer_with, get_payment, pay
 from tests.billing.helpers import monthly_price, subscribe, subscription
 from tests.conftest import Api
+from tests.experiments.helpers import offer, price_test, product_with_prices, visitors
 from tests.worker.conftest import statuses, work
 
 
@@ -90,3 +92,43 @@ async def test_purge_job_deletes_expired_idempotency_keys(
     await work(queue)
     assert await keys() == 0
     assert await statuses(queue) == {"purge_idempotency_keys": ["succeeded", "succeeded"]}
+
+
+async def test_the_guardrail_job_pauses_an_experiment_over_its_threshold(
+    api: Api, queue: procrastinate.App
+) -> None:
+    # Given a running price test whose lower price's first payments all fail
+    product, prices = await product_with_prices(api, "29.00", "24.00")
+    experiment = (
+        await price_test(
+            api, product, prices,
+            guardrails={"maxPaymentFailureRate": "25", "minimumPayments": 2},
+        )
+    )["experiment"]  # fmt: skip
+    for visitor in islice(visitors(experiment, 1), 2):
+        await offer(api, product, anon=visitor)
+        customer = (
+            await api.data(
+                "mutation($a: String!) { createCustomer(input: {anonymousId: $a}) "
+                "{ customer { id } } }",
+                {"a": visitor},
+            )
+        )["createCustomer"]["customer"]["id"]
+        await api.data(
+            "mutation($c: ID!) { attachPaymentMethod(input: {customerId: $c, "
+            'token: "tok_chargeDeclined"}) { userErrors { code } } }',
+            {"c": customer},
+        )
+        assert (await subscribe(api, customer, prices[1]))["userErrors"] == []
+
+    # When the guardrail job runs
+    await queue.configure_task("check_experiment_guardrails").defer_async()
+    await work(queue)
+
+    # Then the experiment is paused, and says why
+    assert await statuses(queue) == {"check_experiment_guardrails": ["succeeded"]}
+    found = await api.data(
+        "query($id: ID!) { experiment(id: $id) { status statusReason } }", {"id": experiment["id"]}
+    )
+    assert found["experiment"]["status"] == "PAUSED"
+    assert "payment failure rate of variant 'lower'" in found["experiment"]["statusReason"]

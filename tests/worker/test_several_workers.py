@@ -135,6 +135,7 @@ async def test_each_tick_is_deferred_once_and_a_waiting_job_is_not_queued_again(
         "reconcile_payments": ("payments", "* * * * *"),
         "purge_idempotency_keys": ("maintenance", "17 * * * *"),
         "release_stalled_jobs": ("maintenance", "* * * * *"),
+        "check_experiment_guardrails": ("maintenance", "*/5 * * * *"),
     }
 
 
