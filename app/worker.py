@@ -2,12 +2,12 @@
 
 Every job calls the same services as GraphQL and the CLI, with a session of its own:
 
-| job                         | queue       | runs           | does                              |
-|-----------------------------|-------------|----------------|-----------------------------------|
-| bill_due_subscriptions      | billing     | every minute   | renewals, dunning on wall clock   |
-| reconcile_payments          | payments    | every minute   | unknown PSP outcomes, webhooks    |
-| purge_idempotency_keys      | maintenance | hourly, at :17 | keys past their retention         |
-| release_stalled_jobs        | maintenance | every minute   | frees the locks of dead workers   |
+| job                         | queue       | runs           | does                               |
+|-----------------------------|-------------|----------------|------------------------------------|
+| bill_due_subscriptions      | billing     | every minute   | renewals, dunning on wall clock    |
+| reconcile_payments          | payments    | every minute   | unknown PSP outcomes, webhooks     |
+| purge_idempotency_keys      | maintenance | hourly, at :17 | keys past their retention          |
+| release_stalled_jobs        | maintenance | every minute   | frees the locks of dead workers    |
 | check_experiment_guardrails | maintenance | every 5 min    | pauses experiments over guardrails |
 
 Several workers (processes or machines) may run at once. Each worker defers the periodic

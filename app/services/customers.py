@@ -14,7 +14,7 @@ from app.domain.clock import Clock
 from app.domain.errors import ErrorCode, Problem, Problems, UserInputError
 from app.domain.updates import KEEP, Keep
 from app.models import Customer, TestClock
-from app.services.experiments import offers
+from app.services.experiments import units
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +57,7 @@ async def create_customer(
     """A new customer; ``anonymous_id``, the visitor they were before signing up, brings
     its pricing-experiment assignments along (the offers they saw stay theirs)."""
     problems = Problems()
-    offers.check_anonymous_id(problems, anonymous_id, "anonymousId")
+    units.check_anonymous_id(problems, anonymous_id, "anonymousId")
     customer = Customer(
         email=check.email(problems, email, "email"),
         name=check.text(problems, name, "name", max_length=256),
@@ -74,7 +74,7 @@ async def create_customer(
     session.add(customer)
     if anonymous_id is not None:
         await session.flush()
-        await offers.link_anonymous(
+        await units.link_anonymous(
             session, customer_id=customer.id, anonymous_id=anonymous_id, now=clock.now()
         )
     await session.commit()

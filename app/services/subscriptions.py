@@ -25,7 +25,7 @@ from app.models.catalog import PriceType
 from app.psp.registry import PspRegistry
 from app.services import coupons, idempotency, invoices, renewals, test_clocks
 from app.services.customers import get_customer
-from app.services.experiments import offers
+from app.services.experiments import units
 from app.services.renewals import BILLABLE
 
 MAX_ITEMS = 20
@@ -87,12 +87,12 @@ async def create_subscription(
     subscription, and gets their variant's trial and coupon unless the input names others.
     Items keep the amounts they are sold at for the subscription's life."""
     problems = Problems()
-    offers.check_anonymous_id(problems, anonymous_id, "anonymousId")
+    units.check_anonymous_id(problems, anonymous_id, "anonymousId")
     problems.raise_if_any()
     customer = await get_customer(session, customer_id, "customerId")
     priced = await _items(session, items)
     now = (await test_clocks.clock_of(session, customer.id, clock)).now()
-    attributed = await offers.attribution(
+    attributed = await units.attribution(
         session, customer_id=customer.id, anonymous_id=anonymous_id,
         product_ids=[price.product_id for price, _ in priced], now=now,
     )  # fmt: skip

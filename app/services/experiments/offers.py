@@ -1,12 +1,12 @@
-"""What a visitor is offered (``checkoutOffer``), the units' sticky assignments, the
-exposure log, and the experiment a new subscription is attributed to.
+"""What a visitor is offered (``checkoutOffer``), the units' sticky assignments and the
+exposure log.
 
 A unit is a customer, or an anonymous visitor's client-generated id. A unit keeps the
 variant of its first offer for the experiment's life (a row per experiment and unit, so
 changes to the audience, the visitor's country or the hash inputs never move it). An
 anonymous visitor who signs up or subscribes with their ``anonymousId`` brings their
-assignments to the customer (the row is linked to the customer), so the price they saw
-logged out is the price they get.
+assignments to the customer (``units``), so the price they saw logged out is the price
+they get.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import validation as check
@@ -30,13 +29,11 @@ from app.domain.experiments.assignment import (
     choose_variant,
     customer_unit,
     in_traffic,
-    valid_anonymous_id,
 )
 from app.domain.experiments.lifecycle import ExperimentStatus, Platform
 from app.domain.ids import new_id
 from app.domain.payments import PaymentStatus
 from app.models import (
-    Coupon,
     Customer,
     Experiment,
     ExperimentAssignment,
@@ -51,8 +48,7 @@ from app.models import (
     SubscriptionItem,
 )
 from app.services import test_clocks
-
-ANONYMOUS_ID_RULE = "An anonymous id has 8 to 128 letters, digits, '_', '.', ':' or '-'."
+from app.services.experiments.units import check_anonymous_id, link_anonymous
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,26 +71,7 @@ class Offer:
     variant: ExperimentVariant | None
 
 
-@dataclass(frozen=True, slots=True)
-class Attribution:
-    """The experiment a customer is in for a product, and the terms of their variant."""
-
-    experiment_id: uuid.UUID
-    variant_id: uuid.UUID
-    assignment_id: uuid.UUID
-    price_id: uuid.UUID | None
-    trial_period_days: int | None
-    coupon_code: str | None
-
-
 Running = list[tuple[Experiment, list[ExperimentVariant]]]
-
-
-def check_anonymous_id(problems: Problems, value: str | None, *field: str) -> str | None:
-    if value is not None and not valid_anonymous_id(value):
-        problems.add(ErrorCode.INVALID, ANONYMOUS_ID_RULE, *field)
-        return None
-    return value
 
 
 async def default_price(
@@ -111,7 +88,7 @@ async def default_price(
     )
     if currency is not None:
         statement = statement.where(Price.currency == currency)
-    return await session.scalar(statement.order_by(Price.id).limit(1))
+    return await session.scalar(statement.order_by(Price.created_at, Price.id).limit(1))
 
 
 async def _running(session: AsyncSession, product_id: uuid.UUID) -> Running:
@@ -125,32 +102,6 @@ async def _running(session: AsyncSession, product_id: uuid.UUID) -> Running:
     for experiment, variant in rows:
         grouped.setdefault(experiment.id, (experiment, []))[1].append(variant)
     return list(grouped.values())
-
-
-async def link_anonymous(
-    session: AsyncSession, *, customer_id: uuid.UUID, anonymous_id: str, now: datetime
-) -> int:
-    """Give a customer the assignments of the anonymous visitor they were, except in
-    experiments where the customer already has one. Returns how many were linked."""
-    taken = sa.select(ExperimentAssignment.experiment_id).where(
-        ExperimentAssignment.customer_id == customer_id
-    )
-    statement = (
-        sa.update(ExperimentAssignment)
-        .where(
-            ExperimentAssignment.unit == anonymous_unit(anonymous_id),
-            ExperimentAssignment.customer_id.is_(None),
-            ExperimentAssignment.experiment_id.not_in(taken),
-        )
-        .values(customer_id=customer_id, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    try:
-        async with session.begin_nested():
-            result: Any = await session.execute(statement)
-    except IntegrityError:  # a concurrent link or assignment won: theirs stands
-        return 0
-    return int(result.rowcount or 0)
 
 
 async def _is_returning(
@@ -376,43 +327,3 @@ async def _variant_offer(
             trial = variant.trial_period_days
         return Offer(price, trial or None, variant.coupon_id, experiment, variant)
     return None
-
-
-async def attribution(
-    session: AsyncSession,
-    *,
-    customer_id: uuid.UUID,
-    anonymous_id: str | None,
-    product_ids: list[uuid.UUID],
-    now: datetime,
-) -> Attribution | None:
-    """The running experiment a new subscription of these products is sold under: the
-    customer's assignment (brought from ``anonymous_id`` first, if given)."""
-    if anonymous_id is not None:
-        await link_anonymous(session, customer_id=customer_id, anonymous_id=anonymous_id, now=now)
-    found = (
-        await session.execute(
-            sa.select(ExperimentAssignment.id, ExperimentVariant, Coupon.code)
-            .join(Experiment, Experiment.id == ExperimentAssignment.experiment_id)
-            .join(ExperimentVariant, ExperimentVariant.id == ExperimentAssignment.variant_id)
-            .outerjoin(Coupon, Coupon.id == ExperimentVariant.coupon_id)
-            .where(
-                ExperimentAssignment.customer_id == customer_id,
-                Experiment.status == ExperimentStatus.RUNNING,
-                Experiment.product_id.in_(product_ids),
-            )
-            .order_by(ExperimentAssignment.id)
-            .limit(1)
-        )
-    ).first()
-    if found is None:
-        return None
-    assignment_id, variant, coupon_code = found
-    return Attribution(
-        experiment_id=variant.experiment_id,
-        variant_id=variant.id,
-        assignment_id=assignment_id,
-        price_id=variant.price_id,
-        trial_period_days=variant.trial_period_days,
-        coupon_code=coupon_code,
-    )
