@@ -3,12 +3,13 @@ an anonymous visitor to the customer; subscriptions record their experiment and 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from itertools import islice
 
 import sqlalchemy as sa
 
-from app.models import ExperimentExposure
+from app.models import ExperimentAssignment, ExperimentExposure
 from app.schema.node import encode_gid
 from tests.billing.helpers import subscribe
 from tests.conftest import Api
@@ -304,3 +305,26 @@ async def test_an_offer_costs_a_fixed_number_of_statements(api: Api) -> None:
     # new unit: product, default price, running experiments, assignments, insert, re-read,
     # exposure, first exposure; then the price and product loaders. Known unit: 3 fewer.
     assert counts == [11, 8] * 3
+
+
+async def test_concurrent_first_offers_to_one_visitor_make_one_assignment(api: Api) -> None:
+    product, prices = await product_with_prices(api, "29.00", "24.00")
+    await price_test(api, product, prices)
+    customer = await _customer(api, token=None)
+    shown = await asyncio.gather(
+        *(offer(api, product, anon="racing-visitor-1") for _ in range(12)),
+        *(offer(api, product, customer=customer) for _ in range(12)),
+    )
+    assert len({str(o) for o in shown[:12]}) == 1
+    assert len({str(o) for o in shown[12:]}) == 1
+    async with api.runtime.sessions() as session:
+        rows = (
+            await session.execute(
+                sa.select(ExperimentAssignment.unit, sa.func.count()).group_by(
+                    ExperimentAssignment.unit
+                )
+            )
+        ).all()
+        exposures = await session.scalar(sa.select(sa.func.count()).select_from(ExperimentExposure))
+    assert sorted(n for _, n in rows) == [1, 1]
+    assert exposures == 24
