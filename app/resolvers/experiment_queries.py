@@ -13,6 +13,7 @@ from app.resolvers.nodes import load_typed
 from app.schema.experiment_inputs import ExperimentFilter
 from app.schema.experiments import CheckoutOffer, Experiment
 from app.schema.pagination import Connection
+from app.schema.scalars import CurrencyCode
 from app.services.experiments import offers
 from app.services.pagination import count, fetch_page
 
@@ -97,7 +98,7 @@ class ExperimentQueries:
             strawberry.argument(description="ISO country; the customer's when omitted."),
         ] = None,
         currency: Annotated[
-            str | None,
+            CurrencyCode | None,
             strawberry.argument(
                 description="ISO currency to offer in; the default price's when omitted."
             ),

@@ -29,7 +29,7 @@ EXPERIMENT_FIELDS = """
 PAYLOAD = f"experiment {{ {EXPERIMENT_FIELDS} }} userErrors {{ field code message }}"
 OFFER = """
 query Offer($product: ID!, $anon: String, $customer: ID, $platform: Platform,
-            $country: String, $currency: String, $record: Boolean! = true) {
+            $country: String, $currency: CurrencyCode, $record: Boolean! = true) {
   checkoutOffer(productId: $product, anonymousId: $anon, customerId: $customer,
                 platform: $platform, country: $country, currency: $currency,
                 recordExposure: $record) {

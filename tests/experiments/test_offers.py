@@ -275,7 +275,8 @@ async def test_bad_arguments_are_errors_with_codes(api: Api) -> None:
     }
     for code, variables in cases.items():
         body = await api.graphql(
-            "query($p: ID!, $anon: String, $country: String, $currency: String, $customer: ID) "
+            "query($p: ID!, $anon: String, $country: String, $currency: CurrencyCode, "
+            "$customer: ID) "
             "{ checkoutOffer(productId: $p, anonymousId: $anon, country: $country, "
             "currency: $currency, customerId: $customer) { price { id } } }",
             {"p": product, **variables},
@@ -328,3 +329,17 @@ async def test_concurrent_first_offers_to_one_visitor_make_one_assignment(api: A
         exposures = await session.scalar(sa.select(sa.func.count()).select_from(ExperimentExposure))
     assert sorted(n for _, n in rows) == [1, 1]
     assert exposures == 24
+
+
+async def test_a_variant_price_archived_mid_experiment_is_no_longer_offered(api: Api) -> None:
+    product, prices = await product_with_prices(api, "29.00", "24.00")
+    experiment = (await price_test(api, product, prices))["experiment"]
+    visitor = next(visitors(experiment, 1))
+    assert (await offer(api, product, anon=visitor) or {})["price"]["id"] == prices[1]
+    await api.data(
+        "mutation($p: ID!) { archivePrice(input: {id: $p}) { price { active } } }",
+        {"p": prices[1]},
+    )
+    shown = await offer(api, product, anon=visitor)
+    assert shown is not None
+    assert (shown["price"]["id"], shown["experiment"]) == (prices[0], None)

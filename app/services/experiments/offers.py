@@ -320,7 +320,7 @@ async def _variant_offer(
             price = await session.get(Price, variant.price_id)
         else:
             price = await default_price(session, product, experiment.currency)
-        if price is None:
+        if price is None or not price.active:  # archived mid-experiment: not on sale
             return None
         trial = price.trial_period_days
         if variant.trial_period_days is not None:
