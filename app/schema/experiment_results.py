@@ -65,7 +65,8 @@ class Estimate:
 class Comparison:
     difference: float = strawberry.field(description="Treatment minus control.")
     interval: ConfidenceInterval | None = strawberry.field(
-        description="Fixed-horizon interval of the difference (Wald for rates, Welch for means)."
+        description="Fixed-horizon interval of the difference (Agresti-Caffo for rates, "
+        "Welch for means)."
     )
     p_value: float = strawberry.field(
         description="Fixed-horizon two-sided p-value (two-proportion z-test, or Welch's t-test)."

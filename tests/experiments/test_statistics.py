@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy import integrate
 from scipy import stats as sps
 
@@ -45,7 +47,9 @@ def test_two_proportions_worked_by_hand() -> None:
     # Control 200/2000 = 10 %, treatment 250/2000 = 12.5 %.
     # Pooled p = 450/4000 = 0.1125; SE0 = sqrt(0.1125 * 0.8875 * (2/2000)) = 0.0099922;
     # z = 0.025 / 0.0099922 = 2.50195; two-sided p = 0.01235.
-    # Wald: SE = sqrt(0.1*0.9/2000 + 0.125*0.875/2000) = 0.0099844 -> 0.025 -/+ 0.019569.
+    # Agresti-Caffo: 201/2002 = 0.1003996 and 251/2002 = 0.1253746, difference 0.0249750,
+    #   SE = sqrt(0.1003996*0.8996004/2002 + 0.1253746*0.8746254/2002) = 0.0099944
+    #   -> 0.0249750 -/+ 1.959964 * 0.0099944 = (0.005386, 0.044564).
     # Katz: RR = 1.25, SE(log RR) = sqrt(0.875/250 + 0.9/200) = 0.0894427
     #       -> RR in exp(0.2231436 -/+ 0.175305) = (1.04900, 1.48952).
     result = compare_proportions((200, 2000), (250, 2000), alpha=0.05, mixture_lift=0.1)
@@ -53,7 +57,7 @@ def test_two_proportions_worked_by_hand() -> None:
     assert result.p_value == pytest.approx(0.01235, abs=1e-5)
     assert result.interval is not None
     assert (result.interval.low, result.interval.high) == pytest.approx(
-        (0.005431, 0.044569), abs=1e-6
+        (0.005386, 0.044564), abs=1e-6
     )
     assert result.relative_lift == pytest.approx(0.25)
     assert result.lift_interval is not None
@@ -202,3 +206,30 @@ def test_degenerate_inputs_give_no_evidence() -> None:
     assert (zeros.p_value, zeros.always_valid_p_value, zeros.relative_lift) == (1.0, 1.0, None)
     few = compare_means(Summary(1, 3.0, 0.0), Summary(5, 2.0, 1.0), alpha=0.05, mixture_lift=0.1)
     assert few.p_value == 1.0
+
+
+@given(
+    st.integers(1, 5_000), st.integers(1, 5_000), st.floats(0.0, 1.0), st.floats(0.0, 1.0),
+    st.sampled_from([0.01, 0.05, 0.1]),
+)  # fmt: skip
+def test_the_sequence_is_wider_than_the_fixed_interval_and_dual_to_its_p_value(
+    n_c: int, n_t: int, share_c: float, share_t: float, alpha: float
+) -> None:
+    control, treatment = (round(share_c * n_c), n_c), (round(share_t * n_t), n_t)
+    result = compare_proportions(control, treatment, alpha=alpha, mixture_lift=0.1)
+    assert 0.0 <= result.p_value <= 1.0 and 0.0 <= result.always_valid_p_value <= 1.0
+    sequence, interval = result.confidence_sequence, result.interval
+    if sequence is None:
+        assert result.always_valid_p_value == 1.0
+        return
+    assert (result.always_valid_p_value <= alpha) == (not sequence.contains(0.0))
+    if interval is not None:
+        assert sequence.low <= interval.low and interval.high <= sequence.high
+
+
+@given(st.integers(0, 10_000), st.integers(1, 10_000))
+def test_wilson_intervals_hold_the_observed_share(successes: int, n: int) -> None:
+    successes = min(successes, n)
+    interval = wilson(successes, n, 0.95)
+    assert interval is not None
+    assert 0.0 <= interval.low <= successes / n <= interval.high <= 1.0

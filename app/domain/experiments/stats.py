@@ -5,8 +5,8 @@ Every comparison carries two kinds of inference:
 
 * **Fixed-horizon** (``p_value``, ``interval``): the classical two-sample test, valid when
   the results are read once, at a sample size fixed in advance. Proportions use the pooled
-  two-proportion z-test (the same as Pearson's chi-square on the 2x2 table) with a Wald
-  interval; means use Welch's t-test and interval (unequal variances).
+  two-proportion z-test (the same as Pearson's chi-square on the 2x2 table) with the
+  Agresti-Caffo interval; means use Welch's t-test and interval (unequal variances).
 * **Always-valid** (``always_valid_p_value``, ``confidence_sequence``): the mixture
   sequential probability ratio test (see :mod:`.sequential`), valid however often the
   results are looked at and whenever the experiment is stopped. Decisions use these.
@@ -119,20 +119,27 @@ def _lift(
 
 
 def _sequential(
-    control: Summary, treatment: Summary, alpha: float, mixture_lift: float
+    control: Summary,
+    treatment: Summary,
+    alpha: float,
+    mixture_lift: float,
+    pooled: float,
 ) -> tuple[float, Interval | None]:
     """The always-valid p-value and confidence sequence of the difference of means. The
     mixing distribution of the effect is N(0, tau^2) with tau = ``mixture_lift`` times the
-    pooled mean: the effect sizes the test is tuned to detect."""
-    n = control.n + treatment.n
-    pooled = (control.n * control.mean + treatment.n * treatment.mean) / n if n else 0.0
+    ``pooled`` mean: the effect sizes the test is tuned to detect."""
     tau = mixture_lift * abs(pooled)
     variance = control.standard_error_sq + treatment.standard_error_sq
-    difference = treatment.mean - control.mean
+    estimate = treatment.mean - control.mean
     return (
-        sequential.always_valid_p_value(difference, variance, tau * tau),
-        sequential.confidence_sequence(difference, variance, tau * tau, alpha),
+        sequential.always_valid_p_value(estimate, variance, tau * tau),
+        sequential.confidence_sequence(estimate, variance, tau * tau, alpha),
     )
+
+
+def _pooled_mean(control: Summary, treatment: Summary) -> float:
+    n = control.n + treatment.n
+    return (control.n * control.mean + treatment.n * treatment.mean) / n if n else 0.0
 
 
 def _empty(control: Summary, treatment: Summary) -> Comparison:
@@ -156,8 +163,11 @@ def compare_proportions(
     alpha: float,
     mixture_lift: float,
 ) -> Comparison:
-    """Two proportions given as ``(successes, units)``: pooled z-test, Wald interval of the
-    difference, Katz interval of the lift, and the mSPRT."""
+    """Two proportions given as ``(successes, units)``: the pooled z-test; the interval of
+    the difference and the mSPRT on the Agresti-Caffo estimates (one success and one
+    failure added to each arm: a Wald interval that stays honest with few or no events,
+    where the plain one claims certainty from a zero variance); Katz's interval of the
+    lift."""
     (x_c, n_c), (x_t, n_t) = control, treatment
     c, t = Summary.of_proportion(x_c, n_c), Summary.of_proportion(x_t, n_t)
     if n_c == 0 or n_t == 0:
@@ -166,15 +176,17 @@ def compare_proportions(
     pooled_se = math.sqrt(pooled * (1 - pooled) * (1 / n_c + 1 / n_t))
     difference = t.mean - c.mean
     p_value = 1.0 if pooled_se == 0 else float(2 * sps.norm.sf(abs(difference) / pooled_se))
-    se = math.sqrt(c.standard_error_sq + t.standard_error_sq)
-    half = _z(alpha) * se
+    # Agresti & Caffo (2000): (x + 1) / (n + 2) in each arm
+    c_adj, t_adj = Summary.of_proportion(x_c + 1, n_c + 2), Summary.of_proportion(x_t + 1, n_t + 2)
+    adjusted = t_adj.mean - c_adj.mean
+    half = _z(alpha) * math.sqrt(c_adj.standard_error_sq + t_adj.standard_error_sq)
     lift, lift_interval = _lift(c, t, alpha)
-    always_valid, sequence = _sequential(c, t, alpha, mixture_lift)
+    always_valid, sequence = _sequential(c_adj, t_adj, alpha, mixture_lift, pooled=pooled)
     return Comparison(
         control_mean=c.mean,
         treatment_mean=t.mean,
         difference=difference,
-        interval=Interval(difference - half, difference + half) if se > 0 else None,
+        interval=Interval(adjusted - half, adjusted + half),
         p_value=p_value,
         relative_lift=lift,
         lift_interval=lift_interval,
@@ -206,7 +218,9 @@ def compare_means(
         half = float(sps.t.ppf(1 - alpha / 2, df)) * se
         interval = Interval(difference - half, difference + half)
     lift, lift_interval = _lift(control, treatment, alpha)
-    always_valid, sequence = _sequential(control, treatment, alpha, mixture_lift)
+    always_valid, sequence = _sequential(
+        control, treatment, alpha, mixture_lift, pooled=_pooled_mean(control, treatment)
+    )
     return Comparison(
         control_mean=control.mean,
         treatment_mean=treatment.mean,
