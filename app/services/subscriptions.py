@@ -96,6 +96,13 @@ async def create_subscription(
         session, customer_id=customer.id, anonymous_id=anonymous_id,
         product_ids=[price.product_id for price, _ in priced], now=now,
     )  # fmt: skip
+    price_trial = next((p.trial_period_days for p, _ in priced if p.trial_period_days), None)
+    # The key's fingerprint is the caller's request (the experiment's state may change
+    # before a retry): the trial asked for, or the price's, and the coupon asked for.
+    requested = {
+        "trial": trial_period_days if trial_period_days is not None else price_trial,
+        "coupon": coupon_code,
+    }
     if attributed is not None and (
         attributed.price_id is None or attributed.price_id in {p.id for p, _ in priced}
     ):  # the offer the customer was shown: its trial and coupon apply
@@ -104,15 +111,15 @@ async def create_subscription(
         coupon_code = coupon_code if coupon_code is not None else attributed.coupon_code
     trial_days = trial_period_days
     if trial_days is None:
-        trial_days = next((p.trial_period_days for p, _ in priced if p.trial_period_days), None)
+        trial_days = price_trial
     if trial_days is not None and not 0 <= trial_days <= 730:
         raise UserInputError(
             Problem(ErrorCode.INVALID_TRIAL, "A trial is 0 to 730 days.", ("trialPeriodDays",))
         )
     arguments: dict[str, object] = {
-        "customer": str(customer_id), "trial": trial_days,
-        "method": str(payment_method_id) if payment_method_id else None, "coupon": coupon_code,
-        "items": [[str(i.price_id), i.quantity] for i in items],
+        "customer": str(customer_id), "trial": requested["trial"],
+        "method": str(payment_method_id) if payment_method_id else None,
+        "coupon": requested["coupon"], "items": [[str(i.price_id), i.quantity] for i in items],
     }  # fmt: skip
     if anonymous_id is not None:
         arguments["anonymous"] = anonymous_id

@@ -257,8 +257,13 @@ async def test_a_variant_can_change_the_trial_and_add_a_coupon(api: Api) -> None
     assert shown is not None
     assert (shown["trialPeriodDays"], shown["coupon"]) == (30, {"code": "WELCOME20"})
     customer = await _customer(api, anonymousId=treated)
-    sub = (await subscribe(api, customer, prices[0]))["subscription"]
+    key = str(uuid.uuid4())
+    sub = (await subscribe(api, customer, prices[0], idempotencyKey=key))["subscription"]
     assert (sub["status"], sub["trialEnd"][:10]) == ("TRIALING", "2026-02-14")
+    # A retry of the same request replays it, even once the experiment has ended
+    await act(api, "concludeExperiment", experiment["id"])
+    again = await subscribe(api, customer, prices[0], idempotencyKey=key)
+    assert again["userErrors"] == [] and again["subscription"]["id"] == sub["id"]
     coupons = await api.data(
         "query($c: ID!) { node(id: $c) { ... on Coupon { timesRedeemed } } }", {"c": coupon}
     )
