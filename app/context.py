@@ -60,7 +60,7 @@ class RequestContext(BaseContext):
         self.clock = runtime.clock
         self._session: AsyncSession | None = None
         self._lock = asyncio.Lock()
-        self.loaders = Loaders(self.db)
+        self.loaders = Loaders(self.db, clock=runtime.clock)
 
     @asynccontextmanager
     async def db(self) -> AsyncIterator[AsyncSession]:

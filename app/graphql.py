@@ -28,6 +28,7 @@ from app.schema.billing import Invoice, Subscription, TestClock
 from app.schema.catalog import Price, Product
 from app.schema.coupons import Coupon, TaxRate
 from app.schema.customer import Customer
+from app.schema.experiments import Experiment, ExperimentVariant
 from app.schema.payment import Dispute, Payment, Refund
 from app.schema.payment_method import PaymentMethod
 from app.schema.scalars import SCALAR_MAP
@@ -132,6 +133,8 @@ schema = strawberry.Schema(
         TaxRate,
         ApiKey,
         AuditEvent,
+        Experiment,
+        ExperimentVariant,
     ],
     config=StrawberryConfig(scalar_map=SCALAR_MAP, batching_config={"max_operations": MAX_BATCH}),
     extensions=[

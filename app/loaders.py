@@ -17,11 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from app.domain.billing import SubscriptionStatus
+from app.domain.clock import Clock, SystemClock
 from app.domain.payments import PaymentStatus
 from app.models import (
     Coupon,
     Customer,
     Dispute,
+    Experiment,
+    ExperimentVariant,
     Invoice,
     InvoiceLine,
     Payment,
@@ -36,6 +39,7 @@ from app.models import (
     TestClock,
 )
 from app.models.base import Entity
+from app.services.experiments import results as experiment_results
 
 SessionScope = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 E = TypeVar("E", bound=Entity)
@@ -75,8 +79,9 @@ PricesKey = tuple[uuid.UUID, bool | None]
 
 
 class Loaders:
-    def __init__(self, db: SessionScope) -> None:
+    def __init__(self, db: SessionScope, clock: Clock | None = None) -> None:
         self._db = db
+        self._clock = clock or SystemClock()
         self.customer = DataLoader[uuid.UUID, Customer | None](self._by_id(Customer))
         self.product = DataLoader[uuid.UUID, Product | None](self._by_id(Product))
         self.price = DataLoader[uuid.UUID, Price | None](self._by_id(Price))
@@ -127,6 +132,19 @@ class Loaders:
         self.payment_events = DataLoader[uuid.UUID, list[PaymentEvent]](
             self._children(PaymentEvent, PaymentEvent.payment_id, PaymentEvent.id)
         )
+        self.experiment = DataLoader[uuid.UUID, Experiment | None](self._by_id(Experiment))
+        self.experiment_variant = DataLoader[uuid.UUID, ExperimentVariant | None](
+            self._by_id(ExperimentVariant)
+        )
+        self.experiment_variants = DataLoader[uuid.UUID, list[ExperimentVariant]](
+            self._children(
+                ExperimentVariant, ExperimentVariant.experiment_id, ExperimentVariant.position
+            )
+        )
+        # (experiment id, CUPED?) -> its results: one batch of statements for any number
+        self.experiment_results = DataLoader[
+            tuple[uuid.UUID, bool], experiment_results.ExperimentResults
+        ](self._experiment_results)
 
     def _by_id(self, model: type[E]) -> Callable[[list[uuid.UUID]], Any]:
         async def load(keys: list[uuid.UUID]) -> Sequence[E | None]:
@@ -151,6 +169,19 @@ class Loaders:
             return [by_parent[key] for key in keys]
 
         return load
+
+    async def _experiment_results(
+        self, keys: list[tuple[uuid.UUID, bool]]
+    ) -> list[experiment_results.ExperimentResults]:
+        found: dict[tuple[uuid.UUID, bool], experiment_results.ExperimentResults] = {}
+        for cuped in {c for _, c in keys}:
+            ids = [key for key, c in keys if c is cuped]
+            async with self._db() as session:
+                batch = await experiment_results.compute_many(
+                    session, clock=self._clock, experiment_ids=ids, use_cuped=cuped
+                )
+            found.update({(key, cuped): value for key, value in batch.items()})
+        return [found[key] for key in keys]
 
     async def _prices_of_products(self, keys: list[PricesKey]) -> list[list[Price]]:
         by_key: dict[PricesKey, list[Price]] = defaultdict(list)

@@ -2,14 +2,14 @@
 
 Every job calls the same services as GraphQL and the CLI, with a session of its own:
 
-| job                    | queue       | runs            | does                                    |
-|------------------------|-------------|-----------------|-----------------------------------------|
-| bill_due_subscriptions | billing     | every minute    | renewals and dunning on the wall clock  |
-| reconcile_payments     | payments    | every minute    | unknown PSP outcomes, waiting webhooks  |
-| purge_idempotency_keys | maintenance | hourly, at :17  | idempotency keys past their retention   |
-| delete_erased_psp_customers | maintenance | every minute | erased customers still to delete at a |
-|                        |             |                 | PSP (backing off while it fails)        |
-| release_stalled_jobs   | maintenance | every minute    | frees the locks of jobs of dead workers |
+| job                         | queue       | runs           | does                               |
+|-----------------------------|-------------|----------------|------------------------------------|
+| bill_due_subscriptions      | billing     | every minute   | renewals, dunning on wall clock    |
+| reconcile_payments          | payments    | every minute   | unknown PSP outcomes, webhooks     |
+| purge_idempotency_keys      | maintenance | hourly, at :17 | keys past their retention          |
+| delete_erased_psp_customers | maintenance | every minute   | erased customers still at a PSP    |
+| release_stalled_jobs        | maintenance | every minute   | frees the locks of dead workers    |
+| check_experiment_guardrails | maintenance | every 5 min    | pauses experiments over guardrails |
 
 Several workers (processes or machines) may run at once. Each worker defers the periodic
 jobs, and procrastinate keeps one job per task and tick; a job's ``queueing_lock`` keeps
@@ -41,6 +41,7 @@ from app.db import make_engine, make_session_factory
 from app.domain.clock import Clock, SystemClock
 from app.psp.registry import PspRegistry, build_registry
 from app.services import erasure, idempotency, reconciliation, renewals
+from app.services.experiments import guardrails
 from app.settings import Settings
 
 logger = logging.getLogger("paygate.worker")
@@ -149,6 +150,15 @@ async def delete_erased_psp_customers(timestamp: int | None = None) -> dict[str,
     return {"deleted": report.deleted, "pending": report.pending}
 
 
+async def check_experiment_guardrails(timestamp: int | None = None) -> dict[str, int]:
+    """Pause running pricing experiments whose refund, dispute or payment failure rate is
+    over its guardrail (results pause them too, when they are read)."""
+    deps = dependencies()
+    async with _session(deps.settings) as session:
+        paused = await guardrails.check_running(session, clock=deps.clock)
+    return {"paused": len(paused)}
+
+
 async def release_stalled_jobs(context: JobContext, timestamp: int | None = None) -> dict[str, int]:
     """Fail the jobs of workers that died (no heartbeat for 30 s), which would otherwise
     hold their ``lock`` for ever. The next tick does their work: every job is idempotent."""
@@ -177,6 +187,7 @@ SCHEDULE: dict[str, _Schedule] = {
     "purge_idempotency_keys": _Schedule(MAINTENANCE, "17 * * * *"),
     "delete_erased_psp_customers": _Schedule(MAINTENANCE, "* * * * *"),
     "release_stalled_jobs": _Schedule(MAINTENANCE, "* * * * *"),
+    "check_experiment_guardrails": _Schedule(MAINTENANCE, "*/5 * * * *"),
 }
 
 
@@ -211,6 +222,7 @@ def build_app(settings: Settings, *, pool_size: int = 4) -> procrastinate.App:
         reconcile_payments,
         purge_idempotency_keys,
         delete_erased_psp_customers,
+        check_experiment_guardrails,
     ):
         name = function.__name__
         schedule = SCHEDULE[name]

@@ -21,6 +21,12 @@ from app.models.billing import (
 )
 from app.models.catalog import Price, PriceType, Product
 from app.models.customer import Customer
+from app.models.experiments import (
+    Experiment,
+    ExperimentAssignment,
+    ExperimentExposure,
+    ExperimentVariant,
+)
 from app.models.idempotency import IdempotencyKey
 from app.models.payment import Dispute, Payment, PaymentEvent, Refund
 from app.models.payment_method import PaymentMethod, PspCustomer
@@ -36,6 +42,10 @@ __all__ = [
     "Customer",
     "Dispute",
     "DisputeStatus",
+    "Experiment",
+    "ExperimentAssignment",
+    "ExperimentExposure",
+    "ExperimentVariant",
     "IdempotencyKey",
     "Invoice",
     "InvoiceLine",

@@ -106,6 +106,19 @@ class Subscription(Entity):
     # Dunning: when the open invoice is retried next, and how many retries were made.
     next_retry_at: Mapped[datetime | None] = mapped_column(index=True)
     retry_count: Mapped[int] = mapped_column(default=0)
+    # The pricing experiment, variant and assignment it was sold under (if any).
+    experiment_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("experiments.id"), index=True
+    )
+    experiment_variant_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("experiment_variants.id")
+    )
+    experiment_assignment_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey(
+            "experiment_assignments.id", name="fk_subscriptions_experiment_assignment_id"
+        ),
+        index=True,
+    )
 
 
 class SubscriptionItem(Entity):

@@ -29,7 +29,14 @@ class Product(Entity):
         JSONDocument, default=list, server_default=sa.text("'[]'")
     )
 
-    prices: Mapped[list[Price]] = relationship(back_populates="product", lazy="raise")
+    # The price new customers are offered (``checkoutOffer``) outside experiments.
+    default_price_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("prices.id", use_alter=True, name="fk_products_default_price_id_prices")
+    )
+
+    prices: Mapped[list[Price]] = relationship(
+        back_populates="product", lazy="raise", foreign_keys="Price.product_id"
+    )
 
 
 class Price(Entity):
@@ -65,4 +72,6 @@ class Price(Entity):
     nickname: Mapped[str | None] = mapped_column(sa.String(256))
     metadata_: Mapped[dict[str, str]] = mapped_column("metadata", default=dict)
 
-    product: Mapped[Product] = relationship(back_populates="prices", lazy="raise")
+    product: Mapped[Product] = relationship(
+        back_populates="prices", lazy="raise", foreign_keys=[product_id]
+    )

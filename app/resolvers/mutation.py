@@ -5,6 +5,7 @@ import strawberry
 from app.resolvers.mutations.billing import BillingMutations
 from app.resolvers.mutations.catalog import CatalogMutations
 from app.resolvers.mutations.customers import CustomerMutations
+from app.resolvers.mutations.experiments import ExperimentMutations
 from app.resolvers.mutations.gdpr import GdprMutations
 from app.resolvers.mutations.invoices import InvoiceMutations
 from app.resolvers.mutations.payment_methods import PaymentMethodMutations
@@ -13,7 +14,8 @@ from app.resolvers.mutations.security import SecurityMutations
 
 
 @strawberry.type(
-    description="Change customers, the catalog, payment methods and subscriptions; move money."
+    description="Change customers, the catalog, payment methods, subscriptions and pricing "
+    "experiments; move money."
 )
 class Mutation(
     CustomerMutations,
@@ -24,5 +26,6 @@ class Mutation(
     InvoiceMutations,
     SecurityMutations,
     GdprMutations,
+    ExperimentMutations,
 ):
     pass

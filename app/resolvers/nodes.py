@@ -14,6 +14,7 @@ from app.schema.catalog import Price, Product
 from app.schema.coupons import Coupon, TaxRate
 from app.schema.customer import Customer
 from app.schema.errors import PublicError
+from app.schema.experiments import Experiment, ExperimentVariant
 from app.schema.node import GlobalIdError, Node, decode_gid
 from app.schema.payment import Dispute, Payment, Refund
 from app.schema.payment_method import PaymentMethod
@@ -34,6 +35,11 @@ NODE_TYPES: dict[str, tuple[Callable[[Loaders], DataLoader[Any, Any]], Callable[
     "TestClock": (lambda loaders: loaders.test_clock, TestClock.from_model),
     "Coupon": (lambda loaders: loaders.coupon, Coupon.from_model),
     "TaxRate": (lambda loaders: loaders.tax_rate, TaxRate.from_model),
+    "Experiment": (lambda loaders: loaders.experiment, Experiment.from_model),
+    "ExperimentVariant": (
+        lambda loaders: loaders.experiment_variant,
+        ExperimentVariant.from_model,
+    ),
 }
 
 

@@ -14,6 +14,7 @@ from app.domain.errors import ErrorCode, Problem, UserInputError
 from app.models.base import Base
 from app.resolvers.access import owned_key
 from app.resolvers.common import Info, key_of
+from app.resolvers.experiment_queries import ExperimentQueries
 from app.resolvers.nodes import MAX_NODES, load_node, load_typed
 from app.schema.billing import (
     Invoice,
@@ -75,7 +76,7 @@ async def connection(
 
 
 @strawberry.type(description="Read the catalog, customers and anything by global ID.")
-class Query:
+class Query(ExperimentQueries):
     @strawberry.field(description="Any object by its global ID; null when there is none.")
     async def node(self, info: Info, id: GlobalId) -> Node | None:
         return await load_node(info.context, id)

@@ -20,6 +20,7 @@ from app.models import SubscriptionItem as ItemRow
 from app.models import TestClock as TestClockRow
 from app.schema.catalog import Price
 from app.schema.errors import UserError
+from app.schema.experiments import Experiment, ExperimentVariant
 from app.schema.money import Money, MoneyInput
 from app.schema.node import Node, encode_gid
 from app.schema.pagination import Connection
@@ -170,6 +171,22 @@ class Subscription(Node):
     created_at: datetime = strawberry.field(description="When it was created.")
     key: strawberry.Private[uuid.UUID]
     currency: strawberry.Private[str]
+    experiment_key: strawberry.Private[uuid.UUID | None]
+    variant_key: strawberry.Private[uuid.UUID | None]
+
+    @strawberry.field(description="The pricing experiment it was sold under; null: none.")
+    async def experiment(self, info: Info) -> Experiment | None:
+        if self.experiment_key is None:
+            return None
+        row = await info.context.loaders.experiment.load(self.experiment_key)
+        return None if row is None else Experiment.from_model(row)
+
+    @strawberry.field(description="The variant the customer was shown; null: none.")
+    async def experiment_variant(self, info: Info) -> ExperimentVariant | None:
+        if self.variant_key is None:
+            return None
+        row = await info.context.loaders.experiment_variant.load(self.variant_key)
+        return None if row is None else ExperimentVariant.from_model(row)
 
     @strawberry.field(description="What is billed each period.")
     async def items(self, info: Info) -> list[SubscriptionItem]:
@@ -201,6 +218,8 @@ class Subscription(Node):
             ended_at=row.ended_at,
             next_retry_at=row.next_retry_at,
             created_at=row.created_at,
+            experiment_key=row.experiment_id,
+            variant_key=row.experiment_variant_id,
         )
 
 
@@ -236,6 +255,11 @@ class CreateSubscriptionInput:
     )
     coupon_code: str | None = strawberry.field(
         default=None, description="A coupon to apply (`INVALID_COUPON` when it does not)."
+    )
+    anonymous_id: str | None = strawberry.field(
+        default=None,
+        description="The visitor's anonymous id from before sign-up: the pricing-experiment "
+        "offers it was shown carry over to the customer.",
     )
 
 

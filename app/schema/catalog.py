@@ -41,6 +41,19 @@ class Product(Node):
     created_at: datetime = strawberry.field(description="When the product was created.")
     updated_at: datetime = strawberry.field(description="When the product last changed.")
     key: strawberry.Private[uuid.UUID]
+    default_price_key: strawberry.Private[uuid.UUID | None]
+
+    @strawberry.field(
+        description="The price new customers are offered outside pricing experiments "
+        "(`checkoutOffer`); shipping an experiment's winner sets it."
+    )
+    async def default_price(
+        self, info: Info
+    ) -> Annotated["Price", strawberry.lazy("app.schema.catalog")] | None:
+        if self.default_price_key is None:
+            return None
+        row = await info.context.loaders.price.load(self.default_price_key)
+        return None if row is None else Price.from_model(row)
 
     @strawberry.field(description="The product's prices, oldest first.")
     async def prices(
@@ -66,6 +79,7 @@ class Product(Node):
             features=list(row.features),
             created_at=row.created_at,
             updated_at=row.updated_at,
+            default_price_key=row.default_price_id,
         )
 
 
@@ -174,6 +188,11 @@ class UpdateProductInput:
     )
     features: list[str] | None = strawberry.field(
         default=strawberry.UNSET, description="Feature keys it grants (replaces the list)."
+    )
+    default_price_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Global ID of an active recurring price of this product to offer new "
+        "customers by default; `null` clears it.",
     )
 
 

@@ -194,6 +194,11 @@ class CreateCustomerInput:
     test_clock_id: strawberry.ID | None = strawberry.field(
         default=None, description="Sandbox: live on this test clock's time (`createTestClock`)."
     )
+    anonymous_id: str | None = strawberry.field(
+        default=None,
+        description="The visitor's anonymous id before signing up: their pricing-experiment "
+        "assignments carry over to the customer.",
+    )
 
 
 @strawberry.input(

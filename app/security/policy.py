@@ -68,7 +68,8 @@ TYPES: dict[str, dict[str, Policy]] = {
         (PUBLIC, "node nodes product products price prices currencies viewer"),
         (SELF, "customer payment refund dispute subscription invoice"),
         (SELF_SERVICE | {Actor.FINANCE, Actor.READONLY}, "previewSubscriptionChange"),
-        (STAFF, "customers invoices"),
+        (PUBLIC, "checkoutOffer"),
+        (STAFF, "customers invoices experiment experiments"),
         (ADMIN, "auditEvents apiKeys"),
     ),
     "Mutation": fields(
@@ -78,7 +79,8 @@ TYPES: dict[str, dict[str, Policy]] = {
         (ADMIN, "createProduct updateProduct createPrice archivePrice createTaxRate"),
         (ADMIN, "createTestClock advanceTestClock createApiKey revokeApiKey eraseCustomer"),
         (SELF_SERVICE, "exportCustomerData"),
-        (GROWTH, "createCoupon"),
+        (GROWTH, "createCoupon createExperiment updateExperiment startExperiment"),
+        (GROWTH, "pauseExperiment concludeExperiment archiveExperiment"),
         (
             SELF_SERVICE,
             "startPaymentMethodSetup attachPaymentMethod detachPaymentMethod "
@@ -92,6 +94,7 @@ TYPES: dict[str, dict[str, Policy]] = {
     "Node": fields((PUBLIC, "id")),
     "Product": fields(
         (PUBLIC, "id name description active features createdAt updatedAt prices"),
+        (PUBLIC, "defaultPrice"),
         (STAFF, "metadata"),
     ),
     "Price": fields(
@@ -135,7 +138,8 @@ TYPES: dict[str, dict[str, Policy]] = {
         (
             SELF,
             "id status currentPeriodStart currentPeriodEnd trialEnd cancelAtPeriodEnd "
-            "canceledAt endedAt nextRetryAt createdAt items invoices latestInvoice",
+            "canceledAt endedAt nextRetryAt createdAt items invoices latestInvoice "
+            "experiment experimentVariant",
         ),
     ),
     "Invoice": fields(
@@ -148,10 +152,27 @@ TYPES: dict[str, dict[str, Policy]] = {
     ),
     "TestClock": fields((STAFF, "id name frozenTime")),
     "Coupon": fields(
-        (STAFF, "id code name percentOff amountOff duration durationInMonths"),
-        (STAFF, "maxRedemptions timesRedeemed redeemBy"),
+        # What an offer shows; the code (guessable) and the counters stay with staff.
+        (PUBLIC, "id name percentOff amountOff duration durationInMonths"),
+        (STAFF, "code maxRedemptions timesRedeemed redeemBy"),
     ),
     "TaxRate": fields((STAFF, "id displayName percentage inclusive country")),
+    # An offer names its experiment and variant (frontends log them); the design, salt and
+    # results are for the back office.
+    "Experiment": fields(
+        (PUBLIC, "id key"),
+        (
+            STAFF,
+            "name hypothesis status statusReason currency trafficPercent audience salt "
+            "layer layerBuckets guardrails alpha minimumDetectableLift winnerShipped "
+            "createdAt startedAt pausedAt concludedAt archivedAt product variants winner "
+            "results",
+        ),
+    ),
+    "ExperimentVariant": fields(
+        (PUBLIC, "id name"),
+        (STAFF, "isControl weight trialPeriodDays price coupon experiment"),
+    ),
     "ApiKey": fields((ADMIN, "id name role prefix createdAt revokedAt")),
     "AuditEvent": fields(
         (
@@ -211,6 +232,22 @@ VALUE_TYPES = frozenset(
         "CustomerSessionPayload",
         "EraseCustomerPayload",
         "ExportCustomerDataPayload",
+        "CheckoutOffer",
+        "ExperimentAudience",
+        "ExperimentGuardrails",
+        "BucketRange",
+        "ExperimentResults",
+        "VariantResults",
+        "Comparison",
+        "RateEstimate",
+        "Estimate",
+        "ConfidenceInterval",
+        "SampleRatioCheck",
+        "GuardrailCheck",
+        "CupedAdjustment",
+        "ExperimentPayload",
+        "ExperimentConnection",
+        "ExperimentEdge",
     }
 )
 

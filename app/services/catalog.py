@@ -123,10 +123,23 @@ async def update_product(
     active: bool | Keep = KEEP,
     metadata: object | Keep = KEEP,
     features: list[str] | Keep | None = KEEP,
+    default_price_id: uuid.UUID | Keep | None = KEEP,
 ) -> Product:
     product = await get_product(session, product_id, "id")
     problems = Problems()
     changes: dict[str, object] = {}
+    if default_price_id is not KEEP:
+        if default_price_id is not None:
+            price = await session.get(Price, default_price_id)
+            if price is None or price.product_id != product.id or not price.active:
+                problems.add(
+                    ErrorCode.NOT_FOUND, "No such active price of this product.", "defaultPriceId"
+                )
+            elif price.type is not PriceType.RECURRING:
+                problems.add(
+                    ErrorCode.INVALID, "The default price is a recurring price.", "defaultPriceId"
+                )
+        changes["default_price_id"] = default_price_id
     if features is not KEEP:
         changes["features"] = check.features(problems, features, "features") or []
     if name is not KEEP:

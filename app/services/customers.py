@@ -14,6 +14,7 @@ from app.domain.clock import Clock
 from app.domain.errors import ErrorCode, Problem, Problems, UserInputError
 from app.domain.updates import KEEP, Keep
 from app.models import Customer, TestClock
+from app.services.experiments import units
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +83,12 @@ async def create_customer(
     locale: str | None,
     metadata: object,
     test_clock_id: uuid.UUID | None = None,
+    anonymous_id: str | None = None,
 ) -> Customer:
+    """A new customer; ``anonymous_id``, the visitor they were before signing up, brings
+    its pricing-experiment assignments along (the offers they saw stay theirs)."""
     problems = Problems()
+    units.check_anonymous_id(problems, anonymous_id, "anonymousId")
     customer = Customer(
         email=check.email(problems, email, "email"),
         name=check.text(problems, name, "name", max_length=256),
@@ -98,6 +103,11 @@ async def create_customer(
     if test_clock_id is not None and await session.get(TestClock, test_clock_id) is None:
         raise UserInputError(Problem(ErrorCode.NOT_FOUND, "No such test clock.", ("testClockId",)))
     session.add(customer)
+    if anonymous_id is not None:
+        await session.flush()
+        await units.link_anonymous(
+            session, customer_id=customer.id, anonymous_id=anonymous_id, now=clock.now()
+        )
     await session.commit()
     return customer
 

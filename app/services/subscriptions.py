@@ -25,6 +25,7 @@ from app.models.catalog import PriceType
 from app.psp.registry import PspRegistry
 from app.services import coupons, idempotency, invoices, renewals, test_clocks
 from app.services.customers import ensure_not_erased, live_customer
+from app.services.experiments import units
 from app.services.renewals import BILLABLE
 
 MAX_ITEMS = 20
@@ -75,27 +76,56 @@ async def create_subscription(
     trial_period_days: int | None,
     payment_method_id: uuid.UUID | None,
     coupon_code: str | None = None,
+    anonymous_id: str | None = None,
 ) -> Subscription:
     """Subscribe a customer. Without a trial the first invoice is charged at once (on
     session: a 3-D Secure challenge shows as ``requires_action`` on its payment, and the
-    subscription stays ``incomplete`` until it is paid)."""
+    subscription stays ``incomplete`` until it is paid).
+
+    A customer in a running pricing experiment of an item's product (their own assignment,
+    or the one of ``anonymous_id``, the visitor they were) has it recorded on the
+    subscription, and gets their variant's trial and coupon unless the input names others.
+    Items keep the amounts they are sold at for the subscription's life."""
+    problems = Problems()
+    units.check_anonymous_id(problems, anonymous_id, "anonymousId")
+    problems.raise_if_any()
     customer = await live_customer(session, customer_id, "customerId")
     priced = await _items(session, items)
+    now = (await test_clocks.clock_of(session, customer.id, clock)).now()
+    attributed = await units.attribution(
+        session, customer_id=customer.id, anonymous_id=anonymous_id,
+        product_ids=[price.product_id for price, _ in priced], now=now,
+    )  # fmt: skip
+    price_trial = next((p.trial_period_days for p, _ in priced if p.trial_period_days), None)
+    # The key's fingerprint is the caller's request (the experiment's state may change
+    # before a retry): the trial asked for, or the price's, and the coupon asked for.
+    requested = {
+        "trial": trial_period_days if trial_period_days is not None else price_trial,
+        "coupon": coupon_code,
+    }
+    if attributed is not None and (
+        attributed.price_id is None or attributed.price_id in {p.id for p, _ in priced}
+    ):  # the offer the customer was shown: its trial and coupon apply
+        if trial_period_days is None and attributed.trial_period_days is not None:
+            trial_period_days = attributed.trial_period_days
+        coupon_code = coupon_code if coupon_code is not None else attributed.coupon_code
     trial_days = trial_period_days
     if trial_days is None:
-        trial_days = next((p.trial_period_days for p, _ in priced if p.trial_period_days), None)
+        trial_days = price_trial
     if trial_days is not None and not 0 <= trial_days <= 730:
         raise UserInputError(
             Problem(ErrorCode.INVALID_TRIAL, "A trial is 0 to 730 days.", ("trialPeriodDays",))
         )
-    now = (await test_clocks.clock_of(session, customer.id, clock)).now()
+    arguments: dict[str, object] = {
+        "customer": str(customer_id), "trial": requested["trial"],
+        "method": str(payment_method_id) if payment_method_id else None,
+        "coupon": requested["coupon"], "items": [[str(i.price_id), i.quantity] for i in items],
+    }  # fmt: skip
+    if anonymous_id is not None:
+        arguments["anonymous"] = anonymous_id
     claimed = await idempotency.claim(
         session, clock=clock, principal=principal, key=idempotency_key,
-        operation="createSubscription",
-        arguments={"customer": str(customer_id), "trial": trial_days,
-                   "method": str(payment_method_id) if payment_method_id else None,
-                   "coupon": coupon_code,
-                   "items": [[str(i.price_id), i.quantity] for i in items]},
+        operation="createSubscription", arguments=arguments,
     )  # fmt: skip
     if claimed.replay is not None:
         found = await session.get(Subscription, uuid.UUID(claimed.replay["subscription_id"]))
@@ -120,6 +150,9 @@ async def create_subscription(
         trial_end=trial_end,
         default_payment_method_id=payment_method_id,
         retry_count=0,
+        experiment_id=attributed.experiment_id if attributed else None,
+        experiment_variant_id=attributed.variant_id if attributed else None,
+        experiment_assignment_id=attributed.assignment_id if attributed else None,
         created_at=now,
         updated_at=now,
     )

@@ -71,6 +71,7 @@ async def test_every_mutation_is_recorded_without_personal_data(secure: Secure) 
             "locale": None,
             "metadata": "[redacted]",
             "testClockId": None,
+            "anonymousId": None,
         }
     }
     refused = by_operation[("createCustomer", "user_error")]

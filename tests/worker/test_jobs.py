@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from itertools import islice
 
 import procrastinate
 import pytest
@@ -14,6 +15,7 @@ from app.psp.errors import PspUnavailable
 from tests.api.payments_helpers import customer_with, get_payment, pay
 from tests.billing.helpers import monthly_price, subscribe, subscription
 from tests.conftest import Api
+from tests.experiments.helpers import offer, price_test, product_with_prices, visitors
 from tests.worker.conftest import statuses, work
 
 
@@ -122,3 +124,43 @@ async def test_the_erasure_job_deletes_at_the_psp_what_failed_at_erasure(
     # Then the customer is deleted at the PSP
     assert await statuses(queue) == {"delete_erased_psp_customers": ["succeeded"]}
     assert len(sandbox.deleted_customers) == 1
+
+
+async def test_the_guardrail_job_pauses_an_experiment_over_its_threshold(
+    api: Api, queue: procrastinate.App
+) -> None:
+    # Given a running price test whose lower price's first payments all fail
+    product, prices = await product_with_prices(api, "29.00", "24.00")
+    experiment = (
+        await price_test(
+            api, product, prices,
+            guardrails={"maxPaymentFailureRate": "25", "minimumPayments": 2},
+        )
+    )["experiment"]  # fmt: skip
+    for visitor in islice(visitors(experiment, 1), 2):
+        await offer(api, product, anon=visitor)
+        customer = (
+            await api.data(
+                "mutation($a: String!) { createCustomer(input: {anonymousId: $a}) "
+                "{ customer { id } } }",
+                {"a": visitor},
+            )
+        )["createCustomer"]["customer"]["id"]
+        await api.data(
+            "mutation($c: ID!) { attachPaymentMethod(input: {customerId: $c, "
+            'token: "tok_chargeDeclined"}) { userErrors { code } } }',
+            {"c": customer},
+        )
+        assert (await subscribe(api, customer, prices[1]))["userErrors"] == []
+
+    # When the guardrail job runs
+    await queue.configure_task("check_experiment_guardrails").defer_async()
+    await work(queue)
+
+    # Then the experiment is paused, and says why
+    assert await statuses(queue) == {"check_experiment_guardrails": ["succeeded"]}
+    found = await api.data(
+        "query($id: ID!) { experiment(id: $id) { status statusReason } }", {"id": experiment["id"]}
+    )
+    assert found["experiment"]["status"] == "PAUSED"
+    assert "payment failure rate of variant 'lower'" in found["experiment"]["statusReason"]

@@ -72,6 +72,7 @@ class BillingMutations:
                     else await owned_key(info, session, method, "PaymentMethod", "paymentMethodId")
                 ),
                 coupon_code=input.coupon_code,
+                anonymous_id=input.anonymous_id,
             )
             return SubscriptionPayload(subscription=Subscription.from_model(row), user_errors=[])
 

@@ -50,6 +50,9 @@ class CatalogMutations:
         input: Annotated[UpdateProductInput, strawberry.argument(description="Changes.")],
     ) -> UpdateProductPayload:
         async def act(session: AsyncSession) -> UpdateProductPayload:
+            default_price = given(input.default_price_id)
+            if isinstance(default_price, str):
+                default_price = key_of(default_price, "Price", "defaultPriceId")
             row = await catalog.update_product(
                 session,
                 clock=info.context.clock,
@@ -59,6 +62,7 @@ class CatalogMutations:
                 active=given(input.active),
                 metadata=given(input.metadata),
                 features=given(input.features),
+                default_price_id=default_price,
             )
             return UpdateProductPayload(product=Product.from_model(row), user_errors=[])
 

@@ -39,6 +39,7 @@ class CustomerMutations:
                     if input.test_clock_id is None
                     else key_of(input.test_clock_id, "TestClock", "testClockId")
                 ),
+                anonymous_id=input.anonymous_id,
             )
             return CreateCustomerPayload(customer=Customer.from_model(row), user_errors=[])
 
