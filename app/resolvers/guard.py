@@ -4,7 +4,7 @@ every mutation, the caller's rate limit and the audit log."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import strawberry
@@ -54,7 +54,9 @@ class AccessControl(SchemaExtension):
                     operation=selection.name.value,
                     outcome="denied",
                     request_id=context.request_id,
-                    error_codes=["FORBIDDEN"],
+                    error_codes=[
+                        "UNAUTHENTICATED" if principal.actor is Actor.ANONYMOUS else "FORBIDDEN"
+                    ],
                     input={"deniedFields": list(denied)[:20]},
                 )
                 for selection in operation.selection_set.selections
@@ -139,7 +141,7 @@ class MutationGuard(FieldExtension):
         given = kwargs.get("input")
         targets = list(dict.fromkeys(_global_ids(given)))
 
-        async def log(outcome: str, codes: list[str], extra: list[str] = ()) -> None:  # type: ignore[assignment]
+        async def log(outcome: str, codes: list[str], extra: Sequence[str] = ()) -> None:
             await audit.record(
                 runtime.audit_sessions,
                 clock=runtime.clock,

@@ -39,7 +39,8 @@ def _split(token: str) -> tuple[str, str] | None:
     if not token.startswith(KEY_PREFIX):
         return None
     body = token[len(KEY_PREFIX) :]
-    prefix, separator, secret = body[:_PREFIX_LENGTH], body[_PREFIX_LENGTH:][:1], body[13:]
+    prefix, separator = body[:_PREFIX_LENGTH], body[_PREFIX_LENGTH : _PREFIX_LENGTH + 1]
+    secret = body[_PREFIX_LENGTH + 1 :]
     if separator != "_" or len(secret) < 32 or len(token) > 128:
         return None
     if any(c not in _ALPHABET for c in prefix):
