@@ -13,15 +13,22 @@ schema, so that paygate and the peer serve the same logical data.
 
 The mapping (bench id N -> paygate key: ``bench_ids.py``), table by table:
 
-| bench | paygate | how |
-|---|---|---|
-| customers 10,000 | customers | email, name, country; the preferred currency (which paygate's customers lack) and the bench id go to ``metadata`` |
-| payment_methods ~20k | payment_methods | sandbox PSP, reference ``pm_bench_N``; card brand, last4, expiry, default |
-| products 5, prices 20 | products, prices | recurring prices; currency upper-case (``usd`` -> ``USD``) |
-| subscriptions ~15k | subscriptions + one subscription_items row each | the item holds the price and quantity (paygate subscriptions have items); anchor = created_at; canceled ones ended when canceled |
-| invoices ~178k | invoices | number, status, period, due date kept; subtotal = total = amount_due (no discount, no tax: ``total = subtotal - discount + tax`` holds), amount_paid kept; billing reason ``subscription_create`` for the first period, else ``subscription_cycle`` |
-| invoice_line_items ~356k | invoice_lines | with the invoice's customer, subscription, currency and period; the plan line points at the subscription item |
-| refunds ~9k | payments ~9k + refunds ~9k | paygate refunds belong to payments: each refunded (paid) invoice gets the succeeded payment that paid it |
+- customers (10,000) -> customers: email, name, country; the preferred currency (paygate's
+  customers have none) and the bench id go to ``metadata``.
+- payment_methods (~20k) -> payment_methods: sandbox PSP, reference ``pm_bench_N``; brand,
+  last4, expiry, default.
+- products (5), prices (20) -> products, prices: recurring; currency upper-case (``USD``).
+- subscriptions (~15k) -> subscriptions, plus one subscription_items row each holding the
+  price and quantity (paygate's subscriptions have items); anchor = created_at; canceled
+  ones ended when canceled.
+- invoices (~178k) -> invoices: number, status, period, due date kept; subtotal = total =
+  amount_due (no discount, no tax: ``total = subtotal - discount + tax`` holds);
+  amount_paid kept; billing reason ``subscription_create`` for the first period, else
+  ``subscription_cycle``.
+- invoice_line_items (~356k) -> invoice_lines, with the invoice's customer, subscription,
+  currency and period; the plan's line points at the subscription item.
+- refunds (~9k) -> payments (~9k) + refunds (~9k): paygate's refunds belong to payments, so
+  each refunded (paid) invoice gets the succeeded payment that paid it.
 
 Money stays integer minor units; every CHECK constraint of paygate's models holds (the load
 runs with them all, and with the foreign keys).
@@ -245,6 +252,10 @@ def _dsn_with_database(dsn: str, database: str) -> str:
     return f"{head}/{database}"
 
 
+def log(message: str) -> None:
+    print(f"load_paygate: {message}", file=sys.stderr)  # noqa: T201
+
+
 def loader_digest() -> str:
     digest = hashlib.md5(usedforsecurity=False)
     for name in ("load_paygate.py", "bench_ids.py"):
@@ -263,8 +274,7 @@ async def main(args: argparse.Namespace) -> int:
             "WHERE datname = current_database()"
         )
         if not seed or not seed.startswith("bench-seed:"):
-            print(f"load_paygate: {args.source_dsn} is not seeded (run.sh seeds it)",
-                  file=sys.stderr)  # fmt: skip  # noqa: T201
+            log(f"{args.source_dsn} is not seeded (run.sh seeds it)")
             return 2
         url = "postgresql+asyncpg://" + args.dsn.split("://", 1)[1]
         heads = ",".join(sorted(head_revisions(url)))
@@ -276,8 +286,7 @@ async def main(args: argparse.Namespace) -> int:
                 database,
             )
             if current == marker and not args.force:
-                print(f"load_paygate: {database} is current ({marker})",
-                      file=sys.stderr)  # fmt: skip  # noqa: T201
+                log(f"{database} is current ({marker})")
                 return 0
             started = time.perf_counter()
             owner = await asyncpg.connect(_dsn_with_database(args.dsn, "postgres"))
@@ -306,13 +315,12 @@ async def main(args: argparse.Namespace) -> int:
     finally:
         await target.close()
     done = time.perf_counter()
-    print(
-        f"load_paygate: {database} loaded in {done - started:.1f} s (migrate "
+    log(
+        f"{database} loaded in {done - started:.1f} s (migrate "
         f"{migrated - started:.1f}, read {read - migrated:.1f}, map {mapped - read:.1f}, "
         f"COPY {written - mapped:.1f}, vacuum {done - written:.1f}): "
-        + ", ".join(f"{table} {count:,}" for table, count in counts.items()),
-        file=sys.stderr,
-    )  # noqa: T201
+        + ", ".join(f"{table} {count:,}" for table, count in counts.items())
+    )
     return 0
 
 
