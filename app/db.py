@@ -17,7 +17,7 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int | None = None) -> AsyncEngine:
     if is_sqlite(url):
         engine = create_async_engine(url)
 
@@ -30,7 +30,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    overflow = pool_size if max_overflow is None else max_overflow
+    return create_async_engine(url, pool_size=pool_size, max_overflow=overflow, pool_pre_ping=True)
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -76,6 +76,8 @@ class ChildPage:
 
 # (product id, only active prices?) -> that product's prices
 PricesKey = tuple[uuid.UUID, bool | None]
+# (parent id, n) -> the parent's n most recent children
+LastKey = tuple[uuid.UUID, int]
 
 
 class Loaders:
@@ -112,11 +114,17 @@ class Loaders:
         self.customer_invoices = DataLoader[uuid.UUID, list[Invoice]](
             self._children(Invoice, Invoice.customer_id, Invoice.id)
         )
+        self.customer_last_invoices = DataLoader[LastKey, list[Invoice]](
+            self._last_children(Invoice, Invoice.customer_id)
+        )
         self.subscription_items = DataLoader[uuid.UUID, list[SubscriptionItem]](
-            self._children(SubscriptionItem, SubscriptionItem.subscription_id, SubscriptionItem.id)
+            self._items_of_subscriptions
         )
         self.subscription_invoices = DataLoader[uuid.UUID, list[Invoice]](
             self._children(Invoice, Invoice.subscription_id, Invoice.id)
+        )
+        self.subscription_last_invoices = DataLoader[LastKey, list[Invoice]](
+            self._last_children(Invoice, Invoice.subscription_id)
         )
         self.invoice_lines = DataLoader[uuid.UUID, list[InvoiceLine]](
             self._children(InvoiceLine, InvoiceLine.invoice_id, InvoiceLine.id)
@@ -182,6 +190,53 @@ class Loaders:
                 )
             found.update({(key, cuped): value for key, value in batch.items()})
         return [found[key] for key in keys]
+
+    def _last_children(self, model: type[Any], parent: Any) -> Callable[[list[LastKey]], Any]:
+        """The ``n`` most recent rows of ``model`` per parent (by time-ordered key), oldest
+        first: one statement per distinct ``n``, ranking each parent's rows with a window
+        function (PostgreSQL and SQLite)."""
+
+        async def load(keys: list[LastKey]) -> list[list[Any]]:
+            parents_of: dict[int, list[uuid.UUID]] = defaultdict(list)
+            for parent_key, n in keys:
+                parents_of[n].append(parent_key)
+            found: dict[LastKey, list[Any]] = defaultdict(list)
+            async with self._db() as session:
+                for n, parents in parents_of.items():
+                    if n <= 0:
+                        continue
+                    rank = sa.func.row_number().over(partition_by=parent, order_by=model.id.desc())
+                    inner = (
+                        sa.select(model).add_columns(rank.label("rank")).where(parent.in_(parents))
+                    ).subquery()
+                    aliased = sa.orm.aliased(model, inner)
+                    statement = (
+                        sa.select(aliased)
+                        .where(inner.c.rank <= n)
+                        .order_by(inner.c[parent.key], inner.c.id)
+                    )
+                    for row in await session.scalars(statement):
+                        found[(getattr(row, parent.key), n)].append(row)
+            return [found[key] for key in keys]
+
+        return load
+
+    async def _items_of_subscriptions(self, keys: list[uuid.UUID]) -> list[list[SubscriptionItem]]:
+        """Items with their prices in the same statement: an item is the link between a
+        subscription and a price, and is hardly ever read without it. The prices prime the
+        request's price loader, so ``items { price }`` costs no statement of its own."""
+        statement = (
+            sa.select(SubscriptionItem, Price)
+            .join(Price, Price.id == SubscriptionItem.price_id)
+            .where(SubscriptionItem.subscription_id.in_(keys))
+            .order_by(SubscriptionItem.id)
+        )
+        by_subscription: dict[uuid.UUID, list[SubscriptionItem]] = defaultdict(list)
+        async with self._db() as session:
+            for item, price in await session.execute(statement):
+                by_subscription[item.subscription_id].append(item)
+                self.price.prime(price.id, price)
+        return [by_subscription[key] for key in keys]
 
     async def _prices_of_products(self, keys: list[PricesKey]) -> list[list[Price]]:
         by_key: dict[PricesKey, list[Price]] = defaultdict(list)

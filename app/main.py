@@ -128,7 +128,11 @@ async def _prepare_database(runtime: Runtime) -> None:
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
-    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+    engine = make_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
     clock = clock or SystemClock()
     observability = Observability(settings, engine=engine, clock=clock)
     sessions = make_session_factory(engine)

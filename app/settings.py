@@ -93,6 +93,12 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL. PostgreSQL in production: postgresql://user:pw@host/db.",
     )
     db_pool_size: int = Field(10, ge=1, le=200, description="Connections kept per process.")
+    db_max_overflow: int | None = Field(
+        None,
+        ge=0,
+        le=200,
+        description="Connections opened beyond the pool under load. Default: db_pool_size.",
+    )
     host: str = Field("127.0.0.1", description="Address `paygate serve` listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port `paygate serve` listens on.")
     public_url: str = Field(

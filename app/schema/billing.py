@@ -200,7 +200,7 @@ class Subscription(Node):
 
     @strawberry.field(description="The most recent invoice (its payment shows any 3DS step).")
     async def latest_invoice(self, info: Info) -> Invoice | None:
-        rows = await info.context.loaders.subscription_invoices.load(self.key)
+        rows = await info.context.loaders.subscription_last_invoices.load((self.key, 1))
         return Invoice.from_model(rows[-1]) if rows else None
 
     @classmethod

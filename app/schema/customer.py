@@ -114,8 +114,22 @@ class Customer(Node):
         return [Subscription.from_model(row) for row in rows]
 
     @strawberry.field(description="The customer's invoices, oldest first.")
-    async def invoices(self, info: strawberry.Info[RequestContext, None]) -> list[Invoice]:
-        rows = await info.context.loaders.customer_invoices.load(self.key)
+    async def invoices(
+        self,
+        info: strawberry.Info[RequestContext, None],
+        last: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Only the most recent ones: at most this many (0 to 100), still "
+                "oldest first. All when omitted."
+            ),
+        ] = None,
+    ) -> list[Invoice]:
+        if last is None:
+            rows = await info.context.loaders.customer_invoices.load(self.key)
+        else:
+            n = pagination.list_limit(last, "last")
+            rows = await info.context.loaders.customer_last_invoices.load((self.key, n))
         return [Invoice.from_model(row) for row in rows]
 
     @strawberry.field(description="The customer's payments, newest first.")

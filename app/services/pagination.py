@@ -49,6 +49,14 @@ def page_size(first: int | None) -> int:
     return size
 
 
+def list_limit(n: int, *field: str) -> int:
+    """A bound on a plain list's length (``last: 12``), 0 to ``MAX_PAGE_SIZE``."""
+    if not 0 <= n <= MAX_PAGE_SIZE:
+        message = f"`{field[-1]}` must be between 0 and {MAX_PAGE_SIZE}."
+        raise UserInputError(Problem(ErrorCode.INVALID, message, field))
+    return n
+
+
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
     items: Sequence[T]

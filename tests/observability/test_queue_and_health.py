@@ -99,3 +99,24 @@ async def test_metrics_is_served_at_its_own_path(api: Api) -> None:
         assert (await http.get("/metrics")).status_code == 404
         assert (await http.get("/healthz")).status_code == 200
     await app.state.runtime.dispose()
+
+
+async def test_pool_overflow_defaults_to_the_pool_size_and_can_be_capped() -> None:
+    maxima = []
+    for overflow in (None, 0):
+        settings = Settings(
+            database_url="postgresql+asyncpg://postgres@127.0.0.1:1/nowhere",
+            migrate_on_start=False,
+            seed_demo=False,
+            db_pool_size=4,
+            db_max_overflow=overflow,
+            metrics_db_timeout_seconds=1,
+        )
+        app = create_app(settings)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as http:
+            response = await http.get("/metrics")
+        await app.state.runtime.dispose()
+        maxima.append(Scrape(response.text).value("paygate_db_pool_max"))
+    assert maxima == [8, 4]

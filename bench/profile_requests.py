@@ -1,0 +1,91 @@
+"""Where a request's time goes, in process: paygate's app (production profile) over the bench
+database, a workload's bodies sent one after another through httpx's ASGI transport (no
+network, no wrk), timed, then profiled.
+
+    .venv/bin/python bench/profile_requests.py customer_page [--requests 300] [--profile]
+    .venv/bin/python bench/profile_requests.py ping --profile --sort tottime --top 40
+
+Prints the mean and median milliseconds per request (after a warm-up), and with
+``--profile`` the top functions of a cProfile run of the same requests (cProfile itself
+slows Python code down; read it for shares, not for absolute times). For measuring one step
+of an optimisation against the next quickly; the figures to quote come from ``run.sh``.
+Needs ``bench_paygate`` (``load_paygate.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import pstats
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from render_bodies import render  # noqa: E402
+
+from app.main import create_app  # noqa: E402
+from app.security.principals import Role  # noqa: E402
+from app.services import api_keys  # noqa: E402
+from app.settings import Settings  # noqa: E402
+
+
+async def main(args: argparse.Namespace) -> None:
+    settings = Settings(
+        database_url=args.dsn, profile="production", db_pool_size=10, db_max_overflow=0
+    )
+    app = create_app(settings)
+    runtime = app.state.runtime
+    async with runtime.sessions() as session:
+        key = await api_keys.create_key(
+            session, clock=runtime.clock, name="profile", role=Role.ADMIN
+        )
+    bodies = render(json.loads((HERE / "queries" / f"{args.workload}.json").read_text()))
+    headers = {"Authorization": f"Bearer {key.secret}", "Content-Type": "application/json"}
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+
+        async def send(n: int, offset: int) -> list[float]:
+            timings = []
+            for k in range(n):
+                body = bodies[(offset + k) % len(bodies)]
+                started = time.perf_counter()
+                response = await http.post("/graphql", content=body, headers=headers)
+                timings.append(time.perf_counter() - started)
+                assert response.status_code == 200 and "errors" not in response.json()
+            return timings
+
+        await send(args.warmup, 0)
+        timings = await send(args.requests, args.warmup)
+        ms = [t * 1000 for t in timings]
+        print(  # noqa: T201
+            f"{args.workload}: {len(ms)} requests, mean {statistics.mean(ms):.2f} ms, "
+            f"median {statistics.median(ms):.2f} ms, min {min(ms):.2f} ms (in process, "
+            "sequential)"
+        )
+        if args.profile:
+            profiler = cProfile.Profile()
+            profiler.enable()
+            await send(args.requests, args.warmup + args.requests)
+            profiler.disable()
+            stats = pstats.Stats(profiler).strip_dirs().sort_stats(args.sort)
+            stats.print_stats(args.top)
+    await runtime.dispose()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("workload", choices=["ping", "customer_page", "customers_list"])
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--sort", default="cumulative", help="pstats sort key")
+    parser.add_argument("--top", type=int, default=50)
+    parser.add_argument("--dsn", default="postgresql://bench:bench@127.0.0.1:5432/bench_paygate")
+    asyncio.run(main(parser.parse_args()))
