@@ -9,6 +9,7 @@ serialises access. Never call a DataLoader while holding it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -71,10 +72,29 @@ class RequestContext(BaseContext):
             try:
                 yield self._session
             except BaseException:
-                await self._session.rollback()
+                await self._discard_on_error()
                 raise
 
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+    async def _discard_on_error(self) -> None:
+        """Roll back after a failure. A statement cancelled mid-flight (graphql-core cancels
+        sibling resolvers when one fails) leaves its connection unusable: then the session
+        is invalidated instead, and the original error is the one that surfaces."""
+        session = self._session
+        if session is None:
+            return
+        try:
+            await session.rollback()
+        except Exception:
             self._session = None
+            with contextlib.suppress(Exception):
+                await session.invalidate()
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is None:
+            return
+        try:
+            await session.close()
+        except Exception:
+            with contextlib.suppress(Exception):
+                await session.invalidate()
