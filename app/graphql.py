@@ -8,6 +8,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -69,6 +70,22 @@ class CardDataGuard(SchemaExtension):
                 extensions={"code": ErrorCode.CARD_DATA_NOT_ALLOWED.value},
             )
         yield
+
+
+class DocumentLimits(AddValidationRules):
+    """Depth (10) and alias (30) limits as validation rules built once for the process.
+
+    ``ValidationCache`` keys its cache on the rule classes: strawberry's ``QueryDepthLimiter``
+    and ``MaxAliasesLimiter`` make a new rule class each time they are constructed, so made
+    per request they would make every request miss the cache and validate again."""
+
+    RULES = [
+        *QueryDepthLimiter(max_depth=10).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=30).validation_rules,
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(self.RULES)
 
 
 class ErrorPolicy(MaskErrors):
@@ -142,9 +159,8 @@ schema = strawberry.Schema(
         CardDataGuard,
         ParserCache,
         ValidationCache,
-        lambda: QueryDepthLimiter(max_depth=10),
+        DocumentLimits,
         lambda: MaxTokensLimiter(max_token_count=4000),
-        lambda: MaxAliasesLimiter(max_alias_count=30),
         AccessControl,
         ErrorPolicy,
     ],

@@ -5,7 +5,8 @@ network, no wrk), timed, then profiled.
     .venv/bin/python bench/profile_requests.py customer_page [--requests 300] [--profile]
     .venv/bin/python bench/profile_requests.py ping --profile --sort tottime --top 40
 
-Prints the mean and median milliseconds per request (after a warm-up), and with
+Prints the mean and median milliseconds per request (after a warm-up) and the process's
+CPU time per request (Python's side only, PostgreSQL excluded), and with
 ``--profile`` the top functions of a cProfile run of the same requests (cProfile itself
 slows Python code down; read it for shares, not for absolute times). For measuring one step
 of an optimisation against the next quickly; the figures to quote come from ``run.sh``.
@@ -62,12 +63,14 @@ async def main(args: argparse.Namespace) -> None:
             return timings
 
         await send(args.warmup, 0)
+        cpu_started = time.process_time()
         timings = await send(args.requests, args.warmup)
+        cpu_ms = (time.process_time() - cpu_started) * 1000 / args.requests
         ms = [t * 1000 for t in timings]
         print(  # noqa: T201
             f"{args.workload}: {len(ms)} requests, mean {statistics.mean(ms):.2f} ms, "
-            f"median {statistics.median(ms):.2f} ms, min {min(ms):.2f} ms (in process, "
-            "sequential)"
+            f"median {statistics.median(ms):.2f} ms, min {min(ms):.2f} ms, "
+            f"CPU {cpu_ms:.2f} ms/request (this process only; in process, sequential)"
         )
         if args.profile:
             profiler = cProfile.Profile()
