@@ -50,7 +50,10 @@ async def main(args: argparse.Namespace) -> None:
     bodies = render(json.loads((HERE / "queries" / f"{args.workload}.json").read_text()))
     headers = {"Authorization": f"Bearer {key.secret}", "Content-Type": "application/json"}
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+    async with (
+        app.router.lifespan_context(app),  # start-up and shutdown, as under uvicorn
+        httpx.AsyncClient(transport=transport, base_url="http://bench") as http,
+    ):
 
         async def send(n: int, offset: int) -> list[float]:
             timings = []
@@ -79,7 +82,6 @@ async def main(args: argparse.Namespace) -> None:
             profiler.disable()
             stats = pstats.Stats(profiler).strip_dirs().sort_stats(args.sort)
             stats.print_stats(args.top)
-    await runtime.dispose()
 
 
 if __name__ == "__main__":
