@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 import sqlalchemy.orm
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
@@ -43,6 +44,31 @@ from app.services.experiments import results as experiment_results
 
 SessionScope = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 E = TypeVar("E", bound=Entity)
+
+
+# Statements built once per process (per dialect), with the batch's keys as one parameter:
+# on PostgreSQL ``= ANY(:keys)`` (one array), so the SQL text is the same whatever the
+# batch's size and both SQLAlchemy's compiled cache and asyncpg's prepared statements hit;
+# elsewhere (SQLite) an expanding ``IN``.
+_STATEMENTS: dict[tuple[Any, ...], Any] = {}
+
+
+def _statement(key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        statement = _STATEMENTS[key] = build()
+    return statement
+
+
+def _dialect(session: AsyncSession) -> str:
+    bind = session.bind
+    return bind.dialect.name if bind is not None else "default"
+
+
+def _in_keys(column: Any, dialect: str, name: str = "keys") -> Any:
+    if dialect == "postgresql":
+        return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(column.type)))
+    return column.in_(sa.bindparam(name, expanding=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +183,12 @@ class Loaders:
     def _by_id(self, model: type[E]) -> Callable[[list[uuid.UUID]], Any]:
         async def load(keys: list[uuid.UUID]) -> Sequence[E | None]:
             async with self._db() as session:
-                rows = await session.scalars(sa.select(model).where(model.id.in_(keys)))
+                dialect = _dialect(session)
+                statement = _statement(
+                    ("by_id", model, dialect),
+                    lambda: sa.select(model).where(_in_keys(model.id, dialect)),
+                )
+                rows = await session.scalars(statement, {"keys": list(keys)})
                 found = {row.id: row for row in rows}
             return [found.get(key) for key in keys]
 
@@ -169,10 +200,14 @@ class Loaders:
         """Rows of ``model`` per parent key, in ``order``: one statement per batch."""
 
         async def load(keys: list[uuid.UUID]) -> list[list[Any]]:
-            statement = sa.select(model).where(parent.in_(keys)).order_by(order)
             by_parent: dict[uuid.UUID, list[Any]] = defaultdict(list)
             async with self._db() as session:
-                for row in await session.scalars(statement):
+                dialect = _dialect(session)
+                statement = _statement(
+                    ("children", model, parent.key, order.key, dialect),
+                    lambda: sa.select(model).where(_in_keys(parent, dialect)).order_by(order),
+                )
+                for row in await session.scalars(statement, {"keys": list(keys)}):
                     by_parent[getattr(row, parent.key)].append(row)
             return [by_parent[key] for key in keys]
 
@@ -202,20 +237,27 @@ class Loaders:
                 parents_of[n].append(parent_key)
             found: dict[LastKey, list[Any]] = defaultdict(list)
             async with self._db() as session:
+                dialect = _dialect(session)
+
+                def build() -> Any:
+                    rank = sa.func.row_number().over(partition_by=parent, order_by=model.id.desc())
+                    inner = (
+                        sa.select(model)
+                        .add_columns(rank.label("rank"))
+                        .where(_in_keys(parent, dialect))
+                    ).subquery()
+                    aliased = sa.orm.aliased(model, inner)
+                    return (
+                        sa.select(aliased)
+                        .where(inner.c.rank <= sa.bindparam("n"))
+                        .order_by(inner.c[parent.key], inner.c.id)
+                    )
+
+                statement = _statement(("last", model, parent.key, dialect), build)
                 for n, parents in parents_of.items():
                     if n <= 0:
                         continue
-                    rank = sa.func.row_number().over(partition_by=parent, order_by=model.id.desc())
-                    inner = (
-                        sa.select(model).add_columns(rank.label("rank")).where(parent.in_(parents))
-                    ).subquery()
-                    aliased = sa.orm.aliased(model, inner)
-                    statement = (
-                        sa.select(aliased)
-                        .where(inner.c.rank <= n)
-                        .order_by(inner.c[parent.key], inner.c.id)
-                    )
-                    for row in await session.scalars(statement):
+                    for row in await session.scalars(statement, {"keys": parents, "n": n}):
                         found[(getattr(row, parent.key), n)].append(row)
             return [found[key] for key in keys]
 
@@ -225,15 +267,19 @@ class Loaders:
         """Items with their prices in the same statement: an item is the link between a
         subscription and a price, and is hardly ever read without it. The prices prime the
         request's price loader, so ``items { price }`` costs no statement of its own."""
-        statement = (
-            sa.select(SubscriptionItem, Price)
-            .join(Price, Price.id == SubscriptionItem.price_id)
-            .where(SubscriptionItem.subscription_id.in_(keys))
-            .order_by(SubscriptionItem.id)
-        )
         by_subscription: dict[uuid.UUID, list[SubscriptionItem]] = defaultdict(list)
         async with self._db() as session:
-            for item, price in await session.execute(statement):
+            dialect = _dialect(session)
+            statement = _statement(
+                ("subscription_items", dialect),
+                lambda: (
+                    sa.select(SubscriptionItem, Price)
+                    .join(Price, Price.id == SubscriptionItem.price_id)
+                    .where(_in_keys(SubscriptionItem.subscription_id, dialect))
+                    .order_by(SubscriptionItem.id)
+                ),
+            )
+            for item, price in await session.execute(statement, {"keys": list(keys)}):
                 by_subscription[item.subscription_id].append(item)
                 self.price.prime(price.id, price)
         return [by_subscription[key] for key in keys]
@@ -251,14 +297,21 @@ class Loaders:
 
     async def _methods_of_customers(self, keys: list[uuid.UUID]) -> list[list[PaymentMethod]]:
         """Attached (not detached) methods, oldest first."""
-        statement = (
-            sa.select(PaymentMethod)
-            .where(PaymentMethod.customer_id.in_(keys), PaymentMethod.detached_at.is_(None))
-            .order_by(PaymentMethod.id)
-        )
         by_customer: dict[uuid.UUID, list[PaymentMethod]] = defaultdict(list)
         async with self._db() as session:
-            for method in await session.scalars(statement):
+            dialect = _dialect(session)
+            statement = _statement(
+                ("customer_payment_methods", dialect),
+                lambda: (
+                    sa.select(PaymentMethod)
+                    .where(
+                        _in_keys(PaymentMethod.customer_id, dialect),
+                        PaymentMethod.detached_at.is_(None),
+                    )
+                    .order_by(PaymentMethod.id)
+                ),
+            )
+            for method in await session.scalars(statement, {"keys": list(keys)}):
                 by_customer[method.customer_id].append(method)
         return [by_customer[key] for key in keys]
 

@@ -133,11 +133,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        pre_ping=settings.db_pool_pre_ping,
     )
     clock = clock or SystemClock()
     observability = Observability(settings, engine=engine, clock=clock)
     sessions = make_session_factory(engine)
-    audit_engine = make_engine(settings.database_url, pool_size=2)
+    audit_engine = make_engine(
+        settings.database_url, pool_size=2, pre_ping=settings.db_pool_pre_ping
+    )
     auth = settings.auth
     runtime = Runtime(
         settings=settings,

@@ -99,6 +99,12 @@ class Settings(BaseSettings):
         le=200,
         description="Connections opened beyond the pool under load. Default: db_pool_size.",
     )
+    db_pool_pre_ping: bool = Field(
+        False,
+        description="Test each connection with a round trip when it leaves the pool. Off: a "
+        "dropped connection fails one statement, which invalidates the pool's older "
+        "connections; connections are also recycled after 30 minutes.",
+    )
     host: str = Field("127.0.0.1", description="Address `paygate serve` listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port `paygate serve` listens on.")
     public_url: str = Field(
