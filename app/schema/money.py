@@ -10,19 +10,32 @@ from app.schema.scalars import CurrencyCode
 
 @strawberry.type(description="An exact amount of money in one currency.")
 class Money:
-    amount: str = strawberry.field(
+    """Made by the hundred per page (every amount of every invoice and line), and most are
+    never asked for: only the domain value is kept, and each field is computed from it
+    when it is selected."""
+
+    @strawberry.field(
         description=(
             'Decimal string in major units with the currency\'s decimal places: "12.30" USD, '
             '"1200" JPY, "1.005" KWD. Exact: parse it with a decimal type, not a float.'
         )
     )
-    amount_minor: str = strawberry.field(
+    def amount(self) -> str:
+        return self._money.decimal_string()
+
+    @strawberry.field(
         description=(
             "Integer amount in minor units (cents, yen, fils), as a string so that 64-bit "
             "values survive JavaScript."
         )
     )
-    currency: CurrencyCode = strawberry.field(description="ISO 4217 currency code.")
+    def amount_minor(self) -> str:
+        return str(self._money.amount_minor)
+
+    @strawberry.field(description="ISO 4217 currency code.")
+    def currency(self) -> CurrencyCode:
+        return CurrencyCode(self._money.currency)
+
     _money: strawberry.Private[DomainMoney]
 
     @strawberry.field(description="The amount as a person reads it, e.g. `$12.30` or `12,30 €`.")
@@ -41,12 +54,7 @@ class Money:
 
     @classmethod
     def from_domain(cls, money: DomainMoney) -> "Money":
-        return cls(
-            amount=money.decimal_string(),
-            amount_minor=str(money.amount_minor),
-            currency=CurrencyCode(money.currency),
-            _money=money,
-        )
+        return cls(_money=money)
 
 
 @strawberry.input(description="An amount of money. Floats are never accepted.")
