@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -40,7 +41,7 @@ from app.models import (
     TestClock,
 )
 from app.models.base import Entity
-from app.services.experiments import results as experiment_results
+from app.services.experiments import results as results_service
 
 SessionScope = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 E = TypeVar("E", bound=Entity)
@@ -107,78 +108,167 @@ LastKey = tuple[uuid.UUID, int]
 
 
 class Loaders:
+    """The request's DataLoaders. Each is made on its first use: a request needs a few of
+    them, and making all of them cost more than a small query's execution."""
+
     def __init__(self, db: SessionScope, clock: Clock | None = None) -> None:
         self._db = db
         self._clock = clock or SystemClock()
-        self.customer = DataLoader[uuid.UUID, Customer | None](self._by_id(Customer))
-        self.product = DataLoader[uuid.UUID, Product | None](self._by_id(Product))
-        self.price = DataLoader[uuid.UUID, Price | None](self._by_id(Price))
-        self.product_prices = DataLoader[PricesKey, list[Price]](self._prices_of_products)
-        self.payment_method = DataLoader[uuid.UUID, PaymentMethod | None](
-            self._by_id(PaymentMethod)
-        )
-        self.customer_payment_methods = DataLoader[uuid.UUID, list[PaymentMethod]](
-            self._methods_of_customers
-        )
-        self.payment = DataLoader[uuid.UUID, Payment | None](self._by_id(Payment))
-        self.refund = DataLoader[uuid.UUID, Refund | None](self._by_id(Refund))
-        self.dispute = DataLoader[uuid.UUID, Dispute | None](self._by_id(Dispute))
-        self.payment_refunds = DataLoader[uuid.UUID, list[Refund]](
+
+    @cached_property
+    def customer(self) -> DataLoader[uuid.UUID, Customer | None]:
+        return DataLoader[uuid.UUID, Customer | None](self._by_id(Customer))
+
+    @cached_property
+    def product(self) -> DataLoader[uuid.UUID, Product | None]:
+        return DataLoader[uuid.UUID, Product | None](self._by_id(Product))
+
+    @cached_property
+    def price(self) -> DataLoader[uuid.UUID, Price | None]:
+        return DataLoader[uuid.UUID, Price | None](self._by_id(Price))
+
+    @cached_property
+    def product_prices(self) -> DataLoader[PricesKey, list[Price]]:
+        return DataLoader[PricesKey, list[Price]](self._prices_of_products)
+
+    @cached_property
+    def payment_method(self) -> DataLoader[uuid.UUID, PaymentMethod | None]:
+        return DataLoader[uuid.UUID, PaymentMethod | None](self._by_id(PaymentMethod))
+
+    @cached_property
+    def customer_payment_methods(self) -> DataLoader[uuid.UUID, list[PaymentMethod]]:
+        return DataLoader[uuid.UUID, list[PaymentMethod]](self._methods_of_customers)
+
+    @cached_property
+    def payment(self) -> DataLoader[uuid.UUID, Payment | None]:
+        return DataLoader[uuid.UUID, Payment | None](self._by_id(Payment))
+
+    @cached_property
+    def refund(self) -> DataLoader[uuid.UUID, Refund | None]:
+        return DataLoader[uuid.UUID, Refund | None](self._by_id(Refund))
+
+    @cached_property
+    def dispute(self) -> DataLoader[uuid.UUID, Dispute | None]:
+        return DataLoader[uuid.UUID, Dispute | None](self._by_id(Dispute))
+
+    @cached_property
+    def payment_refunds(self) -> DataLoader[uuid.UUID, list[Refund]]:
+        return DataLoader[uuid.UUID, list[Refund]](
             self._children(Refund, Refund.payment_id, Refund.id)
         )
-        self.payment_disputes = DataLoader[uuid.UUID, list[Dispute]](
+
+    @cached_property
+    def payment_disputes(self) -> DataLoader[uuid.UUID, list[Dispute]]:
+        return DataLoader[uuid.UUID, list[Dispute]](
             self._children(Dispute, Dispute.payment_id, Dispute.id)
         )
-        self.subscription = DataLoader[uuid.UUID, Subscription | None](self._by_id(Subscription))
-        self.invoice = DataLoader[uuid.UUID, Invoice | None](self._by_id(Invoice))
-        self.test_clock = DataLoader[uuid.UUID, TestClock | None](self._by_id(TestClock))
-        self.coupon = DataLoader[uuid.UUID, Coupon | None](self._by_id(Coupon))
-        self.tax_rate = DataLoader[uuid.UUID, TaxRate | None](self._by_id(TaxRate))
-        self.customer_subscriptions = DataLoader[uuid.UUID, list[Subscription]](
+
+    @cached_property
+    def subscription(self) -> DataLoader[uuid.UUID, Subscription | None]:
+        return DataLoader[uuid.UUID, Subscription | None](self._by_id(Subscription))
+
+    @cached_property
+    def invoice(self) -> DataLoader[uuid.UUID, Invoice | None]:
+        return DataLoader[uuid.UUID, Invoice | None](self._by_id(Invoice))
+
+    @cached_property
+    def test_clock(self) -> DataLoader[uuid.UUID, TestClock | None]:
+        return DataLoader[uuid.UUID, TestClock | None](self._by_id(TestClock))
+
+    @cached_property
+    def coupon(self) -> DataLoader[uuid.UUID, Coupon | None]:
+        return DataLoader[uuid.UUID, Coupon | None](self._by_id(Coupon))
+
+    @cached_property
+    def tax_rate(self) -> DataLoader[uuid.UUID, TaxRate | None]:
+        return DataLoader[uuid.UUID, TaxRate | None](self._by_id(TaxRate))
+
+    @cached_property
+    def customer_subscriptions(self) -> DataLoader[uuid.UUID, list[Subscription]]:
+        return DataLoader[uuid.UUID, list[Subscription]](
             self._children(Subscription, Subscription.customer_id, Subscription.id)
         )
-        self.customer_invoices = DataLoader[uuid.UUID, list[Invoice]](
+
+    @cached_property
+    def customer_invoices(self) -> DataLoader[uuid.UUID, list[Invoice]]:
+        return DataLoader[uuid.UUID, list[Invoice]](
             self._children(Invoice, Invoice.customer_id, Invoice.id)
         )
-        self.customer_last_invoices = DataLoader[LastKey, list[Invoice]](
-            self._last_children(Invoice, Invoice.customer_id)
-        )
-        self.subscription_items = DataLoader[uuid.UUID, list[SubscriptionItem]](
-            self._items_of_subscriptions
-        )
-        self.subscription_invoices = DataLoader[uuid.UUID, list[Invoice]](
+
+    @cached_property
+    def customer_last_invoices(self) -> DataLoader[LastKey, list[Invoice]]:
+        return DataLoader[LastKey, list[Invoice]](self._last_children(Invoice, Invoice.customer_id))
+
+    @cached_property
+    def subscription_items(self) -> DataLoader[uuid.UUID, list[SubscriptionItem]]:
+        return DataLoader[uuid.UUID, list[SubscriptionItem]](self._items_of_subscriptions)
+
+    @cached_property
+    def subscription_invoices(self) -> DataLoader[uuid.UUID, list[Invoice]]:
+        return DataLoader[uuid.UUID, list[Invoice]](
             self._children(Invoice, Invoice.subscription_id, Invoice.id)
         )
-        self.subscription_last_invoices = DataLoader[LastKey, list[Invoice]](
+
+    @cached_property
+    def subscription_last_invoices(self) -> DataLoader[LastKey, list[Invoice]]:
+        return DataLoader[LastKey, list[Invoice]](
             self._last_children(Invoice, Invoice.subscription_id)
         )
-        self.invoice_lines = DataLoader[uuid.UUID, list[InvoiceLine]](
+
+    @cached_property
+    def invoice_lines(self) -> DataLoader[uuid.UUID, list[InvoiceLine]]:
+        return DataLoader[uuid.UUID, list[InvoiceLine]](
             self._children(InvoiceLine, InvoiceLine.invoice_id, InvoiceLine.id)
         )
-        self.invoice_payments = DataLoader[uuid.UUID, list[Payment]](
+
+    @cached_property
+    def invoice_payments(self) -> DataLoader[uuid.UUID, list[Payment]]:
+        return DataLoader[uuid.UUID, list[Payment]](
             self._children(Payment, Payment.invoice_id, Payment.id)
         )
-        self.customer_payments = DataLoader[ChildPage, list[Payment]](self._payment_pages)
-        self.customer_entitlements = DataLoader[uuid.UUID, list[Grant]](self._entitlements)
-        self.customer_payment_counts = DataLoader[tuple[uuid.UUID, PaymentFilter], int](
-            self._payment_counts
-        )
-        self.payment_events = DataLoader[uuid.UUID, list[PaymentEvent]](
+
+    @cached_property
+    def customer_payments(self) -> DataLoader[ChildPage, list[Payment]]:
+        return DataLoader[ChildPage, list[Payment]](self._payment_pages)
+
+    @cached_property
+    def customer_entitlements(self) -> DataLoader[uuid.UUID, list[Grant]]:
+        return DataLoader[uuid.UUID, list[Grant]](self._entitlements)
+
+    @cached_property
+    def customer_payment_counts(self) -> DataLoader[tuple[uuid.UUID, PaymentFilter], int]:
+        return DataLoader[tuple[uuid.UUID, PaymentFilter], int](self._payment_counts)
+
+    @cached_property
+    def payment_events(self) -> DataLoader[uuid.UUID, list[PaymentEvent]]:
+        return DataLoader[uuid.UUID, list[PaymentEvent]](
             self._children(PaymentEvent, PaymentEvent.payment_id, PaymentEvent.id)
         )
-        self.experiment = DataLoader[uuid.UUID, Experiment | None](self._by_id(Experiment))
-        self.experiment_variant = DataLoader[uuid.UUID, ExperimentVariant | None](
-            self._by_id(ExperimentVariant)
-        )
-        self.experiment_variants = DataLoader[uuid.UUID, list[ExperimentVariant]](
+
+    @cached_property
+    def experiment(self) -> DataLoader[uuid.UUID, Experiment | None]:
+        return DataLoader[uuid.UUID, Experiment | None](self._by_id(Experiment))
+
+    @cached_property
+    def experiment_variant(self) -> DataLoader[uuid.UUID, ExperimentVariant | None]:
+        return DataLoader[uuid.UUID, ExperimentVariant | None](self._by_id(ExperimentVariant))
+
+    @cached_property
+    def experiment_variants(self) -> DataLoader[uuid.UUID, list[ExperimentVariant]]:
+        return DataLoader[uuid.UUID, list[ExperimentVariant]](
             self._children(
                 ExperimentVariant, ExperimentVariant.experiment_id, ExperimentVariant.position
             )
         )
-        # (experiment id, CUPED?) -> its results: one batch of statements for any number
-        self.experiment_results = DataLoader[
-            tuple[uuid.UUID, bool], experiment_results.ExperimentResults
-        ](self._experiment_results)
+
+    # (experiment id, CUPED?) -> its results: one batch of statements for any number
+    @cached_property
+    def experiment_results(
+        self,
+    ) -> DataLoader[tuple[uuid.UUID, bool], results_service.ExperimentResults]:
+        return DataLoader[tuple[uuid.UUID, bool], results_service.ExperimentResults](
+            self._experiment_results
+        )
 
     def _by_id(self, model: type[E]) -> Callable[[list[uuid.UUID]], Any]:
         async def load(keys: list[uuid.UUID]) -> Sequence[E | None]:
@@ -215,12 +305,12 @@ class Loaders:
 
     async def _experiment_results(
         self, keys: list[tuple[uuid.UUID, bool]]
-    ) -> list[experiment_results.ExperimentResults]:
-        found: dict[tuple[uuid.UUID, bool], experiment_results.ExperimentResults] = {}
+    ) -> list[results_service.ExperimentResults]:
+        found: dict[tuple[uuid.UUID, bool], results_service.ExperimentResults] = {}
         for cuped in {c for _, c in keys}:
             ids = [key for key, c in keys if c is cuped]
             async with self._db() as session:
-                batch = await experiment_results.compute_many(
+                batch = await results_service.compute_many(
                     session, clock=self._clock, experiment_ids=ids, use_cuped=cuped
                 )
             found.update({(key, cuped): value for key, value in batch.items()})

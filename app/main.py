@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -200,11 +200,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         finally:
             await context.close()
 
-    async def context_getter(
-        context: RequestContext = Depends(get_context),  # noqa: B008
-    ) -> RequestContext:
-        return context
-
     app = FastAPI(
         title="paygate",
         lifespan=lifespan,
@@ -231,7 +226,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(
         PaygateGraphQLRouter(
             schema,
-            context_getter=context_getter,
+            # A dependency with yield: FastAPI closes the context after the response.
+            context_getter=get_context,  # type: ignore[arg-type]
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
             allow_queries_via_get=False,
             path="/graphql",
