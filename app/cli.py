@@ -27,6 +27,10 @@ def _serve(args: argparse.Namespace) -> int:
         log_config=None,
         access_log=False,
         proxy_headers=False,
+        # Named rather than "auto": fail loudly if uvicorn[standard]'s C event loop and HTTP
+        # parser are missing, instead of silently serving on the slower pure-Python ones.
+        loop="uvloop",
+        http="httptools",
     )
     return 0
 

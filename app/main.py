@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -99,6 +100,12 @@ class RequestIdMiddleware:
 
 
 class PaygateGraphQLRouter(GraphQLRouter[RequestContext, None]):
+    def encode_json(self, data: object) -> bytes:
+        """Responses with orjson (the same compact JSON as ``json.dumps``, in UTF-8 rather
+        than ``\\u`` escapes), several times faster on large results. Requests are still
+        read with ``json``, which takes integers of any size."""
+        return orjson.dumps(data)
+
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         page = graphiql.render_page(endpoint=request.url.path, default_query=EXAMPLE_DOCUMENT)
         return HTMLResponse(page, headers={"Content-Security-Policy": graphiql.CSP})
