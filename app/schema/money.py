@@ -8,34 +8,30 @@ from app.domain.money import Money as DomainMoney
 from app.schema.scalars import CurrencyCode
 
 
+def _amount(root: "Money") -> str:
+    return root._money.decimal_string()
+
+
 @strawberry.type(description="An exact amount of money in one currency.")
 class Money:
     """Made by the hundred per page (every amount of every invoice and line), and most are
-    never asked for: only the domain value is kept, and each field is computed from it
-    when it is selected."""
+    never read: the decimal string of ``amount`` (the costly one) is formatted only when
+    selected; the others are plain attributes, which GraphQL reads cheapest."""
 
-    @strawberry.field(
+    amount: str = strawberry.field(
+        resolver=_amount,
         description=(
             'Decimal string in major units with the currency\'s decimal places: "12.30" USD, '
             '"1200" JPY, "1.005" KWD. Exact: parse it with a decimal type, not a float.'
-        )
+        ),
     )
-    def amount(self) -> str:
-        return self._money.decimal_string()
-
-    @strawberry.field(
+    amount_minor: str = strawberry.field(
         description=(
             "Integer amount in minor units (cents, yen, fils), as a string so that 64-bit "
             "values survive JavaScript."
         )
     )
-    def amount_minor(self) -> str:
-        return str(self._money.amount_minor)
-
-    @strawberry.field(description="ISO 4217 currency code.")
-    def currency(self) -> CurrencyCode:
-        return CurrencyCode(self._money.currency)
-
+    currency: CurrencyCode = strawberry.field(description="ISO 4217 currency code.")
     _money: strawberry.Private[DomainMoney]
 
     @strawberry.field(description="The amount as a person reads it, e.g. `$12.30` or `12,30 €`.")
@@ -54,7 +50,11 @@ class Money:
 
     @classmethod
     def from_domain(cls, money: DomainMoney) -> "Money":
-        return cls(_money=money)
+        return cls(
+            amount_minor=str(money.amount_minor),
+            currency=CurrencyCode(money.currency),
+            _money=money,
+        )
 
 
 @strawberry.input(description="An amount of money. Floats are never accepted.")
