@@ -33,6 +33,8 @@ from app.security.tokens import TokenConfig, TokenVerifier
 from app.seed import seed_demo_catalog
 from app.services.api_keys import KeyAuthenticator
 from app.settings import Settings
+from app.trusted.registry import load_documents
+from app.trusted.route import TrustedDocuments, TrustedDocumentsMiddleware
 
 logger = logging.getLogger("paygate")
 
@@ -263,6 +265,20 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             status_code=200 if ready else 503,
         )
 
+    # Trusted documents, before the GraphQL router (innermost middleware); compiled plans
+    # on PostgreSQL only (embedded SQLite serves them through the resolvers).
+    trusted = TrustedDocuments(
+        load_documents(),
+        schema._schema,
+        compile=settings.compiled_documents and engine.dialect.name == "postgresql",
+    )
+    app.state.trusted_documents = trusted
+    app.add_middleware(
+        TrustedDocumentsMiddleware,
+        runtime=runtime,
+        documents=trusted,
+        only=settings.trusted_documents_only,
+    )
     observability.install(app, psps=runtime.psps.names)  # inside RequestIdMiddleware
     app.add_middleware(RequestIdMiddleware)
     observability.install_outermost(app)

@@ -159,6 +159,17 @@ class Settings(BaseSettings):
     introspection: bool | None = Field(
         None, description="Allow GraphQL introspection. Default: on, except in production."
     )
+    trusted_documents_only: bool = Field(
+        False,
+        description="Refuse GraphQL documents that are not registered under documents/ "
+        "(trusted documents, sent by hash or as their exact text). Off by default: server "
+        "integrations send their own documents; turn it on where only paygate's frontends call.",
+    )
+    compiled_documents: bool = Field(
+        True,
+        description="Serve registered documents that compile to one SQL statement from that "
+        "statement (PostgreSQL only); off: every document goes through the resolvers.",
+    )
     cors_origins: list[str] = Field(
         default_factory=list,
         description="Origins allowed to call /graphql from a browser (JSON list); none by default.",
