@@ -24,6 +24,7 @@ from typing import Any
 from graphql import (
     ArgumentNode,
     FieldNode,
+    GraphQLError,
     GraphQLSchema,
     IntValueNode,
     NullValueNode,
@@ -33,8 +34,11 @@ from graphql import (
     StringValueNode,
     VariableNode,
     parse,
+    specified_rules,
     validate,
 )
+from strawberry.extensions.max_aliases import create_validator as alias_limit
+from strawberry.extensions.query_depth_limiter import create_validator as depth_limit
 
 from app.domain.billing import BillingReason, InvoiceStatus, RecurringInterval, SubscriptionStatus
 from app.models.catalog import PriceType
@@ -44,6 +48,12 @@ from app.security.principals import Principal
 from app.services.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from app.trusted import sql
 from app.trusted.registry import TrustedDocument
+
+# The limits of app/graphql.py's extensions (tests/api/test_compiled.py checks they agree):
+# a document beyond them is left to the resolvers' path, which refuses it.
+MAX_DEPTH = 10
+MAX_TOKENS = 4000
+MAX_ALIASES = 30
 
 
 class Unsupported(Exception):
@@ -486,9 +496,17 @@ def _children(body: str, table: str, t: str, where: str, last: str | None) -> st
 
 def compile_document(schema: GraphQLSchema, trusted: TrustedDocument) -> Plan:
     """The plan of a trusted document; :class:`Unsupported` outside the subset."""
-    document = parse(trusted.text)
-    if validate(schema, document):
-        raise Unsupported("invalid document")
+    try:
+        document = parse(trusted.text, max_tokens=MAX_TOKENS)
+    except GraphQLError:
+        raise Unsupported("too many tokens") from None
+    rules = [
+        *specified_rules,
+        depth_limit(max_depth=MAX_DEPTH, should_ignore=None),
+        alias_limit(max_alias_count=MAX_ALIASES),
+    ]
+    if validate(schema, document, rules):
+        raise Unsupported("invalid document, or beyond the limits")
     if len(document.definitions) != 1:
         raise Unsupported("one operation, no fragments")
     (operation,) = document.definitions

@@ -39,6 +39,13 @@ NOT_TRUSTED = "DOCUMENT_NOT_TRUSTED"
 UNKNOWN_DOCUMENT = "DOCUMENT_NOT_FOUND"
 
 
+class _Route:
+    path = "/graphql"
+
+
+GRAPHQL_ROUTE = _Route()
+
+
 class TrustedDocuments:
     """The registry, with a plan for each document inside the compiled subset."""
 
@@ -67,7 +74,7 @@ class TrustedDocuments:
             logger.info("trusted document %s served by the resolvers: %s", document.name, reason)
 
     def find(self, body: dict[str, Any]) -> tuple[TrustedDocument | None, str | None]:
-        """The document a request names, and the hash it named when it is unknown."""
+        """The document a request names, and the id it named when that is unknown."""
         named = body.get("documentId")
         if named is None:
             persisted = (body.get("extensions") or {}).get("persistedQuery")
@@ -132,6 +139,9 @@ class TrustedDocumentsMiddleware:
         """The answer, or None and the body the router gets."""
         document, unknown = self.documents.find(body)
         if unknown is not None:
+            if "documentId" not in body:  # Apollo's automatic persisted queries: the client
+                # sends the text next (refused with PAYGATE_TRUSTED_DOCUMENTS_ONLY)
+                return _error("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND"), raw
             return _error(f"No trusted document {unknown}.", UNKNOWN_DOCUMENT), raw
         if document is None:
             if self.only:
@@ -179,6 +189,7 @@ class TrustedDocumentsMiddleware:
             raw = await connection.get_raw_connection()
             driver: Any = raw.driver_connection
             data: str = await driver.fetchval(plan.sql, *arguments)
+        scope["route"] = GRAPHQL_ROUTE  # for the request's metrics and log line
         _observe(plan, principal, perf_counter() - started)
         return 200, b'{"data":' + data.encode() + b"}"
 

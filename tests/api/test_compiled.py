@@ -33,6 +33,7 @@ from app.trusted.registry import TrustedDocument, document_hash, load_documents
 from bench.bench_ids import bench_key, customer_cursor, customer_global_id, global_id
 from bench.load_paygate import transform, write
 from tests.api.test_bench_round_trips import BenchData, Shape
+from tests.conftest import Api
 from tests.security.conftest import secured
 
 DOCUMENTS = {d.name: d for d in load_documents()}
@@ -78,7 +79,9 @@ class Side:
     wire: list[str] = field(default_factory=list)
 
     async def post(self, body: Any, authorization: str | None) -> httpx.Response:
-        headers = {} if authorization is None else {"authorization": authorization}
+        headers = {"x-request-id": "differential-test"}  # the same in both answers
+        if authorization is not None:
+            headers["authorization"] = authorization
         self.sql.clear()
         self.wire.clear()
         response = await self.http.post("/graphql", json=body, headers=headers)
@@ -144,7 +147,7 @@ async def both(settings: Settings, clock: FrozenClock, database_url: str) -> Asy
         _side(secure.model_copy(update={"compiled_documents": False}), clock) as reference,
     ):
         runtime = compiled.app.state.runtime
-        callers: dict[str, str | None] = {"anonymous": None}
+        callers: dict[str, str | None] = {"anonymous": None, "bad key": "Bearer pgk_nope"}
         for role in (Role.ADMIN, Role.GROWTH):
             async with runtime.sessions() as session:
                 key = await api_keys.create_key(session, clock=runtime.clock, name="k", role=role)
@@ -194,6 +197,7 @@ def _cases() -> list[tuple[str, Any, str, str]]:
         ("customer_page", {"id": gid(5)}, "customer 4", "compiled"),  # another's: null
         ("customer_page", {"id": gid(EMPTY)}, "customer 36", "compiled"),
         ("customer_page", {"id": gid(4)}, "anonymous", "resolvers"),  # UNAUTHENTICATED
+        ("customer_page", {"id": gid(4)}, "bad key", "resolvers"),  # 401 (answered in front)
         ("customer_page", {"id": gid(4)}, "growth", "resolvers"),  # FORBIDDEN (email)
     ]
     for after in (35, 37, 20, 4, 2, 1):  # full page .. empty page
@@ -254,8 +258,12 @@ async def test_a_compiled_document_costs_one_statement(both: Both) -> None:
         assert both.compiled.sql == []  # nothing through the ORM
         statements = [q for q in both.compiled.wire if "json_build_object" in q]
         assert len(statements) == 1, both.compiled.wire
-        # bookkeeping: the pool's pre-ping on checkout, nothing else
-        assert len(both.compiled.wire) <= 4, both.compiled.wire
+        # bookkeeping: the pool's pre-ping on checkout (BEGIN, ";", ROLLBACK), nothing else
+        assert [q for q in both.compiled.wire if q not in statements] == [
+            "BEGIN;",
+            ";",
+            "ROLLBACK;",
+        ]
 
 
 async def test_the_exact_text_is_the_document_too(both: Both) -> None:
@@ -275,6 +283,13 @@ async def test_an_unknown_document_id_is_an_error(both: Both) -> None:
     response = await both.compiled.post(body, both.callers["admin"])
     (error,) = response.json()["errors"]
     assert error["extensions"]["code"] == "DOCUMENT_NOT_FOUND"
+    apollo = {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "0" * 64}}}
+    response = await both.compiled.post(apollo, both.callers["admin"])
+    (error,) = response.json()["errors"]
+    assert (error["message"], error["extensions"]["code"]) == (
+        "PersistedQueryNotFound",
+        "PERSISTED_QUERY_NOT_FOUND",
+    )
 
 
 async def test_mutations_are_never_compiled(both: Both) -> None:
@@ -305,3 +320,21 @@ async def test_trusted_documents_only_refuses_the_others(only: Side) -> None:
     body = {"documentId": document.document_id, "variables": {"id": customer_global_id(1)}}
     response = await only.post(body, None)
     assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_the_compiler_keeps_the_schema_limits(api: Api) -> None:
+    """What the router refuses for its limits is never compiled (depth: the subset cannot
+    reach it; aliases: at the limit and beyond it)."""
+    from app.graphql import schema
+    from app.trusted import compiler
+
+    for count, refused in ((30, False), (31, True)):
+        aliases = " ".join(f"a{k}: __typename" for k in range(count))
+        document = _register(f"{{ {aliases} }}", "aliases")
+        body = await api.graphql(document.text)
+        assert ("errors" in body) is refused
+        if refused:
+            with pytest.raises(compiler.Unsupported):
+                compiler.compile_document(schema._schema, document)
+        else:
+            compiler.compile_document(schema._schema, document)
