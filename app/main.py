@@ -212,6 +212,20 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     async def refuse(request: Request, error: Unauthenticated) -> JSONResponse:
         return unauthenticated_response(error, request.state.request_id)
 
+    # Trusted documents, before the GraphQL router (the innermost middleware: inside CORS);
+    # compiled plans on PostgreSQL only (embedded SQLite serves them through the resolvers).
+    trusted = TrustedDocuments(
+        load_documents(),
+        schema._schema,
+        compile=settings.compiled_documents and engine.dialect.name == "postgresql",
+    )
+    app.state.trusted_documents = trusted
+    app.add_middleware(
+        TrustedDocumentsMiddleware,
+        runtime=runtime,
+        documents=trusted,
+        only=settings.trusted_documents_only,
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -265,20 +279,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             status_code=200 if ready else 503,
         )
 
-    # Trusted documents, before the GraphQL router (innermost middleware); compiled plans
-    # on PostgreSQL only (embedded SQLite serves them through the resolvers).
-    trusted = TrustedDocuments(
-        load_documents(),
-        schema._schema,
-        compile=settings.compiled_documents and engine.dialect.name == "postgresql",
-    )
-    app.state.trusted_documents = trusted
-    app.add_middleware(
-        TrustedDocumentsMiddleware,
-        runtime=runtime,
-        documents=trusted,
-        only=settings.trusted_documents_only,
-    )
     observability.install(app, psps=runtime.psps.names)  # inside RequestIdMiddleware
     app.add_middleware(RequestIdMiddleware)
     observability.install_outermost(app)

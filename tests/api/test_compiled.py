@@ -338,3 +338,32 @@ async def test_the_compiler_keeps_the_schema_limits(api: Api) -> None:
                 compiler.compile_document(schema._schema, document)
         else:
             compiler.compile_document(schema._schema, document)
+
+
+async def test_on_sqlite_trusted_documents_are_served_by_the_resolvers(tmp_path: Any) -> None:
+    app = create_app(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"))
+    assert app.state.trusted_documents.plans == {}
+    document = DOCUMENTS["customer_page"]
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        body = {"documentId": document.document_id, "variables": {"id": customer_global_id(1)}}
+        response = await http.post("/graphql", json=body)
+    assert response.json() == {"data": {"customer": None}}
+
+
+async def test_compiled_answers_carry_the_cors_headers(
+    settings: Settings, clock: FrozenClock, database_url: str
+) -> None:
+    cors = settings.model_copy(update={"cors_origins": ["https://app.example"]})
+    async with _side(cors, clock) as side:
+        document = DOCUMENTS["customer_page"]
+        body = {"documentId": document.document_id, "variables": {"id": customer_global_id(1)}}
+        response = await side.http.post(
+            "/graphql", json=body, headers={"origin": "https://app.example"}
+        )
+        assert any("json_build_object" in q for q in side.wire)
+    assert response.json() == {"data": {"customer": None}}
+    assert response.headers["access-control-allow-origin"] == "https://app.example"
+    assert response.headers["x-request-id"]
