@@ -73,20 +73,22 @@ class TrustedDocuments:
             self.unsupported[document.name] = str(reason)
             logger.info("trusted document %s served by the resolvers: %s", document.name, reason)
 
-    def find(self, body: dict[str, Any]) -> tuple[TrustedDocument | None, str | None]:
-        """The document a request names, and the id it named when that is unknown."""
+    def find(self, body: dict[str, Any]) -> tuple[TrustedDocument | None, bool]:
+        """The document a request names, and whether it named an id that is unknown (never
+        echoed: it could be anything, even card data)."""
         named = body.get("documentId")
         if named is None:
-            persisted = (body.get("extensions") or {}).get("persistedQuery")
+            extensions = body.get("extensions")
+            persisted = extensions.get("persistedQuery") if isinstance(extensions, dict) else None
             if isinstance(persisted, dict):
                 named = persisted.get("sha256Hash")
                 named = None if named is None else f"sha256:{named}"
         if named is not None:
             digest = named.removeprefix("sha256:") if isinstance(named, str) else ""
             found = self.by_hash.get(digest)
-            return found, None if found else str(named)[:80]
+            return found, found is None
         query = body.get("query")
-        return (self.by_text.get(query) if isinstance(query, str) else None), None
+        return (self.by_text.get(query) if isinstance(query, str) else None), False
 
 
 def _error(message: str, code: str, status: int = 200) -> tuple[int, bytes]:
@@ -138,11 +140,11 @@ class TrustedDocumentsMiddleware:
     ) -> tuple[tuple[int, bytes] | None, bytes]:
         """The answer, or None and the body the router gets."""
         document, unknown = self.documents.find(body)
-        if unknown is not None:
+        if unknown:
             if "documentId" not in body:  # Apollo's automatic persisted queries: the client
                 # sends the text next (refused with PAYGATE_TRUSTED_DOCUMENTS_ONLY)
                 return _error("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND"), raw
-            return _error(f"No trusted document {unknown}.", UNKNOWN_DOCUMENT), raw
+            return _error("No trusted document has this documentId.", UNKNOWN_DOCUMENT), raw
         if document is None:
             if self.only:
                 return _error(
