@@ -215,7 +215,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     # Trusted documents, before the GraphQL router (the innermost middleware: inside CORS);
     # compiled plans on PostgreSQL only (embedded SQLite serves them through the resolvers).
     trusted = TrustedDocuments(
-        load_documents(),
+        load_documents(settings.trusted_documents_dir),
         schema._schema,
         compile=settings.compiled_documents and engine.dialect.name == "postgresql",
     )

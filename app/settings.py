@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from functools import cached_property
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
@@ -161,9 +162,14 @@ class Settings(BaseSettings):
     )
     trusted_documents_only: bool = Field(
         False,
-        description="Refuse GraphQL documents that are not registered under documents/ "
+        description="Refuse GraphQL documents that are not registered (trusted_documents_dir) "
         "(trusted documents, sent by hash or as their exact text). Off by default: server "
         "integrations send their own documents; turn it on where only paygate's frontends call.",
+    )
+    trusted_documents_dir: Path | None = Field(
+        None,
+        description="Directory of the trusted documents (*.graphql); default: the ones shipped "
+        "in app/trusted/documents.",
     )
     compiled_documents: bool = Field(
         True,

@@ -370,3 +370,15 @@ async def test_compiled_answers_carry_the_cors_headers(
     assert response.json() == {"data": {"customer": None}}
     assert response.headers["access-control-allow-origin"] == "https://app.example"
     assert response.headers["x-request-id"]
+
+
+async def test_another_directory_of_documents(settings: Settings, tmp_path: Any) -> None:
+    text = "query Mine($id: ID!) { customer(id: $id) { id email } }"
+    (tmp_path / "mine.graphql").write_text(text + "\n")
+    app = create_app(settings.model_copy(update={"trusted_documents_dir": tmp_path}))
+    trusted = app.state.trusted_documents
+    assert list(trusted.by_hash) == [document_hash(text)]
+    assert list(trusted.plans) == [document_hash(text)]
+    await app.state.runtime.dispose()
+    with pytest.raises(FileNotFoundError):
+        create_app(settings.model_copy(update={"trusted_documents_dir": tmp_path / "none"}))
