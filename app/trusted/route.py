@@ -119,21 +119,31 @@ class TrustedDocumentsMiddleware:
         raw = await _read_body(receive)
         try:
             body = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             body = None
         answer = None
         if isinstance(body, dict):
             answer, raw = await self._single(scope, body, raw)
-        elif isinstance(body, list) and self.only:
-            for item in body:
-                found = self.documents.find(item)[0] if isinstance(item, dict) else None
-                if found is None:
-                    answer = _error("Batches may hold trusted documents only.", NOT_TRUSTED)
-                    break
+        elif isinstance(body, list):
+            answer, raw = self._batch(body, raw)
         if answer is not None:
             await _respond(send, *answer)
             return
         await self.app(scope, _replay(raw, receive), send)
+
+    def _batch(self, body: list[Any], raw: bytes) -> tuple[tuple[int, bytes] | None, bytes]:
+        """A batch goes to the router (never compiled), its documents sent by id as text."""
+        items = []
+        for item in body:
+            found, unknown = self.documents.find(item) if isinstance(item, dict) else (None, False)
+            if unknown:
+                return _error("No trusted document has this documentId.", UNKNOWN_DOCUMENT), raw
+            if found is None and self.only:
+                return _error("Batches may hold trusted documents only.", NOT_TRUSTED), raw
+            items.append(item if found is None else _as_text(item, found))
+        if all(a is b for a, b in zip(items, body, strict=True)):
+            return None, raw
+        return None, json.dumps(items).encode()
 
     async def _single(
         self, scope: Scope, body: dict[str, Any], raw: bytes
@@ -166,9 +176,7 @@ class TrustedDocumentsMiddleware:
                 return answer, raw
         if body.get("query") == document.text:
             return None, raw
-        rewritten = {k: v for k, v in body.items() if k not in ("documentId", "extensions")}
-        rewritten["query"] = document.text
-        return None, json.dumps(rewritten).encode()
+        return None, json.dumps(_as_text(body, document)).encode()
 
     async def _execute(
         self, scope: Scope, plan: Plan, body: dict[str, Any]
@@ -197,6 +205,13 @@ class TrustedDocumentsMiddleware:
         scope["route"] = GRAPHQL_ROUTE  # for the request's metrics and log line
         _observe(plan, principal, perf_counter() - started)
         return 200, b'{"data":' + data.encode() + b"}"
+
+
+def _as_text(body: dict[str, Any], document: TrustedDocument) -> dict[str, Any]:
+    """The request with the document's text instead of its id, for the router."""
+    rewritten = {k: v for k, v in body.items() if k not in ("documentId", "extensions")}
+    rewritten["query"] = document.text
+    return rewritten
 
 
 def _observe(plan: Plan, principal: object, seconds: float) -> None:

@@ -382,3 +382,13 @@ async def test_another_directory_of_documents(settings: Settings, tmp_path: Any)
     await app.state.runtime.dispose()
     with pytest.raises(FileNotFoundError):
         create_app(settings.model_copy(update={"trusted_documents_dir": tmp_path / "none"}))
+
+
+async def test_batches_go_to_the_resolvers_with_documents_by_id(both: Both) -> None:
+    document = DOCUMENTS["customer_page"]
+    item = {"documentId": document.document_id, "variables": {"id": customer_global_id(4)}}
+    response = await both.compiled.post([item, {"query": "{ __typename }"}], both.callers["admin"])
+    first, second = response.json()
+    assert first["data"]["customer"]["email"] == "customer4@example.com"
+    assert second == {"data": {"__typename": "Query"}}
+    assert not any("json_build_object" in q for q in both.compiled.wire)
