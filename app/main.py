@@ -35,6 +35,8 @@ from app.security.tokens import TokenConfig, TokenVerifier
 from app.seed import seed_demo_catalog
 from app.services.api_keys import KeyAuthenticator
 from app.settings import Settings
+from app.trusted.registry import load_documents
+from app.trusted.route import TrustedDocuments, TrustedDocumentsMiddleware
 
 logger = logging.getLogger("paygate")
 
@@ -221,6 +223,20 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     async def refuse(request: Request, error: Unauthenticated) -> JSONResponse:
         return unauthenticated_response(error, request.state.request_id)
 
+    # Trusted documents, before the GraphQL router (the innermost middleware: inside CORS);
+    # compiled plans on PostgreSQL only (embedded SQLite serves them through the resolvers).
+    trusted = TrustedDocuments(
+        load_documents(settings.trusted_documents_dir),
+        schema._schema,
+        compile=settings.compiled_documents and engine.dialect.name == "postgresql",
+    )
+    app.state.trusted_documents = trusted
+    app.add_middleware(
+        TrustedDocumentsMiddleware,
+        runtime=runtime,
+        documents=trusted,
+        only=settings.trusted_documents_only,
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

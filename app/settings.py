@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from functools import cached_property
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
@@ -164,6 +165,22 @@ class Settings(BaseSettings):
     )
     introspection: bool | None = Field(
         None, description="Allow GraphQL introspection. Default: on, except in production."
+    )
+    trusted_documents_only: bool = Field(
+        False,
+        description="Refuse GraphQL documents that are not registered (trusted_documents_dir) "
+        "(trusted documents, sent by hash or as their exact text). Off by default: server "
+        "integrations send their own documents; turn it on where only paygate's frontends call.",
+    )
+    trusted_documents_dir: Path | None = Field(
+        None,
+        description="Directory of the trusted documents (*.graphql); default: the ones shipped "
+        "in app/trusted/documents.",
+    )
+    compiled_documents: bool = Field(
+        True,
+        description="Serve registered documents that compile to one SQL statement from that "
+        "statement (PostgreSQL only); off: every document goes through the resolvers.",
     )
     cors_origins: list[str] = Field(
         default_factory=list,

@@ -36,6 +36,7 @@ from sqlalchemy import event
 
 from app.security.principals import Role
 from app.services import api_keys
+from app.settings import Settings
 from bench.bench_ids import customer_cursor, customer_global_id
 from bench.load_paygate import SOURCE_QUERIES, transform, write
 from tests.conftest import Api
@@ -155,6 +156,12 @@ class Counted:
         assert "errors" not in body, body["errors"]
         await asyncio.sleep(0.05)  # the session's ROLLBACK, and asyncpg's logger callbacks
         return body["data"], len(self.wire)
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The resolvers' round trips: these documents are trusted, and would be compiled."""
+    return settings.model_copy(update={"compiled_documents": False})
 
 
 @pytest.fixture

@@ -1,0 +1,535 @@
+# ruff: noqa: S608 - the statement is assembled from this module's own fragments and from
+# GraphQL names (response keys: [_A-Za-z][_0-9A-Za-z]*, checked by the parser); every value
+# from a document or a request is a bind parameter.
+"""Compile a trusted query document into one SQL statement that builds its ``data`` JSON.
+
+The supported subset is what paygate's frontends ask for: ``customer(id:)`` and
+``customers(first:, after:)`` with Customer, PaymentMethod, Subscription, SubscriptionItem,
+Price, Invoice, InvoiceLine, Money and Recurring fields, plain fields and aliases (no
+fragments, no directives). Lists are ordered and limited exactly as the DataLoaders do
+(``app/loaders.py``). Anything else raises :class:`Unsupported`: the document is then
+served by the resolvers, which stay the reference.
+
+The row scoping of customer sessions is compiled in: the root customer must be the
+session's own (``app/resolvers/access.py``); nested lists follow its own relations.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    ArgumentNode,
+    FieldNode,
+    GraphQLError,
+    GraphQLSchema,
+    IntValueNode,
+    NullValueNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    StringValueNode,
+    VariableNode,
+    parse,
+    specified_rules,
+    validate,
+)
+from strawberry.extensions.max_aliases import create_validator as alias_limit
+from strawberry.extensions.query_depth_limiter import create_validator as depth_limit
+
+from app.domain.billing import BillingReason, InvoiceStatus, RecurringInterval, SubscriptionStatus
+from app.models.catalog import PriceType
+from app.schema.node import GlobalIdError, decode_gid
+from app.schema.payment_method import Psp
+from app.security.principals import Principal
+from app.services.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from app.trusted import sql
+from app.trusted.registry import TrustedDocument
+
+# The limits of app/graphql.py's extensions (tests/api/test_compiled.py checks they agree):
+# a document beyond them is left to the resolvers' path, which refuses it.
+MAX_DEPTH = 10
+MAX_TOKENS = 4000
+MAX_ALIASES = 30
+
+
+class Unsupported(Exception):
+    """The document is outside the compiled subset (served by the resolvers)."""
+
+
+class FallThrough(Exception):
+    """These variables are for the resolvers: an error to report, or an unusual value."""
+
+
+# --- variable coercion: only the happy path; anything else goes to the resolvers ---
+
+
+def _customer_key(value: Any) -> uuid.UUID:
+    if not isinstance(value, str):
+        raise FallThrough
+    try:
+        type_name, key = decode_gid(value)
+    except GlobalIdError:
+        raise FallThrough from None
+    if type_name != "Customer":
+        raise FallThrough
+    return key
+
+
+def _cursor_key(value: Any) -> uuid.UUID:
+    from app.domain.errors import UserInputError
+    from app.services.pagination import decode_cursor
+
+    if not isinstance(value, str):
+        raise FallThrough
+    try:
+        return decode_cursor(value)
+    except UserInputError:
+        raise FallThrough from None
+
+
+def _bounded(value: Any) -> int:
+    if type(value) is not int or not 0 <= value <= MAX_PAGE_SIZE:
+        raise FallThrough
+    return value
+
+
+COERCE: dict[str, Callable[[Any], Any]] = {
+    "customer": _customer_key,
+    "cursor": _cursor_key,
+    "bounded": _bounded,
+}
+CASTS = {"customer": "uuid", "cursor": "uuid", "bounded": "int", "scope": "uuid"}
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    kind: str  # a key of COERCE, or "scope" (the customer session's own customer)
+    variable: str | None = None  # None: a constant, or the scope
+    constant: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    document: TrustedDocument
+    operation_name: str | None
+    sql: str
+    params: tuple[Param, ...]
+
+    def arguments(self, variables: Mapping[str, Any], principal: Principal) -> list[Any]:
+        """The statement's arguments; :class:`FallThrough` when the resolvers must answer."""
+        values: list[Any] = []
+        for param in self.params:
+            if param.kind == "scope":
+                values.append(None if principal.is_staff else principal.customer_id)
+            elif param.variable is None:
+                values.append(param.constant)
+            elif param.variable not in variables:
+                raise FallThrough
+            else:
+                values.append(COERCE[param.kind](variables[param.variable]))
+        return values
+
+
+Source = tuple[str, Any]  # ("var", name) | ("const", value)
+
+
+class _Compiler:
+    def __init__(self, variables: dict[str, str]) -> None:
+        self.variables = variables  # declared variable -> its type, e.g. "ID!"
+        self.params: list[Param] = []
+        self.aliases = 0
+
+    def alias(self) -> str:
+        self.aliases += 1
+        return f"t{self.aliases}"
+
+    def param(self, param: Param) -> str:
+        if param not in self.params:
+            self.params.append(param)
+        return f"${self.params.index(param) + 1}::{CASTS[param.kind]}"
+
+    def argument(self, field: FieldNode, name: str, types: tuple[str, ...]) -> Source | None:
+        """An argument given literally or as a variable of one of ``types``; None: absent
+        or null."""
+        node: ArgumentNode | None = next(
+            (a for a in field.arguments or () if a.name.value == name), None
+        )
+        if node is None or isinstance(node.value, NullValueNode):
+            return None
+        value = node.value
+        if isinstance(value, VariableNode):
+            declared = self.variables[value.name.value]
+            if declared not in types:
+                raise Unsupported(f"${value.name.value}: {declared}")
+            return ("var", value.name.value)
+        if isinstance(value, IntValueNode):
+            return ("const", int(value.value))
+        if isinstance(value, StringValueNode):
+            return ("const", value.value)
+        raise Unsupported(f"argument {name}")
+
+    def bounded(self, source: Source | None, default: int | None) -> str | None:
+        if source is None:
+            return None if default is None else str(default)
+        kind, value = source
+        if kind == "var":
+            return self.param(Param("bounded", value))
+        if type(value) is not int or not 0 <= value <= MAX_PAGE_SIZE:
+            raise Unsupported("out of range")  # the resolvers report it
+        return str(value)
+
+    def only_arguments(self, field: FieldNode, *names: str) -> None:
+        for argument in field.arguments or ():
+            if argument.name.value not in names:
+                raise Unsupported(f"argument {argument.name.value}")
+
+    # --- objects ---
+
+    def object(
+        self, type_name: str, selections: SelectionSetNode | None, build: Callable[[FieldNode], str]
+    ) -> str:
+        if selections is None:
+            raise Unsupported(type_name)
+        pairs: list[str] = []
+        keys: set[str] = set()
+        for selection in selections.selections:
+            if not isinstance(selection, FieldNode) or selection.directives:
+                raise Unsupported("fragments and directives")
+            key = (selection.alias or selection.name).value
+            if key in keys:
+                raise Unsupported("a response key selected twice")
+            keys.add(key)
+            typename = selection.name.value == "__typename"
+            pairs.append(f"'{key}', " + (f"'{type_name}'" if typename else build(selection)))
+        if len(pairs) > 50:  # json_build_object takes at most 100 arguments
+            raise Unsupported("too many fields")
+        return f"json_build_object({', '.join(pairs)})"
+
+    def scalar(self, field: FieldNode, table: Mapping[str, str], type_name: str) -> str:
+        name = field.name.value
+        if name not in table or field.arguments or field.selection_set is not None:
+            raise Unsupported(f"{type_name}.{name}")
+        return table[name]
+
+    def money(self, field: FieldNode, minor: str, currency: str) -> str:
+        values = {
+            "amount": sql.money_amount(minor, currency),
+            "amountMinor": f"{minor}::text",
+            "currency": currency,
+        }
+        return self.object("Money", field.selection_set, lambda f: self.scalar(f, values, "Money"))
+
+    def customer(self, field: FieldNode, t: str) -> str:
+        values = {
+            "id": sql.global_id("Customer", f"{t}.id"),
+            "email": f"{t}.email",
+            "name": f"{t}.name",
+            "country": f"{t}.country",
+            "locale": f"{t}.locale",
+            "createdAt": sql.datetime_iso(f"{t}.created_at"),
+            "updatedAt": sql.datetime_iso(f"{t}.updated_at"),
+        }
+
+        def build(f: FieldNode) -> str:
+            name = f.name.value
+            if name == "paymentMethods":
+                u = self.alias()
+                body = self.payment_method(f, u)
+                return _list(body, f"payment_methods {u}", u,
+                             f"{u}.customer_id = {t}.id AND {u}.detached_at IS NULL")  # fmt: skip
+            if name == "subscriptions":
+                u = self.alias()
+                return _list(self.subscription(f, u), f"subscriptions {u}", u,
+                             f"{u}.customer_id = {t}.id")  # fmt: skip
+            if name == "invoices":
+                self.only_arguments(f, "last")
+                last = self.bounded(self.argument(f, "last", ("Int", "Int!")), None)
+                u = self.alias()
+                return _children(self.invoice(f, u), "invoices", u, f"customer_id = {t}.id", last)
+            return self.scalar(f, values, "Customer")
+
+        return self.object("Customer", field.selection_set, build)
+
+    def payment_method(self, field: FieldNode, t: str) -> str:
+        values = {
+            "id": sql.global_id("PaymentMethod", f"{t}.id"),
+            "psp": sql.enum_name(Psp, f"{t}.psp"),
+            "type": f"{t}.type",
+            "brand": f"{t}.brand",
+            "last4": f"{t}.last4",
+            "expMonth": f"{t}.exp_month",
+            "expYear": f"{t}.exp_year",
+            "wallet": f"{t}.wallet",
+            "email": f"{t}.email",
+            "isDefault": f"{t}.is_default",
+            "isDetached": f"({t}.detached_at IS NOT NULL)",
+            "createdAt": sql.datetime_iso(f"{t}.created_at"),
+        }
+        return self.object(
+            "PaymentMethod", field.selection_set, lambda f: self.scalar(f, values, "PaymentMethod")
+        )
+
+    def subscription(self, field: FieldNode, t: str) -> str:
+        values = {
+            "id": sql.global_id("Subscription", f"{t}.id"),
+            "status": sql.enum_name(SubscriptionStatus, f"{t}.status"),
+            "currentPeriodStart": sql.datetime_iso(f"{t}.current_period_start"),
+            "currentPeriodEnd": sql.datetime_iso(f"{t}.current_period_end"),
+            "trialEnd": sql.datetime_iso(f"{t}.trial_end"),
+            "cancelAtPeriodEnd": f"{t}.cancel_at_period_end",
+            "canceledAt": sql.datetime_iso(f"{t}.canceled_at"),
+            "endedAt": sql.datetime_iso(f"{t}.ended_at"),
+            "nextRetryAt": sql.datetime_iso(f"{t}.next_retry_at"),
+            "createdAt": sql.datetime_iso(f"{t}.created_at"),
+        }
+
+        def build(f: FieldNode) -> str:
+            name = f.name.value
+            if name == "items":
+                u = self.alias()
+                return _list(self.item(f, u, f"{t}.currency"), f"subscription_items {u}", u,
+                             f"{u}.subscription_id = {t}.id")  # fmt: skip
+            if name == "invoices":
+                u = self.alias()
+                return _list(
+                    self.invoice(f, u), f"invoices {u}", u, f"{u}.subscription_id = {t}.id"
+                )
+            if name == "latestInvoice":
+                u = self.alias()
+                return (f"(SELECT {self.invoice(f, u)} FROM invoices {u} WHERE "
+                        f"{u}.subscription_id = {t}.id ORDER BY {u}.id DESC LIMIT 1)")  # fmt: skip
+            return self.scalar(f, values, "Subscription")
+
+        return self.object("Subscription", field.selection_set, build)
+
+    def item(self, field: FieldNode, t: str, currency: str) -> str:
+        def build(f: FieldNode) -> str:
+            name = f.name.value
+            if name == "unitAmount":
+                return self.money(f, f"{t}.unit_amount_minor", currency)
+            if name == "price":
+                u = self.alias()
+                return f"(SELECT {self.price(f, u)} FROM prices {u} WHERE {u}.id = {t}.price_id)"
+            return self.scalar(f, {"quantity": f"{t}.quantity"}, "SubscriptionItem")
+
+        return self.object("SubscriptionItem", field.selection_set, build)
+
+    def price(self, field: FieldNode, t: str) -> str:
+        values = {
+            "id": sql.global_id("Price", f"{t}.id"),
+            "type": sql.enum_name(PriceType, f"{t}.type"),
+            "trialPeriodDays": f"{t}.trial_period_days",
+            "active": f"{t}.active",
+            "lookupKey": f"{t}.lookup_key",
+            "nickname": f"{t}.nickname",
+            "createdAt": sql.datetime_iso(f"{t}.created_at"),
+        }
+
+        def build(f: FieldNode) -> str:
+            name = f.name.value
+            if name == "unitAmount":
+                return self.money(f, f"{t}.unit_amount_minor", f"{t}.currency")
+            if name == "recurring":
+                recurring = {
+                    "interval": sql.enum_name(RecurringInterval, f"{t}.recurring_interval"),
+                    "intervalCount": f"{t}.recurring_interval_count",
+                }
+                body = self.object(
+                    "Recurring", f.selection_set, lambda g: self.scalar(g, recurring, "Recurring")
+                )
+                return (f"(CASE WHEN {t}.recurring_interval IS NOT NULL AND "
+                        f"{t}.recurring_interval_count IS NOT NULL THEN {body} END)")  # fmt: skip
+            return self.scalar(f, values, "Price")
+
+        return self.object("Price", field.selection_set, build)
+
+    def invoice(self, field: FieldNode, t: str) -> str:
+        values = {
+            "id": sql.global_id("Invoice", f"{t}.id"),
+            "number": f"{t}.number",
+            "status": sql.enum_name(InvoiceStatus, f"{t}.status"),
+            "billingReason": sql.enum_name(BillingReason, f"{t}.billing_reason"),
+            "periodStart": sql.datetime_iso(f"{t}.period_start"),
+            "periodEnd": sql.datetime_iso(f"{t}.period_end"),
+            "attemptCount": f"{t}.attempt_count",
+            "dueDate": sql.datetime_iso(f"{t}.due_date"),
+            "paidAt": sql.datetime_iso(f"{t}.paid_at"),
+            "createdAt": sql.datetime_iso(f"{t}.created_at"),
+        }
+        amounts = {
+            "subtotal": f"{t}.subtotal_minor",
+            "discount": f"{t}.discount_minor",
+            "tax": f"{t}.tax_minor",
+            "taxIncluded": f"{t}.tax_included_minor",
+            "total": f"{t}.total_minor",
+            "amountPaid": f"{t}.amount_paid_minor",
+            "amountRemaining": f"({t}.total_minor - {t}.amount_paid_minor)",
+        }
+
+        def build(f: FieldNode) -> str:
+            name = f.name.value
+            if name in amounts:
+                return self.money(f, amounts[name], f"{t}.currency")
+            if name == "lines":
+                u = self.alias()
+                return _list(self.line(f, u, f"{t}.currency"), f"invoice_lines {u}", u,
+                             f"{u}.invoice_id = {t}.id")  # fmt: skip
+            return self.scalar(f, values, "Invoice")
+
+        return self.object("Invoice", field.selection_set, build)
+
+    def line(self, field: FieldNode, t: str, currency: str) -> str:
+        values = {
+            "description": f"{t}.description",
+            "quantity": f"{t}.quantity",
+            "proration": f"{t}.proration",
+            "periodStart": sql.datetime_iso(f"{t}.period_start"),
+            "periodEnd": sql.datetime_iso(f"{t}.period_end"),
+        }
+        amounts = {
+            "unitAmount": f"{t}.unit_amount_minor",
+            "amount": f"{t}.amount_minor",
+            "discount": f"{t}.discount_minor",
+            "tax": f"{t}.tax_minor",
+            "taxIncluded": f"{t}.tax_included_minor",
+        }
+
+        def build(f: FieldNode) -> str:
+            if f.name.value in amounts:
+                return self.money(f, amounts[f.name.value], currency)
+            return self.scalar(f, values, "InvoiceLine")
+
+        return self.object("InvoiceLine", field.selection_set, build)
+
+    # --- roots ---
+
+    def query(self, field: FieldNode) -> str:
+        name = field.name.value
+        scope = self.param(Param("scope"))
+        if name == "customer":
+            self.only_arguments(field, "id")
+            source = self.argument(field, "id", ("ID!",))
+            if source is None:
+                raise Unsupported("customer(id: null)")
+            if source[0] == "var":
+                key = self.param(Param("customer", source[1]))
+            else:
+                try:
+                    key = self.param(Param("customer", constant=_customer_key(source[1])))
+                except FallThrough:
+                    raise Unsupported("customer(id:) literal") from None
+            t = self.alias()
+            return (f"(SELECT {self.customer(field, t)} FROM customers {t} WHERE {t}.id = {key} "
+                    f"AND ({scope} IS NULL OR {t}.id = {scope}))")  # fmt: skip
+        if name == "customers":
+            return self.customers(field, scope)
+        raise Unsupported(f"Query.{name}")
+
+    def customers(self, field: FieldNode, scope: str) -> str:
+        self.only_arguments(field, "first", "after")
+        size = self.bounded(self.argument(field, "first", ("Int",)), DEFAULT_PAGE_SIZE)
+        after = self.argument(field, "after", ("String", "String!"))
+        conditions = [f"({scope} IS NULL OR c.id = {scope})"]
+        if after is not None:
+            kind, value = after
+            if kind == "const":
+                try:
+                    value = _cursor_key(value)
+                except FallThrough:
+                    raise Unsupported("customers(after:) literal") from None
+                conditions.append(f"c.id < {self.param(Param('cursor', constant=value))}")
+            else:
+                conditions.append(f"c.id < {self.param(Param('cursor', value))}")
+        t = self.alias()
+        in_page = f"{t}._rn <= {size}"
+
+        def edge(f: FieldNode) -> str:
+            name = f.name.value
+            if name == "cursor" and f.selection_set is None and not f.arguments:
+                return sql.cursor(f"{t}.id")
+            if name == "node":
+                return self.customer(f, t)
+            raise Unsupported(f"CustomerEdge.{name}")
+
+        ids = f"array_agg({t}.id ORDER BY {t}.id %s) FILTER (WHERE {in_page})"
+        page_info = {
+            "hasNextPage": f"(count(*) > {size})",
+            "hasPreviousPage": "true" if after is not None else "false",
+            "startCursor": sql.cursor(f"({ids % 'DESC'})[1]"),
+            "endCursor": sql.cursor(f"({ids % 'ASC'})[1]"),
+        }
+
+        def connection(f: FieldNode) -> str:
+            name = f.name.value
+            if name == "edges":
+                body = self.object("CustomerEdge", f.selection_set, edge)
+                return (f"coalesce(json_agg({body} ORDER BY {t}.id DESC) FILTER (WHERE {in_page}), "
+                        "'[]'::json)")  # fmt: skip
+            if name == "pageInfo":
+                return self.object(
+                    "PageInfo", f.selection_set, lambda g: self.scalar(g, page_info, "PageInfo")
+                )
+            raise Unsupported(f"CustomerConnection.{name}")
+
+        body = self.object("CustomerConnection", field.selection_set, connection)
+        return (f"(SELECT {body} FROM (SELECT c.*, row_number() OVER (ORDER BY c.id DESC) AS _rn "
+                f"FROM customers c WHERE {' AND '.join(conditions)} ORDER BY c.id DESC "
+                f"LIMIT {size} + 1) {t})")  # fmt: skip
+
+
+def _list(body: str, source: str, t: str, where: str) -> str:
+    return (f"(SELECT coalesce(json_agg({body} ORDER BY {t}.id), '[]'::json) FROM {source} "
+            f"WHERE {where})")  # fmt: skip
+
+
+def _children(body: str, table: str, t: str, where: str, last: str | None) -> str:
+    """All rows, or the ``last`` most recent (by time-ordered key), oldest first."""
+    if last is None:
+        return _list(body, f"{table} {t}", t, f"{t}.{where}")
+    return (f"(SELECT coalesce(json_agg({body} ORDER BY {t}.id), '[]'::json) FROM (SELECT * "
+            f"FROM {table} WHERE {where} ORDER BY id DESC LIMIT {last}) {t})")  # fmt: skip
+
+
+def compile_document(schema: GraphQLSchema, trusted: TrustedDocument) -> Plan:
+    """The plan of a trusted document; :class:`Unsupported` outside the subset."""
+    try:
+        document = parse(trusted.text, max_tokens=MAX_TOKENS)
+    except GraphQLError:
+        raise Unsupported("too many tokens") from None
+    rules = [
+        *specified_rules,
+        depth_limit(max_depth=MAX_DEPTH, should_ignore=None),
+        alias_limit(max_alias_count=MAX_ALIASES),
+    ]
+    if validate(schema, document, rules):
+        raise Unsupported("invalid document, or beyond the limits")
+    if len(document.definitions) != 1:
+        raise Unsupported("one operation, no fragments")
+    (operation,) = document.definitions
+    if not isinstance(operation, OperationDefinitionNode):
+        raise Unsupported("not an operation")
+    if operation.operation is not OperationType.QUERY or operation.directives:
+        raise Unsupported("queries only")
+    variables: dict[str, str] = {}
+    for definition in operation.variable_definitions or ():
+        if definition.default_value is not None or definition.directives:
+            raise Unsupported("variable defaults")
+        variables[definition.variable.name.value] = _type_text(definition.type)
+    compiler = _Compiler(variables)
+    body = compiler.object("Query", operation.selection_set, compiler.query)
+    return Plan(
+        document=trusted,
+        operation_name=operation.name.value if operation.name else None,
+        sql=f"SELECT {body}::text",
+        params=tuple(compiler.params),
+    )
+
+
+def _type_text(node: Any) -> str:
+    from graphql import print_ast
+
+    return print_ast(node)

@@ -1,0 +1,263 @@
+"""POST /graphql for trusted documents, in front of the GraphQL router.
+
+An ASGI middleware (innermost: inside the request id and observability middlewares). For
+a body naming a registered document (``documentId``, Apollo's persisted-query hash, or the
+exact text as ``query``) whose plan compiled, it authenticates, checks the field policy,
+coerces the variables and runs the plan's one SQL statement, answering
+``{"data": <the JSON PostgreSQL built>}``. Everything else goes on to the router
+unchanged; a document sent by id goes on as its text. Whatever would make the resolvers
+report an error (a malformed or foreign ID, an out-of-range size, a refused field) goes on
+to them too, so errors are theirs, exactly.
+
+With ``PAYGATE_TRUSTED_DOCUMENTS_ONLY`` an unregistered document is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from time import perf_counter
+from typing import Any
+
+from graphql import GraphQLSchema
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.auth import Unauthenticated, authenticate, unauthenticated_response
+from app.context import Runtime
+from app.domain.pan import contains_card_number
+from app.graphql import _strings
+from app.observability.http import current_request
+from app.observability.metrics import operation_label
+from app.trusted.compiler import FallThrough, Plan, Unsupported, compile_document
+from app.trusted.registry import TrustedDocument
+
+logger = logging.getLogger("paygate.trusted")
+
+NOT_TRUSTED = "DOCUMENT_NOT_TRUSTED"
+UNKNOWN_DOCUMENT = "DOCUMENT_NOT_FOUND"
+
+
+class _Route:
+    path = "/graphql"
+
+
+GRAPHQL_ROUTE = _Route()
+
+
+class TrustedDocuments:
+    """The registry, with a plan for each document inside the compiled subset."""
+
+    def __init__(
+        self, documents: Iterable[TrustedDocument], schema: GraphQLSchema, *, compile: bool
+    ) -> None:
+        self.by_hash: dict[str, TrustedDocument] = {}
+        self.by_text: dict[str, TrustedDocument] = {}
+        self.plans: dict[str, Plan] = {}
+        self.unsupported: dict[str, str] = {}
+        self.schema = schema
+        self.compile = compile
+        for document in documents:
+            self.add(document)
+
+    def add(self, document: TrustedDocument) -> None:
+        """Register a document (at start-up), compiling it when it is in the subset."""
+        self.by_hash[document.sha256] = document
+        self.by_text[document.text] = document
+        if not self.compile:
+            return
+        try:
+            self.plans[document.sha256] = compile_document(self.schema, document)
+        except Unsupported as reason:
+            self.unsupported[document.name] = str(reason)
+            logger.info("trusted document %s served by the resolvers: %s", document.name, reason)
+
+    def find(self, body: dict[str, Any]) -> tuple[TrustedDocument | None, bool]:
+        """The document a request names, and whether it named an id that is unknown (never
+        echoed: it could be anything, even card data)."""
+        named = body.get("documentId")
+        if named is None:
+            extensions = body.get("extensions")
+            persisted = extensions.get("persistedQuery") if isinstance(extensions, dict) else None
+            if isinstance(persisted, dict):
+                named = persisted.get("sha256Hash")
+                named = None if named is None else f"sha256:{named}"
+        if named is not None:
+            digest = named.removeprefix("sha256:") if isinstance(named, str) else ""
+            found = self.by_hash.get(digest)
+            return found, found is None
+        query = body.get("query")
+        return (self.by_text.get(query) if isinstance(query, str) else None), False
+
+
+def _error(message: str, code: str, status: int = 200) -> tuple[int, bytes]:
+    body = {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
+    return status, json.dumps(body).encode()
+
+
+class TrustedDocumentsMiddleware:
+    def __init__(
+        self, app: ASGIApp, *, runtime: Runtime, documents: TrustedDocuments, only: bool
+    ) -> None:
+        self.app = app
+        self.runtime = runtime
+        self.documents = documents
+        self.only = only
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/graphql":
+            await self.app(scope, receive, send)
+            return
+        content_type = dict(scope["headers"]).get(b"content-type", b"")
+        if not content_type.startswith(b"application/json"):
+            if self.only:
+                await _respond(send, *_error("Send a trusted document as JSON.", NOT_TRUSTED))
+                return
+            await self.app(scope, receive, send)
+            return
+        raw = await _read_body(receive)
+        try:
+            body = json.loads(raw)
+        except (ValueError, RecursionError):
+            body = None
+        answer = None
+        if isinstance(body, dict):
+            answer, raw = await self._single(scope, body, raw)
+        elif isinstance(body, list):
+            answer, raw = self._batch(body, raw)
+        if answer is not None:
+            await _respond(send, *answer)
+            return
+        await self.app(scope, _replay(raw, receive), send)
+
+    def _batch(self, body: list[Any], raw: bytes) -> tuple[tuple[int, bytes] | None, bytes]:
+        """A batch goes to the router (never compiled), its documents sent by id as text."""
+        items = []
+        for item in body:
+            found, unknown = self.documents.find(item) if isinstance(item, dict) else (None, False)
+            if unknown:
+                return _error("No trusted document has this documentId.", UNKNOWN_DOCUMENT), raw
+            if found is None and self.only:
+                return _error("Batches may hold trusted documents only.", NOT_TRUSTED), raw
+            items.append(item if found is None else _as_text(item, found))
+        if all(a is b for a, b in zip(items, body, strict=True)):
+            return None, raw
+        return None, json.dumps(items).encode()
+
+    async def _single(
+        self, scope: Scope, body: dict[str, Any], raw: bytes
+    ) -> tuple[tuple[int, bytes] | None, bytes]:
+        """The answer, or None and the body the router gets."""
+        document, unknown = self.documents.find(body)
+        if unknown:
+            if "documentId" not in body:  # Apollo's automatic persisted queries: the client
+                # sends the text next (refused with PAYGATE_TRUSTED_DOCUMENTS_ONLY)
+                return _error("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND"), raw
+            return _error("No trusted document has this documentId.", UNKNOWN_DOCUMENT), raw
+        if document is None:
+            if self.only:
+                return _error(
+                    "Only trusted (registered) documents are accepted here: send "
+                    '{"documentId": "sha256:<hex>", "variables": {...}}.',
+                    NOT_TRUSTED,
+                ), raw
+            return None, raw
+        plan = self.documents.plans.get(document.sha256)
+        if plan is not None:
+            try:
+                answer = await self._execute(scope, plan, body)
+            except FallThrough:
+                answer = None
+            except Exception:  # the resolvers answer, and report what they meet
+                logger.exception("compiled plan of %s failed", document.name)
+                answer = None
+            if answer is not None:
+                return answer, raw
+        if body.get("query") == document.text:
+            return None, raw
+        return None, json.dumps(_as_text(body, document)).encode()
+
+    async def _execute(
+        self, scope: Scope, plan: Plan, body: dict[str, Any]
+    ) -> tuple[int, bytes] | None:
+        started = perf_counter()
+        variables = body.get("variables") or {}
+        operation_name = body.get("operationName")
+        if not isinstance(variables, dict) or operation_name not in (None, plan.operation_name):
+            raise FallThrough
+        if any(contains_card_number(text) for text in _strings(variables)):
+            raise FallThrough  # the router refuses it, as always
+        runtime = self.runtime
+        request = Request(scope)
+        try:
+            principal = await authenticate(request, runtime)
+        except Unauthenticated as error:
+            response = unauthenticated_response(error, scope["state"]["request_id"])
+            return 401, bytes(response.body)  # headers: see _respond
+        if runtime.policy.denied(plan.document.text, plan.operation_name, principal.actor):
+            raise FallThrough  # refused, with the router's error and audit
+        arguments = plan.arguments(variables, principal)
+        async with runtime.engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            driver: Any = raw.driver_connection
+            data: str = await driver.fetchval(plan.sql, *arguments)
+        scope["route"] = GRAPHQL_ROUTE  # for the request's metrics and log line
+        _observe(plan, principal, perf_counter() - started)
+        return 200, b'{"data":' + data.encode() + b"}"
+
+
+def _as_text(body: dict[str, Any], document: TrustedDocument) -> dict[str, Any]:
+    """The request with the document's text instead of its id, for the router."""
+    rewritten = {k: v for k, v in body.items() if k not in ("documentId", "extensions")}
+    rewritten["query"] = document.text
+    return rewritten
+
+
+def _observe(plan: Plan, principal: object, seconds: float) -> None:
+    observation = current_request()
+    if observation is None:
+        return
+    observation.operation = operation_label(plan.operation_name)
+    observation.operation_type = "query"
+    observation.principal = principal
+    metrics = observation.metrics
+    if metrics is not None:
+        label = metrics.operation_name(plan.operation_name)
+        metrics.graphql_duration.labels(label, "query").observe(seconds)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _respond(send: Send, status: int, body: bytes) -> None:
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="paygate"'))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
