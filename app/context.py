@@ -42,12 +42,15 @@ class RequestContext(BaseContext):
         self.clock = runtime.clock
         self._session: AsyncSession | None = None
         self._lock = asyncio.Lock()
+        self._closed = False
         self.loaders = Loaders(self.db)
 
     @asynccontextmanager
     async def db(self) -> AsyncIterator[AsyncSession]:
         """The request's session, for one resolver or one loader batch at a time."""
         async with self._lock:
+            if self._closed:
+                raise RuntimeError("the request is over; its session is closed")
             if self._session is None:
                 self._session = self.runtime.sessions()
             try:
@@ -57,6 +60,12 @@ class RequestContext(BaseContext):
                 raise
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Close the session once no resolver uses it. One may still be running when the
+        response is complete: GraphQL does not cancel the siblings of a field that failed
+        (a bad cursor, an invalid ID among ``nodes``), and closing the session under a
+        running statement fails the request after its answer was made."""
+        async with self._lock:
+            self._closed = True
+            if self._session is not None:
+                await self._session.close()
+                self._session = None
