@@ -4,7 +4,7 @@ year of renewals, trial ends and dunning runs in seconds."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +19,9 @@ from app.models import Customer, Subscription, TestClock
 # it ends in bounded time, well within the billing loop's guard of 1,000 steps (a period
 # takes a renewal and its few dunning retries). Stripe allows two intervals.
 MAX_PERIODS_PER_ADVANCE = 100
+# Billing computes times up to a few years past a clock (a trial of up to two years, then a
+# period of up to one), and Python's datetime ends with year 9999.
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 # The statuses that renewals.run_due bills.
 _BILLED = (
     SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE,
@@ -33,6 +36,7 @@ async def create_test_clock(
     label = check.text(problems, name, "name", max_length=256) or "Test clock"
     check.moment(problems, frozen_time, "frozenTime")  # with its offset, within UTC
     problems.raise_if_any()
+    _not_too_late(frozen_time)
     test_clock = TestClock(
         name=label, frozen_time=frozen_time, created_at=clock.now(), updated_at=clock.now()
     )
@@ -57,6 +61,7 @@ async def move(
     problems = Problems()
     check.moment(problems, to, "frozenTime")  # with its offset, within UTC
     problems.raise_if_any()
+    _not_too_late(to)
     if to < test_clock.frozen_time:
         raise UserInputError(
             Problem(ErrorCode.INVALID, "A test clock only moves forward.", ("frozenTime",))
@@ -75,6 +80,13 @@ async def move(
     test_clock.updated_at = clock.now()
     await session.commit()
     return test_clock
+
+
+def _not_too_late(moment: datetime) -> None:
+    if moment >= LATEST:
+        raise UserInputError(
+            Problem(ErrorCode.INVALID, "A test clock's time is before year 9000.", ("frozenTime",))
+        )
 
 
 async def _furthest(session: AsyncSession, test_clock: TestClock) -> datetime | None:

@@ -181,6 +181,31 @@ async def test_lookups_by_text_postgresql_cannot_compare_are_refused(api: Api, b
     }
 
 
+async def test_test_clocks_leave_room_for_billing_before_year_9999(api: Api) -> None:
+    """A subscription on a clock at 9999-12-15 had its first period end in year 10000, which
+    Python cannot represent (found by reasoning about the times the fuzzer found)."""
+    create = (
+        "mutation($t: DateTime!) { createTestClock(input: {frozenTime: $t}) "
+        "{ testClock { id } userErrors { field code } } }"
+    )
+    refused = await api.data(create, {"t": "9999-12-15T00:00:00Z"})
+    assert refused["createTestClock"] == {
+        "testClock": None,
+        "userErrors": [{"field": ["input", "frozenTime"], "code": "INVALID"}],
+    }
+    clock, customer = await clock_and_customer(api, "tok_visa", at="8999-12-15T00:00:00Z")
+    created = await subscribe(api, customer, await monthly_price(api))
+    assert created["userErrors"] == []
+    advance = (
+        "mutation($c: ID!, $t: DateTime!) { advanceTestClock(input: {testClockId: $c, "
+        "frozenTime: $t}) { testClock { id } userErrors { field code } } }"
+    )
+    moved = await api.data(advance, {"c": clock, "t": "9000-01-01T00:00:00Z"})
+    assert moved["advanceTestClock"]["userErrors"] == [
+        {"field": ["input", "frozenTime"], "code": "INVALID"}
+    ]
+
+
 async def test_an_explicit_null_for_a_product_flag_is_refused(api: Api) -> None:
     """``active: null`` (not left out) reached a NOT NULL column."""
     product = (await api.data('mutation { createProduct(input: {name: "P"}) { product { id } } }'))[
