@@ -61,12 +61,15 @@ class RequestContext(BaseContext):
         self.clock = runtime.clock
         self._session: AsyncSession | None = None
         self._lock = asyncio.Lock()
+        self._closed = False
         self.loaders = Loaders(self.db, clock=runtime.clock)
 
     @asynccontextmanager
     async def db(self) -> AsyncIterator[AsyncSession]:
         """The request's session, for one resolver or one loader batch at a time."""
         async with self._lock:
+            if self._closed:
+                raise RuntimeError("the request is over; its session is closed")
             if self._session is None:
                 self._session = self.runtime.sessions()
             try:
@@ -90,11 +93,17 @@ class RequestContext(BaseContext):
                 await session.invalidate()
 
     async def close(self) -> None:
-        session, self._session = self._session, None
-        if session is None:
-            return
-        try:
-            await session.close()
-        except Exception:
-            with contextlib.suppress(Exception):
-                await session.invalidate()
+        """Close the session once no resolver uses it. One may still be running when the
+        response is complete: GraphQL does not cancel the siblings of a field that failed
+        (a bad cursor, an invalid ID among ``nodes``), and closing the session under a
+        running statement fails the request after its answer was made."""
+        async with self._lock:
+            self._closed = True
+            session, self._session = self._session, None
+            if session is None:
+                return
+            try:
+                await session.close()
+            except Exception:
+                with contextlib.suppress(Exception):
+                    await session.invalidate()

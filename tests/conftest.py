@@ -3,12 +3,17 @@
 A template database is migrated once per run; every test gets its own copy of it
 (``CREATE DATABASE ... TEMPLATE``) that is dropped afterwards, so tests may commit, race
 and run concurrently like production without seeing each other's data.
+
+No card numbers at rest (tests/card_scan.py): before a test's database is dropped it is
+scanned for card numbers, and so is everything logged during each test; a finding fails the
+test.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +30,7 @@ from app.domain.clock import FrozenClock
 from app.main import create_app
 from app.migrations import upgrade_to_head
 from app.settings import Settings
+from tests import card_scan
 
 DEFAULT_TEST_URL = "postgresql://postgres@127.0.0.1:5432/paygate_test"
 TEST_URL = os.environ.get("TEST_DATABASE_URL", DEFAULT_TEST_URL)
@@ -84,7 +90,37 @@ async def database_url(template_database: str) -> AsyncIterator[str]:
     # Throwaway data needs no fsync per commit: the tests' figures come from logic, not disks.
     await _admin(f'ALTER DATABASE "{name}" SET synchronous_commit TO off')
     yield _async_url(name)
-    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        findings = await card_scan.scan_database(_dsn(TEST_URL, name))
+    finally:
+        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    if findings:
+        card_scan.STATS.findings += len(findings)
+        raise card_scan.CardNumbersFound(
+            "card numbers stored in the database:\n" + "\n".join(findings)
+        )
+
+
+@pytest.fixture(autouse=True)
+def card_scan_log() -> Iterator[card_scan.LogScan]:
+    """Everything logged during the test; scanned for card numbers afterwards."""
+    capture = card_scan.LogScan()
+    root = logging.getLogger()
+    root.addHandler(capture)
+    card_scan.STATS.tests += 1
+    try:
+        yield capture
+    finally:
+        root.removeHandler(capture)
+    findings = capture.findings()
+    if findings:
+        card_scan.STATS.findings += len(findings)
+        raise card_scan.CardNumbersFound("card numbers logged:\n" + "\n".join(findings))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if card_scan.STATS.tests:
+        terminalreporter.write_line(card_scan.STATS.summary())
 
 
 @pytest.fixture

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from functools import lru_cache
 from urllib.parse import urlsplit
 
 from babel import Locale, UnknownLocaleError
 from email_validator import EmailNotValidError, validate_email
 
+from app.domain.currencies import get_currency
 from app.domain.errors import ErrorCode, Problems
 from app.domain.pan import contains_card_number
 
@@ -18,6 +20,16 @@ MAX_METADATA_KEY = 40
 MAX_METADATA_VALUE = 500
 # Region codes CLDR knows that are not countries.
 _NOT_COUNTRIES = frozenset({"EU", "EZ", "UN", "QO", "ZZ"})
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE = "Text must not contain NUL characters or unpaired surrogates."
+
+
+def storable(value: str) -> bool:
+    """Whether PostgreSQL can store ``value``: its text types refuse NUL (U+0000), and
+    UTF-8 cannot encode a lone surrogate (JSON input may escape one, "\\ud800")."""
+    return _UNSTORABLE.search(value) is None
 
 
 def text(
@@ -40,6 +52,9 @@ def text(
         return None
     if len(cleaned) > max_length:
         problems.add(ErrorCode.TOO_LONG, f"At most {max_length} characters are allowed.", *field)
+        return None
+    if not storable(cleaned):
+        problems.add(ErrorCode.INVALID, UNSTORABLE, *field)
         return None
     if contains_card_number(cleaned):
         problems.add(ErrorCode.CARD_DATA_NOT_ALLOWED, NO_CARD_DATA, *field)
@@ -134,6 +149,9 @@ def metadata(problems: Problems, value: object, *field: str) -> dict[str, str] |
                 *field,
             )
             return None
+        if not storable(key) or not storable(item):
+            problems.add(ErrorCode.INVALID_METADATA, UNSTORABLE, *field)
+            return None
         if contains_card_number(key) or contains_card_number(item):
             problems.add(ErrorCode.CARD_DATA_NOT_ALLOWED, NO_CARD_DATA, *field)
             return None
@@ -158,12 +176,53 @@ def merged_metadata(
     return merged
 
 
+def currency(problems: Problems, value: str, *field: str) -> str | None:
+    """An active ISO 4217 code, upper case, as the ``CurrencyCode`` scalar promises."""
+    if get_currency(value) is None:
+        problems.add(
+            ErrorCode.UNKNOWN_CURRENCY,
+            f"{value[:20]!r} is not an active ISO 4217 currency code (e.g. USD, EUR, JPY).",
+            *field,
+        )
+        return None
+    return value
+
+
+def moment(problems: Problems, value: datetime | None, *field: str) -> datetime | None:
+    """A point in time: with its UTC offset (a time without one names no instant), and
+    within years 1 to 9999 once in UTC (``0001-01-01T00:00:00+14:00`` is not), which is
+    what can be stored and compared."""
+    if value is None:
+        return None
+    if value.utcoffset() is None:
+        problems.add(
+            ErrorCode.INVALID,
+            "Give a time with its UTC offset, such as 2026-01-15T12:00:00Z.",
+            *field,
+        )
+        return None
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        problems.add(ErrorCode.INVALID, "The time must fall within years 1 to 9999 in UTC.", *field)
+        return None
+    return value
+
+
 def url(problems: Problems, value: str | None, *field: str) -> str | None:
     """An absolute http(s) URL of at most 2048 characters (return and cancel URLs)."""
     if value is None:
         return None
-    parts = urlsplit(value)
-    if len(value) > 2048 or parts.scheme not in ("https", "http") or not parts.netloc:
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. "http://[": an unclosed IPv6 address
+        parts = urlsplit("")
+    if (
+        len(value) > 2048
+        or parts.scheme not in ("https", "http")
+        or not parts.netloc
+        or not storable(value)
+    ):
         problems.add(ErrorCode.INVALID_URL, "Expected an absolute http(s) URL.", *field)
         return None
     return value

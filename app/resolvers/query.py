@@ -8,9 +8,10 @@ import sqlalchemy as sa
 import strawberry
 
 from app import models
+from app.domain import validation as check
 from app.domain.billing import ProrationBehavior
 from app.domain.currencies import CURRENCIES
-from app.domain.errors import ErrorCode, Problem, UserInputError
+from app.domain.errors import ErrorCode, Problem, Problems, UserInputError
 from app.models.base import Base
 from app.resolvers.access import owned_key
 from app.resolvers.common import Info, key_of
@@ -110,11 +111,15 @@ class Query(ExperimentQueries):
         ] = None,
     ) -> CustomerConnection:
         given = filter or CustomerFilter()
+        problems = Problems()
+        if given.email is not None and not check.storable(given.email):
+            problems.add(ErrorCode.INVALID, check.UNSTORABLE, "filter", "email")
+        created_after = check.moment(problems, given.created_after, "filter", "createdAfter")
+        created_before = check.moment(problems, given.created_before, "filter", "createdBefore")
+        problems.raise_if_any()
         statement = customers.customers_query(
             customers.CustomerFilter(
-                email=given.email,
-                created_after=given.created_after,
-                created_before=given.created_before,
+                email=given.email, created_after=created_after, created_before=created_before
             )
         )
         return await connection(
@@ -153,6 +158,8 @@ class Query(ExperimentQueries):
             raise PublicError("Give exactly one of `id` and `lookupKey`.", ErrorCode.INVALID)
         if id is not None:
             return await load_typed(info.context, id, "Price")  # type: ignore[no-any-return]
+        if not check.storable(lookup_key or ""):
+            raise UserInputError(Problem(ErrorCode.INVALID, check.UNSTORABLE, ("lookupKey",)))
         async with info.context.db() as session:
             row = await catalog.find_price_by_lookup_key(session, lookup_key or "")
         return None if row is None else Price.from_model(row)
@@ -217,16 +224,20 @@ class Query(ExperimentQueries):
         ] = None,
     ) -> InvoiceConnection:
         given = filter or InvoiceFilter()
+        problems = Problems()
+        after_ = check.moment(problems, given.period_start_after, "filter", "periodStartAfter")
+        before = check.moment(problems, given.period_start_before, "filter", "periodStartBefore")
+        problems.raise_if_any()
         statement = sa.select(models.Invoice)
         if given.status:
             statement = statement.where(models.Invoice.status.in_(given.status))
         if given.customer_id is not None:
             customer = key_of(given.customer_id, "Customer", "filter", "customerId")
             statement = statement.where(models.Invoice.customer_id == customer)
-        if given.period_start_after is not None:
-            statement = statement.where(models.Invoice.period_start >= given.period_start_after)
-        if given.period_start_before is not None:
-            statement = statement.where(models.Invoice.period_start < given.period_start_before)
+        if after_ is not None:
+            statement = statement.where(models.Invoice.period_start >= after_)
+        if before is not None:
+            statement = statement.where(models.Invoice.period_start < before)
         return await connection(
             info, statement, models.Invoice.id, Invoice.from_model, first, after
         )
@@ -290,14 +301,21 @@ class Query(ExperimentQueries):
         ] = None,
     ) -> AuditEventConnection:
         given = filter or AuditEventFilter()
+        problems = Problems()
+        after_ = check.moment(problems, given.occurred_after, "filter", "occurredAfter")
+        before = check.moment(problems, given.occurred_before, "filter", "occurredBefore")
+        texts = (given.operation, given.principal, given.outcome, given.target_id)
+        if not all(check.storable(text or "") for text in texts):
+            problems.add(ErrorCode.INVALID, check.UNSTORABLE, "filter")
+        problems.raise_if_any()
         statement = audit.events_query(
             audit.AuditFilter(
                 operation=given.operation,
                 principal=given.principal,
                 target_id=given.target_id,
                 outcome=given.outcome,
-                occurred_after=given.occurred_after,
-                occurred_before=given.occurred_before,
+                occurred_after=after_,
+                occurred_before=before,
             ),
             dialect=info.context.runtime.engine.dialect.name,
         )

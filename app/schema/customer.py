@@ -8,6 +8,8 @@ import strawberry
 
 from app import loaders
 from app.context import RequestContext
+from app.domain import validation as check
+from app.domain.errors import Problems
 from app.domain.payments import PaymentStatus
 from app.models import Customer as CustomerRow
 from app.schema.billing import Invoice, Subscription
@@ -147,10 +149,14 @@ class Customer(Node):
         ] = None,
     ) -> Connection[Payment]:
         given = filter or PaymentFilter()
+        problems = Problems()
+        created_after = check.moment(problems, given.created_after, "filter", "createdAfter")
+        created_before = check.moment(problems, given.created_before, "filter", "createdBefore")
+        problems.raise_if_any()
         key_filter = loaders.PaymentFilter(
             statuses=tuple(given.status or ()),
-            created_after=given.created_after,
-            created_before=given.created_before,
+            created_after=created_after,
+            created_before=created_before,
         )
         size = pagination.page_size(first)
         start = None if after is None else pagination.decode_cursor(after, "after")

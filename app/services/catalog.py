@@ -120,7 +120,7 @@ async def update_product(
     product_id: uuid.UUID,
     name: str | Keep = KEEP,
     description: str | Keep | None = KEEP,
-    active: bool | Keep = KEEP,
+    active: bool | Keep | None = KEEP,
     metadata: object | Keep = KEEP,
     features: list[str] | Keep | None = KEEP,
     default_price_id: uuid.UUID | Keep | None = KEEP,
@@ -146,7 +146,9 @@ async def update_product(
         changes["name"] = check.text(problems, name, "name", max_length=256, required=True)
     if description is not KEEP:
         changes["description"] = check.text(problems, description, "description", max_length=5000)
-    if active is not KEEP:
+    if active is None:  # null, not left out: a product is active or not
+        problems.add(ErrorCode.REQUIRED, "Give true or false, or leave it out.", "active")
+    elif active is not KEEP:
         changes["active"] = active
     if metadata is not KEEP:
         changes["metadata_"] = check.merged_metadata(

@@ -85,6 +85,7 @@ async def create_coupon(
         )
     if max_redemptions is not None and max_redemptions < 1:
         problems.add(ErrorCode.INVALID, "At least one redemption.", "maxRedemptions")
+    check.moment(problems, redeem_by, "redeemBy")
     problems.raise_if_any()
     coupon = Coupon(
         code=normalised, name=label, percent_off_bp=percent, amount_off_minor=amount,
@@ -105,11 +106,17 @@ async def create_coupon(
 
 async def redeem(session: AsyncSession, *, code: str, currency: str, now: datetime) -> Coupon:
     """Take one redemption of a coupon (row lock: max redemptions hold under races)."""
-    coupon = await session.scalar(
-        sa.select(Coupon)
-        .where(Coupon.code == code.strip().upper())
-        .with_for_update()
-        .execution_options(populate_existing=True)
+    normalised = code.strip().upper()
+    coupon = (
+        await session.scalar(
+            sa.select(Coupon)
+            .where(Coupon.code == normalised)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        # No coupon has another shape (and PostgreSQL refuses NUL in a comparison).
+        if _CODE.fullmatch(normalised)
+        else None
     )
     reason = None
     if coupon is None or not coupon.active:

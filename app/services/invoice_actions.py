@@ -72,6 +72,9 @@ async def create_invoice(
     session: AsyncSession, *, clock: Clock, customer_id: uuid.UUID, currency: str
 ) -> Invoice:
     """A draft invoice of the customer's pending items in ``currency``."""
+    problems = Problems()
+    check.currency(problems, currency, "currency")
+    problems.raise_if_any()
     await live_customer(session, customer_id, "customerId")
     now = (await test_clocks.clock_of(session, customer_id, clock)).now()
     invoice = invoices.blank_invoice(

@@ -4,15 +4,29 @@ year of renewals, trial ends and dunning runs in seconds."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import validation as check
+from app.domain.billing import SubscriptionStatus, period_boundary
 from app.domain.clock import Clock, FrozenClock
 from app.domain.errors import ErrorCode, Problem, Problems, UserInputError
-from app.models import Customer, TestClock
+from app.models import Customer, Subscription, TestClock
+
+# One advance bills at most this many periods of the clock's shortest subscription, so that
+# it ends in bounded time, well within the billing loop's guard of 1,000 steps (a period
+# takes a renewal and its few dunning retries). Stripe allows two intervals.
+MAX_PERIODS_PER_ADVANCE = 100
+# Billing computes times up to a few years past a clock (a trial of up to two years, then a
+# period of up to one), and Python's datetime ends with year 9999.
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+# The statuses that renewals.run_due bills.
+_BILLED = (
+    SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE,
+    SubscriptionStatus.UNPAID, SubscriptionStatus.INCOMPLETE,
+)  # fmt: skip
 
 
 async def create_test_clock(
@@ -20,11 +34,9 @@ async def create_test_clock(
 ) -> TestClock:
     problems = Problems()
     label = check.text(problems, name, "name", max_length=256) or "Test clock"
+    check.moment(problems, frozen_time, "frozenTime")  # with its offset, within UTC
     problems.raise_if_any()
-    if frozen_time.tzinfo is None:
-        raise UserInputError(
-            Problem(ErrorCode.INVALID, "Give a time with its UTC offset.", ("frozenTime",))
-        )
+    _not_too_late(frozen_time)
     test_clock = TestClock(
         name=label, frozen_time=frozen_time, created_at=clock.now(), updated_at=clock.now()
     )
@@ -46,11 +58,21 @@ async def move(
 ) -> TestClock:
     """Move a test clock forward (never backwards); the caller then runs billing."""
     test_clock = await get_test_clock(session, clock_id, "testClockId")
-    if to.tzinfo is None or to < test_clock.frozen_time:
+    problems = Problems()
+    check.moment(problems, to, "frozenTime")  # with its offset, within UTC
+    problems.raise_if_any()
+    _not_too_late(to)
+    if to < test_clock.frozen_time:
+        raise UserInputError(
+            Problem(ErrorCode.INVALID, "A test clock only moves forward.", ("frozenTime",))
+        )
+    furthest = await _furthest(session, test_clock)
+    if furthest is not None and to > furthest:
         raise UserInputError(
             Problem(
                 ErrorCode.INVALID,
-                "A test clock only moves forward, to a time with its UTC offset.",
+                f"A test clock moves at most {MAX_PERIODS_PER_ADVANCE} billing periods of its "
+                f"shortest subscription at a time: here up to {furthest.isoformat()}.",
                 ("frozenTime",),
             )
         )
@@ -58,6 +80,34 @@ async def move(
     test_clock.updated_at = clock.now()
     await session.commit()
     return test_clock
+
+
+def _not_too_late(moment: datetime) -> None:
+    if moment >= LATEST:
+        raise UserInputError(
+            Problem(ErrorCode.INVALID, "A test clock's time is before year 9000.", ("frozenTime",))
+        )
+
+
+async def _furthest(session: AsyncSession, test_clock: TestClock) -> datetime | None:
+    """How far the clock may move in one advance; ``None`` when nothing bounds it."""
+    intervals = (
+        await session.execute(
+            sa.select(Subscription.interval, Subscription.interval_count)
+            .join(Customer, Customer.id == Subscription.customer_id)
+            .where(Customer.test_clock_id == test_clock.id, Subscription.status.in_(_BILLED))
+            .distinct()
+        )
+    ).all()
+    bounds = []
+    for interval, count in intervals:
+        try:
+            bounds.append(
+                period_boundary(test_clock.frozen_time, interval, count, MAX_PERIODS_PER_ADVANCE)
+            )
+        except (OverflowError, ValueError):  # beyond year 9999: any time is within the bound
+            continue
+    return min(bounds, default=None)
 
 
 async def clock_of(session: AsyncSession, customer_id: uuid.UUID, default: Clock) -> Clock:
