@@ -190,11 +190,14 @@ class _Compiler:
     # --- objects ---
 
     def object(
-        self, type_name: str, selections: SelectionSetNode | None, build: Callable[[FieldNode], str]
+        self,
+        type_name: str,
+        selections: SelectionSetNode | None,
+        build: Callable[[FieldNode], sql.Value],
     ) -> str:
         if selections is None:
             raise Unsupported(type_name)
-        pairs: list[str] = []
+        pairs: list[tuple[str, sql.Value]] = []
         keys: set[str] = set()
         for selection in selections.selections:
             if not isinstance(selection, FieldNode) or selection.directives:
@@ -204,12 +207,10 @@ class _Compiler:
                 raise Unsupported("a response key selected twice")
             keys.add(key)
             typename = selection.name.value == "__typename"
-            pairs.append(f"'{key}', " + (f"'{type_name}'" if typename else build(selection)))
-        if len(pairs) > 50:  # json_build_object takes at most 100 arguments
-            raise Unsupported("too many fields")
-        return f"json_build_object({', '.join(pairs)})"
+            pairs.append((key, sql.Const(f'"{type_name}"') if typename else build(selection)))
+        return sql.json_object(pairs)
 
-    def scalar(self, field: FieldNode, table: Mapping[str, str], type_name: str) -> str:
+    def scalar(self, field: FieldNode, table: Mapping[str, sql.Value], type_name: str) -> sql.Value:
         name = field.name.value
         if name not in table or field.arguments or field.selection_set is not None:
             raise Unsupported(f"{type_name}.{name}")
@@ -218,23 +219,23 @@ class _Compiler:
     def money(self, field: FieldNode, minor: str, currency: str) -> str:
         values = {
             "amount": sql.money_amount(minor, currency),
-            "amountMinor": f"{minor}::text",
-            "currency": currency,
+            "amountMinor": sql.quoted(f"{minor}::text"),
+            "currency": sql.text(currency),
         }
         return self.object("Money", field.selection_set, lambda f: self.scalar(f, values, "Money"))
 
     def customer(self, field: FieldNode, t: str) -> str:
         values = {
             "id": sql.global_id("Customer", f"{t}.id"),
-            "email": f"{t}.email",
-            "name": f"{t}.name",
-            "country": f"{t}.country",
-            "locale": f"{t}.locale",
+            "email": sql.text(f"{t}.email"),
+            "name": sql.text(f"{t}.name"),
+            "country": sql.text(f"{t}.country"),
+            "locale": sql.text(f"{t}.locale"),
             "createdAt": sql.datetime_iso(f"{t}.created_at"),
             "updatedAt": sql.datetime_iso(f"{t}.updated_at"),
         }
 
-        def build(f: FieldNode) -> str:
+        def build(f: FieldNode) -> sql.Value:
             name = f.name.value
             if name == "paymentMethods":
                 u = self.alias()
@@ -258,15 +259,15 @@ class _Compiler:
         values = {
             "id": sql.global_id("PaymentMethod", f"{t}.id"),
             "psp": sql.enum_name(Psp, f"{t}.psp"),
-            "type": f"{t}.type",
-            "brand": f"{t}.brand",
-            "last4": f"{t}.last4",
-            "expMonth": f"{t}.exp_month",
-            "expYear": f"{t}.exp_year",
-            "wallet": f"{t}.wallet",
-            "email": f"{t}.email",
-            "isDefault": f"{t}.is_default",
-            "isDetached": f"({t}.detached_at IS NOT NULL)",
+            "type": sql.text(f"{t}.type"),
+            "brand": sql.text(f"{t}.brand"),
+            "last4": sql.text(f"{t}.last4"),
+            "expMonth": sql.plain(f"{t}.exp_month"),
+            "expYear": sql.plain(f"{t}.exp_year"),
+            "wallet": sql.text(f"{t}.wallet"),
+            "email": sql.text(f"{t}.email"),
+            "isDefault": sql.plain(f"{t}.is_default"),
+            "isDetached": sql.plain(f"{t}.detached_at IS NOT NULL"),
             "createdAt": sql.datetime_iso(f"{t}.created_at"),
         }
         return self.object(
@@ -280,14 +281,14 @@ class _Compiler:
             "currentPeriodStart": sql.datetime_iso(f"{t}.current_period_start"),
             "currentPeriodEnd": sql.datetime_iso(f"{t}.current_period_end"),
             "trialEnd": sql.datetime_iso(f"{t}.trial_end"),
-            "cancelAtPeriodEnd": f"{t}.cancel_at_period_end",
+            "cancelAtPeriodEnd": sql.plain(f"{t}.cancel_at_period_end"),
             "canceledAt": sql.datetime_iso(f"{t}.canceled_at"),
             "endedAt": sql.datetime_iso(f"{t}.ended_at"),
             "nextRetryAt": sql.datetime_iso(f"{t}.next_retry_at"),
             "createdAt": sql.datetime_iso(f"{t}.created_at"),
         }
 
-        def build(f: FieldNode) -> str:
+        def build(f: FieldNode) -> sql.Value:
             name = f.name.value
             if name == "items":
                 u = self.alias()
@@ -300,21 +301,25 @@ class _Compiler:
                 )
             if name == "latestInvoice":
                 u = self.alias()
-                return (f"(SELECT {self.invoice(f, u)} FROM invoices {u} WHERE "
-                        f"{u}.subscription_id = {t}.id ORDER BY {u}.id DESC LIMIT 1)")  # fmt: skip
+                # the newest row first, then its JSON (never the JSON of rows the sort drops)
+                newest = (f"SELECT * FROM invoices WHERE subscription_id = {t}.id "
+                          "ORDER BY id DESC LIMIT 1")  # fmt: skip
+                return sql.or_null(f"(SELECT {self.invoice(f, u)} FROM ({newest}) {u})")
             return self.scalar(f, values, "Subscription")
 
         return self.object("Subscription", field.selection_set, build)
 
     def item(self, field: FieldNode, t: str, currency: str) -> str:
-        def build(f: FieldNode) -> str:
+        def build(f: FieldNode) -> sql.Value:
             name = f.name.value
             if name == "unitAmount":
                 return self.money(f, f"{t}.unit_amount_minor", currency)
             if name == "price":
                 u = self.alias()
-                return f"(SELECT {self.price(f, u)} FROM prices {u} WHERE {u}.id = {t}.price_id)"
-            return self.scalar(f, {"quantity": f"{t}.quantity"}, "SubscriptionItem")
+                return sql.or_null(
+                    f"(SELECT {self.price(f, u)} FROM prices {u} WHERE {u}.id = {t}.price_id)"
+                )
+            return self.scalar(f, {"quantity": sql.plain(f"{t}.quantity")}, "SubscriptionItem")
 
         return self.object("SubscriptionItem", field.selection_set, build)
 
@@ -322,27 +327,28 @@ class _Compiler:
         values = {
             "id": sql.global_id("Price", f"{t}.id"),
             "type": sql.enum_name(PriceType, f"{t}.type"),
-            "trialPeriodDays": f"{t}.trial_period_days",
-            "active": f"{t}.active",
-            "lookupKey": f"{t}.lookup_key",
-            "nickname": f"{t}.nickname",
+            "trialPeriodDays": sql.plain(f"{t}.trial_period_days"),
+            "active": sql.plain(f"{t}.active"),
+            "lookupKey": sql.text(f"{t}.lookup_key"),
+            "nickname": sql.text(f"{t}.nickname"),
             "createdAt": sql.datetime_iso(f"{t}.created_at"),
         }
 
-        def build(f: FieldNode) -> str:
+        def build(f: FieldNode) -> sql.Value:
             name = f.name.value
             if name == "unitAmount":
                 return self.money(f, f"{t}.unit_amount_minor", f"{t}.currency")
             if name == "recurring":
                 recurring = {
                     "interval": sql.enum_name(RecurringInterval, f"{t}.recurring_interval"),
-                    "intervalCount": f"{t}.recurring_interval_count",
+                    "intervalCount": sql.plain(f"{t}.recurring_interval_count"),
                 }
                 body = self.object(
                     "Recurring", f.selection_set, lambda g: self.scalar(g, recurring, "Recurring")
                 )
-                return (f"(CASE WHEN {t}.recurring_interval IS NOT NULL AND "
-                        f"{t}.recurring_interval_count IS NOT NULL THEN {body} END)")  # fmt: skip
+                both = (f"{t}.recurring_interval IS NOT NULL AND "
+                        f"{t}.recurring_interval_count IS NOT NULL")  # fmt: skip
+                return sql.or_null(f"(CASE WHEN {both} THEN {body} END)")
             return self.scalar(f, values, "Price")
 
         return self.object("Price", field.selection_set, build)
@@ -350,12 +356,12 @@ class _Compiler:
     def invoice(self, field: FieldNode, t: str) -> str:
         values = {
             "id": sql.global_id("Invoice", f"{t}.id"),
-            "number": f"{t}.number",
+            "number": sql.text(f"{t}.number"),
             "status": sql.enum_name(InvoiceStatus, f"{t}.status"),
             "billingReason": sql.enum_name(BillingReason, f"{t}.billing_reason"),
             "periodStart": sql.datetime_iso(f"{t}.period_start"),
             "periodEnd": sql.datetime_iso(f"{t}.period_end"),
-            "attemptCount": f"{t}.attempt_count",
+            "attemptCount": sql.plain(f"{t}.attempt_count"),
             "dueDate": sql.datetime_iso(f"{t}.due_date"),
             "paidAt": sql.datetime_iso(f"{t}.paid_at"),
             "createdAt": sql.datetime_iso(f"{t}.created_at"),
@@ -370,7 +376,7 @@ class _Compiler:
             "amountRemaining": f"({t}.total_minor - {t}.amount_paid_minor)",
         }
 
-        def build(f: FieldNode) -> str:
+        def build(f: FieldNode) -> sql.Value:
             name = f.name.value
             if name in amounts:
                 return self.money(f, amounts[name], f"{t}.currency")
@@ -384,9 +390,9 @@ class _Compiler:
 
     def line(self, field: FieldNode, t: str, currency: str) -> str:
         values = {
-            "description": f"{t}.description",
-            "quantity": f"{t}.quantity",
-            "proration": f"{t}.proration",
+            "description": sql.text(f"{t}.description"),
+            "quantity": sql.plain(f"{t}.quantity"),
+            "proration": sql.plain(f"{t}.proration"),
             "periodStart": sql.datetime_iso(f"{t}.period_start"),
             "periodEnd": sql.datetime_iso(f"{t}.period_end"),
         }
@@ -398,7 +404,7 @@ class _Compiler:
             "taxIncluded": f"{t}.tax_included_minor",
         }
 
-        def build(f: FieldNode) -> str:
+        def build(f: FieldNode) -> sql.Value:
             if f.name.value in amounts:
                 return self.money(f, amounts[f.name.value], currency)
             return self.scalar(f, values, "InvoiceLine")
@@ -423,8 +429,10 @@ class _Compiler:
                 except FallThrough:
                     raise Unsupported("customer(id:) literal") from None
             t = self.alias()
-            return (f"(SELECT {self.customer(field, t)} FROM customers {t} WHERE {t}.id = {key} "
-                    f"AND ({scope} IS NULL OR {t}.id = {scope}))")  # fmt: skip
+            where = f"{t}.id = {key} AND ({scope} IS NULL OR {t}.id = {scope})"
+            return sql.or_null(
+                f"(SELECT {self.customer(field, t)} FROM customers {t} WHERE {where})"
+            )
         if name == "customers":
             return self.customers(field, scope)
         raise Unsupported(f"Query.{name}")
@@ -447,7 +455,7 @@ class _Compiler:
         t = self.alias()
         in_page = f"{t}._rn <= {size}"
 
-        def edge(f: FieldNode) -> str:
+        def edge(f: FieldNode) -> sql.Value:
             name = f.name.value
             if name == "cursor" and f.selection_set is None and not f.arguments:
                 return sql.cursor(f"{t}.id")
@@ -456,19 +464,18 @@ class _Compiler:
             raise Unsupported(f"CustomerEdge.{name}")
 
         ids = f"array_agg({t}.id ORDER BY {t}.id %s) FILTER (WHERE {in_page})"
-        page_info = {
-            "hasNextPage": f"(count(*) > {size})",
-            "hasPreviousPage": "true" if after is not None else "false",
+        page_info: dict[str, sql.Value] = {
+            "hasNextPage": sql.plain(f"count(*) > {size}"),
+            "hasPreviousPage": sql.Const("true" if after is not None else "false"),
             "startCursor": sql.cursor(f"({ids % 'DESC'})[1]"),
             "endCursor": sql.cursor(f"({ids % 'ASC'})[1]"),
         }
 
-        def connection(f: FieldNode) -> str:
+        def connection(f: FieldNode) -> sql.Value:
             name = f.name.value
             if name == "edges":
                 body = self.object("CustomerEdge", f.selection_set, edge)
-                return (f"coalesce(json_agg({body} ORDER BY {t}.id DESC) FILTER (WHERE {in_page}), "
-                        "'[]'::json)")  # fmt: skip
+                return sql.json_array(body, f"{t}.id DESC", in_page)
             if name == "pageInfo":
                 return self.object(
                     "PageInfo", f.selection_set, lambda g: self.scalar(g, page_info, "PageInfo")
@@ -482,16 +489,15 @@ class _Compiler:
 
 
 def _list(body: str, source: str, t: str, where: str) -> str:
-    return (f"(SELECT coalesce(json_agg({body} ORDER BY {t}.id), '[]'::json) FROM {source} "
-            f"WHERE {where})")  # fmt: skip
+    return f"(SELECT {sql.json_array(body, f'{t}.id')} FROM {source} WHERE {where})"
 
 
 def _children(body: str, table: str, t: str, where: str, last: str | None) -> str:
     """All rows, or the ``last`` most recent (by time-ordered key), oldest first."""
     if last is None:
         return _list(body, f"{table} {t}", t, f"{t}.{where}")
-    return (f"(SELECT coalesce(json_agg({body} ORDER BY {t}.id), '[]'::json) FROM (SELECT * "
-            f"FROM {table} WHERE {where} ORDER BY id DESC LIMIT {last}) {t})")  # fmt: skip
+    return (f"(SELECT {sql.json_array(body, f'{t}.id')} FROM (SELECT * FROM {table} "
+            f"WHERE {where} ORDER BY id DESC LIMIT {last}) {t})")  # fmt: skip
 
 
 def compile_document(schema: GraphQLSchema, trusted: TrustedDocument) -> Plan:
@@ -524,7 +530,7 @@ def compile_document(schema: GraphQLSchema, trusted: TrustedDocument) -> Plan:
     return Plan(
         document=trusted,
         operation_name=operation.name.value if operation.name else None,
-        sql=f"SELECT {body}::text",
+        sql=f"/* trusted document {trusted.name} */ SELECT {body}",
         params=tuple(compiler.params),
     )
 
