@@ -4,9 +4,7 @@ metrics."""
 import asyncio
 import gc
 import logging
-import re
-import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -27,6 +25,7 @@ from app.domain.clock import Clock, SystemClock
 from app.graphql import schema
 from app.migrations import current_revisions, head_revisions, upgrade_to_head
 from app.observability import Observability
+from app.observability.http import request_id_of
 from app.observability.scrape import queue_installed
 from app.psp.registry import build_registry
 from app.security.policy import PolicyCheck
@@ -36,7 +35,7 @@ from app.seed import seed_demo_catalog
 from app.services.api_keys import KeyAuthenticator
 from app.settings import Settings
 from app.trusted.registry import load_documents
-from app.trusted.route import TrustedDocuments, TrustedDocumentsMiddleware
+from app.trusted.route import TrustedDocuments, TrustedDocumentsFront
 
 logger = logging.getLogger("paygate")
 
@@ -72,8 +71,6 @@ mutation CreateCustomer {
 }
 """
 
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
-
 
 class RequestIdMiddleware:
     """Every response carries ``X-Request-ID``: the caller's, when well-formed, or a new one."""
@@ -85,9 +82,9 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        request_id = state.get("request_id") or request_id_of(scope)  # the front's, if set
+        state["request_id"] = request_id
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -99,6 +96,17 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+class PaygateApp(FastAPI):
+    """FastAPI with a front: the layers that ``front`` puts around Starlette's middleware
+    stack (the trusted documents' compiled plans, CORS, tracing; see ``create_app``)."""
+
+    front: Callable[[ASGIApp], ASGIApp] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return self.front(stack) if self.front is not None else stack
 
 
 class PaygateGraphQLRouter(GraphQLRouter[RequestContext, None]):
@@ -209,7 +217,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         finally:
             await context.close()
 
-    app = FastAPI(
+    app = PaygateApp(
         title="paygate",
         lifespan=lifespan,
         docs_url=None,
@@ -223,29 +231,42 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     async def refuse(request: Request, error: Unauthenticated) -> JSONResponse:
         return unauthenticated_response(error, request.state.request_id)
 
-    # Trusted documents, before the GraphQL router (the innermost middleware: inside CORS);
-    # compiled plans on PostgreSQL only (embedded SQLite serves them through the resolvers).
+    # Trusted documents: compiled plans (PostgreSQL only; embedded SQLite serves them through
+    # the resolvers) answered by the front, outside Starlette's middleware stack; CORS and
+    # tracing wrap both.
     trusted = TrustedDocuments(
         load_documents(settings.trusted_documents_dir),
         schema._schema,
         compile=settings.compiled_documents and engine.dialect.name == "postgresql",
     )
     app.state.trusted_documents = trusted
-    app.add_middleware(
-        TrustedDocumentsMiddleware,
-        runtime=runtime,
-        documents=trusted,
-        only=settings.trusted_documents_only,
+
+    overflow = (
+        settings.db_pool_size if settings.db_max_overflow is None else settings.db_max_overflow
     )
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["POST"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-            expose_headers=["X-Request-ID"],
-            max_age=600,
+
+    def front(stack: ASGIApp) -> ASGIApp:
+        outer: ASGIApp = TrustedDocumentsFront(
+            stack,
+            runtime=runtime,
+            documents=trusted,
+            only=settings.trusted_documents_only,
+            metrics=observability.metrics,
+            request_log=settings.request_log,
+            connections=settings.db_pool_size + overflow,
         )
+        if settings.cors_origins:
+            outer = CORSMiddleware(
+                outer,
+                allow_origins=settings.cors_origins,
+                allow_methods=["POST"],
+                allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+                expose_headers=["X-Request-ID"],
+                max_age=600,
+            )
+        return observability.wrap_outermost(outer)
+
+    app.front = front
     app.include_router(
         PaygateGraphQLRouter(
             schema,
@@ -293,5 +314,4 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     observability.install(app, psps=runtime.psps.names)  # inside RequestIdMiddleware
     app.add_middleware(RequestIdMiddleware)
-    observability.install_outermost(app)
     return app

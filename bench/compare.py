@@ -40,21 +40,27 @@ def main():
     ap.add_argument("--side", default="paygate")
     a = ap.parse_args()
     m = medians(a.results)
-    print(f"| workload | conns | {a.peer} req/s | {a.side} req/s | ratio | "
-          f"{a.peer} p50 / p99 ms | {a.side} p50 / p99 ms | p99 ratio |")
+    print(
+        f"| workload | conns | {a.peer} req/s | {a.side} req/s | ratio | "
+        f"{a.peer} p50 / p99 ms | {a.side} p50 / p99 ms | p99 ratio |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     keys = sorted({(w, c) for (_s, w, c) in m}, key=lambda k: (k[0] != "ping", k))
     for workload, conns in keys:
         peer, side = m.get((a.peer, workload, conns)), m.get((a.side, workload, conns))
         if peer is None or side is None:
             continue
-        print(f"| {workload} | {conns} | {peer['rps']:,.0f} | {side['rps']:,.0f} "
-              f"| **{side['rps'] / peer['rps']:.2f}x** "
-              f"| {peer['p50_ms']:.2f} / {peer['p99_ms']:.2f} "
-              f"| {side['p50_ms']:.2f} / {side['p99_ms']:.2f} "
-              f"| {side['p99_ms'] / peer['p99_ms']:.2f} |")
-    print("\nratio: paygate req/s over the peer's (goal >= 2.00; general path >= 0.50); "
-          "p99 ratio: paygate's p99 over the peer's (goal <= 1.00). Medians over the reps.")
+        print(
+            f"| {workload} | {conns} | {peer['rps']:,.0f} | {side['rps']:,.0f} "
+            f"| **{side['rps'] / peer['rps']:.2f}x** "
+            f"| {peer['p50_ms']:.2f} / {peer['p99_ms']:.2f} "
+            f"| {side['p50_ms']:.2f} / {side['p99_ms']:.2f} "
+            f"| {side['p99_ms'] / peer['p99_ms']:.2f} |"
+        )
+    print(
+        "\nratio: paygate req/s over the peer's (goal >= 2.00; general path >= 0.50); "
+        "p99 ratio: paygate's p99 over the peer's (goal <= 1.00). Medians over the reps."
+    )
 
 
 if __name__ == "__main__":

@@ -29,7 +29,9 @@ from bench_ids import customer_cursor, customer_global_id  # noqa: E402
 
 
 def postgraphile_cursor_primary_key_desc(n):
-    return base64.b64encode(json.dumps(["primary_key_desc", [n]], separators=(",", ":")).encode()).decode()
+    return base64.b64encode(
+        json.dumps(["primary_key_desc", [n]], separators=(",", ":")).encode()
+    ).decode()
 
 
 ENCODERS = {

@@ -33,13 +33,29 @@ def post(url, body, authorization=None):
 
 
 def _invoice_peer(i):
-    return (i["number"], i["status"], i["currency"].upper(), i["amountDue"], i["amountPaid"],
-            i["periodStart"], i["periodEnd"], i["createdAt"])
+    return (
+        i["number"],
+        i["status"],
+        i["currency"].upper(),
+        i["amountDue"],
+        i["amountPaid"],
+        i["periodStart"],
+        i["periodEnd"],
+        i["createdAt"],
+    )
 
 
 def _invoice_paygate(i):
-    return (i["number"], i["status"].lower(), i["total"]["currency"], i["total"]["amountMinor"],
-            i["amountPaid"]["amountMinor"], i["periodStart"], i["periodEnd"], i["createdAt"])
+    return (
+        i["number"],
+        i["status"].lower(),
+        i["total"]["currency"],
+        i["total"]["amountMinor"],
+        i["amountPaid"]["amountMinor"],
+        i["periodStart"],
+        i["periodEnd"],
+        i["createdAt"],
+    )
 
 
 def _subscription(s, status):
@@ -50,17 +66,30 @@ def customer_page_peer(data):
     c = data["customerById"]
     return {
         "customer": (c["email"], c["name"], c["country"], c["createdAt"]),
-        "methods": [(m["type"], m["cardBrand"], m["cardLast4"], m["expMonth"], m["expYear"],
-                     m["isDefault"]) for m in c["paymentMethodsByCustomerId"]["nodes"]],
+        "methods": [
+            (m["type"], m["cardBrand"], m["cardLast4"], m["expMonth"], m["expYear"], m["isDefault"])
+            for m in c["paymentMethodsByCustomerId"]["nodes"]
+        ],
         "subscriptions": [
-            (*_subscription(s, s["status"]), s["quantity"], s["priceByPriceId"]["nickname"],
-             s["priceByPriceId"]["unitAmount"], s["priceByPriceId"]["currency"].upper(),
-             s["priceByPriceId"]["billingInterval"], s["priceByPriceId"]["intervalCount"])
+            (
+                *_subscription(s, s["status"]),
+                s["quantity"],
+                s["priceByPriceId"]["nickname"],
+                s["priceByPriceId"]["unitAmount"],
+                s["priceByPriceId"]["currency"].upper(),
+                s["priceByPriceId"]["billingInterval"],
+                s["priceByPriceId"]["intervalCount"],
+            )
             for s in c["subscriptionsByCustomerId"]["nodes"]
         ],
         "invoices": [
-            (*_invoice_peer(i), [(li["description"], li["quantity"], li["unitAmount"], li["amount"])
-                                 for li in i["invoiceLineItemsByInvoiceId"]["nodes"]])
+            (
+                *_invoice_peer(i),
+                [
+                    (li["description"], li["quantity"], li["unitAmount"], li["amount"])
+                    for li in i["invoiceLineItemsByInvoiceId"]["nodes"]
+                ],
+            )
             for i in c["invoicesByCustomerId"]["nodes"]
         ],
     }
@@ -72,19 +101,37 @@ def customer_page_paygate(data):
     for s in c["subscriptions"]:
         (item,) = s["items"]  # the bench's subscriptions have one price each
         p = item["price"]
-        subscriptions.append((
-            *_subscription(s, s["status"].lower()), item["quantity"], p["nickname"],
-            p["unitAmount"]["amountMinor"], p["unitAmount"]["currency"],
-            p["recurring"]["interval"].lower(), p["recurring"]["intervalCount"]))
+        subscriptions.append(
+            (
+                *_subscription(s, s["status"].lower()),
+                item["quantity"],
+                p["nickname"],
+                p["unitAmount"]["amountMinor"],
+                p["unitAmount"]["currency"],
+                p["recurring"]["interval"].lower(),
+                p["recurring"]["intervalCount"],
+            )
+        )
     return {
         "customer": (c["email"], c["name"], c["country"], c["createdAt"]),
-        "methods": [(m["type"], m["brand"], m["last4"], m["expMonth"], m["expYear"],
-                     m["isDefault"]) for m in c["paymentMethods"]],
+        "methods": [
+            (m["type"], m["brand"], m["last4"], m["expMonth"], m["expYear"], m["isDefault"])
+            for m in c["paymentMethods"]
+        ],
         "subscriptions": subscriptions,
         "invoices": [  # `invoices(last: 12)` is oldest first; the peer's newest first
-            (*_invoice_paygate(i), [(li["description"], li["quantity"],
-                                     li["unitAmount"]["amountMinor"], li["amount"]["amountMinor"])
-                                    for li in i["lines"]])
+            (
+                *_invoice_paygate(i),
+                [
+                    (
+                        li["description"],
+                        li["quantity"],
+                        li["unitAmount"]["amountMinor"],
+                        li["amount"]["amountMinor"],
+                    )
+                    for li in i["lines"]
+                ],
+            )
             for i in reversed(c["invoices"])
         ],
     }
@@ -92,20 +139,38 @@ def customer_page_paygate(data):
 
 def customers_list_peer(data):
     return [
-        (c["email"], c["name"], c["country"], c["createdAt"], [
-            (*_subscription(s, s["status"]),
-             [_invoice_peer(i) for i in s["invoicesBySubscriptionId"]["nodes"]])
-            for s in c["subscriptionsByCustomerId"]["nodes"]])
+        (
+            c["email"],
+            c["name"],
+            c["country"],
+            c["createdAt"],
+            [
+                (
+                    *_subscription(s, s["status"]),
+                    [_invoice_peer(i) for i in s["invoicesBySubscriptionId"]["nodes"]],
+                )
+                for s in c["subscriptionsByCustomerId"]["nodes"]
+            ],
+        )
         for c in data["allCustomers"]["nodes"]
     ]
 
 
 def customers_list_paygate(data):
     return [
-        (c["email"], c["name"], c["country"], c["createdAt"], [
-            (*_subscription(s, s["status"].lower()),
-             [_invoice_paygate(s["latestInvoice"])] if s["latestInvoice"] else [])
-            for s in c["subscriptions"]])
+        (
+            c["email"],
+            c["name"],
+            c["country"],
+            c["createdAt"],
+            [
+                (
+                    *_subscription(s, s["status"].lower()),
+                    [_invoice_paygate(s["latestInvoice"])] if s["latestInvoice"] else [],
+                )
+                for s in c["subscriptions"]
+            ],
+        )
         for c in (edge["node"] for edge in data["customers"]["edges"])
     ]
 
@@ -136,8 +201,10 @@ def main():
             left = reduce_peer(post(a.peer, peer_bodies[k]))
             right = reduce_paygate(post(a.paygate, paygate_bodies[k], a.authorization))
             if left != right:
-                print(f"same_data: {w} body {k} differs\npeer:    {left}\npaygate: {right}",
-                      file=sys.stderr)
+                print(
+                    f"same_data: {w} body {k} differs\npeer:    {left}\npaygate: {right}",
+                    file=sys.stderr,
+                )
                 return 1
             checked += 1
         print(f"same_data: {w}: {checked} bodies, same data on both sides", file=sys.stderr)

@@ -10,6 +10,7 @@ from datetime import timedelta
 from fastapi import FastAPI, Request, Response
 from prometheus_client.exposition import choose_encoder
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import ASGIApp
 
 from app.domain.clock import Clock
 from app.observability import records
@@ -70,10 +71,9 @@ class Observability:
             tracing=self.tracing is not None,
         )
 
-    def install_outermost(self, app: FastAPI) -> None:
-        """The tracing middleware, around everything: call after every other middleware."""
-        if self.tracing is not None:
-            self.tracing.install(app)
+    def wrap_outermost(self, app: ASGIApp) -> ASGIApp:
+        """The tracing middleware around ``app`` (everything, the front included)."""
+        return self.tracing.wrap(app) if self.tracing is not None else app
 
     def shutdown(self) -> None:
         if self.tracing is not None:

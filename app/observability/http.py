@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
+import uuid
 from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
@@ -82,6 +84,56 @@ def outcome_of(status: int, observation: RequestObservation) -> str:
     return "ok"
 
 
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
+
+
+def request_id_of(scope: Scope) -> str:
+    """The caller's ``X-Request-ID`` when well-formed, or a new one."""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            incoming: str = value.decode("latin-1")
+            if _REQUEST_ID.fullmatch(incoming):
+                return incoming
+            break
+    return uuid.uuid4().hex
+
+
+def write_request_line(
+    logger: Any,
+    method: str,
+    route: str,
+    status: int,
+    seconds: float,
+    observation: RequestObservation,
+    failure: BaseException | None = None,
+    **extra: Any,
+) -> None:
+    """The request's log line (INFO; ERROR for a 5xx or an exception; DEBUG for probes)."""
+    level = logging.ERROR if status >= 500 or failure else logging.INFO
+    if level == logging.INFO and route in QUIET_ROUTES:
+        level = logging.DEBUG
+    if not logging.getLogger("paygate.request").isEnabledFor(level):
+        return
+    fields: dict[str, Any] = {
+        "method": method,
+        "route": route,
+        "status": status,
+        "duration_ms": round(seconds * 1000, 2),
+        "outcome": outcome_of(status, observation),
+        "principal": principal_kind(observation.principal),
+    }
+    if observation.operation is not None:
+        fields["operation"] = observation.operation
+        fields["operation_type"] = observation.operation_type
+    if observation.error_codes:
+        fields["errors"] = observation.error_codes
+    if observation.user_error_codes:
+        fields["user_errors"] = observation.user_error_codes
+    if isinstance(failure, Exception):  # not for a cancellation
+        fields["exc_info"] = failure
+    logger.log(level, "request", **fields, **extra)
+
+
 class ObservabilityMiddleware:
     def __init__(
         self, app: ASGIApp, *, metrics: Metrics | None, request_log: bool, tracing: bool
@@ -128,40 +180,11 @@ class ObservabilityMiddleware:
             if observation.principal is None:
                 observation.principal = state.get("principal")
             if self.request_log:
-                self._log(method, route, status, seconds, observation, failure)
+                write_request_line(
+                    self.logger, method, route, status, seconds, observation, failure
+                )
             structlog.contextvars.reset_contextvars(**bound)
             _current.reset(token)
-
-    def _log(
-        self,
-        method: str,
-        route: str,
-        status: int,
-        seconds: float,
-        observation: RequestObservation,
-        failure: BaseException | None,
-    ) -> None:
-        level = logging.ERROR if status >= 500 or failure else logging.INFO
-        if level == logging.INFO and route in QUIET_ROUTES:
-            level = logging.DEBUG
-        fields: dict[str, Any] = {
-            "method": method,
-            "route": route,
-            "status": status,
-            "duration_ms": round(seconds * 1000, 2),
-            "outcome": outcome_of(status, observation),
-            "principal": principal_kind(observation.principal),
-        }
-        if observation.operation is not None:
-            fields["operation"] = observation.operation
-            fields["operation_type"] = observation.operation_type
-        if observation.error_codes:
-            fields["errors"] = observation.error_codes
-        if observation.user_error_codes:
-            fields["user_errors"] = observation.user_error_codes
-        if isinstance(failure, Exception):  # not for a cancellation
-            fields["exc_info"] = failure
-        self.logger.log(level, "request", **fields)
 
 
 def _name_span(method: str, route: str, observation: RequestObservation) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from app.settings import Settings
 
@@ -52,12 +52,12 @@ class Tracing:
         usage = metrics.NoOpMeter("paygate.db").create_up_down_counter("db.client.connections")
         EngineTracer(tracer, engine.sync_engine, usage)  # type: ignore[no-untyped-call]
 
-    def install(self, app: Starlette) -> None:
-        """The server span around everything else: add it last (outermost)."""
+    def wrap(self, app: ASGIApp) -> ASGIApp:
+        """The server span around ``app`` (everything else: the outermost layer)."""
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
-        app.add_middleware(
-            OpenTelemetryMiddleware,
+        return OpenTelemetryMiddleware(
+            app,
             excluded_urls=EXCLUDED_URLS,
             tracer_provider=self.provider,
             server_request_hook=_without_query,

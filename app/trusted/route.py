@@ -1,10 +1,12 @@
-"""POST /graphql for trusted documents, in front of the GraphQL router.
+"""POST /graphql for trusted documents, in front of the whole application.
 
-An ASGI middleware (innermost: inside the request id and observability middlewares). For
-a body naming a registered document (``documentId``, Apollo's persisted-query hash, or the
-exact text as ``query``) whose plan compiled, it authenticates, checks the field policy,
-coerces the variables and runs the plan's one SQL statement, answering
-``{"data": <the JSON PostgreSQL built>}``. Everything else goes on to the router
+The front is the outermost ASGI layer (only CORS and tracing, when configured, wrap it).
+For a body naming a registered document (``documentId``, Apollo's persisted-query hash, or
+the exact text as ``query``) whose plan compiled, it authenticates, checks the field
+policy, coerces the variables and runs the plan's one SQL statement, answering
+``{"data": <the JSON text PostgreSQL wrote>}`` with the request id, the latency metrics and
+the request's log line, and nothing else: no Starlette middleware, no router, no GraphQL
+execution, no Python object per field. Everything else goes on to the application
 unchanged; a document sent by id goes on as its text. Whatever would make the resolvers
 report an error (a malformed or foreign ID, an out-of-range size, a refused field) goes on
 to them too, so errors are theirs, exactly.
@@ -14,12 +16,14 @@ With ``PAYGATE_TRUSTED_DOCUMENTS_ONLY`` an unregistered document is refused.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Iterable
 from time import perf_counter
 from typing import Any
 
+import orjson
 from graphql import GraphQLSchema
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,8 +32,13 @@ from app.auth import Unauthenticated, authenticate, unauthenticated_response
 from app.context import Runtime
 from app.domain.pan import contains_card_number
 from app.graphql import _strings
-from app.observability.http import current_request
-from app.observability.metrics import operation_label
+from app.observability.http import (
+    RequestObservation,
+    request_id_of,
+    write_request_line,
+)
+from app.observability.logs import request_logger
+from app.observability.metrics import Metrics, operation_label
 from app.trusted.compiler import FallThrough, Plan, Unsupported, compile_document
 from app.trusted.registry import TrustedDocument
 
@@ -37,13 +46,6 @@ logger = logging.getLogger("paygate.trusted")
 
 NOT_TRUSTED = "DOCUMENT_NOT_TRUSTED"
 UNKNOWN_DOCUMENT = "DOCUMENT_NOT_FOUND"
-
-
-class _Route:
-    path = "/graphql"
-
-
-GRAPHQL_ROUTE = _Route()
 
 
 class TrustedDocuments:
@@ -96,40 +98,106 @@ def _error(message: str, code: str, status: int = 200) -> tuple[int, bytes]:
     return status, json.dumps(body).encode()
 
 
-class TrustedDocumentsMiddleware:
+class TrustedDocumentsFront:
+    """The outermost layer: compiled plans answered here, the rest passed to ``app``."""
+
     def __init__(
-        self, app: ASGIApp, *, runtime: Runtime, documents: TrustedDocuments, only: bool
+        self,
+        app: ASGIApp,
+        *,
+        runtime: Runtime,
+        documents: TrustedDocuments,
+        only: bool,
+        metrics: Metrics | None,
+        request_log: bool,
+        connections: int,
     ) -> None:
         self.app = app
+        # At most as many plans at once as the pool has connections, the others waiting in
+        # arrival order: the pool's own queue lets a newcomer take a connection that a
+        # waiter was woken for, and under load some requests wait far longer than others.
+        self.slots = asyncio.Semaphore(connections)
         self.runtime = runtime
         self.documents = documents
         self.only = only
+        self.metrics = metrics
+        self.request_log = request_log
+        self.logger = request_logger()
+        self.http_seconds = {
+            family: metrics.http_duration.labels("POST", "/graphql", family)
+            for family in ("2xx", "4xx")
+        } if metrics is not None else {}  # fmt: skip
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/graphql":
             await self.app(scope, receive, send)
             return
-        content_type = dict(scope["headers"]).get(b"content-type", b"")
+        started = perf_counter()
+        content_type = b""
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value
+                break
         if not content_type.startswith(b"application/json"):
             if self.only:
-                await _respond(send, *_error("Send a trusted document as JSON.", NOT_TRUSTED))
+                message = "Send a trusted document as JSON."
+                await self._answer(scope, send, started, _error(message, NOT_TRUSTED), None)
                 return
             await self.app(scope, receive, send)
             return
         raw = await _read_body(receive)
         try:
-            body = json.loads(raw)
-        except (ValueError, RecursionError):
-            body = None
-        answer = None
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            body = None  # the router reads it (with ``json``, which takes any integer)
+        answer: tuple[int, bytes] | None = None
+        plan: Plan | None = None
         if isinstance(body, dict):
-            answer, raw = await self._single(scope, body, raw)
+            answer, raw, plan = await self._single(scope, body, raw)
         elif isinstance(body, list):
             answer, raw = self._batch(body, raw)
         if answer is not None:
-            await _respond(send, *answer)
+            await self._answer(scope, send, started, answer, plan)
             return
         await self.app(scope, _replay(raw, receive), send)
+
+    async def _answer(
+        self,
+        scope: Scope,
+        send: Send,
+        started: float,
+        answer: tuple[int, bytes],
+        plan: Plan | None,
+    ) -> None:
+        """Send the answer with the request id, then record its latency and log line."""
+        state = scope.setdefault("state", {})
+        request_id = state.get("request_id") or request_id_of(scope)
+        status, body = answer
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"x-request-id", request_id.encode()),
+            (b"x-content-type-options", b"nosniff"),
+        ]
+        if status == 401:
+            headers.append((b"www-authenticate", b'Bearer realm="paygate"'))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        seconds = perf_counter() - started
+        family = "2xx" if status < 300 else "4xx"
+        if self.metrics is not None:
+            self.http_seconds[family].observe(seconds)
+        if self.request_log:
+            observation = RequestObservation(self.metrics, principal=state.get("principal"))
+            if plan is not None:
+                observation.operation = operation_label(plan.operation_name)
+                observation.operation_type = "query"
+            elif status == 200:
+                observation.error_codes.append(_code(body))
+            write_request_line(
+                self.logger, "POST", "/graphql", status, seconds, observation,
+                request_id=request_id,
+            )  # fmt: skip
 
     def _batch(self, body: list[Any], raw: bytes) -> tuple[tuple[int, bytes] | None, bytes]:
         """A batch goes to the router (never compiled), its documents sent by id as text."""
@@ -147,22 +215,27 @@ class TrustedDocumentsMiddleware:
 
     async def _single(
         self, scope: Scope, body: dict[str, Any], raw: bytes
-    ) -> tuple[tuple[int, bytes] | None, bytes]:
-        """The answer, or None and the body the router gets."""
+    ) -> tuple[tuple[int, bytes] | None, bytes, Plan | None]:
+        """The answer (and the plan that made it), or None and the body the router gets."""
         document, unknown = self.documents.find(body)
         if unknown:
             if "documentId" not in body:  # Apollo's automatic persisted queries: the client
                 # sends the text next (refused with PAYGATE_TRUSTED_DOCUMENTS_ONLY)
-                return _error("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND"), raw
-            return _error("No trusted document has this documentId.", UNKNOWN_DOCUMENT), raw
+                return _error("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND"), raw, None
+            message = "No trusted document has this documentId."
+            return _error(message, UNKNOWN_DOCUMENT), raw, None
         if document is None:
             if self.only:
-                return _error(
-                    "Only trusted (registered) documents are accepted here: send "
-                    '{"documentId": "sha256:<hex>", "variables": {...}}.',
-                    NOT_TRUSTED,
-                ), raw
-            return None, raw
+                return (
+                    _error(
+                        "Only trusted (registered) documents are accepted here: send "
+                        '{"documentId": "sha256:<hex>", "variables": {...}}.',
+                        NOT_TRUSTED,
+                    ),
+                    raw,
+                    None,
+                )
+            return None, raw, None
         plan = self.documents.plans.get(document.sha256)
         if plan is not None:
             try:
@@ -173,15 +246,15 @@ class TrustedDocumentsMiddleware:
                 logger.exception("compiled plan of %s failed", document.name)
                 answer = None
             if answer is not None:
-                return answer, raw
+                return answer, raw, plan
         if body.get("query") == document.text:
-            return None, raw
-        return None, json.dumps(_as_text(body, document)).encode()
+            return None, raw, None
+        return None, json.dumps(_as_text(body, document)).encode(), None
 
     async def _execute(
         self, scope: Scope, plan: Plan, body: dict[str, Any]
     ) -> tuple[int, bytes] | None:
-        started = perf_counter()
+        began = perf_counter()
         variables = body.get("variables") or {}
         operation_name = body.get("operationName")
         if not isinstance(variables, dict) or operation_name not in (None, plan.operation_name):
@@ -189,21 +262,24 @@ class TrustedDocumentsMiddleware:
         if any(contains_card_number(text) for text in _strings(variables)):
             raise FallThrough  # the router refuses it, as always
         runtime = self.runtime
-        request = Request(scope)
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id = state.get("request_id") or request_id_of(scope)
         try:
-            principal = await authenticate(request, runtime)
+            principal = await authenticate(Request(scope), runtime)
         except Unauthenticated as error:
-            response = unauthenticated_response(error, scope["state"]["request_id"])
-            return 401, bytes(response.body)  # headers: see _respond
+            response = unauthenticated_response(error, request_id)
+            return 401, bytes(response.body)  # headers: see _answer
         if runtime.policy.denied(plan.document.text, plan.operation_name, principal.actor):
             raise FallThrough  # refused, with the router's error and audit
         arguments = plan.arguments(variables, principal)
-        async with runtime.engine.connect() as connection:
+        async with self.slots, runtime.engine.connect() as connection:
             raw = await connection.get_raw_connection()
             driver: Any = raw.driver_connection
             data: str = await driver.fetchval(plan.sql, *arguments)
-        scope["route"] = GRAPHQL_ROUTE  # for the request's metrics and log line
-        _observe(plan, principal, perf_counter() - started)
+        state["principal"] = principal
+        if self.metrics is not None:
+            label = self.metrics.operation_name(plan.operation_name)
+            self.metrics.graphql_duration.labels(label, "query").observe(perf_counter() - began)
         return 200, b'{"data":' + data.encode() + b"}"
 
 
@@ -212,19 +288,6 @@ def _as_text(body: dict[str, Any], document: TrustedDocument) -> dict[str, Any]:
     rewritten = {k: v for k, v in body.items() if k not in ("documentId", "extensions")}
     rewritten["query"] = document.text
     return rewritten
-
-
-def _observe(plan: Plan, principal: object, seconds: float) -> None:
-    observation = current_request()
-    if observation is None:
-        return
-    observation.operation = operation_label(plan.operation_name)
-    observation.operation_type = "query"
-    observation.principal = principal
-    metrics = observation.metrics
-    if metrics is not None:
-        label = metrics.operation_name(plan.operation_name)
-        metrics.graphql_duration.labels(label, "query").observe(seconds)
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -252,12 +315,9 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _respond(send: Send, status: int, body: bytes) -> None:
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    if status == 401:
-        headers.append((b"www-authenticate", b'Bearer realm="paygate"'))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+def _code(body: bytes) -> str:
+    """The error code of an answer the front refused with."""
+    try:
+        return str(orjson.loads(body)["errors"][0]["extensions"]["code"])
+    except (orjson.JSONDecodeError, LookupError, TypeError):
+        return "UNKNOWN"

@@ -407,3 +407,63 @@ async def test_batches_go_to_the_resolvers_with_documents_by_id(both: Both) -> N
     assert first["data"]["customer"]["email"] == "customer4@example.com"
     assert second == {"data": {"__typename": "Query"}}
     assert not any(q.startswith("/* trusted document") for q in both.compiled.wire)
+
+
+async def test_compiled_answers_are_logged_and_measured_like_the_others(
+    settings: Settings, clock: FrozenClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The front writes the request's line and metrics as the middleware stack would: the
+    same fields as the resolvers' answer to the same request, the caller's request id."""
+    logged = settings.model_copy(update={"log_format": "json"})
+    document = DOCUMENTS["customer_page"]
+    body = {"documentId": document.document_id, "variables": {"id": customer_global_id(1)}}
+    lines = {}
+    async with (
+        _side(logged, clock) as compiled,
+        _side(logged.model_copy(update={"compiled_documents": False}), clock) as reference,
+    ):
+        for name, side in (("compiled", compiled), ("reference", reference)):
+            capsys.readouterr()
+            response = await side.http.post(
+                "/graphql", json=body, headers={"x-request-id": f"request-{name}"}
+            )
+            assert response.json() == {"data": {"customer": None}}
+            assert response.headers["x-request-id"] == f"request-{name}"
+            assert response.headers["x-content-type-options"] == "nosniff"
+            found = [json.loads(x) for x in capsys.readouterr().err.splitlines() if "{" in x[:1]]
+            (line,) = [x for x in found if x.get("request_id") == f"request-{name}"]
+            lines[name] = line
+            metrics = (await side.http.get("/metrics")).text
+            assert (
+                'paygate_http_request_duration_seconds_count{method="POST",route="/graphql",'
+                'status_class="2xx"} 1.0' in metrics
+            )
+            assert (
+                'paygate_graphql_operation_duration_seconds_count{operation="CustomerPage",'
+                'type="query"} 1.0' in metrics
+            )
+        assert any(q.startswith("/* trusted document") for q in compiled.wire)
+        assert not any(q.startswith("/* trusted document") for q in reference.wire)
+    varying = ("duration_ms", "timestamp", "request_id")
+    assert {k: v for k, v in lines["compiled"].items() if k not in varying} == {
+        k: v for k, v in lines["reference"].items() if k not in varying
+    }
+    assert lines["compiled"]["operation"] == "CustomerPage"
+
+
+async def test_concurrent_plans_share_a_small_pool(
+    settings: Settings, clock: FrozenClock, database_url: str
+) -> None:
+    """More requests at once than connections: they wait their turn, none fails."""
+    small = settings.model_copy(update={"db_pool_size": 2, "db_max_overflow": 0})
+    document = DOCUMENTS["customer_page"]
+    async with _side(small, clock) as side:
+        bodies = [
+            {"documentId": document.document_id, "variables": {"id": customer_global_id(n)}}
+            for n in range(40)
+        ]
+        responses = await asyncio.gather(*(side.http.post("/graphql", json=b) for b in bodies))
+        statements = [q for q in side.wire if q.startswith("/* trusted document")]
+    assert [r.status_code for r in responses] == [200] * 40
+    assert all(r.json() == {"data": {"customer": None}} for r in responses)
+    assert len(statements) == 40
