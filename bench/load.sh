@@ -13,6 +13,7 @@
 #   LOAD_CPU=0      CPU list for wrk (taskset -c); empty = no pinning
 #   WORK_DIR=/tmp/perf/work   where rendered bodies go
 #   BENCH_AUTHORIZATION=      sent as the Authorization header (e.g. "Bearer pgk_…"), if set
+#   REP=                      with REPS=1: the repetition's number in the labels
 set -euo pipefail
 
 SIDE=${1:?usage: load.sh SIDE URL [QUERIES_DIR]}
@@ -61,6 +62,7 @@ EOF
 
   for c in $CONNS; do
     for r in $(seq 1 "$REPS"); do
+      [ -z "${REP:-}" ] || r=$REP  # one repetition of several, numbered by the caller
       line=$(BENCH_BODIES="$bodies" BENCH_LABEL="$SIDE/$w/c$c/r$r" "${PIN[@]}" \
                wrk -t1 -c"$c" -d"${DURATION}s" --timeout 10s -s "$HERE/wrk_post.lua" "$URL" \
              | grep '^RESULT ' | sed 's/^RESULT //')

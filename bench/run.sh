@@ -7,7 +7,7 @@
 #   3. installs PostGraphile under $PEER_DIR if missing (npm), creates a paygate admin API key
 #   4. pins PostgreSQL to $PG_CPU; each server in turn runs alone on $APP_CPU, wrk on $LOAD_CPU
 #   5. checks that both sides answer the workloads with the same data (same_data.py)
-#   6. loads the peer, then paygate, with every workload x conns x reps (load.sh, wrk)
+#   6. loads the peer, then paygate, one repetition at a time (load.sh, wrk), until REPS
 #   7. prints both sides and the ratios (compare.py), stops what it started by PID
 #
 # Both sides get the same pool ($POOL connections, paygate without overflow), the same CPU,
@@ -195,24 +195,27 @@ if [ -n "$data_workloads" ]; then
   python3 "$HERE/same_data.py" --peer "$PEER_URL" --paygate "$PAYGATE_URL" \
     --authorization "$AUTH" --workloads "$data_workloads"
 fi
-stop "$PAYGATE_PID" paygate; PAYGATE_PID=""
 
-# ---- 6. load, one side at a time ----------------------------------------------------------------
-log "load: sides [$SIDES] x workloads [$WORKLOADS] x conns [$CONNS] x $REPS reps x ${DURATION}s (warm-up ${WARMUP}s each)"
-for side in $SIDES; do
-  case $side in
-    postgraphile)
-      [ -n "$PEER_PID" ] || start_peer
-      "$HERE/load.sh" postgraphile "$PEER_URL" "$HERE/peer/queries"
-      stop "$PEER_PID" PostGraphile; PEER_PID="" ;;
-    paygate)
-      stop "$PEER_PID" PostGraphile; PEER_PID=""
-      start_paygate
-      BENCH_AUTHORIZATION="$AUTH" "$HERE/load.sh" paygate "$PAYGATE_URL" "$HERE/queries"
-      stop "$PAYGATE_PID" paygate; PAYGATE_PID="" ;;
-    *) log "unknown side $side"; exit 1 ;;
-  esac
+# ---- 6. load: the sides take turns, one repetition each ------------------------------------------
+# Both servers stay up (the idle one costs no CPU) and each repetition loads the peer, then
+# paygate: a machine whose speed drifts during the run (shared hosts do) slows both sides
+# alike, instead of whichever side was loaded second.
+log "load: sides [$SIDES] x workloads [$WORKLOADS] x conns [$CONNS] x $REPS reps x ${DURATION}s (warm-up ${WARMUP}s per workload and rep), sides alternating"
+[ -n "$PEER_PID" ] || ! [[ " $SIDES " == *" postgraphile "* ]] || start_peer
+[ -n "$PAYGATE_PID" ] || ! [[ " $SIDES " == *" paygate "* ]] || start_paygate
+for rep in $(seq 1 "$REPS"); do
+  for side in $SIDES; do
+    case $side in
+      postgraphile)
+        REPS=1 REP=$rep "$HERE/load.sh" postgraphile "$PEER_URL" "$HERE/peer/queries" ;;
+      paygate)
+        REPS=1 REP=$rep BENCH_AUTHORIZATION="$AUTH" "$HERE/load.sh" paygate "$PAYGATE_URL" "$HERE/queries" ;;
+      *) log "unknown side $side"; exit 1 ;;
+    esac
+  done
 done
+stop "$PEER_PID" PostGraphile; PEER_PID=""
+stop "$PAYGATE_PID" paygate; PAYGATE_PID=""
 
 # ---- 7. summary -------------------------------------------------------------------------------
 {
