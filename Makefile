@@ -24,7 +24,7 @@ types: deps
 	$(UV) run --frozen mypy
 
 pytest: deps assets
-	$(UV) run --frozen pytest -n 2
+	$(UV) run --frozen pytest -n 2 --dist worksteal --durations=15
 
 deps: $(UV)
 	@$(UV) sync --frozen --quiet

@@ -118,6 +118,12 @@ def card_scan_log() -> Iterator[card_scan.LogScan]:
         raise card_scan.CardNumbersFound("card numbers logged:\n" + "\n".join(findings))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first (a stable sort): started last, one of them would keep a worker
+    busy for minutes after the other has finished."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if card_scan.STATS.tests:
         terminalreporter.write_line(card_scan.STATS.summary())

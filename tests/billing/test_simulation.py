@@ -28,6 +28,7 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 END = datetime(2027, 1, 1, tzinfo=UTC)
 
 
+@pytest.mark.slow
 async def test_a_year_of_billing_with_three_engines(
     api: Api, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

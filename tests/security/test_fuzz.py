@@ -48,6 +48,7 @@ from tests.conftest import Api
 from tests.security.fuzzing import CONFIG, POOL, Tally, prepare, register_scalars
 from tests.security.seed import seed
 
+pytestmark = pytest.mark.slow
 register_scalars()
 SCHEMA = schemathesis.graphql.from_dict(
     graphql.introspection_from_schema(paygate_schema._schema), config=CONFIG
