@@ -115,5 +115,15 @@ def redact(value: Any, *, unset: object = None, field: str | None = None) -> Any
     if contains_card_number(text):
         return REDACTED
     if field in STRUCTURAL_FIELDS or _is_global_id(text):
-        return text if len(text) <= _MAX_STRING else text[:_MAX_STRING] + "…"
+        short = text if len(text) <= _MAX_STRING else text[:_MAX_STRING] + "…"
+        return _storable(short)
     return REDACTED
+
+
+def _storable(text: str) -> str:
+    """``text`` with what a ``jsonb`` value cannot hold (NUL, lone surrogates) replaced by
+    U+FFFD: such input is refused by the mutation, and its audit event must still be
+    written (PostgreSQL would refuse the whole row)."""
+    if text.isprintable() or not any(c == "\x00" or "\ud800" <= c <= "\udfff" for c in text):
+        return text
+    return "".join("\ufffd" if c == "\x00" or "\ud800" <= c <= "\udfff" else c for c in text)

@@ -13,7 +13,8 @@ other, on one app and one database.
 
 Every response must be below 500, and each of its errors either a request error (syntax,
 validation, coercion: no ``path``) or typed (``extensions.code``). An ``INTERNAL_ERROR`` is a
-bug, and so is a message quoting SQL, drivers or tracebacks. Findings are counted, and the
+bug, and so is a message quoting SQL, drivers or tracebacks, and so is a mutation call whose
+audit event the database refused (``paygate.audit`` logs it). Findings are counted, and the
 test fails with the documents that caused them. ``-s`` prints the tallies, and
 ``PAYGATE_FUZZ_REPORT=file`` appends them as JSON lines (also from pytest-xdist workers).
 
@@ -90,6 +91,18 @@ class _Causes(logging.Handler):
             self.tally.cause = _describe(record.exc_info[1])
 
 
+class _Lost(logging.Handler):
+    """The audit log's errors: each is a mutation call that left no audit event."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        cause = _describe(record.exc_info[1]) if record.exc_info and record.exc_info[1] else ""
+        self.messages.append(f"{record.getMessage()} {cause}")
+
+
 def _describe(error: BaseException) -> str:
     """The exception and the innermost line of app/ that it went through."""
     frames = traceback.extract_tb(error.__traceback__)
@@ -154,6 +167,8 @@ async def test_fuzz(label: str, api: Api, fuzz_headers: dict[str, str]) -> None:
     generated = time.perf_counter()
     causes = _Causes(tally)
     logging.getLogger("paygate.graphql").addHandler(causes)
+    lost = _Lost()  # audit events the database refused: a mutation call the log misses
+    logging.getLogger("paygate.audit").addHandler(lost)
     try:
         for document, variables in documents:
             tally.cause = None
@@ -167,6 +182,7 @@ async def test_fuzz(label: str, api: Api, fuzz_headers: dict[str, str]) -> None:
             tally.judge(document, variables, response.status_code, response.text)
     finally:
         logging.getLogger("paygate.graphql").removeHandler(causes)
+        logging.getLogger("paygate.audit").removeHandler(lost)
     tally.seconds = (generated - started, time.perf_counter() - generated)
     TALLIES.append(tally)
     print(f"\n{tally.summary()}")  # noqa: T201
@@ -174,4 +190,7 @@ async def test_fuzz(label: str, api: Api, fuzz_headers: dict[str, str]) -> None:
         with Path(report).open("a", encoding="utf-8") as lines:  # noqa: ASYNC230 (tiny)
             lines.write(json.dumps(tally.as_json()) + "\n")
     assert tally.requests == tally.examples
+    assert not lost.messages, f"{len(lost.messages)} audit events lost:\n" + "\n".join(
+        lost.messages[:10]
+    )
     assert not tally.findings, f"{len(tally.findings)} findings:\n" + "\n".join(tally.findings[:10])

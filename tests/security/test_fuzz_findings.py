@@ -282,3 +282,31 @@ async def test_a_test_clock_moves_a_bounded_number_of_periods_at_a_time(api: Api
         "testClock": {"frozenTime": "2034-05-01T00:00:00+00:00"},
         "userErrors": [],
     }
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\ud800", "pro\x00monthly"])
+async def test_the_audit_log_records_input_postgresql_cannot_store(api: Api, bad: str) -> None:
+    """A mutation whose structural input (here a lookup key) held a NUL or a lone surrogate
+    was refused with a user error, but its audit event was lost: PostgreSQL's ``jsonb``
+    refused the row (and logging that took seconds). Now the value is kept with U+FFFD in
+    place of what cannot be stored."""
+    seeded = await seed(api)
+    product = next(i for i in seeded.ids if i.startswith("UHJvZHVjd"))  # "Product:"
+    body = await raw(
+        api,
+        "mutation($p: ID!, $k: String!) { createPrice(input: {productId: $p, "
+        'unitAmount: {amount: "1.00", currency: "EUR"}, lookupKey: $k}) '
+        "{ userErrors { code } } }",
+        {"p": product, "k": bad},
+    )
+    assert body["data"]["createPrice"]["userErrors"]
+    async with api.runtime.sessions() as session:
+        stored = (
+            await session.execute(
+                sa.text(
+                    "SELECT input FROM audit_events WHERE operation = 'createPrice' "
+                    "ORDER BY occurred_at DESC, id DESC LIMIT 1"
+                )
+            )
+        ).scalar_one()
+    assert stored["input"]["lookupKey"] == bad.replace("\x00", "\ufffd").replace("\ud800", "\ufffd")
