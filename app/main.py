@@ -82,9 +82,8 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        state = scope.setdefault("state", {})
-        request_id = state.get("request_id") or request_id_of(scope)  # the front's, if set
-        state["request_id"] = request_id
+        request_id = request_id_of(scope)
+        scope.setdefault("state", {})["request_id"] = request_id
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -232,8 +231,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         return unauthenticated_response(error, request.state.request_id)
 
     # Trusted documents: compiled plans (PostgreSQL only; embedded SQLite serves them through
-    # the resolvers) answered by the front, outside Starlette's middleware stack; CORS and
-    # tracing wrap both.
+    # the resolvers) answered by the front, outside Starlette's middleware stack; CORS, the
+    # request id and tracing wrap both (so every answer, a CORS preflight or a 500 included,
+    # carries X-Request-ID).
     trusted = TrustedDocuments(
         load_documents(settings.trusted_documents_dir),
         schema._schema,
@@ -264,7 +264,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 expose_headers=["X-Request-ID"],
                 max_age=600,
             )
-        return observability.wrap_outermost(outer)
+        return observability.wrap_outermost(RequestIdMiddleware(outer))
 
     app.front = front
     app.include_router(
@@ -312,6 +312,5 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             status_code=200 if ready else 503,
         )
 
-    observability.install(app, psps=runtime.psps.names)  # inside RequestIdMiddleware
-    app.add_middleware(RequestIdMiddleware)
+    observability.install(app, psps=runtime.psps.names)  # inside RequestIdMiddleware (front)
     return app

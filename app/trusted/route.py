@@ -1,11 +1,11 @@
 """POST /graphql for trusted documents, in front of the whole application.
 
-The front is the outermost ASGI layer (only CORS and tracing, when configured, wrap it).
+The front is the outermost ASGI layer but for the request id, CORS and tracing.
 For a body naming a registered document (``documentId``, Apollo's persisted-query hash, or
 the exact text as ``query``) whose plan compiled, it authenticates, checks the field
 policy, coerces the variables and runs the plan's one SQL statement, answering
-``{"data": <the JSON text PostgreSQL wrote>}`` with the request id, the latency metrics and
-the request's log line, and nothing else: no Starlette middleware, no router, no GraphQL
+``{"data": <the JSON text PostgreSQL wrote>}`` with the latency metrics and the request's
+log line, and nothing else: no Starlette middleware, no router, no GraphQL
 execution, no Python object per field. Everything else goes on to the application
 unchanged; a document sent by id goes on as its text. Whatever would make the resolvers
 report an error (a malformed or foreign ID, an out-of-range size, a refused field) goes on
@@ -169,15 +169,14 @@ class TrustedDocumentsFront:
         answer: tuple[int, bytes],
         plan: Plan | None,
     ) -> None:
-        """Send the answer with the request id, then record its latency and log line."""
+        """Send the answer (``RequestIdMiddleware``, outside, adds the request id), then
+        record its latency and log line."""
         state = scope.setdefault("state", {})
         request_id = state.get("request_id") or request_id_of(scope)
         status, body = answer
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
-            (b"x-request-id", request_id.encode()),
-            (b"x-content-type-options", b"nosniff"),
         ]
         if status == 401:
             headers.append((b"www-authenticate", b'Bearer realm="paygate"'))
