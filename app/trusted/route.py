@@ -34,7 +34,6 @@ from app.domain.pan import contains_card_number
 from app.graphql import _strings
 from app.observability.http import (
     RequestObservation,
-    request_id_of,
     write_request_line,
 )
 from app.observability.logs import request_logger
@@ -171,8 +170,8 @@ class TrustedDocumentsFront:
     ) -> None:
         """Send the answer (``RequestIdMiddleware``, outside, adds the request id), then
         record its latency and log line."""
-        state = scope.setdefault("state", {})
-        request_id = state.get("request_id") or request_id_of(scope)
+        state = scope["state"]
+        request_id = state["request_id"]  # set by RequestIdMiddleware, outside
         status, body = answer
         headers = [
             (b"content-type", b"application/json"),
@@ -261,8 +260,8 @@ class TrustedDocumentsFront:
         if any(contains_card_number(text) for text in _strings(variables)):
             raise FallThrough  # the router refuses it, as always
         runtime = self.runtime
-        state = scope.setdefault("state", {})
-        state["request_id"] = request_id = state.get("request_id") or request_id_of(scope)
+        state = scope["state"]
+        request_id = state["request_id"]
         try:
             principal = await authenticate(Request(scope), runtime)
         except Unauthenticated as error:
