@@ -21,6 +21,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from app.domain.errors import ErrorCode, UserInputError
 from app.domain.pan import contains_card_number
+from app.execution import PlainFieldExecutor
 from app.observability.graphql import OperationMetrics
 from app.resolvers.guard import AccessControl, MutationGuard
 from app.resolvers.mutation import Mutation
@@ -154,6 +155,7 @@ schema = strawberry.Schema(
         ExperimentVariant,
     ],
     config=StrawberryConfig(scalar_map=SCALAR_MAP, batching_config={"max_operations": MAX_BATCH}),
+    execution_context_class=PlainFieldExecutor,
     extensions=[
         OperationMetrics,  # first: it times the whole operation (and counts after masking)
         CardDataGuard,

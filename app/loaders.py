@@ -41,6 +41,7 @@ from app.models import (
     TestClock,
 )
 from app.models.base import Entity
+from app.records import Read, columns
 from app.services.experiments import results as results_service
 
 SessionScope = Callable[[], AbstractAsyncContextManager[AsyncSession]]
@@ -49,21 +50,22 @@ E = TypeVar("E", bound=Entity)
 
 # Statements built once per process (per dialect), with the batch's keys as one parameter:
 # on PostgreSQL ``= ANY(:keys)`` (one array), so the SQL text is the same whatever the
-# batch's size and both SQLAlchemy's compiled cache and asyncpg's prepared statements hit;
-# elsewhere (SQLite) an expanding ``IN``.
-_STATEMENTS: dict[tuple[Any, ...], Any] = {}
+# batch's size and asyncpg's prepared statements hit; elsewhere (SQLite) an expanding
+# ``IN``. They read records (``app.records``), not ORM instances: loaders only read.
+_READS: dict[tuple[Any, ...], Read] = {}
 
 
-def _statement(key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
-    statement = _STATEMENTS.get(key)
-    if statement is None:
-        statement = _STATEMENTS[key] = build()
-    return statement
-
-
-def _dialect(session: AsyncSession) -> str:
-    bind = session.bind
-    return bind.dialect.name if bind is not None else "default"
+def _read(
+    key: tuple[Any, ...], session: AsyncSession, build: Callable[[str], Any], *models: type
+) -> Read:
+    """The read statement ``key`` for the session's dialect, built on first use."""
+    assert session.bind is not None  # sessions are made bound to the engine
+    dialect = session.bind.dialect
+    full = (*key, dialect.name)
+    read = _READS.get(full)
+    if read is None:
+        read = _READS[full] = Read(build(dialect.name), models, dialect)
+    return read
 
 
 def _in_keys(column: Any, dialect: str, name: str = "keys") -> Any:
@@ -273,13 +275,13 @@ class Loaders:
     def _by_id(self, model: type[E]) -> Callable[[list[uuid.UUID]], Any]:
         async def load(keys: list[uuid.UUID]) -> Sequence[E | None]:
             async with self._db() as session:
-                dialect = _dialect(session)
-                statement = _statement(
-                    ("by_id", model, dialect),
-                    lambda: sa.select(model).where(_in_keys(model.id, dialect)),
+                read = _read(
+                    ("by_id", model),
+                    session,
+                    lambda d: sa.select(*columns(model)).where(_in_keys(model.id, d)),
+                    model,
                 )
-                rows = await session.scalars(statement, {"keys": list(keys)})
-                found = {row.id: row for row in rows}
+                found = {row.id: row for row in await read.records(session, {"keys": keys})}
             return [found.get(key) for key in keys]
 
         return load
@@ -292,12 +294,13 @@ class Loaders:
         async def load(keys: list[uuid.UUID]) -> list[list[Any]]:
             by_parent: dict[uuid.UUID, list[Any]] = defaultdict(list)
             async with self._db() as session:
-                dialect = _dialect(session)
-                statement = _statement(
-                    ("children", model, parent.key, order.key, dialect),
-                    lambda: sa.select(model).where(_in_keys(parent, dialect)).order_by(order),
+                read = _read(
+                    ("children", model, parent.key, order.key),
+                    session,
+                    lambda d: sa.select(*columns(model)).where(_in_keys(parent, d)).order_by(order),
+                    model,
                 )
-                for row in await session.scalars(statement, {"keys": list(keys)}):
+                for row in await read.records(session, {"keys": keys}):
                     by_parent[getattr(row, parent.key)].append(row)
             return [by_parent[key] for key in keys]
 
@@ -326,28 +329,24 @@ class Loaders:
             for parent_key, n in keys:
                 parents_of[n].append(parent_key)
             found: dict[LastKey, list[Any]] = defaultdict(list)
+
+            def build(dialect: str) -> Any:
+                rank = sa.func.row_number().over(partition_by=parent, order_by=model.id.desc())
+                inner = (
+                    sa.select(*columns(model), rank.label("rank")).where(_in_keys(parent, dialect))
+                ).subquery()
+                return (
+                    sa.select(*columns(model, inner))
+                    .where(inner.c.rank <= sa.bindparam("n"))
+                    .order_by(inner.c[parent.key], inner.c.id)
+                )
+
             async with self._db() as session:
-                dialect = _dialect(session)
-
-                def build() -> Any:
-                    rank = sa.func.row_number().over(partition_by=parent, order_by=model.id.desc())
-                    inner = (
-                        sa.select(model)
-                        .add_columns(rank.label("rank"))
-                        .where(_in_keys(parent, dialect))
-                    ).subquery()
-                    aliased = sa.orm.aliased(model, inner)
-                    return (
-                        sa.select(aliased)
-                        .where(inner.c.rank <= sa.bindparam("n"))
-                        .order_by(inner.c[parent.key], inner.c.id)
-                    )
-
-                statement = _statement(("last", model, parent.key, dialect), build)
+                read = _read(("last", model, parent.key), session, build, model)
                 for n, parents in parents_of.items():
                     if n <= 0:
                         continue
-                    for row in await session.scalars(statement, {"keys": parents, "n": n}):
+                    for row in await read.records(session, {"keys": parents, "n": n}):
                         found[(getattr(row, parent.key), n)].append(row)
             return [found[key] for key in keys]
 
@@ -359,17 +358,19 @@ class Loaders:
         request's price loader, so ``items { price }`` costs no statement of its own."""
         by_subscription: dict[uuid.UUID, list[SubscriptionItem]] = defaultdict(list)
         async with self._db() as session:
-            dialect = _dialect(session)
-            statement = _statement(
-                ("subscription_items", dialect),
-                lambda: (
-                    sa.select(SubscriptionItem, Price)
-                    .join(Price, Price.id == SubscriptionItem.price_id)
-                    .where(_in_keys(SubscriptionItem.subscription_id, dialect))
+            read = _read(
+                ("subscription_items",),
+                session,
+                lambda d: (
+                    sa.select(*columns(SubscriptionItem), *columns(Price))
+                    .join_from(SubscriptionItem, Price, Price.id == SubscriptionItem.price_id)
+                    .where(_in_keys(SubscriptionItem.subscription_id, d))
                     .order_by(SubscriptionItem.id)
                 ),
+                SubscriptionItem,
+                Price,
             )
-            for item, price in await session.execute(statement, {"keys": list(keys)}):
+            for item, price in await read.rows(session, {"keys": keys}):
                 by_subscription[item.subscription_id].append(item)
                 self.price.prime(price.id, price)
         return [by_subscription[key] for key in keys]
@@ -389,19 +390,19 @@ class Loaders:
         """Attached (not detached) methods, oldest first."""
         by_customer: dict[uuid.UUID, list[PaymentMethod]] = defaultdict(list)
         async with self._db() as session:
-            dialect = _dialect(session)
-            statement = _statement(
-                ("customer_payment_methods", dialect),
-                lambda: (
-                    sa.select(PaymentMethod)
+            read = _read(
+                ("customer_payment_methods",),
+                session,
+                lambda d: (
+                    sa.select(*columns(PaymentMethod))
                     .where(
-                        _in_keys(PaymentMethod.customer_id, dialect),
-                        PaymentMethod.detached_at.is_(None),
+                        _in_keys(PaymentMethod.customer_id, d), PaymentMethod.detached_at.is_(None)
                     )
                     .order_by(PaymentMethod.id)
                 ),
+                PaymentMethod,
             )
-            for method in await session.scalars(statement, {"keys": list(keys)}):
+            for method in await read.records(session, {"keys": keys}):
                 by_customer[method.customer_id].append(method)
         return [by_customer[key] for key in keys]
 

@@ -12,9 +12,11 @@ test.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
+import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -63,7 +65,9 @@ async def _create_if_missing(name: str) -> None:
     connection = await asyncpg.connect(_dsn(TEST_URL, "postgres"))
     try:
         if not await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
-            await connection.execute(f'CREATE DATABASE "{name}"')
+            # Both xdist workers may get here at once on a fresh server: one of them wins.
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+                await connection.execute(f'CREATE DATABASE "{name}"')
     finally:
         await connection.close()
 
@@ -134,9 +138,19 @@ def clock() -> FrozenClock:
     return FrozenClock(datetime(2026, 1, 15, 12, 0, tzinfo=UTC))
 
 
+# What the driver sends besides the app's statements: transaction bookkeeping and asyncpg's
+# once-per-connection type introspection.
+_NOT_STATEMENTS = re.compile(
+    r"^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)\b|typeinfo_tree|(current_setting|set_config)\('jit'",
+    re.I,
+)
+
+
 @dataclass
 class StatementLog:
-    """The SQL statements the app sent, for round-trip assertions."""
+    """The SQL statements the app sent, for round-trip assertions: those SQLAlchemy executes
+    (prepared statements) and those the loaders run on asyncpg directly (``app.records``),
+    without transaction bookkeeping."""
 
     statements: list[str] = field(default_factory=list)
 
@@ -204,6 +218,16 @@ async def api(settings: Settings, clock: FrozenClock) -> AsyncIterator[Api]:
     @event.listens_for(engine.sync_engine, "before_cursor_execute")
     def _record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         log.statements.append(statement)
+
+    def _record_direct(query: Any) -> None:
+        if not _NOT_STATEMENTS.search(query.query):
+            log.statements.append(query.query)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _log_driver(dbapi_connection: Any, _record: Any) -> None:
+        # asyncpg's query logger sees the statements run on the driver's own API (not the
+        # prepared statements SQLAlchemy runs, counted above).
+        dbapi_connection._connection.add_query_logger(_record_direct)
 
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://paygate.test") as http:

@@ -1,0 +1,128 @@
+"""Read-only records for the loaders: rows as light tuples instead of ORM instances.
+
+A page of the resolver path reads a few hundred rows and only reads them: no identity map,
+no change tracking, no relationships. Building ORM instances for them cost about as much
+as everything else of such a request (SQLAlchemy's ORM execution and hydration ~0.4 ms per
+statement over the driver's own). A :class:`Read` is a Core ``SELECT`` of one or more
+models' columns, compiled once per process and dialect; on PostgreSQL it runs straight on
+the session's asyncpg connection (the same connection and transaction as the session's own
+statements, so it sees the request's writes), elsewhere (SQLite) through the session. Each
+row becomes one :func:`record_class` tuple per model: the model's column attributes under
+the same names, with the same Python values (SQLAlchemy's result processors applied: UTC
+datetimes, enums), so the schema types' ``from_model`` read them like the models.
+
+Records are not ORM instances: immutable, no relationships. Code that changes rows loads
+them through its session (the services do).
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+_CLASSES: dict[type, tuple[type, tuple[tuple[str, Any], ...]]] = {}
+
+
+def _model_columns(model: type) -> tuple[type, tuple[tuple[str, Any], ...]]:
+    found = _CLASSES.get(model)
+    if found is None:
+        mapper: Any = sa.inspect(model)
+        columns = tuple((attr.key, attr.columns[0]) for attr in mapper.column_attrs)
+        cls = namedtuple(f"{model.__name__}Record", [key for key, _ in columns])  # type: ignore[misc]
+        cls.__doc__ = f"A read-only row of {model.__name__} (``app.records``)."
+        found = _CLASSES[model] = (cls, columns)
+    return found
+
+
+def record_class(model: type) -> type:
+    """The record type of ``model``: a named tuple of its column attributes."""
+    return _model_columns(model)[0]
+
+
+def columns(model: type, source: Any = None) -> list[Any]:
+    """``model``'s columns in record order, labelled with their attribute names, read from
+    its table or from ``source`` (a subquery selecting them so labelled)."""
+    return [
+        (column if source is None else source.c[key]).label(key)
+        for key, column in _model_columns(model)[1]
+    ]
+
+
+class Read:
+    """A ``SELECT`` whose columns are ``columns(m)`` for each of ``models`` in turn (any
+    other columns after them are ignored), made into one record per model and row."""
+
+    def __init__(self, statement: sa.Select[Any], models: Sequence[type], dialect: Any) -> None:
+        self.statement = statement
+        self.models = tuple(models)
+        spans = []
+        start = 0
+        processors: list[Callable[[Any], Any] | None] = []
+        for model in self.models:
+            cls, model_columns = _model_columns(model)
+            spans.append((cls, start, start + len(model_columns)))
+            start += len(model_columns)
+            processors.extend(
+                column.type._cached_result_processor(dialect, None) for _, column in model_columns
+            )
+        self._spans = tuple(spans)
+        # One model and no other column: a row is the record's values as they come.
+        self._exact = len(spans) == 1 and len(statement.selected_columns) == start
+        self._processors = tuple(processors)
+        self._processed = tuple(i for i, p in enumerate(processors) if p is not None)
+        self._native = dialect.name == "postgresql" and dialect.driver == "asyncpg"
+        if self._native:
+            compiled = statement.compile(dialect=dialect)
+            self._sql = str(compiled)
+            self._names = tuple(compiled.positiontup or ())
+            binds = compiled._bind_processors
+            self._binds: tuple[Any, ...] = tuple(binds.get(name) for name in self._names)
+
+    async def _values(
+        self, session: AsyncSession, params: Mapping[str, Any]
+    ) -> Sequence[Sequence[Any]]:
+        if not self._native:  # through the session, which processes the values itself
+            rows: Sequence[Sequence[Any]] = (
+                await session.execute(self.statement, dict(params))
+            ).all()
+            return rows
+        connection = await session.connection()
+        raw = await connection.get_raw_connection()
+        arguments = [
+            value if bind is None else bind(value)
+            for value, bind in zip((params[n] for n in self._names), self._binds, strict=True)
+        ]
+        driver: Any = raw.driver_connection  # asyncpg's connection
+        fetched: Sequence[Sequence[Any]] = await driver.fetch(self._sql, *arguments)
+        processed = self._processed
+        if not processed:
+            return fetched
+        processors = self._processors
+        rows = []
+        for record in fetched:
+            values = list(record)
+            for i in processed:
+                values[i] = processors[i](values[i])  # type: ignore[misc]
+            rows.append(values)
+        return rows
+
+    async def records(self, session: AsyncSession, params: Mapping[str, Any]) -> list[Any]:
+        """The statement's rows as records of its one model."""
+        cls, start, end = self._spans[0]
+        make = cls._make  # type: ignore[attr-defined]
+        values_of = await self._values(session, params)
+        if self._exact:
+            return [make(values) for values in values_of]
+        return [make(values[start:end]) for values in values_of]
+
+    async def rows(self, session: AsyncSession, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """The statement's rows, each as a tuple of records, one per model."""
+        spans = self._spans
+        return [
+            tuple(cls._make(values[start:end]) for cls, start, end in spans)  # type: ignore[attr-defined]
+            for values in await self._values(session, params)
+        ]
