@@ -67,7 +67,9 @@ async def connection(
     after: str | None,
 ) -> Connection[N]:
     async with info.context.db() as session:
-        page = await pagination.fetch_page(session, statement, key, first=first, after=after)
+        page = await pagination.fetch_page(
+            session, statement, key, first=first, after=after, records=True
+        )
 
     async def count() -> int:
         async with info.context.db() as session:

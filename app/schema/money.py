@@ -9,7 +9,7 @@ from app.schema.scalars import CurrencyCode
 
 
 def _amount(root: "Money") -> str:
-    return root._money.decimal_string()
+    return root.domain().decimal_string()
 
 
 @strawberry.type(description="An exact amount of money in one currency.")
@@ -32,7 +32,7 @@ class Money:
         )
     )
     currency: CurrencyCode = strawberry.field(description="ISO 4217 currency code.")
-    _money: strawberry.Private[DomainMoney]
+    _minor: strawberry.Private[int]
 
     @strawberry.field(description="The amount as a person reads it, e.g. `$12.30` or `12,30 €`.")
     def formatted(
@@ -41,20 +41,26 @@ class Money:
             str, strawberry.argument(description="BCP 47 locale: symbols and separators.")
         ] = "en-US",
     ) -> str:
-        return self._money.formatted(locale)
+        return self.domain().formatted(locale)
+
+    def domain(self) -> DomainMoney:
+        return DomainMoney(self._minor, self.currency)
 
     @classmethod
     def of(cls, minor: int, currency: str) -> "Money":
-        """From a row's minor units and currency."""
-        return cls.from_domain(DomainMoney(minor, currency))
+        """From a row's minor units and currency: stored amounts, checked when they were
+        written (``DomainMoney``) and again when ``amount`` or ``formatted`` is read. Made
+        without the dataclass's ``__init__``: a page makes hundreds."""
+        money = object.__new__(cls)
+        fields = money.__dict__
+        fields["amount_minor"] = str(minor)
+        fields["currency"] = currency
+        fields["_minor"] = minor
+        return money
 
     @classmethod
     def from_domain(cls, money: DomainMoney) -> "Money":
-        return cls(
-            amount_minor=str(money.amount_minor),
-            currency=CurrencyCode(money.currency),
-            _money=money,
-        )
+        return cls.of(money.amount_minor, money.currency)
 
 
 @strawberry.input(description="An amount of money. Floats are never accepted.")

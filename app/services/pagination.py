@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import ErrorCode, Problem, UserInputError
+from app.records import columns, record_class
 
 T = TypeVar("T")
 MAX_PAGE_SIZE = 100
@@ -71,12 +72,23 @@ async def fetch_page(
     *,
     first: int | None,
     after: str | None,
+    records: bool = False,
 ) -> Page[T]:
-    """One statement: the filtered rows after the cursor, newest key first."""
+    """One statement: the filtered rows after the cursor, newest key first; with
+    ``records``, as read-only records instead of ORM instances (for pages only read)."""
     size = page_size(first)
     if after is not None:
         statement = statement.where(key < decode_cursor(after, "after"))
-    rows = (await session.scalars(statement.order_by(key.desc()).limit(size + 1))).all()
+    statement = statement.order_by(key.desc()).limit(size + 1)
+    rows: Sequence[Any]
+    if records:
+        # One entity's rows as read-only records (``app.records``): no ORM hydration.
+        model = statement.column_descriptions[0]["entity"]
+        make = record_class(model)._make  # type: ignore[attr-defined]
+        core = statement.with_only_columns(*columns(model))
+        rows = [make(row) for row in await session.execute(core)]
+    else:
+        rows = (await session.scalars(statement)).all()
     return Page(
         items=rows[:size], has_next_page=len(rows) > size, has_previous_page=after is not None
     )
