@@ -28,19 +28,15 @@ from graphql.pyutils import Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
-# How a field is executed: ``None`` (graphql-core's way) or a ``Plain`` description.
-_LEAF = 0
-_OBJECT = 1
-
 
 class Plain:
     """A field that is a plain attribute: what to read and how to complete it."""
 
-    __slots__ = ("attribute", "kind", "named_type", "non_null")
+    __slots__ = ("attribute", "leaf", "named_type", "non_null")
 
-    def __init__(self, attribute: str, kind: int, named_type: Any, non_null: bool) -> None:
+    def __init__(self, attribute: str, leaf: bool, named_type: Any, non_null: bool) -> None:
         self.attribute = attribute
-        self.kind = kind
+        self.leaf = leaf  # a scalar or enum; else an object with a sub-selection
         self.named_type = named_type
         self.non_null = non_null
 
@@ -58,13 +54,14 @@ def plain_field(field_def: GraphQLField) -> Plain | None:
     non_null = isinstance(return_type, GraphQLNonNull)
     named = return_type.of_type if non_null else return_type
     if isinstance(named, GraphQLScalarType | GraphQLEnumType):
-        return Plain(definition.python_name, _LEAF, named, non_null)
+        return Plain(definition.python_name, True, named, non_null)
     if isinstance(named, GraphQLObjectType) and named.is_type_of is None:
-        return Plain(definition.python_name, _OBJECT, named, non_null)
+        return Plain(definition.python_name, False, named, non_null)
     return None
 
 
-# (parent type, field name) -> its Plain, or None: the schema is built once per process.
+# (parent type, field name) -> its Plain, or None (graphql-core's way): the schema is built
+# once per process.
 _PLANS: dict[tuple[GraphQLObjectType, str], Plain | None] = {}
 
 
@@ -87,60 +84,32 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
         results: dict[str, Any] = {}
         awaitable_fields: list[str] = []
         is_awaitable = self.is_awaitable
-        plans = _PLANS
         try:
             for response_name, field_details_list in grouped_field_set.items():
-                field_name = field_details_list[0].node.name.value
-                key = (parent_type, field_name)
-                try:
-                    plan = plans[key]
-                except KeyError:
-                    field_def = self.schema.get_field(parent_type, field_name)
-                    plan = plans[key] = plain_field(field_def) if field_def else None
-                if plan is not None:
-                    try:
-                        value = getattr(source_value, plan.attribute)
-                        coerced = (
-                            plan.named_type.coerce_output_value(value)
-                            if plan.kind == _LEAF and value is not None
-                            else value
-                        )
-                    except Exception:  # the full way reports it
-                        value = coerced = Undefined
-                    if value is None:
-                        if not plan.non_null:
-                            results[response_name] = None
-                            continue
-                    elif plan.kind == _LEAF:
-                        if coerced is not Undefined and coerced is not None:
-                            results[response_name] = coerced
-                            continue
-                    elif value is not Undefined:
-                        result = self._complete_plain_object(
-                            parent_type,
-                            plan,
-                            field_details_list,
-                            Path(path, response_name, parent_type.name),
-                            value,
-                            position_context,
-                        )
-                        results[response_name] = result
-                        if is_awaitable(result):
-                            awaitable_fields.append(response_name)
+                plan = self._plan(parent_type, field_details_list[0].node.name.value)
+                result = (
+                    Undefined
+                    if plan is None
+                    else self._execute_plain(
+                        plan, parent_type, source_value, field_details_list, path,
+                        response_name, position_context,
+                    )
+                )  # fmt: skip
+                if result is Undefined:
+                    # Not plain, or an error to report (null in a non-null field, a value
+                    # the scalar refuses): graphql-core's way, which makes the error.
+                    result = self.execute_field(
+                        parent_type,
+                        source_value,
+                        field_details_list,
+                        Path(path, response_name, parent_type.name),
+                        position_context,
+                    )
+                    if result is Undefined:
                         continue
-                # Not plain, or an error to report (null in a non-null field, a value the
-                # scalar refuses): graphql-core's way, which makes the error.
-                result = self.execute_field(
-                    parent_type,
-                    source_value,
-                    field_details_list,
-                    Path(path, response_name, parent_type.name),
-                    position_context,
-                )
-                if result is not Undefined:
-                    results[response_name] = result
-                    if is_awaitable(result):
-                        awaitable_fields.append(response_name)
+                results[response_name] = result
+                if is_awaitable(result):
+                    awaitable_fields.append(response_name)
         except Exception:
             if awaitable_fields:
                 self.settle_in_background([results[field] for field in awaitable_fields])
@@ -159,9 +128,49 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
 
         return get_results()
 
+    def _plan(self, parent_type: GraphQLObjectType, field_name: str) -> Plain | None:
+        key = (parent_type, field_name)
+        try:
+            return _PLANS[key]
+        except KeyError:
+            field_def = self.schema.get_field(parent_type, field_name)
+            plan = _PLANS[key] = plain_field(field_def) if field_def else None
+            return plan
+
+    def _execute_plain(
+        self,
+        plan: Plain,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        field_details_list: Any,
+        path: Path | None,
+        response_name: str,
+        position_context: Any,
+    ) -> Any:
+        """The field's completed value, or ``Undefined`` where it is an error: graphql-core
+        then executes the field again, and reports it."""
+        try:
+            value = getattr(source_value, plan.attribute)
+        except Exception:
+            return Undefined
+        if value is None:
+            return Undefined if plan.non_null else None
+        if plan.leaf:
+            try:
+                coerced = plan.named_type.coerce_output_value(value)
+            except Exception:
+                return Undefined
+            return Undefined if coerced is None else coerced
+        return self._complete_plain_object(
+            plan,
+            field_details_list,
+            Path(path, response_name, parent_type.name),
+            value,
+            position_context,
+        )
+
     def _complete_plain_object(
         self,
-        parent_type: GraphQLObjectType,
         plan: Plain,
         field_details_list: Any,
         field_path: Path,

@@ -106,22 +106,23 @@ DOCUMENTS = [
 ]
 
 
-def answer(executor: type[Any], document: str) -> dict[str, Any]:
-    schema = strawberry.Schema(query=Query, execution_context_class=executor)
-    result = schema.execute_sync(document, variable_values={"s": True})
+def _schema(executor: type[Any]) -> strawberry.Schema:
+    return strawberry.Schema(query=Query, execution_context_class=executor)
+
+
+def _shape(result: Any) -> dict[str, Any]:
     return {
         "data": result.data,
         "errors": [(e.message, e.path, e.locations) for e in result.errors or []],
     }
+
+
+def answer(executor: type[Any], document: str) -> dict[str, Any]:
+    return _shape(_schema(executor).execute_sync(document, variable_values={"s": True}))
 
 
 async def answer_async(executor: type[Any], document: str) -> dict[str, Any]:
-    schema = strawberry.Schema(query=Query, execution_context_class=executor)
-    result = await schema.execute(document, variable_values={"s": True})
-    return {
-        "data": result.data,
-        "errors": [(e.message, e.path, e.locations) for e in result.errors or []],
-    }
+    return _shape(await _schema(executor).execute(document, variable_values={"s": True}))
 
 
 @pytest.mark.parametrize("document", DOCUMENTS)
