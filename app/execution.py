@@ -13,60 +13,145 @@ graphql-core's own ``execute_field``, which builds the same error as before: the
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from graphql import (
     GraphQLEnumType,
     GraphQLField,
+    GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLScalarType,
 )
 from graphql.execution.collect_fields import GroupedFieldSet
-from graphql.execution.executor import gather_with_cancel  # type: ignore[attr-defined]
+from graphql.execution.executor import gather_with_cancel, to_nodes  # type: ignore[attr-defined]
+from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
+
+from app.batching import Batch, batch_of
 
 
 class Plain:
     """A field that is a plain attribute: what to read and how to complete it."""
 
-    __slots__ = ("attribute", "leaf", "named_type", "non_null")
+    __slots__ = ("attribute", "direct", "leaf", "many", "named_type", "non_null")
 
-    def __init__(self, attribute: str, leaf: bool, named_type: Any, non_null: bool) -> None:
+    def __init__(
+        self, attribute: str, leaf: bool, named_type: Any, non_null: bool, many: bool = False
+    ) -> None:
         self.attribute = attribute
         self.leaf = leaf  # a scalar or enum; else an object with a sub-selection
         self.named_type = named_type
         self.non_null = non_null
+        self.many = many  # a list of objects
+        # Executed here; else (a list, or an object type that checks its values with
+        # ``is_type_of``) executed by graphql-core, and only walked through by prefetching.
+        self.direct = not many and (leaf or named_type.is_type_of is None)
 
 
-def plain_field(field_def: GraphQLField) -> Plain | None:
-    """``field_def`` as a plain attribute read, or ``None`` if it needs the full machinery:
-    a resolver of its own, field extensions, arguments, a list, or an abstract type."""
+class Batched:
+    """A field declared with ``app.batching.batched``: one DataLoader lookup."""
+
+    __slots__ = ("arguments", "batch", "field_def", "object_type")
+
+    def __init__(
+        self,
+        batch: Batch,
+        field_def: GraphQLField,
+        arguments: tuple[tuple[str, str], ...],
+        object_type: GraphQLObjectType | None,
+    ) -> None:
+        self.batch = batch
+        self.field_def = field_def
+        self.arguments = arguments  # (GraphQL name, Python name)
+        self.object_type = object_type  # its objects' type, if its value holds objects
+
+
+def _named(type_: Any) -> tuple[Any, bool, bool]:
+    """The named type under a field type, whether it is non-null, and whether a list."""
+    non_null = isinstance(type_, GraphQLNonNull)
+    named = type_.of_type if non_null else type_
+    many = isinstance(named, GraphQLList)
+    if many:
+        named = named.of_type
+        named = named.of_type if isinstance(named, GraphQLNonNull) else named
+    return named, non_null, many
+
+
+def plain_field(field_def: GraphQLField) -> Plain | Batched | None:
+    """``field_def`` as a plain attribute read, a batched field, or ``None`` if it needs the
+    full machinery: a resolver of its own, field extensions, arguments, an abstract type."""
+    definition = (field_def.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if definition is None:
+        return None
     resolve = field_def.resolve
     if resolve is None or not getattr(resolve, "_is_default", False) or field_def.args:
+        return batched_field(field_def, definition)
+    if definition.default_resolver is not getattr:
         return None
-    definition = (field_def.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    if definition is None or definition.default_resolver is not getattr:
-        return None
-    return_type: Any = field_def.type
-    non_null = isinstance(return_type, GraphQLNonNull)
-    named = return_type.of_type if non_null else return_type
-    if isinstance(named, GraphQLScalarType | GraphQLEnumType):
+    named, non_null, many = _named(field_def.type)
+    if isinstance(named, GraphQLScalarType | GraphQLEnumType) and not many:
         return Plain(definition.python_name, True, named, non_null)
-    if isinstance(named, GraphQLObjectType) and named.is_type_of is None:
-        return Plain(definition.python_name, False, named, non_null)
+    if isinstance(named, GraphQLObjectType):
+        return Plain(definition.python_name, False, named, non_null, many)
     return None
 
 
+_ARGUMENT_SCALARS = frozenset(("Int", "Float", "String", "Boolean", "ID"))
+
+
+def batched_field(field_def: GraphQLField, definition: Any) -> Batched | None:
+    """A field made by ``batched`` without field extensions, whose arguments are built-in
+    scalars (their GraphQL values are their Python values), else ``None``."""
+    resolver = definition.base_resolver
+    batch = batch_of(resolver.wrapped_func) if resolver is not None else None
+    if batch is None or definition.extensions:
+        return None
+    if len(field_def.args) != len(definition.arguments):
+        return None
+    arguments = []
+    for (name, argument), strawberry_argument in zip(
+        field_def.args.items(), definition.arguments, strict=True
+    ):
+        named, _, many = _named(argument.type)
+        if many or getattr(named, "name", None) not in _ARGUMENT_SCALARS:
+            return None
+        arguments.append((name, strawberry_argument.python_name))
+    named, _, _ = _named(field_def.type)
+    object_type = named if isinstance(named, GraphQLObjectType) else None
+    return Batched(batch, field_def, tuple(arguments), object_type)
+
+
+# What to prefetch under an object: (batched field, its field group, its objects' selection
+# or None), or (plain object attribute, its field group, its selection).
+Walk = list[tuple[Any, Any, Any]]
+
+# How execute_fields takes a field: (response name, field group, kind, plan).
+_OTHER, _LEAF, _OBJECT, _BATCHED = "other", "leaf", "object", "batched"
+Step = tuple[str, Any, str, Any]
+Selection = tuple[GroupedFieldSet, Walk | None, tuple[Step, ...]]
+
 # (parent type, field name) -> its Plain, or None (graphql-core's way): the schema is built
 # once per process.
-_PLANS: dict[tuple[GraphQLObjectType, str], Plain | None] = {}
+_PLANS: dict[tuple[GraphQLObjectType, str], Plain | Batched | None] = {}
 
 
 class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
-    """strawberry's executor, with plain attribute fields executed directly."""
+    """strawberry's executor, with plain attribute fields executed directly and batched
+    fields loaded a level at a time."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Batched fields' values: (id(parent), id(field node)) -> (parent, value); the
+        # parent is kept so that its id is not reused while the request runs.
+        self._loaded: dict[tuple[int, int], tuple[Any, Any]] = {}
+        # (id(object), id(its grouped field set)) -> object, for objects already prefetched.
+        self._prefetched: dict[tuple[int, int], Any] = {}
+        # id(grouped field set) -> (the set, what to prefetch under it, its steps).
+        self._selections: dict[int, Selection] = {}
 
     def execute_fields(
         self,
@@ -81,23 +166,54 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
             )
+        selection = self._selections.get(id(grouped_field_set))
+        if selection is None:
+            selection = self._selection(parent_type, grouped_field_set)
+        walk, steps = selection[1], selection[2]
+        if walk is not None and (id(source_value), id(grouped_field_set)) not in self._prefetched:
+            return self._prefetch_then_execute(
+                parent_type, source_value, path, grouped_field_set, position_context
+            )
         results: dict[str, Any] = {}
         awaitable_fields: list[str] = []
         is_awaitable = self.is_awaitable
+        loaded = self._loaded
         try:
-            for response_name, field_details_list in grouped_field_set.items():
-                plan = self._plan(parent_type, field_details_list[0].node.name.value)
-                result = (
-                    Undefined
-                    if plan is None
-                    else self._execute_plain(
+            for response_name, field_details_list, kind, plan in steps:
+                result: Any = Undefined
+                if kind is _LEAF:
+                    # Inlined: most fields of a page are these.
+                    try:
+                        value = getattr(source_value, plan.attribute)
+                        if value is None:
+                            if not plan.non_null:
+                                results[response_name] = None
+                                continue
+                        else:
+                            result = plan.named_type.coerce_output_value(value)
+                            if result is not None:
+                                results[response_name] = result
+                                continue
+                    except Exception:  # noqa: S110 - graphql-core's way reports it
+                        pass
+                    result = Undefined
+                elif kind is _OBJECT:
+                    result = self._execute_plain(
                         plan, parent_type, source_value, field_details_list, path,
                         response_name, position_context,
-                    )
-                )  # fmt: skip
+                    )  # fmt: skip
+                elif kind is _BATCHED:
+                    entry = loaded.get((id(source_value), id(field_details_list[0].node)))
+                    if entry is not None:
+                        result = self._complete_batched(
+                            plan, parent_type, field_details_list,
+                            Path(path, response_name, parent_type.name),
+                            entry[1], position_context,
+                        )  # fmt: skip
                 if result is Undefined:
-                    # Not plain, or an error to report (null in a non-null field, a value
-                    # the scalar refuses): graphql-core's way, which makes the error.
+                    # Not plain, not loaded, or an error to report (null in a non-null
+                    # field, a value the scalar refuses): graphql-core's way, which calls
+                    # the resolver and makes the error.
                     result = self.execute_field(
                         parent_type,
                         source_value,
@@ -128,7 +244,7 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
 
         return get_results()
 
-    def _plan(self, parent_type: GraphQLObjectType, field_name: str) -> Plain | None:
+    def _plan(self, parent_type: GraphQLObjectType, field_name: str) -> Plain | Batched | None:
         key = (parent_type, field_name)
         try:
             return _PLANS[key]
@@ -136,6 +252,193 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
             field_def = self.schema.get_field(parent_type, field_name)
             plan = _PLANS[key] = plain_field(field_def) if field_def else None
             return plan
+
+    # Batched fields. When an object's selection holds batched fields (directly, or under
+    # plain attributes, or under other batched fields), every batched field of the whole
+    # subtree is loaded first, one level at a time: each level's keys in one round of
+    # DataLoader loads (one statement per loader, as before), all awaited together. Then
+    # the subtree completes synchronously from those values. A load or key that fails is
+    # not kept: the field then goes through its resolver, which reports the error.
+
+    def _selection(
+        self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
+    ) -> Selection:
+        """How to execute an object's selection (one step per field: its kind and plan), and
+        what to prefetch under it (``None``: nothing), made once per selection."""
+        steps: list[Step] = []
+        walk: Walk = []
+        for response_name, field_details_list in grouped_field_set.items():
+            plan = self._plan(parent_type, field_details_list[0].node.name.value)
+            kind = _OTHER
+            if type(plan) is Batched:
+                kind = _BATCHED
+                sub = None
+                if plan.object_type is not None:
+                    sub = self._sub_selection(plan.object_type, field_details_list)
+                walk.append((plan, field_details_list, sub))
+            elif type(plan) is Plain:
+                if plan.direct:
+                    kind = _LEAF if plan.leaf else _OBJECT
+                if not plan.leaf:
+                    sub = self._sub_selection(plan.named_type, field_details_list)
+                    if self._walk(plan.named_type, sub) is not None:
+                        walk.append((plan, field_details_list, sub))
+            steps.append((response_name, field_details_list, kind, plan))
+        selection = (grouped_field_set, walk or None, tuple(steps))
+        self._selections[id(grouped_field_set)] = selection
+        return selection
+
+    def _walk(
+        self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
+    ) -> Walk | None:
+        """What to prefetch under an object with this selection, or ``None`` if nothing."""
+        selection = self._selections.get(id(grouped_field_set))
+        if selection is None:
+            selection = self._selection(parent_type, grouped_field_set)
+        return selection[1]
+
+    def _sub_selection(self, object_type: GraphQLObjectType, field_details_list: Any) -> Any:
+        return self.collect_subfields(object_type, field_details_list).grouped_field_set
+
+    async def _prefetch_then_execute(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        grouped_field_set: GroupedFieldSet,
+        position_context: Any,
+    ) -> Any:
+        await self._prefetch(parent_type, [source_value], grouped_field_set)
+        results = self.execute_fields(
+            parent_type, source_value, path, grouped_field_set, position_context
+        )
+        return await results if self.is_awaitable(results) else results
+
+    async def _prefetch(
+        self, parent_type: GraphQLObjectType, sources: list[Any], grouped_field_set: Any
+    ) -> None:
+        level: list[tuple[GraphQLObjectType, list[Any], Any]] = [
+            (parent_type, sources, grouped_field_set)
+        ]
+        loaders = self.context_value.loaders
+        loaded = self._loaded
+        while level:
+            # This level's loads: (plan, field node, its sub-selection, parents, awaitables).
+            loads: list[tuple[Batched, Any, Any, list[Any], list[Any], dict[str, Any]]] = []
+            while level:
+                object_type, objects, selection = level.pop()
+                walk = self._walk(object_type, selection)
+                if walk is None:
+                    continue
+                for obj in objects:
+                    self._prefetched[(id(obj), id(selection))] = obj
+                for plan, field_details_list, sub in walk:
+                    if type(plan) is Plain:
+                        level.append((plan.named_type, _attributes(objects, plan), sub))
+                        continue
+                    load = self._load(plan, field_details_list, objects, loaders)
+                    if load is not None:
+                        loads.append((plan, field_details_list[0].node, sub, *load))
+            if not loads:
+                return
+            awaited = await asyncio.gather(
+                *(future for load in loads for future in load[4]), return_exceptions=True
+            )
+            values = iter(awaited)
+            for plan, node, sub, parents, futures, arguments in loads:
+                objects = []
+                convert = plan.batch.convert
+                for parent, value in zip(parents, (next(values) for _ in futures), strict=True):
+                    if isinstance(value, BaseException):
+                        continue
+                    try:
+                        field_value = convert(parent, value, **arguments)
+                    except Exception:  # noqa: S112 - the resolver reports it
+                        continue
+                    loaded[(id(parent), id(node))] = (parent, field_value)
+                    if sub is not None and field_value is not None:
+                        if isinstance(field_value, list):
+                            objects.extend(item for item in field_value if item is not None)
+                        else:
+                            objects.append(field_value)
+                if objects:
+                    level.append((plan.object_type, objects, sub))  # type: ignore[arg-type]
+
+    def _load(
+        self, plan: Batched, field_details_list: Any, parents: list[Any], loaders: Any
+    ) -> tuple[list[Any], list[Any], dict[str, Any]] | None:
+        """Start loading ``plan``'s values for the parents that have none yet: the parents,
+        their loads' awaitables, and the field's arguments (``None`` if they are wrong)."""
+        details = field_details_list[0]
+        node = details.node
+        try:
+            arguments = (
+                get_argument_values(
+                    plan.field_def,
+                    node,
+                    self.variable_values,
+                    details.fragment_variable_values,
+                    self.hide_suggestions,
+                )
+                if plan.arguments or node.arguments
+                else {}
+            )
+            keywords = {
+                python: arguments[name] for name, python in plan.arguments if name in arguments
+            }
+            loader = plan.batch.loader(loaders, **keywords)
+        except Exception:
+            return None
+        key_of = plan.batch.key
+        loaded = self._loaded
+        waiting: list[Any] = []
+        futures: list[Any] = []
+        for parent in parents:
+            if (id(parent), id(node)) in loaded:
+                continue
+            try:
+                key = key_of(parent, **keywords)
+                future = _NOTHING if key is None else loader.load(key)
+            except Exception:  # noqa: S112 - the resolver reports it
+                continue
+            waiting.append(parent)
+            futures.append(future)
+        return (waiting, futures, keywords) if futures else None
+
+    def _complete_batched(
+        self,
+        plan: Batched,
+        parent_type: GraphQLObjectType,
+        field_details_list: Any,
+        field_path: Path,
+        value: Any,
+        position_context: Any,
+    ) -> Any:
+        """A batched field's loaded value completed as ``execute_field`` completes a
+        resolver's result (the same errors, in the same places)."""
+        field_def = plan.field_def
+        return_type = field_def.type
+        info = self.build_resolve_info(
+            field_def, to_nodes(field_details_list), parent_type, field_path
+        )
+        try:
+            completed = self.complete_value(
+                return_type, field_details_list, info, field_path, value, position_context
+            )
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, field_details_list, field_path)
+            return None
+        if not self.is_awaitable(completed):
+            return completed
+
+        async def await_completed() -> Any:
+            try:
+                return await completed
+            except Exception as raw_error:
+                self.handle_field_error(raw_error, return_type, field_details_list, field_path)
+                return None
+
+        return await_completed()
 
     def _execute_plain(
         self,
@@ -197,6 +500,35 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
                 return None
 
         return await_completed()
+
+
+async def _nothing() -> None:
+    return None
+
+
+class _Nothing:
+    """What a key of ``None`` loads: ``None``, at once."""
+
+    def __await__(self) -> Any:
+        return _nothing().__await__()
+
+
+_NOTHING = _Nothing()
+
+
+def _attributes(objects: list[Any], plan: Plain) -> list[Any]:
+    """The objects under a plain object (or list of objects) attribute of ``objects``."""
+    found: list[Any] = []
+    attribute = plan.attribute
+    for obj in objects:
+        value = getattr(obj, attribute, None)
+        if value is None:
+            continue
+        if plan.many:
+            found.extend(item for item in value if item is not None)
+        else:
+            found.append(value)
+    return found
 
 
 def _type_of(plan: Plain) -> Any:

@@ -2,9 +2,12 @@
 
 import uuid
 from datetime import datetime
+from operator import attrgetter
 
 import strawberry
 
+from app import models
+from app.batching import batched
 from app.context import RequestContext
 from app.domain.billing import (
     BillingReason,
@@ -50,8 +53,8 @@ class SubscriptionItem:
     price_key: strawberry.Private[uuid.UUID]
 
     @strawberry.field(description="The price sold (its current state).")
-    async def price(self, info: Info) -> Price:
-        row = await info.context.loaders.price.load(self.price_key)
+    @batched(lambda loaders: loaders.price, key=attrgetter("price_key"))
+    def price(self, row: models.Price | None) -> Price:
         assert row is not None
         return Price.from_model(row)
 
@@ -123,13 +126,13 @@ class Invoice(Node):
     currency: strawberry.Private[str]
 
     @strawberry.field(description="The lines billed.")
-    async def lines(self, info: Info) -> list[InvoiceLine]:
-        rows = await info.context.loaders.invoice_lines.load(self.key)
+    @batched(lambda loaders: loaders.invoice_lines)
+    def lines(self, rows: list[models.InvoiceLine]) -> list[InvoiceLine]:
         return [InvoiceLine.from_model(row, self.currency) for row in rows]
 
     @strawberry.field(description="Payments made to collect it, oldest first.")
-    async def payments(self, info: Info) -> list[Payment]:
-        rows = await info.context.loaders.invoice_payments.load(self.key)
+    @batched(lambda loaders: loaders.invoice_payments)
+    def payments(self, rows: list[models.Payment]) -> list[Payment]:
         return [Payment.from_model(row) for row in rows]
 
     @classmethod
@@ -175,32 +178,28 @@ class Subscription(Node):
     variant_key: strawberry.Private[uuid.UUID | None]
 
     @strawberry.field(description="The pricing experiment it was sold under; null: none.")
-    async def experiment(self, info: Info) -> Experiment | None:
-        if self.experiment_key is None:
-            return None
-        row = await info.context.loaders.experiment.load(self.experiment_key)
+    @batched(lambda loaders: loaders.experiment, key=attrgetter("experiment_key"))
+    def experiment(self, row: models.Experiment | None) -> Experiment | None:
         return None if row is None else Experiment.from_model(row)
 
     @strawberry.field(description="The variant the customer was shown; null: none.")
-    async def experiment_variant(self, info: Info) -> ExperimentVariant | None:
-        if self.variant_key is None:
-            return None
-        row = await info.context.loaders.experiment_variant.load(self.variant_key)
+    @batched(lambda loaders: loaders.experiment_variant, key=attrgetter("variant_key"))
+    def experiment_variant(self, row: models.ExperimentVariant | None) -> ExperimentVariant | None:
         return None if row is None else ExperimentVariant.from_model(row)
 
     @strawberry.field(description="What is billed each period.")
-    async def items(self, info: Info) -> list[SubscriptionItem]:
-        rows = await info.context.loaders.subscription_items.load(self.key)
+    @batched(lambda loaders: loaders.subscription_items)
+    def items(self, rows: list[models.SubscriptionItem]) -> list[SubscriptionItem]:
         return [SubscriptionItem.from_model(row, self.currency) for row in rows]
 
     @strawberry.field(description="Its invoices, oldest first.")
-    async def invoices(self, info: Info) -> list[Invoice]:
-        rows = await info.context.loaders.subscription_invoices.load(self.key)
+    @batched(lambda loaders: loaders.subscription_invoices)
+    def invoices(self, rows: list[models.Invoice]) -> list[Invoice]:
         return [Invoice.from_model(row) for row in rows]
 
     @strawberry.field(description="The most recent invoice (its payment shows any 3DS step).")
-    async def latest_invoice(self, info: Info) -> Invoice | None:
-        rows = await info.context.loaders.subscription_last_invoices.load((self.key, 1))
+    @batched(lambda loaders: loaders.subscription_last_invoices, key=lambda parent: (parent.key, 1))
+    def latest_invoice(self, rows: list[models.Invoice]) -> Invoice | None:
         return Invoice.from_model(rows[-1]) if rows else None
 
     @classmethod

@@ -2,10 +2,13 @@
 
 import uuid
 from datetime import datetime
+from operator import attrgetter
 from typing import Annotated
 
 import strawberry
 
+from app import models
+from app.batching import batched
 from app.context import RequestContext
 from app.domain.money import Money as DomainMoney
 from app.models import Price as PriceRow
@@ -47,12 +50,10 @@ class Product(Node):
         description="The price new customers are offered outside pricing experiments "
         "(`checkoutOffer`); shipping an experiment's winner sets it."
     )
-    async def default_price(
-        self, info: Info
+    @batched(lambda loaders: loaders.price, key=attrgetter("default_price_key"))
+    def default_price(
+        self, row: models.Price | None
     ) -> Annotated["Price", strawberry.lazy("app.schema.catalog")] | None:
-        if self.default_price_key is None:
-            return None
-        row = await info.context.loaders.price.load(self.default_price_key)
         return None if row is None else Price.from_model(row)
 
     @strawberry.field(description="The product's prices, oldest first.")
@@ -116,8 +117,8 @@ class Price(Node):
     product_key: strawberry.Private[uuid.UUID]
 
     @strawberry.field(description="The product this price belongs to.")
-    async def product(self, info: Info) -> Product:
-        row = await info.context.loaders.product.load(self.product_key)
+    @batched(lambda loaders: loaders.product, key=attrgetter("product_key"))
+    def product(self, row: models.Product | None) -> Product:
         assert row is not None, "prices always have a product (foreign key)"
         return Product.from_model(row)
 

@@ -2,16 +2,21 @@
 
 import uuid
 from datetime import datetime
+from operator import attrgetter
 from typing import Annotated
 
 import strawberry
 
-from app import loaders
+from app import loaders, models
+from app.batching import batched
 from app.context import RequestContext
 from app.domain import validation as check
 from app.domain.errors import Problems
 from app.domain.payments import PaymentStatus
 from app.models import Customer as CustomerRow
+from app.models import Invoice as InvoiceRow
+from app.models import PaymentMethod as PaymentMethodRow
+from app.models import Subscription as SubscriptionRow
 from app.schema.billing import Invoice, Subscription
 from app.schema.catalog import Product
 from app.schema.errors import UserError
@@ -43,14 +48,14 @@ class Entitlement:
     product_key: strawberry.Private[uuid.UUID]
 
     @strawberry.field(description="The subscription that grants it.")
-    async def subscription(self, info: strawberry.Info[RequestContext, None]) -> Subscription:
-        row = await info.context.loaders.subscription.load(self.subscription_key)
+    @batched(lambda loaders: loaders.subscription, key=attrgetter("subscription_key"))
+    def subscription(self, row: models.Subscription | None) -> Subscription:
         assert row is not None
         return Subscription.from_model(row)
 
     @strawberry.field(description="The product that grants it.")
-    async def product(self, info: strawberry.Info[RequestContext, None]) -> Product:
-        row = await info.context.loaders.product.load(self.product_key)
+    @batched(lambda loaders: loaders.product, key=attrgetter("product_key"))
+    def product(self, row: models.Product | None) -> Product:
         assert row is not None
         return Product.from_model(row)
 
@@ -87,38 +92,40 @@ class Customer(Node):
     key: strawberry.Private[uuid.UUID]
 
     @strawberry.field(description="Saved payment methods that are attached, oldest first.")
-    async def payment_methods(
-        self, info: strawberry.Info[RequestContext, None]
-    ) -> list[PaymentMethod]:
-        rows = await info.context.loaders.customer_payment_methods.load(self.key)
+    @batched(lambda loaders: loaders.customer_payment_methods)
+    def payment_methods(self, rows: list[PaymentMethodRow]) -> list[PaymentMethod]:
         return [PaymentMethod.from_model(row) for row in rows]
 
     @strawberry.field(description="The method used when none is named, if any.")
-    async def default_payment_method(
-        self, info: strawberry.Info[RequestContext, None]
-    ) -> PaymentMethod | None:
-        rows = await info.context.loaders.customer_payment_methods.load(self.key)
+    @batched(lambda loaders: loaders.customer_payment_methods)
+    def default_payment_method(self, rows: list[PaymentMethodRow]) -> PaymentMethod | None:
         return next((PaymentMethod.from_model(row) for row in rows if row.is_default), None)
 
     @strawberry.field(
         description="Features the customer may use now, from the products of their trialing, "
         "active or past-due subscriptions: what web and mobile frontends check."
     )
-    async def entitlements(self, info: strawberry.Info[RequestContext, None]) -> list[Entitlement]:
-        grants = await info.context.loaders.customer_entitlements.load(self.key)
+    @batched(lambda loaders: loaders.customer_entitlements)
+    def entitlements(self, grants: list[loaders.Grant]) -> list[Entitlement]:
         return [Entitlement.from_grant(grant) for grant in grants]
 
     @strawberry.field(description="The customer's subscriptions, oldest first.")
-    async def subscriptions(
-        self, info: strawberry.Info[RequestContext, None]
-    ) -> list[Subscription]:
-        rows = await info.context.loaders.customer_subscriptions.load(self.key)
+    @batched(lambda loaders: loaders.customer_subscriptions)
+    def subscriptions(self, rows: list[SubscriptionRow]) -> list[Subscription]:
         return [Subscription.from_model(row) for row in rows]
 
     @strawberry.field(description="The customer's invoices, oldest first.")
-    async def invoices(
+    @batched(
+        lambda loaders, last=None: (
+            loaders.customer_invoices if last is None else loaders.customer_last_invoices
+        ),
+        key=lambda customer, last=None: (
+            customer.key if last is None else (customer.key, pagination.list_limit(last, "last"))
+        ),
+    )
+    def invoices(
         self,
-        info: strawberry.Info[RequestContext, None],
+        rows: list[InvoiceRow],
         last: Annotated[
             int | None,
             strawberry.argument(
@@ -127,11 +134,6 @@ class Customer(Node):
             ),
         ] = None,
     ) -> list[Invoice]:
-        if last is None:
-            rows = await info.context.loaders.customer_invoices.load(self.key)
-        else:
-            n = pagination.list_limit(last, "last")
-            rows = await info.context.loaders.customer_last_invoices.load((self.key, n))
         return [Invoice.from_model(row) for row in rows]
 
     @strawberry.field(description="The customer's payments, newest first.")

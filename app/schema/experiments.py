@@ -2,10 +2,13 @@
 
 import uuid
 from datetime import datetime
+from operator import attrgetter
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from app import models
+from app.batching import batched
 from app.context import RequestContext
 from app.domain.experiments.assignment import BUCKETS
 from app.domain.experiments.lifecycle import ExperimentStatus, GuardrailMetric, Platform
@@ -91,24 +94,20 @@ class ExperimentVariant(Node):
     experiment_key: strawberry.Private[uuid.UUID]
 
     @strawberry.field(description="Price it offers; null: the product's default price.")
-    async def price(self, info: Info) -> Price | None:
-        if self.price_key is None:
-            return None
-        row = await info.context.loaders.price.load(self.price_key)
+    @batched(lambda loaders: loaders.price, key=attrgetter("price_key"))
+    def price(self, row: models.Price | None) -> Price | None:
         return None if row is None else Price.from_model(row)
 
     @strawberry.field(description="Coupon it applies at subscription; null: none.")
-    async def coupon(self, info: Info) -> Coupon | None:
-        if self.coupon_key is None:
-            return None
-        row = await info.context.loaders.coupon.load(self.coupon_key)
+    @batched(lambda loaders: loaders.coupon, key=attrgetter("coupon_key"))
+    def coupon(self, row: models.Coupon | None) -> Coupon | None:
         return None if row is None else Coupon.from_model(row)
 
     @strawberry.field(description="The experiment it belongs to.")
-    async def experiment(
-        self, info: Info
+    @batched(lambda loaders: loaders.experiment, key=attrgetter("experiment_key"))
+    def experiment(
+        self, row: models.Experiment | None
     ) -> Annotated["Experiment", strawberry.lazy("app.schema.experiments")]:
-        row = await info.context.loaders.experiment.load(self.experiment_key)
         assert row is not None, "variants always have an experiment (foreign key)"
         return Experiment.from_model(row)
 
@@ -174,21 +173,19 @@ class Experiment(Node):
     winner_key: strawberry.Private[uuid.UUID | None]
 
     @strawberry.field(description="The product whose prices it tests.")
-    async def product(self, info: Info) -> Product:
-        row = await info.context.loaders.product.load(self.product_key)
+    @batched(lambda loaders: loaders.product, key=attrgetter("product_key"))
+    def product(self, row: models.Product | None) -> Product:
         assert row is not None, "experiments always have a product (foreign key)"
         return Product.from_model(row)
 
     @strawberry.field(description="Its variants, the control first.")
-    async def variants(self, info: Info) -> list[ExperimentVariant]:
-        rows = await info.context.loaders.experiment_variants.load(self.key_)
+    @batched(lambda loaders: loaders.experiment_variants, key=attrgetter("key_"))
+    def variants(self, rows: list[models.ExperimentVariant]) -> list[ExperimentVariant]:
         return [ExperimentVariant.from_model(row) for row in rows]
 
     @strawberry.field(description="The variant declared the winner when it was concluded.")
-    async def winner(self, info: Info) -> ExperimentVariant | None:
-        if self.winner_key is None:
-            return None
-        row = await info.context.loaders.experiment_variant.load(self.winner_key)
+    @batched(lambda loaders: loaders.experiment_variant, key=attrgetter("winner_key"))
+    def winner(self, row: models.ExperimentVariant | None) -> ExperimentVariant | None:
         return None if row is None else ExperimentVariant.from_model(row)
 
     @strawberry.field(
@@ -271,16 +268,14 @@ class CheckoutOffer:
     variant_row: strawberry.Private[VariantRow | None]
 
     @strawberry.field(description="The price to show and to subscribe to.")
-    async def price(self, info: Info) -> Price:
-        row = await info.context.loaders.price.load(self.price_key)
+    @batched(lambda loaders: loaders.price, key=attrgetter("price_key"))
+    def price(self, row: models.Price | None) -> Price:
         assert row is not None, "offers are made of existing prices"
         return Price.from_model(row)
 
     @strawberry.field(description="Coupon applied when subscribing; null: none.")
-    async def coupon(self, info: Info) -> Coupon | None:
-        if self.coupon_key is None:
-            return None
-        row = await info.context.loaders.coupon.load(self.coupon_key)
+    @batched(lambda loaders: loaders.coupon, key=attrgetter("coupon_key"))
+    def coupon(self, row: models.Coupon | None) -> Coupon | None:
         return None if row is None else Coupon.from_model(row)
 
     @strawberry.field(description="The experiment the visitor is in; null: none.")

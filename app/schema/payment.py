@@ -2,9 +2,12 @@
 
 import uuid
 from datetime import datetime
+from operator import attrgetter
 
 import strawberry
 
+from app import models
+from app.batching import batched
 from app.context import RequestContext
 from app.domain.payments import (
     CaptureMethod,
@@ -92,18 +95,18 @@ class Payment(Node):
     customer_key: strawberry.Private[uuid.UUID]
 
     @strawberry.field(description="Refunds of this payment, oldest first.")
-    async def refunds(self, info: Info) -> list["Refund"]:
-        rows = await info.context.loaders.payment_refunds.load(self.key)
+    @batched(lambda loaders: loaders.payment_refunds)
+    def refunds(self, rows: list[models.Refund]) -> list["Refund"]:
         return [Refund.from_model(row) for row in rows]
 
     @strawberry.field(description="Disputes (chargebacks) of this payment.")
-    async def disputes(self, info: Info) -> list["Dispute"]:
-        rows = await info.context.loaders.payment_disputes.load(self.key)
+    @batched(lambda loaders: loaders.payment_disputes)
+    def disputes(self, rows: list[models.Dispute]) -> list["Dispute"]:
         return [Dispute.from_model(row) for row in rows]
 
     @strawberry.field(description="Every change of this payment, its refunds and disputes.")
-    async def events(self, info: Info) -> list["PaymentEvent"]:
-        rows = await info.context.loaders.payment_events.load(self.key)
+    @batched(lambda loaders: loaders.payment_events)
+    def events(self, rows: list[models.PaymentEvent]) -> list["PaymentEvent"]:
         return [PaymentEvent.from_model(row) for row in rows]
 
     @classmethod
@@ -156,8 +159,8 @@ class Refund(Node):
     payment_key: strawberry.Private[uuid.UUID]
 
     @strawberry.field(description="The refunded payment.")
-    async def payment(self, info: Info) -> Payment:
-        row = await info.context.loaders.payment.load(self.payment_key)
+    @batched(lambda loaders: loaders.payment, key=attrgetter("payment_key"))
+    def payment(self, row: models.Payment | None) -> Payment:
         assert row is not None
         return Payment.from_model(row)
 
@@ -187,8 +190,8 @@ class Dispute(Node):
     payment_key: strawberry.Private[uuid.UUID]
 
     @strawberry.field(description="The disputed payment.")
-    async def payment(self, info: Info) -> Payment:
-        row = await info.context.loaders.payment.load(self.payment_key)
+    @batched(lambda loaders: loaders.payment, key=attrgetter("payment_key"))
+    def payment(self, row: models.Payment | None) -> Payment:
         assert row is not None
         return Payment.from_model(row)
 

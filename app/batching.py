@@ -1,0 +1,89 @@
+"""Batched fields: a field whose value is one DataLoader lookup, declared as such.
+
+Most relation fields of the schema are the same three steps: pick a request DataLoader, load
+the parent's key, turn the rows into GraphQL objects. Declared with :func:`batched`, the
+field is still an ordinary strawberry resolver (``await loader.load(key)``, then the
+conversion), and it also tells the executor (``app.execution``) what it needs: the executor
+then loads a whole level at once, every parent's key in one ``load`` round, before it
+completes the level synchronously, instead of awaiting one resolver coroutine per parent
+and field. Both ways call the same three functions, so they give the same values.
+
+    @strawberry.field(description="The customer's subscriptions, oldest first.")
+    @batched(lambda loaders: loaders.customer_subscriptions)
+    def subscriptions(self, rows: list[SubscriptionRow]) -> list[Subscription]:
+        return [Subscription.from_model(row) for row in rows]
+
+The decorated function takes the parent, the loaded value, and the field's GraphQL
+arguments (keyword arguments, built-in scalars only); ``loader`` and ``key`` take the same
+arguments (``loader`` the request's ``Loaders`` first, ``key`` the parent first). A key of
+``None`` loads nothing: the value is ``None`` (a parent without a default price, say).
+Batched fields carry no field extensions: what the resolver does is all there is.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import strawberry
+from strawberry.dataloader import DataLoader
+
+R = TypeVar("R")
+
+
+def own_key(source: Any, **_: Any) -> Any:
+    """The default key: the parent's own ``key``."""
+    return source.key
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What a batched field loads and how it makes its value."""
+
+    loader: Callable[..., DataLoader[Any, Any]]  # (loaders, **arguments)
+    key: Callable[..., Any]  # (parent, **arguments)
+    convert: Callable[..., Any]  # (parent, loaded value, **arguments)
+
+    async def resolve(self, source: Any, loaders: Any, arguments: dict[str, Any]) -> Any:
+        key = self.key(source, **arguments)
+        loaded = None if key is None else await self.loader(loaders, **arguments).load(key)
+        return self.convert(source, loaded, **arguments)
+
+
+def batched(
+    loader: Callable[..., DataLoader[Any, Any]], key: Callable[..., Any] = own_key
+) -> Callable[[Callable[..., R]], Callable[..., Awaitable[R]]]:
+    """Make ``convert(parent, loaded, **arguments)`` the resolver of a batched field."""
+
+    def decorate(convert: Callable[..., R]) -> Callable[..., Awaitable[R]]:
+        batch = Batch(loader, key, convert)
+
+        async def resolve(self: Any, info: strawberry.Info, **arguments: Any) -> Any:
+            return await batch.resolve(self, info.context.loaders, arguments)
+
+        # strawberry reads the field's arguments and type from the signature: the parent,
+        # ``info`` where ``convert`` takes the loaded value, then ``convert``'s arguments.
+        signature = inspect.signature(convert)
+        parent, _loaded, *arguments = signature.parameters.values()
+        info = inspect.Parameter(
+            "info", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=strawberry.Info
+        )
+        resolve.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[parent, info, *arguments]
+        )
+        resolve.__module__ = convert.__module__
+        resolve.__name__ = convert.__name__
+        resolve.__qualname__ = convert.__qualname__
+        resolve.__doc__ = convert.__doc__
+        resolve.batch = batch  # type: ignore[attr-defined]
+        return resolve
+
+    return decorate
+
+
+def batch_of(resolver: Any) -> Batch | None:
+    """The :class:`Batch` behind a resolver made by :func:`batched`, if it is one."""
+    batch = getattr(resolver, "batch", None)
+    return batch if isinstance(batch, Batch) else None
