@@ -52,6 +52,30 @@ def columns(model: type, source: Any = None) -> list[Any]:
     ]
 
 
+_DRIVER = "paygate.records.driver"
+
+
+async def _driver_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session's current transaction (beginning one if
+    none), kept in ``session.info`` for as long as that transaction lasts: a transaction
+    holds one connection, so the same transaction means the same connection, and the
+    loaders of a request skip SQLAlchemy's two greenlet hops per statement."""
+    transaction = session.sync_session.get_transaction()
+    cached = session.info.get(_DRIVER)
+    if (
+        transaction is not None
+        and transaction.is_active
+        and cached is not None
+        and cached[0] is transaction
+    ):
+        return cached[1]
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    session.info[_DRIVER] = (session.sync_session.get_transaction(), driver)
+    return driver
+
+
 class Read:
     """A ``SELECT`` whose columns are ``columns(m)`` for each of ``models`` in turn (any
     other columns after them are ignored), made into one record per model and row."""
@@ -90,13 +114,11 @@ class Read:
                 await session.execute(self.statement, dict(params))
             ).all()
             return rows
-        connection = await session.connection()
-        raw = await connection.get_raw_connection()
+        driver = await _driver_connection(session)
         arguments = [
             value if bind is None else bind(value)
             for value, bind in zip((params[n] for n in self._names), self._binds, strict=True)
         ]
-        driver: Any = raw.driver_connection  # asyncpg's connection
         fetched: Sequence[Sequence[Any]] = await driver.fetch(self._sql, *arguments)
         processed = self._processed
         if not processed:
