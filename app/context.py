@@ -99,6 +99,7 @@ class RequestContext(BaseContext):
         running statement fails the request after its answer was made."""
         async with self._lock:
             self._closed = True
+            self.loaders.release()
             session, self._session = self._session, None
             if session is None:
                 return

@@ -244,6 +244,17 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
 
         return get_results()
 
+    def build_response(self, data: dict[str, Any] | None) -> Any:
+        """The response, then this request's objects let go: the executor is part of
+        reference cycles (graphql-core's helpers refer back to it), so whatever it still
+        held (every batched value, with its rows) would wait for the garbage collector."""
+        response = super().build_response(data)
+        self._loaded.clear()
+        self._prefetched.clear()
+        self._selections.clear()
+        self._relevant_sub_fields.clear()
+        return response
+
     def _plan(self, parent_type: GraphQLObjectType, field_name: str) -> Plain | Batched | None:
         key = (parent_type, field_name)
         try:
