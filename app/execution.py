@@ -9,120 +9,30 @@ its sub-selection (an object) directly. Anything else, and any plain field whose
 would be an error (``null`` in a non-null field, a value its scalar refuses), goes through
 graphql-core's own ``execute_field``, which builds the same error as before: the answer
 (data and errors) is the same, only cheaper to make.
+
+Batched fields (``app.batching``) are loaded ahead: when an object's selection holds some
+(directly, under plain attributes, or under other batched fields), the executor loads the
+whole subtree a level at a time, each level's keys in one round of DataLoader loads, then
+completes it synchronously from those values. How each field is taken is worked out once
+per process in ``app.field_plans``.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
-from graphql import (
-    GraphQLEnumType,
-    GraphQLField,
-    GraphQLList,
-    GraphQLNonNull,
-    GraphQLObjectType,
-    GraphQLScalarType,
-)
+from graphql import GraphQLNonNull, GraphQLObjectType
 from graphql.execution.collect_fields import GroupedFieldSet
 from graphql.execution.executor import gather_with_cancel, to_nodes  # type: ignore[attr-defined]
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-from strawberry.schema.schema_converter import GraphQLCoreConverter
 
-from app.batching import Batch, batch_of
+from app.field_plans import NOTHING, Batched, Plain, attributes_of, plain_field
 
-
-class Plain:
-    """A field that is a plain attribute: what to read and how to complete it."""
-
-    __slots__ = ("attribute", "direct", "leaf", "many", "named_type", "non_null")
-
-    def __init__(
-        self, attribute: str, leaf: bool, named_type: Any, non_null: bool, many: bool = False
-    ) -> None:
-        self.attribute = attribute
-        self.leaf = leaf  # a scalar or enum; else an object with a sub-selection
-        self.named_type = named_type
-        self.non_null = non_null
-        self.many = many  # a list of objects
-        # Executed here; else (a list, or an object type that checks its values with
-        # ``is_type_of``) executed by graphql-core, and only walked through by prefetching.
-        self.direct = not many and (leaf or named_type.is_type_of is None)
-
-
-class Batched:
-    """A field declared with ``app.batching.batched``: one DataLoader lookup."""
-
-    __slots__ = ("arguments", "batch", "field_def", "object_type")
-
-    def __init__(
-        self,
-        batch: Batch,
-        field_def: GraphQLField,
-        arguments: tuple[tuple[str, str], ...],
-        object_type: GraphQLObjectType | None,
-    ) -> None:
-        self.batch = batch
-        self.field_def = field_def
-        self.arguments = arguments  # (GraphQL name, Python name)
-        self.object_type = object_type  # its objects' type, if its value holds objects
-
-
-def _named(type_: Any) -> tuple[Any, bool, bool]:
-    """The named type under a field type, whether it is non-null, and whether a list."""
-    non_null = isinstance(type_, GraphQLNonNull)
-    named = type_.of_type if non_null else type_
-    many = isinstance(named, GraphQLList)
-    if many:
-        named = named.of_type
-        named = named.of_type if isinstance(named, GraphQLNonNull) else named
-    return named, non_null, many
-
-
-def plain_field(field_def: GraphQLField) -> Plain | Batched | None:
-    """``field_def`` as a plain attribute read, a batched field, or ``None`` if it needs the
-    full machinery: a resolver of its own, field extensions, arguments, an abstract type."""
-    definition = (field_def.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    if definition is None:
-        return None
-    resolve = field_def.resolve
-    if resolve is None or not getattr(resolve, "_is_default", False) or field_def.args:
-        return batched_field(field_def, definition)
-    if definition.default_resolver is not getattr:
-        return None
-    named, non_null, many = _named(field_def.type)
-    if isinstance(named, GraphQLScalarType | GraphQLEnumType) and not many:
-        return Plain(definition.python_name, True, named, non_null)
-    if isinstance(named, GraphQLObjectType):
-        return Plain(definition.python_name, False, named, non_null, many)
-    return None
-
-
-_ARGUMENT_SCALARS = frozenset(("Int", "Float", "String", "Boolean", "ID"))
-
-
-def batched_field(field_def: GraphQLField, definition: Any) -> Batched | None:
-    """A field made by ``batched`` without field extensions, whose arguments are built-in
-    scalars (their GraphQL values are their Python values), else ``None``."""
-    resolver = definition.base_resolver
-    batch = batch_of(resolver.wrapped_func) if resolver is not None else None
-    if batch is None or definition.extensions:
-        return None
-    if len(field_def.args) != len(definition.arguments):
-        return None
-    arguments = []
-    for (name, argument), strawberry_argument in zip(
-        field_def.args.items(), definition.arguments, strict=True
-    ):
-        named, _, many = _named(argument.type)
-        if many or getattr(named, "name", None) not in _ARGUMENT_SCALARS:
-            return None
-        arguments.append((name, strawberry_argument.python_name))
-    named, _, _ = _named(field_def.type)
-    object_type = named if isinstance(named, GraphQLObjectType) else None
-    return Batched(batch, field_def, tuple(arguments), object_type)
+__all__ = ["Batched", "Plain", "PlainFieldExecutor", "plain_field"]
 
 
 # What to prefetch under an object: (batched field, its field group, its objects' selection
@@ -198,7 +108,7 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
                         pass
                     result = Undefined
                 elif kind is _OBJECT:
-                    result = self._execute_plain(
+                    result = self._execute_plain_object(
                         plan, parent_type, source_value, field_details_list, path,
                         response_name, position_context,
                     )  # fmt: skip
@@ -345,7 +255,7 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
                     self._prefetched[(id(obj), id(selection))] = obj
                 for plan, field_details_list, sub in walk:
                     if type(plan) is Plain:
-                        level.append((plan.named_type, _attributes(objects, plan), sub))
+                        level.append((plan.named_type, attributes_of(objects, plan), sub))
                         continue
                     load = self._load(plan, field_details_list, objects, loaders)
                     if load is not None:
@@ -409,7 +319,7 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
                 continue
             try:
                 key = key_of(parent, **keywords)
-                future = _NOTHING if key is None else loader.load(key)
+                future = NOTHING if key is None else loader.load(key)
             except Exception:  # noqa: S112 - the resolver reports it
                 continue
             waiting.append(parent)
@@ -432,10 +342,56 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
         info = self.build_resolve_info(
             field_def, to_nodes(field_details_list), parent_type, field_path
         )
-        try:
-            completed = self.complete_value(
+        return self._guarded(
+            lambda: self.complete_value(
                 return_type, field_details_list, info, field_path, value, position_context
-            )
+            ),
+            return_type,
+            field_details_list,
+            field_path,
+        )
+
+    def _execute_plain_object(
+        self,
+        plan: Plain,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        field_details_list: Any,
+        path: Path | None,
+        response_name: str,
+        position_context: Any,
+    ) -> Any:
+        """An object-typed attribute's sub-selection, or ``Undefined`` where the attribute
+        is an error (missing, or null in a non-null field): graphql-core then executes the
+        field again, and reports it."""
+        try:
+            value = getattr(source_value, plan.attribute)
+        except Exception:
+            return Undefined
+        if value is None:
+            return Undefined if plan.non_null else None
+        field_path = Path(path, response_name, parent_type.name)
+        return self._guarded(
+            lambda: self.collect_and_execute_subfields(
+                plan.named_type, field_details_list, field_path, value, position_context
+            ),
+            GraphQLNonNull(plan.named_type) if plan.non_null else plan.named_type,
+            field_details_list,
+            field_path,
+        )
+
+    def _guarded(
+        self,
+        complete: Callable[[], Any],
+        return_type: Any,
+        field_details_list: Any,
+        field_path: Path,
+    ) -> Any:
+        """``complete()``, with the errors it raises (now or when awaited) handled as
+        graphql-core's ``execute_field`` handles a field's: located at the field, which is
+        null, or raised on to the parent if the field is non-null."""
+        try:
+            completed = complete()
         except Exception as raw_error:
             self.handle_field_error(raw_error, return_type, field_details_list, field_path)
             return None
@@ -450,97 +406,3 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
                 return None
 
         return await_completed()
-
-    def _execute_plain(
-        self,
-        plan: Plain,
-        parent_type: GraphQLObjectType,
-        source_value: Any,
-        field_details_list: Any,
-        path: Path | None,
-        response_name: str,
-        position_context: Any,
-    ) -> Any:
-        """The field's completed value, or ``Undefined`` where it is an error: graphql-core
-        then executes the field again, and reports it."""
-        try:
-            value = getattr(source_value, plan.attribute)
-        except Exception:
-            return Undefined
-        if value is None:
-            return Undefined if plan.non_null else None
-        if plan.leaf:
-            try:
-                coerced = plan.named_type.coerce_output_value(value)
-            except Exception:
-                return Undefined
-            return Undefined if coerced is None else coerced
-        return self._complete_plain_object(
-            plan,
-            field_details_list,
-            Path(path, response_name, parent_type.name),
-            value,
-            position_context,
-        )
-
-    def _complete_plain_object(
-        self,
-        plan: Plain,
-        field_details_list: Any,
-        field_path: Path,
-        value: Any,
-        position_context: Any,
-    ) -> Any:
-        """An object-typed attribute's sub-selection, with the errors its sub-fields raise
-        handled as graphql-core's ``execute_field`` handles them."""
-        try:
-            completed = self.collect_and_execute_subfields(
-                plan.named_type, field_details_list, field_path, value, position_context
-            )
-        except Exception as raw_error:
-            self.handle_field_error(raw_error, _type_of(plan), field_details_list, field_path)
-            return None
-        if not self.is_awaitable(completed):
-            return completed
-
-        async def await_completed() -> Any:
-            try:
-                return await completed
-            except Exception as raw_error:
-                self.handle_field_error(raw_error, _type_of(plan), field_details_list, field_path)
-                return None
-
-        return await_completed()
-
-
-async def _nothing() -> None:
-    return None
-
-
-class _Nothing:
-    """What a key of ``None`` loads: ``None``, at once."""
-
-    def __await__(self) -> Any:
-        return _nothing().__await__()
-
-
-_NOTHING = _Nothing()
-
-
-def _attributes(objects: list[Any], plan: Plain) -> list[Any]:
-    """The objects under a plain object (or list of objects) attribute of ``objects``."""
-    found: list[Any] = []
-    attribute = plan.attribute
-    for obj in objects:
-        value = getattr(obj, attribute, None)
-        if value is None:
-            continue
-        if plan.many:
-            found.extend(item for item in value if item is not None)
-        else:
-            found.append(value)
-    return found
-
-
-def _type_of(plan: Plain) -> Any:
-    return GraphQLNonNull(plan.named_type) if plan.non_null else plan.named_type
