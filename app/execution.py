@@ -29,8 +29,9 @@ from graphql.execution.executor import gather_with_cancel, to_nodes  # type: ign
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.types.cast import TYPE_CAST_ATTRIBUTE as CAST
 
-from app.field_plans import NOTHING, Batched, Plain, attributes_of, plain_field
+from app.field_plans import NOTHING, Batched, Objects, Plain, attributes_of, plain_field
 
 __all__ = ["Batched", "Plain", "PlainFieldExecutor", "plain_field"]
 
@@ -39,9 +40,10 @@ __all__ = ["Batched", "Plain", "PlainFieldExecutor", "plain_field"]
 # or None), or (plain object attribute, its field group, its selection).
 Walk = list[tuple[Any, Any, Any]]
 
-# How execute_fields takes a field: (response name, field group, kind, plan).
+# How execute_fields takes a field: (response name, field group, kind, plan, the
+# sub-selection of its objects or None).
 _OTHER, _LEAF, _OBJECT, _BATCHED = "other", "leaf", "object", "batched"
-Step = tuple[str, Any, str, Any]
+Step = tuple[str, Any, str, Any, Any]
 Selection = tuple[GroupedFieldSet, Walk | None, tuple[Step, ...]]
 
 # (parent type, field name) -> its Plain, or None (graphql-core's way): the schema is built
@@ -89,7 +91,7 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
         is_awaitable = self.is_awaitable
         loaded = self._loaded
         try:
-            for response_name, field_details_list, kind, plan in steps:
+            for response_name, field_details_list, kind, plan, sub in steps:
                 result: Any = Undefined
                 if kind is _LEAF:
                     # Inlined: most fields of a page are these.
@@ -108,18 +110,28 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
                         pass
                     result = Undefined
                 elif kind is _OBJECT:
-                    result = self._execute_plain_object(
-                        plan, parent_type, source_value, field_details_list, path,
-                        response_name, position_context,
-                    )  # fmt: skip
+                    value = getattr(source_value, plan.attribute, Undefined)
+                    if value is not Undefined:  # else graphql-core's way reports it
+                        result = self._complete_objects(
+                            plan.objects, field_details_list, sub,
+                            Path(path, response_name, parent_type.name),
+                            value, position_context,
+                        )  # fmt: skip
                 elif kind is _BATCHED:
                     entry = loaded.get((id(source_value), id(field_details_list[0].node)))
                     if entry is not None:
-                        result = self._complete_batched(
-                            plan, parent_type, field_details_list,
-                            Path(path, response_name, parent_type.name),
-                            entry[1], position_context,
-                        )  # fmt: skip
+                        field_path = Path(path, response_name, parent_type.name)
+                        objects = plan.objects
+                        if objects is not None:
+                            result = self._complete_objects(
+                                objects, field_details_list, sub, field_path, entry[1],
+                                position_context,
+                            )  # fmt: skip
+                        if result is Undefined:
+                            result = self._complete_batched(
+                                plan, parent_type, field_details_list, field_path,
+                                entry[1], position_context,
+                            )  # fmt: skip
                 if result is Undefined:
                     # Not plain, not loaded, or an error to report (null in a non-null
                     # field, a value the scalar refuses): graphql-core's way, which calls
@@ -191,9 +203,9 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
         for response_name, field_details_list in grouped_field_set.items():
             plan = self._plan(parent_type, field_details_list[0].node.name.value)
             kind = _OTHER
+            sub = None
             if type(plan) is Batched:
                 kind = _BATCHED
-                sub = None
                 if plan.object_type is not None:
                     sub = self._sub_selection(plan.object_type, field_details_list)
                 walk.append((plan, field_details_list, sub))
@@ -204,7 +216,7 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
                     sub = self._sub_selection(plan.named_type, field_details_list)
                     if self._walk(plan.named_type, sub) is not None:
                         walk.append((plan, field_details_list, sub))
-            steps.append((response_name, field_details_list, kind, plan))
+            steps.append((response_name, field_details_list, kind, plan, sub))
         selection = (grouped_field_set, walk or None, tuple(steps))
         self._selections[id(grouped_field_set)] = selection
         return selection
@@ -351,34 +363,109 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
             field_path,
         )
 
-    def _execute_plain_object(
+    def _complete_objects(
         self,
-        plan: Plain,
-        parent_type: GraphQLObjectType,
-        source_value: Any,
+        objects: Objects,
         field_details_list: Any,
-        path: Path | None,
-        response_name: str,
+        sub: GroupedFieldSet,
+        field_path: Path,
+        value: Any,
         position_context: Any,
     ) -> Any:
-        """An object-typed attribute's sub-selection, or ``Undefined`` where the attribute
-        is an error (missing, or null in a non-null field): graphql-core then executes the
-        field again, and reports it."""
-        try:
-            value = getattr(source_value, plan.attribute)
-        except Exception:
-            return Undefined
+        """An object field's value (an object, or a list of objects) completed by executing
+        its sub-selection on each object directly, as graphql-core's ``complete_value``
+        would (the same errors in the same places), or ``Undefined`` for graphql-core to
+        complete when the value holds something to report: ``null`` where the type forbids
+        it, an object of another type, a list that is not one."""
         if value is None:
-            return Undefined if plan.non_null else None
-        field_path = Path(path, response_name, parent_type.name)
-        return self._guarded(
-            lambda: self.collect_and_execute_subfields(
-                plan.named_type, field_details_list, field_path, value, position_context
-            ),
-            GraphQLNonNull(plan.named_type) if plan.non_null else plan.named_type,
-            field_details_list,
-            field_path,
+            return Undefined if objects.non_null else None
+        origin = objects.origin
+        object_type = objects.object_type
+        if not objects.many:
+            if origin is not None and (
+                type(value) is not origin or getattr(value, CAST, None) is not None
+            ):
+                return Undefined
+            try:
+                completed = self.execute_fields(
+                    object_type, value, field_path, sub, position_context
+                )
+            except Exception as raw_error:
+                self.handle_field_error(
+                    raw_error, objects.return_type, field_details_list, field_path
+                )
+                return None
+            if self.is_awaitable(completed):
+                return self._settled(completed, objects.return_type, field_details_list, field_path)
+            return completed
+        if type(value) is not list:
+            return Undefined
+        item_type = objects.item_type
+        nullable_items = type(item_type) is not GraphQLNonNull
+        if origin is not None:
+            for item in value:
+                if type(item) is not origin or getattr(item, CAST, None) is not None:
+                    if item is None and nullable_items:
+                        continue
+                    return Undefined
+        elif not nullable_items:
+            for item in value:
+                if item is None:
+                    return Undefined
+        execute_fields = self.execute_fields
+        is_awaitable = self.is_awaitable
+        completed_items: list[Any] = []
+        awaitable_indices: list[int] = []
+        try:
+            for index, item in enumerate(value):
+                if item is None:
+                    completed_items.append(None)
+                    continue
+                item_path = Path(field_path, index, None)
+                try:
+                    completed = execute_fields(object_type, item, item_path, sub, position_context)
+                except Exception as raw_error:
+                    # A non-null item's error goes on to the list: raised again here.
+                    self.handle_field_error(raw_error, item_type, field_details_list, item_path)
+                    completed = None
+                else:
+                    if is_awaitable(completed):
+                        completed = self._settled(
+                            completed, item_type, field_details_list, item_path
+                        )
+                        awaitable_indices.append(index)
+                completed_items.append(completed)
+        except Exception as raw_error:
+            if awaitable_indices:
+                self.settle_in_background([completed_items[i] for i in awaitable_indices])
+            self.handle_field_error(raw_error, objects.return_type, field_details_list, field_path)
+            return None
+        if not awaitable_indices:
+            return completed_items
+
+        async def get_completed_items() -> list[Any]:
+            awaited = await gather_with_cancel(*(completed_items[i] for i in awaitable_indices))
+            for index, item in zip(awaitable_indices, awaited, strict=True):
+                completed_items[index] = item
+            return completed_items
+
+        return self._settled(
+            get_completed_items(), objects.return_type, field_details_list, field_path
         )
+
+    def _settled(
+        self, awaitable: Any, return_type: Any, field_details_list: Any, field_path: Path
+    ) -> Any:
+        """``awaitable`` awaited, its error handled as graphql-core handles a field's."""
+
+        async def settle() -> Any:
+            try:
+                return await awaitable
+            except Exception as raw_error:
+                self.handle_field_error(raw_error, return_type, field_details_list, field_path)
+                return None
+
+        return settle()
 
     def _guarded(
         self,
@@ -397,12 +484,4 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
             return None
         if not self.is_awaitable(completed):
             return completed
-
-        async def await_completed() -> Any:
-            try:
-                return await completed
-            except Exception as raw_error:
-                self.handle_field_error(raw_error, return_type, field_details_list, field_path)
-                return None
-
-        return await_completed()
+        return self._settled(completed, return_type, field_details_list, field_path)

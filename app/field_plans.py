@@ -20,28 +20,82 @@ from strawberry.schema.schema_converter import GraphQLCoreConverter
 from app.batching import Batch, batch_of
 
 
+class Objects:
+    """How the executor completes a field whose value is an object, or a list of objects,
+    of one object type: the type's sub-selection executed on each object directly.
+
+    A value is taken this way only when it holds nothing to report: no ``null`` where the
+    type forbids one, and where the type checks its objects (strawberry gives an
+    ``is_type_of`` to the types that implement interfaces), objects of its own class
+    (``origin``), not cast with ``strawberry.cast``: that is all strawberry's
+    ``is_type_of`` checks. Anything else goes through graphql-core's ``complete_value``,
+    which reports it."""
+
+    __slots__ = ("item_type", "many", "non_null", "object_type", "origin", "return_type")
+
+    def __init__(
+        self, return_type: Any, object_type: GraphQLObjectType, origin: type | None
+    ) -> None:
+        self.return_type = return_type
+        self.object_type = object_type
+        self.origin = origin
+        self.non_null = isinstance(return_type, GraphQLNonNull)
+        nullable = return_type.of_type if self.non_null else return_type
+        self.many = isinstance(nullable, GraphQLList)
+        self.item_type: Any = nullable.of_type if self.many else None  # with its non-null
+
+    @classmethod
+    def of(cls, return_type: Any) -> Objects | None:
+        """The completion of ``return_type``, if it is ``T``, ``T!``, ``[T!]``, ``[T]!``…
+        for a strawberry object type ``T`` without an ``is_type_of`` of its own."""
+        named, _, _ = _named(return_type)
+        inner = return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
+        if isinstance(inner, GraphQLList):
+            item = inner.of_type
+            item = item.of_type if isinstance(item, GraphQLNonNull) else item
+            if isinstance(item, GraphQLList):
+                return None  # lists of lists: graphql-core's way
+        if not isinstance(named, GraphQLObjectType):
+            return None
+        definition = (named.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+        if definition is None or definition.is_type_of is not None:
+            return None
+        if named.is_type_of is None:
+            return cls(return_type, named, None)  # any object will do
+        if not definition.interfaces:
+            return None  # an is_type_of strawberry did not make
+        return cls(return_type, named, definition.origin)
+
+
 class Plain:
     """A field that is a plain attribute: what to read and how to complete it."""
 
-    __slots__ = ("attribute", "direct", "leaf", "many", "named_type", "non_null")
+    __slots__ = ("attribute", "direct", "leaf", "many", "named_type", "non_null", "objects")
 
     def __init__(
-        self, attribute: str, leaf: bool, named_type: Any, non_null: bool, many: bool = False
+        self,
+        attribute: str,
+        leaf: bool,
+        named_type: Any,
+        non_null: bool,
+        many: bool = False,
+        objects: Objects | None = None,
     ) -> None:
         self.attribute = attribute
         self.leaf = leaf  # a scalar or enum; else an object with a sub-selection
         self.named_type = named_type
         self.non_null = non_null
         self.many = many  # a list of objects
-        # Executed here; else (a list, or an object type that checks its values with
-        # ``is_type_of``) executed by graphql-core, and only walked through by prefetching.
-        self.direct = not many and (leaf or named_type.is_type_of is None)
+        self.objects = objects  # how to complete its objects, if the executor does
+        # Executed here; else executed by graphql-core, and only walked through by
+        # prefetching.
+        self.direct = (leaf and not many) or objects is not None
 
 
 class Batched:
     """A field declared with ``app.batching.batched``: one DataLoader lookup."""
 
-    __slots__ = ("arguments", "batch", "field_def", "object_type")
+    __slots__ = ("arguments", "batch", "field_def", "object_type", "objects")
 
     def __init__(
         self,
@@ -54,6 +108,7 @@ class Batched:
         self.field_def = field_def
         self.arguments = arguments  # (GraphQL name, Python name)
         self.object_type = object_type  # its objects' type, if its value holds objects
+        self.objects = Objects.of(field_def.type)  # how to complete them, if directly
 
 
 def _named(type_: Any) -> tuple[Any, bool, bool]:
@@ -82,7 +137,8 @@ def plain_field(field_def: GraphQLField) -> Plain | Batched | None:
     if isinstance(named, GraphQLScalarType | GraphQLEnumType) and not many:
         return Plain(definition.python_name, True, named, non_null)
     if isinstance(named, GraphQLObjectType):
-        return Plain(definition.python_name, False, named, non_null, many)
+        objects = Objects.of(field_def.type)
+        return Plain(definition.python_name, False, named, non_null, many, objects)
     return None
 
 

@@ -7,7 +7,9 @@ The schema here is a small shop over in-memory DataLoaders, with the cases the e
 to get right: lists under plain attributes (a connection's edges), batched fields under
 batched fields, arguments (aliases with different values), a key of ``None``, a loader
 batch that fails, a conversion that fails, a key that refuses its argument, ``null`` in a
-non-null field, fragments and ``@skip``."""
+non-null field, fragments and ``@skip``; and the objects the executor completes itself:
+lists of objects in plain attributes, with ``null`` items and objects of the wrong type,
+async fields inside list items that fail."""
 
 from __future__ import annotations
 
@@ -64,9 +66,14 @@ class Context:
     loaders: Loaders
 
 
-@strawberry.type
-class Toy:
+@strawberry.interface
+class Named:
     name: str
+
+
+@strawberry.type
+class Toy(Named):  # an interface: strawberry gives it an is_type_of
+    pass
 
 
 @strawberry.type
@@ -96,6 +103,16 @@ class Owner:
     name: str
 
     @strawberry.field
+    async def motto(self) -> str:
+        if self.name == "dee":
+            raise Boom("dee keeps her motto")
+        return f"{self.name} says hi"
+
+    @strawberry.field
+    async def maybe_motto(self) -> str | None:
+        return await self.motto()
+
+    @strawberry.field
     @batched(
         lambda loaders, first=None: loaders.pets,
         key=lambda owner, first=None: (owner.key, _limit(first)),
@@ -123,6 +140,15 @@ class OwnerConnection:
 
 
 @strawberry.type
+class Shelf:
+    top: Toy
+    spare: Toy | None
+    toys: list[Toy]
+    maybe_toys: list[Toy | None] | None
+    edge: Edge | None  # no is_type_of: any object with the fields will do
+
+
+@strawberry.type
 class Query:
     @strawberry.field
     async def owners(self) -> OwnerConnection:
@@ -138,6 +164,25 @@ class Query:
     def stray(self) -> Pet:
         return Pet(name="kit", owner_key=None)  # no owner: a key of None
 
+    @strawberry.field
+    def holes(self) -> OwnerConnection | None:
+        edges = [Edge(node=Owner(key=1, name="ada")), None]
+        return OwnerConnection(edges=edges)  # type: ignore[arg-type]
+
+    @strawberry.field
+    def shelf(self, wrong: bool) -> Shelf:
+        pet: Any = Pet(name="rex", owner_key=1)
+        toy = Toy(name="ball")
+        return Shelf(
+            top=pet if wrong else toy,
+            spare=pet if wrong else None,
+            toys=[toy, pet] if wrong else [toy],
+            maybe_toys=[None, toy, pet] if wrong else [None, toy],
+            edge=Shelf(top=toy, spare=None, toys=[], maybe_toys=None, edge=None)  # type: ignore[arg-type]
+            if wrong
+            else Edge(node=Owner(key=2, name="bob")),
+        )
+
 
 DOCUMENTS = [
     "{ owners { edges { node { name pets { name toys { name } } } } } }",
@@ -148,6 +193,15 @@ DOCUMENTS = [
     "query($s: Boolean!) { owners { edges { node { ...P pets @skip(if: $s) { name } } } } }"
     " fragment P on Owner { name pets { owner { name } } }",
     "{ owner(key: 3) { name pets { favourite { name } } } }",
+    "{ holes { edges { node { name } } } }",
+    "{ owners { edges { node { name maybeMotto } } } }",
+    "{ owners { edges { node { name motto } } } }",
+    "{ shelf(wrong: false) { top { name } spare { name } toys { name } maybeToys { name } }}",
+    "{ shelf(wrong: true) { top { name } } }",
+    "{ shelf(wrong: true) { spare { name } toys { name } } }",
+    "{ shelf(wrong: true) { maybeToys { name } } }",
+    "{ shelf(wrong: false) { edge { node { name } } } }",
+    "{ shelf(wrong: true) { edge { __typename } } }",
 ]
 
 
