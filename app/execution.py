@@ -97,6 +97,12 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
                     # Inlined: most fields of a page are these.
                     try:
                         value = getattr(source_value, plan.attribute)
+                        if type(value) is plan.unchanged:
+                            results[response_name] = value
+                            continue
+                        if type(value) is plan.enum_class:
+                            results[response_name] = plan.enum_names[value]
+                            continue
                         if value is None:
                             if not plan.non_null:
                                 results[response_name] = None

@@ -8,14 +8,17 @@ from __future__ import annotations
 from typing import Any
 
 from graphql import (
+    GraphQLBoolean,
     GraphQLEnumType,
     GraphQLField,
+    GraphQLID,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLScalarType,
+    GraphQLString,
 )
-from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 
 from app.batching import Batch, batch_of
 
@@ -67,10 +70,36 @@ class Objects:
         return cls(return_type, named, definition.origin)
 
 
+# The built-in scalars whose output coercion returns a value of this exact type unchanged.
+_UNCHANGED: dict[GraphQLScalarType, type] = {
+    GraphQLString: str,
+    GraphQLID: str,
+    GraphQLBoolean: bool,
+}
+
+
+def _enum_names(named: Any) -> tuple[type | None, dict[Any, str] | None]:
+    """For a strawberry enum: its Python class and the GraphQL name of each member, as
+    strawberry's ``coerce_output_value`` finds it (the first value equal to the member's)."""
+    enum_class = getattr(named, "wrapped_cls", None)
+    if not isinstance(named, CustomGraphQLEnumType) or enum_class is None:
+        return None, None
+    names: dict[Any, str] = {}
+    for member in enum_class:
+        for name, value in named.values.items():
+            if member.value == value.value:
+                names[member] = name
+                break
+    return enum_class, names
+
+
 class Plain:
     """A field that is a plain attribute: what to read and how to complete it."""
 
-    __slots__ = ("attribute", "direct", "leaf", "many", "named_type", "non_null", "objects")
+    __slots__ = (
+        "attribute", "direct", "enum_class", "enum_names", "leaf", "many", "named_type",
+        "non_null", "objects", "unchanged",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -87,6 +116,10 @@ class Plain:
         self.non_null = non_null
         self.many = many  # a list of objects
         self.objects = objects  # how to complete its objects, if the executor does
+        # Leaves' coercion, short-cut: a value of this type is its own output (a str for a
+        # String), an enum member's output is its name here.
+        self.unchanged = _UNCHANGED.get(named_type) if leaf else None
+        self.enum_class, self.enum_names = _enum_names(named_type) if leaf else (None, None)
         # Executed here; else executed by graphql-core, and only walked through by
         # prefetching.
         self.direct = (leaf and not many) or objects is not None

@@ -28,6 +28,7 @@ from app.observability import Observability
 from app.observability.http import request_id_of
 from app.observability.scrape import queue_installed
 from app.psp.registry import build_registry
+from app.resolver_route import ResolverRoute
 from app.security.policy import PolicyCheck
 from app.security.ratelimit import RateLimits
 from app.security.tokens import TokenConfig, TokenVerifier
@@ -230,10 +231,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     async def refuse(request: Request, error: Unauthenticated) -> JSONResponse:
         return unauthenticated_response(error, request.state.request_id)
 
-    # Trusted documents: compiled plans (PostgreSQL only; embedded SQLite serves them through
-    # the resolvers) answered by the front, outside Starlette's middleware stack; CORS, the
-    # request id and tracing wrap both (so every answer, a CORS preflight or a 500 included,
-    # carries X-Request-ID).
+    # POST /graphql is answered by the front, outside Starlette's middleware stack: trusted
+    # documents by their compiled plans (PostgreSQL only; embedded SQLite serves them
+    # through the resolvers), other single operations through the resolvers
+    # (``ResolverRoute``); CORS, the request id and tracing wrap both (so every answer, a
+    # CORS preflight or a 500 included, carries X-Request-ID).
     trusted = TrustedDocuments(
         load_documents(settings.trusted_documents_dir),
         schema._schema,
@@ -254,6 +256,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             metrics=observability.metrics,
             request_log=settings.request_log,
             connections=settings.db_pool_size + overflow,
+            resolvers=ResolverRoute(schema, runtime, observability.watcher()),
         )
         if settings.cors_origins:
             outer = CORSMiddleware(

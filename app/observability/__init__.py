@@ -14,7 +14,7 @@ from starlette.types import ASGIApp
 
 from app.domain.clock import Clock
 from app.observability import records
-from app.observability.http import ObservabilityMiddleware
+from app.observability.http import ObservabilityMiddleware, Watcher
 from app.observability.logs import configure_logging
 from app.observability.metrics import Metrics
 from app.observability.psp import instrument
@@ -70,6 +70,10 @@ class Observability:
             request_log=self.settings.request_log,
             tracing=self.tracing is not None,
         )
+
+    def watcher(self) -> Watcher:
+        """How the front observes the requests it answers itself (as the middleware does)."""
+        return Watcher(self.metrics, self.settings.request_log, self.tracing is not None)
 
     def wrap_outermost(self, app: ASGIApp) -> ASGIApp:
         """The tracing middleware around ``app`` (everything, the front included)."""

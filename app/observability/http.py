@@ -134,33 +134,74 @@ def write_request_line(
     logger.log(level, "request", **fields, **extra)
 
 
+@dataclass(frozen=True, slots=True)
+class Watcher:
+    """How requests are observed: metrics (or none), the request log on or off, tracing."""
+
+    metrics: Metrics | None
+    request_log: bool
+    tracing: bool
+    logger: Any = field(default_factory=request_logger)
+
+
+class Watch:
+    """One request observed from its start to its end: the :class:`RequestObservation` made
+    current and the request id bound for the log lines written meanwhile, then the latency
+    and the request line. What :class:`ObservabilityMiddleware` does around the
+    application, and the front (``app.trusted.route``) around what it answers itself."""
+
+    __slots__ = ("_bound", "_token", "observation", "scope", "started", "watcher")
+
+    def __init__(self, watcher: Watcher, scope: Scope) -> None:
+        self.started = perf_counter()
+        self.watcher = watcher
+        self.scope = scope
+        state = scope.setdefault("state", {})
+        self.observation = RequestObservation(watcher.metrics)
+        self._token = _current.set(self.observation)
+        self._bound = structlog.contextvars.bind_contextvars(request_id=state.get("request_id", ""))
+
+    def responding(self, route: str) -> None:
+        """The response starts: name the server span, if traced."""
+        if self.watcher.tracing:  # the server span may end with the body
+            _name_span(_method(self.scope), route, self.observation)
+
+    def end(self, route: str, status: int, failure: BaseException | None) -> None:
+        watcher = self.watcher
+        observation = self.observation
+        seconds = perf_counter() - self.started
+        method = _method(self.scope)
+        if watcher.metrics is not None:
+            watcher.metrics.http_duration.labels(method, route, f"{status // 100}xx").observe(
+                seconds
+            )
+        if observation.principal is None:
+            observation.principal = self.scope["state"].get("principal")
+        if watcher.request_log:
+            write_request_line(watcher.logger, method, route, status, seconds, observation, failure)
+        structlog.contextvars.reset_contextvars(**self._bound)
+        _current.reset(self._token)
+
+
 class ObservabilityMiddleware:
     def __init__(
         self, app: ASGIApp, *, metrics: Metrics | None, request_log: bool, tracing: bool
     ) -> None:
         self.app = app
-        self.metrics = metrics
-        self.request_log = request_log
-        self.tracing = tracing
-        self.logger = request_logger()
+        self.watcher = Watcher(metrics, request_log, tracing)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = perf_counter()
-        state = scope.setdefault("state", {})
-        observation = RequestObservation(self.metrics)
-        token = _current.set(observation)
-        bound = structlog.contextvars.bind_contextvars(request_id=state.get("request_id", ""))
+        watch = Watch(self.watcher, scope)
         status = 500
 
         async def send_and_watch(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                if self.tracing:  # the server span may end with the body
-                    _name_span(_method(scope), route_of(scope), observation)
+                watch.responding(route_of(scope))
             await send(message)
 
         failure: BaseException | None = None
@@ -170,21 +211,7 @@ class ObservabilityMiddleware:
             failure = error
             raise
         finally:
-            seconds = perf_counter() - started
-            method = _method(scope)
-            route = route_of(scope)
-            if self.metrics is not None:
-                self.metrics.http_duration.labels(method, route, f"{status // 100}xx").observe(
-                    seconds
-                )
-            if observation.principal is None:
-                observation.principal = state.get("principal")
-            if self.request_log:
-                write_request_line(
-                    self.logger, method, route, status, seconds, observation, failure
-                )
-            structlog.contextvars.reset_contextvars(**bound)
-            _current.reset(token)
+            watch.end(route_of(scope), status, failure)
 
 
 def _name_span(method: str, route: str, observation: RequestObservation) -> None:

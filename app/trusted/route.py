@@ -6,10 +6,11 @@ the exact text as ``query``) whose plan compiled, it authenticates, checks the f
 policy, coerces the variables and runs the plan's one SQL statement, answering
 ``{"data": <the JSON text PostgreSQL wrote>}`` with the latency metrics and the request's
 log line, and nothing else: no Starlette middleware, no router, no GraphQL
-execution, no Python object per field. Everything else goes on to the application
-unchanged; a document sent by id goes on as its text. Whatever would make the resolvers
-report an error (a malformed or foreign ID, an out-of-range size, a refused field) goes on
-to them too, so errors are theirs, exactly.
+execution, no Python object per field. Every other single operation goes to the resolvers
+(``app.resolver_route``, also answered here, a document sent by id as its text), and the
+rest (batches, other content types, other routes) to the application unchanged. Whatever
+would make the resolvers report an error (a malformed or foreign ID, an out-of-range size,
+a refused field) goes on to them too, so errors are theirs, exactly.
 
 With ``PAYGATE_TRUSTED_DOCUMENTS_ONLY`` an unregistered document is refused.
 """
@@ -38,6 +39,7 @@ from app.observability.http import (
 )
 from app.observability.logs import request_logger
 from app.observability.metrics import Metrics, operation_label
+from app.resolver_route import ResolverRoute, takes
 from app.trusted.compiler import FallThrough, Plan, Unsupported, compile_document
 from app.trusted.registry import TrustedDocument
 
@@ -110,8 +112,11 @@ class TrustedDocumentsFront:
         metrics: Metrics | None,
         request_log: bool,
         connections: int,
+        resolvers: ResolverRoute | None = None,
     ) -> None:
         self.app = app
+        # The other single operations, through the resolvers, also answered here.
+        self.resolvers = resolvers
         # At most as many plans at once as the pool has connections, the others waiting in
         # arrival order: the pool's own queue lets a newcomer take a connection that a
         # waiter was woken for, and under load some requests wait far longer than others.
@@ -152,7 +157,12 @@ class TrustedDocumentsFront:
         answer: tuple[int, bytes] | None = None
         plan: Plan | None = None
         if isinstance(body, dict):
-            answer, raw, plan = await self._single(scope, body, raw)
+            answer, operation, plan = await self._single(scope, body)
+            if answer is None and self.resolvers is not None and takes(scope, operation):
+                await self.resolvers(scope, operation, receive, send)
+                return
+            if operation is not body:
+                raw = json.dumps(operation).encode()
         elif isinstance(body, list):
             answer, raw = self._batch(body, raw)
         if answer is not None:
@@ -212,16 +222,17 @@ class TrustedDocumentsFront:
         return None, json.dumps(items).encode()
 
     async def _single(
-        self, scope: Scope, body: dict[str, Any], raw: bytes
-    ) -> tuple[tuple[int, bytes] | None, bytes, Plan | None]:
-        """The answer (and the plan that made it), or None and the body the router gets."""
+        self, scope: Scope, body: dict[str, Any]
+    ) -> tuple[tuple[int, bytes] | None, dict[str, Any], Plan | None]:
+        """The answer (and the plan that made it), or None and the operation for the
+        resolvers (``body``, or ``body`` with the document's text for its id)."""
         document, unknown = self.documents.find(body)
         if unknown:
             if "documentId" not in body:  # Apollo's automatic persisted queries: the client
                 # sends the text next (refused with PAYGATE_TRUSTED_DOCUMENTS_ONLY)
-                return _error("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND"), raw, None
+                return _error("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND"), body, None
             message = "No trusted document has this documentId."
-            return _error(message, UNKNOWN_DOCUMENT), raw, None
+            return _error(message, UNKNOWN_DOCUMENT), body, None
         if document is None:
             if self.only:
                 return (
@@ -230,10 +241,10 @@ class TrustedDocumentsFront:
                         '{"documentId": "sha256:<hex>", "variables": {...}}.',
                         NOT_TRUSTED,
                     ),
-                    raw,
+                    body,
                     None,
                 )
-            return None, raw, None
+            return None, body, None
         plan = self.documents.plans.get(document.sha256)
         if plan is not None:
             try:
@@ -244,10 +255,10 @@ class TrustedDocumentsFront:
                 logger.exception("compiled plan of %s failed", document.name)
                 answer = None
             if answer is not None:
-                return answer, raw, plan
+                return answer, body, plan
         if body.get("query") == document.text:
-            return None, raw, None
-        return None, json.dumps(_as_text(body, document)).encode(), None
+            return None, body, None
+        return None, _as_text(body, document), None
 
     async def _execute(
         self, scope: Scope, plan: Plan, body: dict[str, Any]

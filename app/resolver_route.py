@@ -1,0 +1,137 @@
+"""POST /graphql through the resolvers, answered by the front (``app.trusted.route``).
+
+A JSON request for one operation, the usual kind, is executed here by the same schema,
+context and principal as through FastAPI's router and strawberry's HTTP view, with the same
+answer (``{"data", "errors", "extensions"}`` as strawberry's ``process_result`` makes it,
+encoded with orjson like ``PaygateGraphQLRouter``), the same 401 and 400 answers, and the
+same metrics and request line (``app.observability.http.Watch``). What it skips is the
+per-request machinery on the way there: Starlette's middleware stack and router, FastAPI's
+dependency solving and exit stack, strawberry's request adapter.
+
+Anything else goes to the application as before: batches, bodies that are not an object or
+whose ``query``, ``variables``, ``operationName`` or ``extensions`` have the wrong type
+(strawberry's view words those errors), and requests that ask for a streamed answer.
+Resolvers get ``info.context.request`` (a Starlette request); there is no
+``info.context.response`` to set headers on (nothing in paygate does).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.types import Receive, Scope, Send
+from strawberry import Schema
+from strawberry.exceptions import MissingQueryError
+from strawberry.http import process_result
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
+
+from app.auth import Unauthenticated, authenticate, unauthenticated_response
+from app.context import RequestContext, Runtime
+from app.observability.http import Watch, Watcher
+
+logger = logging.getLogger("paygate.http")
+
+ROUTE = "/graphql"
+_OPERATION_TYPES = OperationType.from_http("POST")
+_JSON_HEADERS = (b"content-type", b"application/json")
+
+
+def takes(scope: Scope, body: dict[str, Any]) -> bool:
+    """Whether this route answers ``body`` (see the module's docstring)."""
+    for name, value in scope["headers"]:
+        if name == b"accept" and (b"multipart" in value or b"event-stream" in value):
+            return False  # a streamed answer: strawberry's view
+    query = body.get("query")
+    variables = body.get("variables")
+    name = body.get("operationName")
+    extensions = body.get("extensions")
+    return (
+        isinstance(query, str)
+        and (variables is None or isinstance(variables, dict))
+        and (name is None or isinstance(name, str))
+        and (extensions is None or isinstance(extensions, dict))
+    )
+
+
+class ResolverRoute:
+    def __init__(self, schema: Schema, runtime: Runtime, watcher: Watcher) -> None:
+        self.schema = schema
+        self.runtime = runtime
+        self.watcher = watcher
+
+    async def __call__(
+        self, scope: Scope, body: dict[str, Any], receive: Receive, send: Send
+    ) -> None:
+        watch = Watch(self.watcher, scope)
+        started = False
+        status = 500
+
+        async def send_and_watch(message: Any) -> None:
+            nonlocal started, status
+            if message["type"] == "http.response.start":
+                started = True
+                status = message["status"]
+                watch.responding(ROUTE)
+            await send(message)
+
+        failure: BaseException | None = None
+        try:
+            await self._serve(scope, body, receive, send_and_watch)
+        except BaseException as error:
+            failure = error
+            if not started and isinstance(error, Exception):
+                # As Starlette's ServerErrorMiddleware: a plain 500 (inside the request
+                # id's middleware, so it carries the id), the error raised on for the
+                # server to log.
+                await PlainTextResponse("Internal Server Error", 500)(scope, receive, send)
+            raise
+        finally:
+            watch.end(ROUTE, status, failure)
+
+    async def _serve(
+        self, scope: Scope, body: dict[str, Any], receive: Receive, send: Send
+    ) -> None:
+        runtime = self.runtime
+        state = scope["state"]
+        request = Request(scope, receive)
+        try:
+            principal = await authenticate(request, runtime)
+        except Unauthenticated as error:
+            await unauthenticated_response(error, state["request_id"])(scope, receive, send)
+            return
+        state["principal"] = principal
+        context = RequestContext(runtime, state["request_id"], principal)
+        context.request = request
+        try:
+            try:
+                result = await self.schema.execute(
+                    body["query"],
+                    variable_values=body.get("variables"),
+                    context_value=context,
+                    operation_name=body.get("operationName"),
+                    allowed_operation_types=_OPERATION_TYPES,
+                    operation_extensions=body.get("extensions"),
+                )
+            except CannotGetOperationTypeError as error:
+                refusal: Response = PlainTextResponse(error.as_http_error_reason(), 400)
+            except InvalidOperationTypeError as error:
+                refusal = PlainTextResponse(error.as_http_error_reason("POST"), 400)
+            except MissingQueryError:
+                refusal = PlainTextResponse("No GraphQL query found in the request", 400)
+            else:
+                if not isinstance(result, ExecutionResult):  # pragma: no cover - streams
+                    raise TypeError(f"unexpected result {type(result).__name__}")
+                answer = orjson.dumps(process_result(result))
+                headers = [_JSON_HEADERS, (b"content-length", str(len(answer)).encode())]
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                await send({"type": "http.response.body", "body": answer})
+                return
+            await refusal(scope, receive, send)
+        finally:
+            await context.close()
