@@ -96,7 +96,7 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
                 if kind is _LEAF:
                     # Inlined: most fields of a page are these.
                     try:
-                        value = getattr(source_value, plan.attribute)
+                        value = plan.read(source_value)
                         if type(value) is plan.unchanged:
                             results[response_name] = value
                             continue
@@ -116,8 +116,11 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
                         pass
                     result = Undefined
                 elif kind is _OBJECT:
-                    value = getattr(source_value, plan.attribute, Undefined)
-                    if value is not Undefined:  # else graphql-core's way reports it
+                    try:
+                        value = plan.read(source_value)
+                    except Exception:  # graphql-core's way reports it
+                        value = Undefined
+                    if value is not Undefined:
                         result = self._complete_objects(
                             plan.objects, field_details_list, sub,
                             Path(path, response_name, parent_type.name),
@@ -220,7 +223,7 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
                     kind = _LEAF if plan.leaf else _OBJECT
                 if not plan.leaf:
                     sub = self._sub_selection(plan.named_type, field_details_list)
-                    if self._walk(plan.named_type, sub) is not None:
+                    if not plan.computed and self._walk(plan.named_type, sub) is not None:
                         walk.append((plan, field_details_list, sub))
             steps.append((response_name, field_details_list, kind, plan, sub))
         selection = (grouped_field_set, walk or None, tuple(steps))

@@ -5,6 +5,9 @@ own way, through the field's resolver). Worked out once per (type, field) for th
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
 from graphql import (
@@ -94,11 +97,13 @@ def _enum_names(named: Any) -> tuple[type | None, dict[Any, str] | None]:
 
 
 class Plain:
-    """A field that is a plain attribute: what to read and how to complete it."""
+    """A field that is a plain attribute, or a method of its object alone (a resolver that
+    takes only ``self``, synchronous: a computed attribute): how to read it (``read``,
+    given the object) and how to complete it."""
 
     __slots__ = (
-        "attribute", "direct", "enum_class", "enum_names", "leaf", "many", "named_type",
-        "non_null", "objects", "unchanged",
+        "attribute", "computed", "direct", "enum_class", "enum_names", "leaf", "many",
+        "named_type", "non_null", "objects", "read", "unchanged",
     )  # fmt: skip
 
     def __init__(
@@ -109,8 +114,13 @@ class Plain:
         non_null: bool,
         many: bool = False,
         objects: Objects | None = None,
+        method: Callable[[Any], Any] | None = None,
     ) -> None:
         self.attribute = attribute
+        self.read: Callable[[Any], Any] = method or attrgetter(attribute)
+        # A method may make a new object on each call: its objects are not prefetched
+        # (they would not be the objects that are then executed).
+        self.computed = method is not None
         self.leaf = leaf  # a scalar or enum; else an object with a sub-selection
         self.named_type = named_type
         self.non_null = non_null
@@ -162,17 +172,38 @@ def plain_field(field_def: GraphQLField) -> Plain | Batched | None:
     if definition is None:
         return None
     resolve = field_def.resolve
+    method = None
     if resolve is None or not getattr(resolve, "_is_default", False) or field_def.args:
-        return batched_field(field_def, definition)
-    if definition.default_resolver is not getattr:
+        method = _method_of(field_def, definition)
+        if method is None:
+            return batched_field(field_def, definition)
+    elif definition.default_resolver is not getattr:
         return None
     named, non_null, many = _named(field_def.type)
     if isinstance(named, GraphQLScalarType | GraphQLEnumType) and not many:
-        return Plain(definition.python_name, True, named, non_null)
+        return Plain(definition.python_name, True, named, non_null, method=method)
     if isinstance(named, GraphQLObjectType):
         objects = Objects.of(field_def.type)
-        return Plain(definition.python_name, False, named, non_null, many, objects)
+        return Plain(definition.python_name, False, named, non_null, many, objects, method)
     return None
+
+
+def _method_of(field_def: GraphQLField, definition: Any) -> Callable[[Any], Any] | None:
+    """The function behind a resolver that takes nothing but its object (``self`` or
+    ``root``): synchronous, no ``info``, no arguments, no field extensions. Called with the
+    object, it is what strawberry's resolver wrapper would return."""
+    resolver = definition.base_resolver
+    if resolver is None or field_def.args or definition.extensions or resolver.is_async:
+        return None
+    if resolver.arguments or batch_of(resolver.wrapped_func) is not None:
+        return None
+    taken = [p for p in resolver.reserved_parameters.values() if p is not None]
+    if len(taken) != 1 or taken[0] not in (resolver.self_parameter, resolver.root_parameter):
+        return None
+    function = resolver.wrapped_func
+    if len(inspect.signature(function).parameters) != 1:
+        return None
+    return function  # type: ignore[no-any-return]
 
 
 _ARGUMENT_SCALARS = frozenset(("Int", "Float", "String", "Boolean", "ID"))
@@ -217,9 +248,12 @@ NOTHING = _Nothing()
 def attributes_of(objects: list[Any], plan: Plain) -> list[Any]:
     """The objects under a plain object (or list of objects) attribute of ``objects``."""
     found: list[Any] = []
-    attribute = plan.attribute
+    read = plan.read
     for obj in objects:
-        value = getattr(obj, attribute, None)
+        try:
+            value = read(obj)
+        except Exception:  # noqa: S112 - reported when the field is executed
+            continue
         if value is None:
             continue
         if plan.many:

@@ -122,9 +122,10 @@ class Loaders:
         back to this object, a cycle that only the garbage collector would break: released
         at the end of the request, the rows they hold are freed at once instead, and the
         collector has that much less to walk (it was ~1-2 ms per request)."""
-        for name, value in list(vars(self).items()):
-            if isinstance(value, DataLoader):
-                del self.__dict__[name]
+        made = self.__dict__
+        kept = {"_db": made["_db"], "_clock": made["_clock"]}
+        made.clear()
+        made.update(kept)
 
     @cached_property
     def customer(self) -> DataLoader[uuid.UUID, Customer | None]:

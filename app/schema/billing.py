@@ -69,37 +69,63 @@ class SubscriptionItem:
 
 @strawberry.type(description="One line of an invoice.")
 class InvoiceLine:
+    """Its amounts are kept in minor units and made ``Money`` only when selected (a page
+    reads a few of a line's five): the executor calls such methods of the object alone
+    directly, like attributes (``app.field_plans``)."""
+
     description: str = strawberry.field(description="What is billed.")
     quantity: int = strawberry.field(description="Units.")
-    unit_amount: Money = strawberry.field(description="Per unit.")
-    amount: Money = strawberry.field(description="Line total.")
+
+    @strawberry.field(description="Per unit.")
+    def unit_amount(self) -> Money:
+        return Money.of(self.unit_amount_minor, self.currency)
+
+    @strawberry.field(description="Line total.")
+    def amount(self) -> Money:
+        return Money.of(self.amount_minor, self.currency)
+
     proration: bool = strawberry.field(description="A proration of a change mid-period.")
     period_start: datetime | None = strawberry.field(description="Service period start.")
     period_end: datetime | None = strawberry.field(description="Service period end.")
-    discount: Money | None = strawberry.field(
-        default=None, description="This line's share of the invoice discount."
-    )
-    tax: Money | None = strawberry.field(
-        default=None, description="Tax added on this line (exclusive rates), rounded per line."
-    )
-    tax_included: Money | None = strawberry.field(
-        default=None, description="Tax contained in this line's amount (inclusive rates)."
-    )
+
+    @strawberry.field(description="This line's share of the invoice discount.")
+    def discount(self) -> Money | None:
+        return _money(self.discount_minor, self.currency)
+
+    @strawberry.field(description="Tax added on this line (exclusive rates), rounded per line.")
+    def tax(self) -> Money | None:
+        return _money(self.tax_minor, self.currency)
+
+    @strawberry.field(description="Tax contained in this line's amount (inclusive rates).")
+    def tax_included(self) -> Money | None:
+        return _money(self.tax_included_minor, self.currency)
+
+    currency: strawberry.Private[str]
+    unit_amount_minor: strawberry.Private[int]
+    amount_minor: strawberry.Private[int]
+    discount_minor: strawberry.Private[int | None] = None
+    tax_minor: strawberry.Private[int | None] = None
+    tax_included_minor: strawberry.Private[int | None] = None
 
     @classmethod
     def from_model(cls, row: InvoiceLineRow, currency: str) -> "InvoiceLine":
         return cls(
             description=row.description,
             quantity=row.quantity,
-            unit_amount=Money.of(row.unit_amount_minor, currency),
-            amount=Money.of(row.amount_minor, currency),
-            discount=Money.of(row.discount_minor, currency),
-            tax=Money.of(row.tax_minor, currency),
-            tax_included=Money.of(row.tax_included_minor, currency),
+            currency=currency,
+            unit_amount_minor=row.unit_amount_minor,
+            amount_minor=row.amount_minor,
+            discount_minor=row.discount_minor,
+            tax_minor=row.tax_minor,
+            tax_included_minor=row.tax_included_minor,
             proration=row.proration,
             period_start=row.period_start,
             period_end=row.period_end,
         )
+
+
+def _money(minor: int | None, currency: str) -> Money | None:
+    return None if minor is None else Money.of(minor, currency)
 
 
 @strawberry.type(description="A bill: `total = subtotal - discounts + tax`, in minor units.")
@@ -111,19 +137,47 @@ class Invoice(Node):
     billing_reason: BillingReason = strawberry.field(description="Why it was made.")
     period_start: datetime = strawberry.field(description="Start of the billed period.")
     period_end: datetime = strawberry.field(description="End of the billed period.")
-    subtotal: Money = strawberry.field(description="Sum of the lines.")
-    discount: Money = strawberry.field(description="Discounts.")
-    tax: Money = strawberry.field(description="Tax added (exclusive rates), summed per line.")
-    tax_included: Money = strawberry.field(description="Tax inside the amounts (inclusive).")
-    total: Money = strawberry.field(description="Subtotal - discount + tax.")
-    amount_paid: Money = strawberry.field(description="Paid so far.")
-    amount_remaining: Money = strawberry.field(description="Still to pay.")
     attempt_count: int = strawberry.field(description="Collection attempts so far.")
     due_date: datetime | None = strawberry.field(description="When payment is due.")
     paid_at: datetime | None = strawberry.field(description="When it was paid.")
     created_at: datetime = strawberry.field(description="When it was drafted.")
     key: strawberry.Private[uuid.UUID]
     currency: strawberry.Private[str]
+    # Amounts in minor units, made ``Money`` when selected (see ``InvoiceLine``).
+    subtotal_minor: strawberry.Private[int]
+    discount_minor: strawberry.Private[int]
+    tax_minor: strawberry.Private[int]
+    tax_included_minor: strawberry.Private[int]
+    total_minor: strawberry.Private[int]
+    amount_paid_minor: strawberry.Private[int]
+
+    @strawberry.field(description="Sum of the lines.")
+    def subtotal(self) -> Money:
+        return Money.of(self.subtotal_minor, self.currency)
+
+    @strawberry.field(description="Discounts.")
+    def discount(self) -> Money:
+        return Money.of(self.discount_minor, self.currency)
+
+    @strawberry.field(description="Tax added (exclusive rates), summed per line.")
+    def tax(self) -> Money:
+        return Money.of(self.tax_minor, self.currency)
+
+    @strawberry.field(description="Tax inside the amounts (inclusive).")
+    def tax_included(self) -> Money:
+        return Money.of(self.tax_included_minor, self.currency)
+
+    @strawberry.field(description="Subtotal - discount + tax.")
+    def total(self) -> Money:
+        return Money.of(self.total_minor, self.currency)
+
+    @strawberry.field(description="Paid so far.")
+    def amount_paid(self) -> Money:
+        return Money.of(self.amount_paid_minor, self.currency)
+
+    @strawberry.field(description="Still to pay.")
+    def amount_remaining(self) -> Money:
+        return Money.of(self.total_minor - self.amount_paid_minor, self.currency)
 
     @strawberry.field(description="The lines billed.")
     @batched(lambda loaders: loaders.invoice_lines)
@@ -147,13 +201,12 @@ class Invoice(Node):
             billing_reason=row.billing_reason,
             period_start=row.period_start,
             period_end=row.period_end,
-            subtotal=Money.of(row.subtotal_minor, currency),
-            discount=Money.of(row.discount_minor, currency),
-            tax=Money.of(row.tax_minor, currency),
-            tax_included=Money.of(row.tax_included_minor, currency),
-            total=Money.of(row.total_minor, currency),
-            amount_paid=Money.of(row.amount_paid_minor, currency),
-            amount_remaining=Money.of(row.total_minor - row.amount_paid_minor, currency),
+            subtotal_minor=row.subtotal_minor,
+            discount_minor=row.discount_minor,
+            tax_minor=row.tax_minor,
+            tax_included_minor=row.tax_included_minor,
+            total_minor=row.total_minor,
+            amount_paid_minor=row.amount_paid_minor,
             attempt_count=row.attempt_count,
             due_date=row.due_date,
             paid_at=row.paid_at,
@@ -332,8 +385,9 @@ class InvoicePreview:
                 InvoiceLine(
                     description=line.description,
                     quantity=line.quantity,
-                    unit_amount=Money.of(line.unit_amount_minor, currency),
-                    amount=Money.of(line.amount_minor, currency),
+                    currency=currency,
+                    unit_amount_minor=line.unit_amount_minor,
+                    amount_minor=line.amount_minor,
                     proration=line.proration,
                     period_start=line.period_start,
                     period_end=line.period_end,
