@@ -44,6 +44,7 @@ Walk = list[tuple[Any, Any, Any]]
 # sub-selection of its objects or None).
 _OTHER, _LEAF, _OBJECT, _BATCHED = "other", "leaf", "object", "batched"
 Step = tuple[str, Any, str, Any, Any]
+_COMPLETED = frozenset((dict, list, str, int, bool))  # what a completed field can be
 Selection = tuple[GroupedFieldSet, Walk | None, tuple[Step, ...]]
 
 # (parent type, field name) -> its Plain, or None (graphql-core's way): the schema is built
@@ -155,7 +156,8 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
                     if result is Undefined:
                         continue
                 results[response_name] = result
-                if is_awaitable(result):
+                # A completed object or list is no awaitable: asked only of the others.
+                if type(result) not in _COMPLETED and is_awaitable(result):
                     awaitable_fields.append(response_name)
         except Exception:
             if awaitable_fields:
@@ -404,7 +406,7 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
                     raw_error, objects.return_type, field_details_list, field_path
                 )
                 return None
-            if self.is_awaitable(completed):
+            if type(completed) is not dict and self.is_awaitable(completed):
                 return self._settled(completed, objects.return_type, field_details_list, field_path)
             return completed
         if type(value) is not list:
@@ -438,7 +440,7 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
                     self.handle_field_error(raw_error, item_type, field_details_list, item_path)
                     completed = None
                 else:
-                    if is_awaitable(completed):
+                    if type(completed) is not dict and is_awaitable(completed):
                         completed = self._settled(
                             completed, item_type, field_details_list, item_path
                         )
