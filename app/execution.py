@@ -387,14 +387,15 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
         its sub-selection on each object directly, as graphql-core's ``complete_value``
         would (the same errors in the same places), or ``Undefined`` for graphql-core to
         complete when the value holds something to report: ``null`` where the type forbids
-        it, an object of another type, a list that is not one."""
+        it, an object of another type, an exception (raised there), a list that is not
+        one."""
         if value is None:
             return Undefined if objects.non_null else None
         origin = objects.origin
         object_type = objects.object_type
         if not objects.many:
-            if origin is not None and (
-                type(value) is not origin or getattr(value, CAST, None) is not None
+            if (type(value) is not origin or getattr(value, CAST, None) is not None) and (
+                origin is not None or isinstance(value, Exception)
             ):
                 return Undefined
             try:
@@ -419,9 +420,9 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
                     if item is None and nullable_items:
                         continue
                     return Undefined
-        elif not nullable_items:
+        else:  # any object will do, but null only where allowed, and no error raised
             for item in value:
-                if item is None:
+                if (item is None and not nullable_items) or isinstance(item, Exception):
                     return Undefined
         execute_fields = self.execute_fields
         is_awaitable = self.is_awaitable
@@ -455,6 +456,10 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
             return completed_items
 
         async def get_completed_items() -> list[Any]:
+            if len(awaitable_indices) == 1:  # as graphql-core: no task for a single one
+                index = awaitable_indices[0]
+                completed_items[index] = await completed_items[index]
+                return completed_items
             awaited = await gather_with_cancel(*(completed_items[i] for i in awaitable_indices))
             for index, item in zip(awaitable_indices, awaited, strict=True):
                 completed_items[index] = item

@@ -56,7 +56,8 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(item)
 
 
-_CLEAN_DOCUMENTS: dict[str, None] = {}  # texts known to hold no card number (at most 1024)
+# Texts known to hold no card number: at most 1024, of at most 20,000 characters each.
+_CLEAN_DOCUMENTS: dict[str, None] = {}
 
 
 def _document_holds_card_number(document: str) -> bool:
@@ -66,9 +67,10 @@ def _document_holds_card_number(document: str) -> bool:
         return False
     if contains_card_number(document):
         return True
-    if len(_CLEAN_DOCUMENTS) >= 1024:
-        _CLEAN_DOCUMENTS.clear()
-    _CLEAN_DOCUMENTS[document] = None
+    if len(document) <= 20_000:  # documents, not whatever a caller may send
+        if len(_CLEAN_DOCUMENTS) >= 1024:
+            _CLEAN_DOCUMENTS.clear()
+        _CLEAN_DOCUMENTS[document] = None
     return False
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Iterable
 from time import perf_counter
 from typing import Any
@@ -46,6 +47,7 @@ from app.trusted.registry import TrustedDocument
 logger = logging.getLogger("paygate.trusted")
 
 NOT_TRUSTED = "DOCUMENT_NOT_TRUSTED"
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")  # maybe an integer beyond 64 bits
 UNKNOWN_DOCUMENT = "DOCUMENT_NOT_FOUND"
 
 
@@ -153,7 +155,10 @@ class TrustedDocumentsFront:
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            body = None  # the router reads it (with ``json``, which takes any integer)
+            body = None  # the router reads it, with ``json``
+        else:
+            if _LONG_NUMBER.search(raw):  # orjson makes an integer beyond 64 bits a float:
+                body = json.loads(raw)  # ``json`` keeps it exact, as the router's reading
         answer: tuple[int, bytes] | None = None
         plan: Plan | None = None
         if isinstance(body, dict):

@@ -146,6 +146,7 @@ class Shelf:
     toys: list[Toy]
     maybe_toys: list[Toy | None] | None
     edge: Edge | None  # no is_type_of: any object with the fields will do
+    edges: list[Edge] | None
 
 
 @strawberry.type
@@ -178,10 +179,26 @@ class Query:
             spare=pet if wrong else None,
             toys=[toy, pet] if wrong else [toy],
             maybe_toys=[None, toy, pet] if wrong else [None, toy],
-            edge=Shelf(top=toy, spare=None, toys=[], maybe_toys=None, edge=None)  # type: ignore[arg-type]
+            edge=Shelf(top=toy, spare=None, toys=[], maybe_toys=None, edge=None, edges=None)  # type: ignore[arg-type]
             if wrong
             else Edge(node=Owner(key=2, name="bob")),
+            # an exception held as a value is raised where it is met
+            edges=[Edge(node=Owner(key=2, name="bob")), Boom("a lost edge")]  # type: ignore[list-item]
+            if wrong
+            else [],
         )
+
+    @strawberry.field
+    def lone(self) -> OwnerConnection | None:
+        return OwnerConnection(edges=[Edge(node=Owner(key=4, name="dee"))])
+
+    @strawberry.field
+    async def boom(self) -> str:
+        raise Boom("boom")
+
+    @strawberry.field
+    async def maybe_boom(self) -> str | None:
+        raise Boom("maybe boom")
 
 
 DOCUMENTS = [
@@ -202,6 +219,10 @@ DOCUMENTS = [
     "{ shelf(wrong: true) { maybeToys { name } } }",
     "{ shelf(wrong: false) { edge { node { name } } } }",
     "{ shelf(wrong: true) { edge { __typename } } }",
+    "{ shelf(wrong: true) { edges { node { name } } } }",
+    # one item whose selection is async: awaited as graphql-core does, both errors reported
+    "{ lone { edges { node { motto } } } maybeBoom }",
+    "{ lone { edges { node { motto } } } boom }",
 ]
 
 
