@@ -1,8 +1,10 @@
 """Subscriptions, invoices and test clocks in GraphQL."""
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from operator import attrgetter
+from typing import Any
 
 import strawberry
 
@@ -67,39 +69,45 @@ class SubscriptionItem:
         )
 
 
+def _in_minor_units(attribute: str, *, optional: bool = False) -> Callable[[Any], Any]:
+    """The resolver of an amount kept in minor units in ``attribute`` of its object (in the
+    object's ``currency``): the ``Money`` is made only when the field is selected, and the
+    executor calls a resolver that takes only its object like an attribute read
+    (``app.field_plans``). A page selects a few of an invoice's or a line's amounts."""
+    minor_units = attrgetter(attribute)
+
+    def amount(root: Any) -> Money | None:
+        minor = minor_units(root)
+        return None if optional and minor is None else Money.of(minor, root.currency)
+
+    return amount
+
+
 @strawberry.type(description="One line of an invoice.")
 class InvoiceLine:
-    """Its amounts are kept in minor units and made ``Money`` only when selected (a page
-    reads a few of a line's five): the executor calls such methods of the object alone
-    directly, like attributes (``app.field_plans``)."""
-
     description: str = strawberry.field(description="What is billed.")
     quantity: int = strawberry.field(description="Units.")
-
-    @strawberry.field(description="Per unit.")
-    def unit_amount(self) -> Money:
-        return Money.of(self.unit_amount_minor, self.currency)
-
-    @strawberry.field(description="Line total.")
-    def amount(self) -> Money:
-        return Money.of(self.amount_minor, self.currency)
-
+    unit_amount: Money = strawberry.field(
+        resolver=_in_minor_units("unit_amount_minor"), description="Per unit."
+    )
+    amount: Money = strawberry.field(
+        resolver=_in_minor_units("amount_minor"), description="Line total."
+    )
     proration: bool = strawberry.field(description="A proration of a change mid-period.")
     period_start: datetime | None = strawberry.field(description="Service period start.")
     period_end: datetime | None = strawberry.field(description="Service period end.")
-
-    @strawberry.field(description="This line's share of the invoice discount.")
-    def discount(self) -> Money | None:
-        return _money(self.discount_minor, self.currency)
-
-    @strawberry.field(description="Tax added on this line (exclusive rates), rounded per line.")
-    def tax(self) -> Money | None:
-        return _money(self.tax_minor, self.currency)
-
-    @strawberry.field(description="Tax contained in this line's amount (inclusive rates).")
-    def tax_included(self) -> Money | None:
-        return _money(self.tax_included_minor, self.currency)
-
+    discount: Money | None = strawberry.field(
+        resolver=_in_minor_units("discount_minor", optional=True),
+        description="This line's share of the invoice discount.",
+    )
+    tax: Money | None = strawberry.field(
+        resolver=_in_minor_units("tax_minor", optional=True),
+        description="Tax added on this line (exclusive rates), rounded per line.",
+    )
+    tax_included: Money | None = strawberry.field(
+        resolver=_in_minor_units("tax_included_minor", optional=True),
+        description="Tax contained in this line's amount (inclusive rates).",
+    )
     currency: strawberry.Private[str]
     unit_amount_minor: strawberry.Private[int]
     amount_minor: strawberry.Private[int]
@@ -124,10 +132,6 @@ class InvoiceLine:
         )
 
 
-def _money(minor: int | None, currency: str) -> Money | None:
-    return None if minor is None else Money.of(minor, currency)
-
-
 @strawberry.type(description="A bill: `total = subtotal - discounts + tax`, in minor units.")
 class Invoice(Node):
     number: str | None = strawberry.field(
@@ -137,13 +141,35 @@ class Invoice(Node):
     billing_reason: BillingReason = strawberry.field(description="Why it was made.")
     period_start: datetime = strawberry.field(description="Start of the billed period.")
     period_end: datetime = strawberry.field(description="End of the billed period.")
+    subtotal: Money = strawberry.field(
+        resolver=_in_minor_units("subtotal_minor"), description="Sum of the lines."
+    )
+    discount: Money = strawberry.field(
+        resolver=_in_minor_units("discount_minor"), description="Discounts."
+    )
+    tax: Money = strawberry.field(
+        resolver=_in_minor_units("tax_minor"),
+        description="Tax added (exclusive rates), summed per line.",
+    )
+    tax_included: Money = strawberry.field(
+        resolver=_in_minor_units("tax_included_minor"),
+        description="Tax inside the amounts (inclusive).",
+    )
+    total: Money = strawberry.field(
+        resolver=_in_minor_units("total_minor"), description="Subtotal - discount + tax."
+    )
+    amount_paid: Money = strawberry.field(
+        resolver=_in_minor_units("amount_paid_minor"), description="Paid so far."
+    )
+    amount_remaining: Money = strawberry.field(
+        resolver=_in_minor_units("amount_remaining_minor"), description="Still to pay."
+    )
     attempt_count: int = strawberry.field(description="Collection attempts so far.")
     due_date: datetime | None = strawberry.field(description="When payment is due.")
     paid_at: datetime | None = strawberry.field(description="When it was paid.")
     created_at: datetime = strawberry.field(description="When it was drafted.")
     key: strawberry.Private[uuid.UUID]
     currency: strawberry.Private[str]
-    # Amounts in minor units, made ``Money`` when selected (see ``InvoiceLine``).
     subtotal_minor: strawberry.Private[int]
     discount_minor: strawberry.Private[int]
     tax_minor: strawberry.Private[int]
@@ -151,33 +177,9 @@ class Invoice(Node):
     total_minor: strawberry.Private[int]
     amount_paid_minor: strawberry.Private[int]
 
-    @strawberry.field(description="Sum of the lines.")
-    def subtotal(self) -> Money:
-        return Money.of(self.subtotal_minor, self.currency)
-
-    @strawberry.field(description="Discounts.")
-    def discount(self) -> Money:
-        return Money.of(self.discount_minor, self.currency)
-
-    @strawberry.field(description="Tax added (exclusive rates), summed per line.")
-    def tax(self) -> Money:
-        return Money.of(self.tax_minor, self.currency)
-
-    @strawberry.field(description="Tax inside the amounts (inclusive).")
-    def tax_included(self) -> Money:
-        return Money.of(self.tax_included_minor, self.currency)
-
-    @strawberry.field(description="Subtotal - discount + tax.")
-    def total(self) -> Money:
-        return Money.of(self.total_minor, self.currency)
-
-    @strawberry.field(description="Paid so far.")
-    def amount_paid(self) -> Money:
-        return Money.of(self.amount_paid_minor, self.currency)
-
-    @strawberry.field(description="Still to pay.")
-    def amount_remaining(self) -> Money:
-        return Money.of(self.total_minor - self.amount_paid_minor, self.currency)
+    @property
+    def amount_remaining_minor(self) -> int:
+        return self.total_minor - self.amount_paid_minor
 
     @strawberry.field(description="The lines billed.")
     @batched(lambda loaders: loaders.invoice_lines)
