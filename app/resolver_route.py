@@ -17,7 +17,6 @@ Resolvers get ``info.context.request`` (a Starlette request); there is no
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import orjson
@@ -34,8 +33,6 @@ from strawberry.types.graphql import OperationType
 from app.auth import Unauthenticated, authenticate, unauthenticated_response
 from app.context import RequestContext, Runtime
 from app.observability.http import Watch, Watcher
-
-logger = logging.getLogger("paygate.http")
 
 ROUTE = "/graphql"
 _OPERATION_TYPES = OperationType.from_http("POST")
@@ -60,6 +57,8 @@ def takes(scope: Scope, body: dict[str, Any]) -> bool:
 
 
 class ResolverRoute:
+    """Called by the front with a single operation that ``takes`` accepts."""
+
     def __init__(self, schema: Schema, runtime: Runtime, watcher: Watcher) -> None:
         self.schema = schema
         self.runtime = runtime
