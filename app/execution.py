@@ -20,7 +20,6 @@ per process in ``app.field_plans``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 from graphql import GraphQLNonNull, GraphQLObjectType
@@ -365,14 +364,16 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
         info = self.build_resolve_info(
             field_def, to_nodes(field_details_list), parent_type, field_path
         )
-        return self._guarded(
-            lambda: self.complete_value(
+        try:
+            completed = self.complete_value(
                 return_type, field_details_list, info, field_path, value, position_context
-            ),
-            return_type,
-            field_details_list,
-            field_path,
-        )
+            )
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, field_details_list, field_path)
+            return None
+        if self.is_awaitable(completed):
+            return self._settled(completed, return_type, field_details_list, field_path)
+        return completed
 
     def _complete_objects(
         self,
@@ -482,22 +483,3 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
                 return None
 
         return settle()
-
-    def _guarded(
-        self,
-        complete: Callable[[], Any],
-        return_type: Any,
-        field_details_list: Any,
-        field_path: Path,
-    ) -> Any:
-        """``complete()``, with the errors it raises (now or when awaited) handled as
-        graphql-core's ``execute_field`` handles a field's: located at the field, which is
-        null, or raised on to the parent if the field is non-null."""
-        try:
-            completed = complete()
-        except Exception as raw_error:
-            self.handle_field_error(raw_error, return_type, field_details_list, field_path)
-            return None
-        if not self.is_awaitable(completed):
-            return completed
-        return self._settled(completed, return_type, field_details_list, field_path)

@@ -102,7 +102,7 @@ class Plain:
     given the object) and how to complete it."""
 
     __slots__ = (
-        "attribute", "computed", "direct", "enum_class", "enum_names", "leaf", "many",
+        "computed", "direct", "enum_class", "enum_names", "leaf", "many",
         "named_type", "non_null", "objects", "read", "unchanged",
     )  # fmt: skip
 
@@ -116,7 +116,6 @@ class Plain:
         objects: Objects | None = None,
         method: Callable[[Any], Any] | None = None,
     ) -> None:
-        self.attribute = attribute
         self.read: Callable[[Any], Any] = method or attrgetter(attribute)
         # A method may make a new object on each call: its objects are not prefetched
         # (they would not be the objects that are then executed).
