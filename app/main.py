@@ -40,6 +40,9 @@ from app.trusted.route import TrustedDocuments, TrustedDocumentsFront
 
 logger = logging.getLogger("paygate")
 
+# The collector's thresholds once serving (generation 0's in container objects; see lifespan).
+GC_THRESHOLDS = (20_000, 10, 10)
+
 EXAMPLE_DOCUMENT = """\
 # Welcome to paygate. Run (Ctrl-Enter) to list the demo catalog.
 # The docs (top icon on the left) describe every type and field.
@@ -204,6 +207,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         # requests' garbage triggers no longer walk it (Instagram's gc.freeze recipe).
         gc.collect()
         gc.freeze()
+        # Requests free nearly everything they make by reference counting (a page of 50
+        # customers leaves ~80 objects in cycles), but the default threshold (700 container
+        # objects) made two or three collections per such request, each walking the live
+        # request's rows and results: ~10% of its CPU. After 20,000 a collection is rare and
+        # finds mostly garbage (bench/README.md, step 18).
+        gc.set_threshold(*GC_THRESHOLDS)
         yield
         await runtime.dispose()
         observability.shutdown()

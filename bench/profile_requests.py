@@ -18,11 +18,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import json
 import pstats
 import statistics
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +119,8 @@ async def main(args: argparse.Namespace) -> None:
             f"median {statistics.median(ms):.2f} ms, min {min(ms):.2f} ms, "
             f"CPU {cpu_ms:.2f} ms/request (this process only; in process, sequential)"
         )
+        if args.garbage:
+            await garbage(send, args)
         if args.profile:
             profiler = cProfile.Profile()
             profiler.enable()
@@ -128,12 +132,33 @@ async def main(args: argparse.Namespace) -> None:
                 stats.print_callers(name)
 
 
+async def garbage(send: Any, args: argparse.Namespace) -> None:
+    """What the requests leave to the garbage collector: objects in reference cycles,
+    which reference counting cannot free, by type, per request."""
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        await send(args.requests, args.warmup)
+        gc.collect()
+        found = Counter(type(o).__qualname__ for o in gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    total = sum(found.values())
+    print(f"cyclic garbage: {total / args.requests:.1f} objects per request")  # noqa: T201
+    for name, count in found.most_common(args.top):
+        print(f"{count / args.requests:10.1f}  {name}")  # noqa: T201
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("workload", choices=["ping", "customer_page", "customers_list"])
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--garbage", action="store_true", help="objects left in reference cycles, by type"
+    )
     parser.add_argument("--sort", default="cumulative", help="pstats sort key")
     parser.add_argument("--top", type=int, default=50)
     parser.add_argument("--callers", action="append", default=[], help="who calls FUNCTION")
