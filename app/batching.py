@@ -22,13 +22,15 @@ Batched fields carry no field extensions: what the resolver does is all there is
 
 from __future__ import annotations
 
+import asyncio
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import strawberry
 from strawberry.dataloader import DataLoader
+from strawberry.exceptions import WrongNumberOfResultsReturned
 
 R = TypeVar("R")
 
@@ -87,3 +89,60 @@ def batch_of(resolver: Any) -> Batch | None:
     """The :class:`Batch` behind a resolver made by :func:`batched`, if it is one."""
     batch = getattr(resolver, "batch", None)
     return batch if isinstance(batch, Batch) else None
+
+
+async def settle_many(loader: DataLoader[Any, Any], keys: Sequence[Any]) -> list[Any]:
+    """Each key's value, or the exception its load ended with, as ``loader.load`` would give
+    them and through the same cache, for many keys at once: the keys not cached yet (each
+    once) go to the batch function in one call, made now, instead of a future, a task and a
+    callback per key and a batch scheduled for the next turn of the loop. The new keys'
+    futures are in the cache before that call, so a ``load`` of one of them meanwhile waits
+    for this batch instead of loading it again."""
+    if not loader.cache or loader.max_batch_size:
+        return await asyncio.gather(*map(loader.load, keys), return_exceptions=True)
+    cache = loader.cache_map
+    futures: list[asyncio.Future[Any]] = []
+    new: dict[Any, asyncio.Future[Any]] = {}
+    create_future = loader.loop.create_future
+    for key in keys:
+        future = cache.get(key)
+        if future is None or future.cancelled():
+            future = new.get(key)
+            if future is None:
+                future = new[key] = create_future()
+                cache.set(key, future)
+        futures.append(future)
+    if new:
+        batch = list(new)
+        try:
+            values = list(await loader.load_fn(batch))
+            if len(values) != len(batch):
+                raise WrongNumberOfResultsReturned(expected=len(batch), received=len(values))
+        except BaseException as error:  # every new key's load fails with it, as in a batch
+            for future in new.values():
+                if future.done():
+                    continue
+                if isinstance(error, Exception):
+                    future.set_exception(error)
+                else:  # cancelled: so are the loads waiting for this batch
+                    future.cancel()
+            if not isinstance(error, Exception):
+                raise
+        else:
+            for future, value in zip(new.values(), values, strict=True):
+                if future.done():
+                    continue
+                if isinstance(value, BaseException):
+                    future.set_exception(value)
+                else:
+                    future.set_result(value)
+    settled: list[Any] = []
+    for future in futures:
+        if not future.done():  # another batch's key: wait for it
+            await asyncio.wait((future,))
+        if future.cancelled():
+            settled.append(asyncio.CancelledError())
+        else:
+            failure = future.exception()
+            settled.append(failure if failure is not None else future.result())
+    return settled

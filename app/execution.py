@@ -30,7 +30,8 @@ from graphql.pyutils import Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.cast import TYPE_CAST_ATTRIBUTE as CAST
 
-from app.field_plans import NOTHING, Batched, Objects, Plain, attributes_of, plain_field
+from app.batching import settle_many
+from app.field_plans import Batched, Objects, Plain, attributes_of, plain_field
 
 __all__ = ["Batched", "Plain", "PlainFieldExecutor", "plain_field"]
 
@@ -49,6 +50,36 @@ Selection = tuple[GroupedFieldSet, Walk | None, tuple[Step, ...]]
 # (parent type, field name) -> its Plain, or None (graphql-core's way): the schema is built
 # once per process.
 _PLANS: dict[tuple[GraphQLObjectType, str], Plain | Batched | None] = {}
+
+
+# One batched field's loads at one level: (plan, field node, its objects' selection, the
+# parents, their keys, the field's arguments, its loader).
+Load = tuple[Batched, Any, Any, list[Any], list[Any], dict[str, Any], Any]
+
+
+async def _settle_level(loads: list[Load]) -> list[list[Any]]:
+    """Each load's values (or exceptions), in the order of its keys: the keys of the fields
+    that share a loader in one ``settle_many`` (one batch, as their ``load`` calls made), the
+    loaders awaited together. A key of ``None`` is ``None`` without a load."""
+    by_loader: dict[int, tuple[Any, list[Any]]] = {}
+    for load in loads:
+        entry = by_loader.get(id(load[6]))
+        if entry is None:
+            entry = by_loader[id(load[6])] = (load[6], [])
+        entry[1].extend(key for key in load[4] if key is not None)
+    batches = [settle_many(loader, keys) for loader, keys in by_loader.values() if keys]
+    if len(batches) == 1:
+        settled = [await batches[0]]
+    else:
+        settled = await asyncio.gather(*batches) if batches else []
+    values = iter(settled)
+    by_key: dict[int, Any] = {}
+    for loader, keys in by_loader.values():
+        if keys:
+            by_key[id(loader)] = iter(next(values))
+    return [
+        [None if key is None else next(by_key[id(load[6])]) for key in load[4]] for load in loads
+    ]
 
 
 class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
@@ -266,8 +297,9 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
         loaders = self.context_value.loaders
         loaded = self._loaded
         while level:
-            # This level's loads: (plan, field node, its sub-selection, parents, awaitables).
-            loads: list[tuple[Batched, Any, Any, list[Any], list[Any], dict[str, Any]]] = []
+            # This level's loads: (plan, field node, its sub-selection, parents, keys,
+            # arguments, loader).
+            loads: list[Load] = []
             while level:
                 object_type, objects, selection = level.pop()
                 walk = self._walk(object_type, selection)
@@ -284,14 +316,12 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
                         loads.append((plan, field_details_list[0].node, sub, *load))
             if not loads:
                 return
-            awaited = await asyncio.gather(
-                *(future for load in loads for future in load[4]), return_exceptions=True
-            )
-            values = iter(awaited)
-            for plan, node, sub, parents, futures, arguments in loads:
+            for (plan, node, sub, parents, _, arguments, _), values in zip(
+                loads, await _settle_level(loads), strict=True
+            ):
                 objects = []
                 convert = plan.batch.convert
-                for parent, value in zip(parents, (next(values) for _ in futures), strict=True):
+                for parent, value in zip(parents, values, strict=True):
                     if isinstance(value, BaseException):
                         continue
                     try:
@@ -309,9 +339,10 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
 
     def _load(
         self, plan: Batched, field_details_list: Any, parents: list[Any], loaders: Any
-    ) -> tuple[list[Any], list[Any], dict[str, Any]] | None:
-        """Start loading ``plan``'s values for the parents that have none yet: the parents,
-        their loads' awaitables, and the field's arguments (``None`` if they are wrong)."""
+    ) -> tuple[list[Any], list[Any], dict[str, Any], Any] | None:
+        """What to load for ``plan`` for the parents that have no value yet: the parents,
+        their keys (``None``: nothing to load, the value is ``None``), the field's arguments
+        and its loader; ``None`` if there is nothing, or the arguments are wrong."""
         details = field_details_list[0]
         node = details.node
         try:
@@ -335,18 +366,18 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
         key_of = plan.batch.key
         loaded = self._loaded
         waiting: list[Any] = []
-        futures: list[Any] = []
+        keys: list[Any] = []
         for parent in parents:
             if (id(parent), id(node)) in loaded:
                 continue
             try:
                 key = key_of(parent, **keywords)
-                future = NOTHING if key is None else loader.load(key)
+                hash(key)  # a key the loader cannot take is the resolver's to report
             except Exception:  # noqa: S112 - the resolver reports it
                 continue
             waiting.append(parent)
-            futures.append(future)
-        return (waiting, futures, keywords) if futures else None
+            keys.append(key)
+        return (waiting, keys, keywords, loader) if keys else None
 
     def _complete_batched(
         self,

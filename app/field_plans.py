@@ -230,20 +230,6 @@ def batched_field(field_def: GraphQLField, definition: Any) -> Batched | None:
     return Batched(batch, field_def, tuple(arguments), object_type)
 
 
-async def _nothing() -> None:
-    return None
-
-
-class _Nothing:
-    """What a key of ``None`` loads: ``None``, at once."""
-
-    def __await__(self) -> Any:
-        return _nothing().__await__()
-
-
-NOTHING = _Nothing()
-
-
 def attributes_of(objects: list[Any], plan: Plain) -> list[Any]:
     """The objects under a plain object (or list of objects) attribute of ``objects``."""
     found: list[Any] = []
