@@ -102,7 +102,7 @@ class Plain:
     given the object) and how to complete it."""
 
     __slots__ = (
-        "computed", "direct", "enum_class", "enum_names", "leaf", "many",
+        "coerce", "computed", "direct", "enum_class", "enum_names", "leaf", "many",
         "named_type", "non_null", "objects", "read", "unchanged",
     )  # fmt: skip
 
@@ -122,6 +122,7 @@ class Plain:
         self.computed = method is not None
         self.leaf = leaf  # a scalar or enum; else an object with a sub-selection
         self.named_type = named_type
+        self.coerce = named_type.coerce_output_value if leaf else None
         self.non_null = non_null
         self.many = many  # a list of objects
         self.objects = objects  # how to complete its objects, if the executor does

@@ -1,5 +1,6 @@
 """Relay cursor connections with `totalCount`."""
 
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -22,10 +23,17 @@ class PageInfo:
     )
 
 
+def _cursor(root: Any) -> str:
+    """An edge's cursor, made when selected (a page of 50 customers selects none, often):
+    the executor calls a resolver taking only its object like an attribute read."""
+    return encode_cursor(root.key)
+
+
 @strawberry.type(description="One item of a connection, with its cursor.")
 class Edge(Generic[NodeT]):
-    cursor: str = strawberry.field(description="Opaque position of this item.")
+    cursor: str = strawberry.field(resolver=_cursor, description="Opaque position of this item.")
     node: NodeT = strawberry.field(description="The item.")
+    key: strawberry.Private[uuid.UUID]
 
 
 @strawberry.type(description="A page of items, newest first, with cursors (Relay).")
@@ -49,14 +57,13 @@ class Connection(Generic[NodeT]):
         count: Callable[[], Awaitable[int]],
     ) -> "Connection[NodeT]":
         """A page of rows with time-ordered ``id`` keys, newest first."""
-        edges = [Edge(cursor=encode_cursor(row.id), node=build(row)) for row in rows]
         return cls(
-            edges=edges,
+            edges=[Edge(node=build(row), key=row.id) for row in rows],
             page_info=PageInfo(
                 has_next_page=more,
                 has_previous_page=after is not None,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
+                start_cursor=encode_cursor(rows[0].id) if rows else None,
+                end_cursor=encode_cursor(rows[-1].id) if rows else None,
             ),
             _count=count,
         )
