@@ -58,6 +58,19 @@ class Bad:
     maybe: Any = None
 
 
+class Raising:
+    """An object one of whose attributes fails when read."""
+
+    count = 4
+    colour = Colour.RED
+    amount = Amount(minor="7", currency=None)
+    maybe = None
+
+    @property
+    def name(self) -> str:
+        raise RuntimeError("no name today")
+
+
 @strawberry.type
 class Query:
     @strawberry.field
@@ -91,6 +104,10 @@ class Query:
         )
 
     @strawberry.field
+    def raising(self) -> Line | None:
+        return Raising()  # type: ignore[return-value]
+
+    @strawberry.field
     def broken(self) -> Line | None:
         return Bad(name="b", count=2, colour=None, amount=Amount(minor=None, currency="EUR"))  # type: ignore[arg-type,return-value]
 
@@ -103,6 +120,8 @@ DOCUMENTS = [
     "{ broken { name amount { minor } } }",
     "{ broken { count } }",
     "{ line { __typename amount { __typename minor } } }",
+    "{ raising { count colour amount { minor currency } } }",
+    "{ raising { count name colour } line { c: count, n: name, c2: count } }",
 ]
 
 
