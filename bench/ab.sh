@@ -4,8 +4,8 @@
 # wrk with 10 connections on CPU 0 (as PostgreSQL, which run.sh pins there), DUR seconds after
 # 2 of warm-up; ROUNDS rounds, the checkouts alternating in each. Prints req/s and the
 # server's CPU milliseconds per request (utime + stime from /proc over the run's requests),
-# and where perf can count them its instructions per request: on a shared machine whose
-# speed drifts, compare versions within a round, and prefer the instructions.
+# and where perf can count them its instructions and cycles per request: on a shared machine
+# whose speed drifts, compare versions within a round, and prefer the instructions.
 #
 #   git worktree add /tmp/wt/before <commit>
 #   DUR=4 bench/ab.sh customer_page 3 /tmp/wt/before .
@@ -28,8 +28,8 @@ trap 'rm -f "$BODIES"' EXIT
 python3 "$HERE/render_bodies.py" "$HERE/queries/$W.json" > "$BODIES"
 export BENCH_BODIES=$BODIES BENCH_AUTHORIZATION="Bearer $KEY"
 C=${CONNS:-10}
-# Instructions retired by the server per request (perf stat), where perf can count them: on a
-# machine whose speed drifts, steadier than time.
+# Instructions retired and cycles spent by the server per request (perf stat), where perf can
+# count them: on a machine whose speed drifts, steadier than time (instructions the most).
 PERF=""
 if perf stat -e instructions -x, true > /dev/null 2>&1; then PERF=1; fi
 for r in $(seq 1 "$R"); do
@@ -46,7 +46,7 @@ for r in $(seq 1 "$R"); do
     taskset -c 0 wrk -t1 -c"$C" -d2s -s "$HERE/wrk_post.lua" "$URL" > /dev/null
     COUNTS=$(mktemp)
     if [ -n "$PERF" ]; then
-      perf stat -e instructions -x, -o "$COUNTS" -p "$SERVER" & SPY=$!
+      perf stat -e instructions,cycles -x, -o "$COUNTS" -p "$SERVER" & SPY=$!
     fi
     t0=$(awk '{print $14 + $15}' "/proc/$SERVER/stat")
     out=$(taskset -c 0 wrk -t1 -c"$C" -d"${DUR:-5}"s -s "$HERE/wrk_post.lua" "$URL")
@@ -54,14 +54,17 @@ for r in $(seq 1 "$R"); do
     insns=""
     if [ -n "$PERF" ]; then
       kill -INT "$SPY"; wait "$SPY" 2>/dev/null || true
-      insns=$(awk -F, '/instructions/ {print $1}' "$COUNTS")
+      insns=$(awk -F, '$3 == "instructions" {print $1}' "$COUNTS")
+      cycles=$(awk -F, '$3 == "cycles" {print $1}' "$COUNTS")
     fi
     rm -f "$COUNTS"
     rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
     n=$(echo "$out" | awk '/requests in/ {print $1}')
     ticks=$(getconf CLK_TCK)
     per=""
-    if [ -n "$insns" ]; then per="  $(python3 -c "print(round($insns / $n / 1e6, 2))") M instructions/request"; fi
+    if [ -n "$insns" ]; then
+      per="  $(python3 -c "print(round($insns / $n / 1e6, 2), 'M instructions,', round($cycles / $n / 1e6, 2), 'M cycles')") per request"
+    fi
     echo "round $r  $d  $rps req/s  $(python3 -c "print(round(($t1 - $t0) * 1000 / $ticks / $n, 2))") ms CPU/request$per"
     kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true
   done
