@@ -135,7 +135,7 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
                             results[response_name] = value
                             continue
                         if type(value) is plan.enum_class:
-                            results[response_name] = plan.enum_names[value]
+                            results[response_name] = plan.enum_names[id(value)]
                             continue
                         if value is None:
                             if not plan.non_null:

@@ -81,17 +81,19 @@ _UNCHANGED: dict[GraphQLScalarType, type] = {
 }
 
 
-def _enum_names(named: Any) -> tuple[type | None, dict[Any, str] | None]:
+def _enum_names(named: Any) -> tuple[type | None, dict[int, str] | None]:
     """For a strawberry enum: its Python class and the GraphQL name of each member, as
-    strawberry's ``coerce_output_value`` finds it (the first value equal to the member's)."""
+    strawberry's ``coerce_output_value`` finds it (the first value equal to the member's),
+    by the member's ``id``: members are singletons, and an ``Enum``'s own ``__hash__`` is
+    a Python call."""
     enum_class = getattr(named, "wrapped_cls", None)
     if not isinstance(named, CustomGraphQLEnumType) or enum_class is None:
         return None, None
-    names: dict[Any, str] = {}
+    names: dict[int, str] = {}
     for member in enum_class:
         for name, value in named.values.items():
             if member.value == value.value:
-                names[member] = name
+                names[id(member)] = name
                 break
     return enum_class, names
 

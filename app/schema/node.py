@@ -18,9 +18,14 @@ class GlobalIdError(ValueError):
     """The string is not a global ID issued by paygate."""
 
 
+# base64's URL-safe alphabet from the standard one (what base64.urlsafe_b64encode does).
+URL_SAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def encode_gid(type_name: str, key: uuid.UUID) -> strawberry.ID:
     raw = f"{type_name}:{key}".encode()
-    return strawberry.ID(base64.urlsafe_b64encode(raw).decode().rstrip("="))
+    encoded = binascii.b2a_base64(raw, newline=False).translate(URL_SAFE)
+    return strawberry.ID(encoded.rstrip(b"=").decode())
 
 
 def decode_gid(value: str) -> tuple[str, uuid.UUID]:

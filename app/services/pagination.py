@@ -19,10 +19,12 @@ T = TypeVar("T")
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
 _PREFIX = "cursor:v1:"
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")  # base64's URL-safe alphabet
 
 
 def encode_cursor(key: uuid.UUID) -> str:
-    return base64.urlsafe_b64encode(f"{_PREFIX}{key}".encode()).decode().rstrip("=")
+    encoded = binascii.b2a_base64(f"{_PREFIX}{key}".encode(), newline=False)
+    return encoded.translate(_URL_SAFE).rstrip(b"=").decode()
 
 
 def decode_cursor(cursor: str, *field: str) -> uuid.UUID:
