@@ -76,6 +76,21 @@ async def _driver_connection(session: AsyncSession) -> Any:
     return driver
 
 
+def _result_processor(column_type: Any, dialect: Any) -> Callable[[Any], Any] | None:
+    """SQLAlchemy's conversion of a column's values, except for enums read on asyncpg: the
+    same table from stored value to member (``None`` to ``None``) as a C look-up instead of
+    two Python calls per value (an unknown value raises ``KeyError``, a ``LookupError``
+    like SQLAlchemy's)."""
+    if (
+        isinstance(column_type, sa.Enum)
+        and column_type.enum_class is not None
+        and dialect.driver == "asyncpg"
+        and sa.String().result_processor(dialect, None) is None
+    ):
+        return column_type._object_lookup.__getitem__
+    return column_type._cached_result_processor(dialect, None)  # type: ignore[no-any-return]
+
+
 class Read:
     """A ``SELECT`` whose columns are ``columns(m)`` for each of ``models`` in turn (any
     other columns after them are ignored), made into one record per model and row."""
@@ -91,7 +106,7 @@ class Read:
             spans.append((cls, start, start + len(model_columns)))
             start += len(model_columns)
             processors.extend(
-                column.type._cached_result_processor(dialect, None) for _, column in model_columns
+                _result_processor(column.type, dialect) for _, column in model_columns
             )
         self._spans = tuple(spans)
         # One model and no other column: a row is the record's values as they come.
