@@ -30,7 +30,6 @@ from typing import Any, TypeVar
 
 import strawberry
 from strawberry.dataloader import DataLoader
-from strawberry.exceptions import WrongNumberOfResultsReturned
 
 R = TypeVar("R")
 
@@ -92,53 +91,16 @@ def batch_of(resolver: Any) -> Batch | None:
 
 
 async def settle_many(loader: DataLoader[Any, Any], keys: Sequence[Any]) -> list[Any]:
-    """Each key's value, or the exception its load ended with, as ``loader.load`` would give
-    them and through the same cache, for many keys at once: the keys not cached yet (each
-    once) go to the batch function in one call, made now, instead of a future, a task and a
-    callback per key and a batch scheduled for the next turn of the loop. The new keys'
-    futures are in the cache before that call, so a ``load`` of one of them meanwhile waits
-    for this batch instead of loading it again."""
-    if not loader.cache or loader.max_batch_size:
-        return await asyncio.gather(*map(loader.load, keys), return_exceptions=True)
-    cache = loader.cache_map
-    futures: list[asyncio.Future[Any]] = []
-    new: dict[Any, asyncio.Future[Any]] = {}
-    create_future = loader.loop.create_future
-    for key in keys:
-        future = cache.get(key)
-        if future is None or future.cancelled():
-            future = new.get(key)
-            if future is None:
-                future = new[key] = create_future()
-                cache.set(key, future)
-        futures.append(future)
-    if new:
-        batch = list(new)
-        try:
-            values = list(await loader.load_fn(batch))
-            if len(values) != len(batch):
-                raise WrongNumberOfResultsReturned(expected=len(batch), received=len(values))
-        except BaseException as error:  # every new key's load fails with it, as in a batch
-            for future in new.values():
-                if future.done():
-                    continue
-                if isinstance(error, Exception):
-                    future.set_exception(error)
-                else:  # cancelled: so are the loads waiting for this batch
-                    future.cancel()
-            if not isinstance(error, Exception):
-                raise
-        else:
-            for future, value in zip(new.values(), values, strict=True):
-                if future.done():
-                    continue
-                if isinstance(value, BaseException):
-                    future.set_exception(value)
-                else:
-                    future.set_result(value)
+    """Each key's value, or the exception its load ended with, as ``loader.load`` gives them
+    (its cache, and its batch: loads made in the same turn of the loop, here or anywhere
+    else, share one call of the batch function). Awaited one after the other instead of
+    gathered: a batch settles all its futures at once, so after the first of a batch the
+    others are done, and no task or callback is made per key."""
+    # DataLoader.load gives the futures themselves (typed as awaitables).
+    futures: list[asyncio.Future[Any]] = [loader.load(key) for key in keys]  # type: ignore[misc]
     settled: list[Any] = []
     for future in futures:
-        if not future.done():  # another batch's key: wait for it
+        if not future.done():
             await asyncio.wait((future,))
         if future.cancelled():
             settled.append(asyncio.CancelledError())

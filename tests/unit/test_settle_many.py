@@ -1,5 +1,5 @@
-"""``settle_many``: a level's keys loaded as ``DataLoader.load`` would load them (same cache,
-same values and errors), in one call of the batch function."""
+"""``settle_many``: a level's keys loaded through ``DataLoader.load`` (same cache, same values
+and errors), batched with every other load of the same turn of the loop."""
 
 import asyncio
 
@@ -80,7 +80,19 @@ async def test_a_load_meanwhile_waits_for_the_batch_and_back() -> None:
     assert load.batches == [["m"], ["n"]]
 
 
-async def test_a_cancelled_batch_cancels_its_keys() -> None:
+async def test_settling_in_the_same_turn_shares_one_batch() -> None:
+    load = Recorder()
+    loader = DataLoader(load)
+    # Sibling objects prefetched one by one (parents from a resolver of their own): their
+    # loads must still be one statement.
+    first, second, alone = await asyncio.gather(
+        settle_many(loader, ["p", "q"]), settle_many(loader, ["q", "r"]), loader.load("s")
+    )
+    assert (first, second, alone) == (["P", "Q"], ["Q", "R"], "S")
+    assert load.batches == [["s", "p", "q", "r"]]
+
+
+async def test_a_cancelled_settling_leaves_the_loads_to_the_others() -> None:
     load = Recorder()
     load.release.clear()
     loader = DataLoader(load)
@@ -91,10 +103,9 @@ async def test_a_cancelled_batch_cancels_its_keys() -> None:
     settling.cancel()
     with pytest.raises(asyncio.CancelledError):
         await settling
-    with pytest.raises(asyncio.CancelledError):
-        await waiting
     load.release.set()
-    assert await loader.load("s") == "S"  # loaded again: a cancelled load is not kept
+    assert await waiting == "S"
+    assert load.batches == [["s"]]
 
 
 async def test_loaders_with_a_batch_size_go_key_by_key() -> None:
