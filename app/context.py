@@ -45,6 +45,12 @@ class Runtime:
     # connection must never wait for another connection of the same pool to audit itself.
     audit_engine: AsyncEngine
     audit_sessions: async_sessionmaker[AsyncSession]
+    # One per connection the pool can lend (its size and overflow): a request takes one
+    # before its first statement and gives it back when it is done with the connection, so
+    # requests get connections in arrival order. The pool's own queue lets a newcomer take a
+    # connection that a waiter was woken for: under load some requests then waited seconds
+    # while others passed (customers_list at 50 connections: p50 37 ms, p99 5.5 s).
+    connection_slots: asyncio.Semaphore
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -60,6 +66,7 @@ class RequestContext(BaseContext):
         self.principal = principal
         self.clock = runtime.clock
         self._session: AsyncSession | None = None
+        self._slot = False  # holds one of runtime.connection_slots
         self._lock = asyncio.Lock()
         self._closed = False
         self.loaders = Loaders(self.db, clock=runtime.clock)
@@ -71,6 +78,9 @@ class RequestContext(BaseContext):
             if self._closed:
                 raise RuntimeError("the request is over; its session is closed")
             if self._session is None:
+                if not self._slot:
+                    await self.runtime.connection_slots.acquire()
+                    self._slot = True
                 self._session = self.runtime.sessions()
             try:
                 yield self._session
@@ -101,10 +111,14 @@ class RequestContext(BaseContext):
             self._closed = True
             self.loaders.release()
             session, self._session = self._session, None
-            if session is None:
-                return
             try:
-                await session.close()
-            except Exception:
-                with contextlib.suppress(Exception):
-                    await session.invalidate()
+                if session is not None:
+                    try:
+                        await session.close()
+                    except Exception:
+                        with contextlib.suppress(Exception):
+                            await session.invalidate()
+            finally:
+                if self._slot:
+                    self._slot = False
+                    self.runtime.connection_slots.release()

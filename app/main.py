@@ -162,6 +162,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         settings.database_url, pool_size=2, pre_ping=settings.db_pool_pre_ping
     )
     auth = settings.auth
+    overflow = (
+        settings.db_pool_size if settings.db_max_overflow is None else settings.db_max_overflow
+    )
     runtime = Runtime(
         settings=settings,
         engine=engine,
@@ -178,6 +181,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         policy=PolicyCheck(schema._schema, introspection=settings.introspection_enabled),
         audit_engine=audit_engine,
         audit_sessions=make_session_factory(audit_engine),
+        connection_slots=asyncio.Semaphore(settings.db_pool_size + overflow),
     )
     if settings.anonymous_role is not None:
         logger.warning(
@@ -252,10 +256,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     )
     app.state.trusted_documents = trusted
 
-    overflow = (
-        settings.db_pool_size if settings.db_max_overflow is None else settings.db_max_overflow
-    )
-
     def front(stack: ASGIApp) -> ASGIApp:
         outer: ASGIApp = TrustedDocumentsFront(
             stack,
@@ -264,7 +264,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             only=settings.trusted_documents_only,
             metrics=observability.metrics,
             request_log=settings.request_log,
-            connections=settings.db_pool_size + overflow,
             resolvers=ResolverRoute(schema, runtime, observability.watcher()),
         )
         if settings.cors_origins:

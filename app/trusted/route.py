@@ -17,7 +17,6 @@ With ``PAYGATE_TRUSTED_DOCUMENTS_ONLY`` an unregistered document is refused.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -113,16 +112,14 @@ class TrustedDocumentsFront:
         only: bool,
         metrics: Metrics | None,
         request_log: bool,
-        connections: int,
         resolvers: ResolverRoute | None = None,
     ) -> None:
         self.app = app
         # The other single operations, through the resolvers, also answered here.
         self.resolvers = resolvers
         # At most as many plans at once as the pool has connections, the others waiting in
-        # arrival order: the pool's own queue lets a newcomer take a connection that a
-        # waiter was woken for, and under load some requests wait far longer than others.
-        self.slots = asyncio.Semaphore(connections)
+        # arrival order, with the resolvers' requests (``Runtime.connection_slots``).
+        self.slots = runtime.connection_slots
         self.runtime = runtime
         self.documents = documents
         self.only = only
