@@ -14,9 +14,9 @@ from strawberry.extensions import (
     ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import validate_document
 
 from app.domain.errors import ErrorCode, UserInputError
 from app.domain.pan import contains_card_number
@@ -91,12 +91,40 @@ class CardDataGuard(SchemaExtension):
         yield
 
 
+class DocumentValidationCache(SchemaExtension):
+    """A document validated once, then its errors (usually none) remembered by the identity
+    of its parsed document: ``ParserCache`` hands out the same ``DocumentNode`` for the same
+    text. strawberry's ``ValidationCache`` keys an ``lru_cache`` on the document itself, and
+    a document is a tree of frozen dataclasses whose hash walks every node in Python (~280
+    calls for customer_page's document, on every request). The document is kept with its
+    entry, so that its id is not reused while the entry lives; at most ``MAX`` entries."""
+
+    MAX = 1024
+    _validated: dict[tuple[int, tuple[Any, ...]], tuple[Any, list[GraphQLError]]] = {}
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        rules = context.validation_rules
+        key = (id(document), rules)
+        entry = self._validated.get(key)
+        if entry is None or entry[0] is not document:
+            assert document is not None  # parsed before validation
+            errors = validate_document(context.schema._schema, document, rules)
+            if len(self._validated) >= self.MAX:
+                self._validated.clear()
+            entry = self._validated[key] = (document, errors)
+        context.pre_execution_errors = entry[1]
+        yield
+
+
 class DocumentLimits(AddValidationRules):
     """Depth (10) and alias (30) limits as validation rules built once for the process.
 
-    ``ValidationCache`` keys its cache on the rule classes: strawberry's ``QueryDepthLimiter``
-    and ``MaxAliasesLimiter`` make a new rule class each time they are constructed, so made
-    per request they would make every request miss the cache and validate again."""
+    ``DocumentValidationCache`` keys its cache on the rule classes too: strawberry's
+    ``QueryDepthLimiter`` and ``MaxAliasesLimiter`` make a new rule class each time they are
+    constructed, so made per request they would make every request miss the cache and
+    validate again."""
 
     RULES = [
         *QueryDepthLimiter(max_depth=10).validation_rules,
@@ -178,7 +206,7 @@ schema = strawberry.Schema(
         OperationMetrics,  # first: it times the whole operation (and counts after masking)
         CardDataGuard,
         ParserCache,
-        ValidationCache,
+        DocumentValidationCache,
         DocumentLimits,
         lambda: MaxTokensLimiter(max_token_count=4000),
         AccessControl,
