@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import strawberry
-from strawberry.dataloader import DataLoader
+from strawberry.dataloader import DataLoader, LoaderTask, get_current_batch
 
 R = TypeVar("R")
 
@@ -91,13 +91,29 @@ def batch_of(resolver: Any) -> Batch | None:
 
 
 async def settle_many(loader: DataLoader[Any, Any], keys: Sequence[Any]) -> list[Any]:
-    """Each key's value, or the exception its load ended with, as ``loader.load`` gives them
-    (its cache, and its batch: loads made in the same turn of the loop, here or anywhere
-    else, share one call of the batch function). Awaited one after the other instead of
-    gathered: a batch settles all its futures at once, so after the first of a batch the
-    others are done, and no task or callback is made per key."""
-    # DataLoader.load gives the futures themselves (typed as awaitables).
-    futures: list[asyncio.Future[Any]] = [loader.load(key) for key in keys]  # type: ignore[misc]
+    """Each key's value, or the exception its load ended with, as ``loader.load`` gives them:
+    through its cache, and in its current batch (loads made in the same turn of the loop,
+    here or anywhere else, share one call of the batch function). Unlike ``load``, the new
+    keys' futures get no done-callback each (strawberry's, which only cancels a batch whose
+    futures were all cancelled: nothing here cancels them), and they are awaited one after
+    the other instead of gathered: a batch settles all its futures at once, so after the
+    first of a batch the others are done, and no task or callback is made per key."""
+    if not loader.cache or loader.max_batch_size:
+        futures: list[Any] = [loader.load(key) for key in keys]
+    else:
+        cache = loader.cache_map
+        create_future = loader.loop.create_future
+        batch = None
+        futures = []
+        for key in keys:
+            future = cache.get(key)
+            if future is None or future.cancelled():
+                future = create_future()
+                cache.set(key, future)
+                if batch is None:
+                    batch = get_current_batch(loader)
+                batch.tasks.append(LoaderTask(key, future))
+            futures.append(future)
     settled: list[Any] = []
     for future in futures:
         if not future.done():
