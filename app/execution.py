@@ -85,6 +85,47 @@ async def _settle_level(loads: list[Load]) -> list[list[Any]]:
     ]
 
 
+# Sub-selections and their plans shared by every request of the same parsed document
+# (``ParserCache`` hands out one ``DocumentNode`` per text): (return type, ids of the field
+# nodes) -> (the nodes, graphql-core's collected fields); id(grouped field set) -> its
+# Selection. An entry keeps its nodes and sets alive, so no other object takes their ids
+# while it lives. Only documents whose selections do not depend on variables (no @skip,
+# @include, @defer or @stream) share them; at most _MAX_SHARED entries.
+_SHARED_FIELDS: dict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = {}
+_SHARED_SELECTIONS: dict[int, Selection] = {}
+_SHARED_SETS: dict[int, GroupedFieldSet] = {}
+_MAX_SHARED = 4096
+_DYNAMIC_DIRECTIVES = frozenset(("skip", "include", "defer", "stream"))
+# id(operation node) -> (the node, whether its selections are the same for any variables).
+_STATIC: dict[int, tuple[Any, bool]] = {}
+
+
+def _static(operation: Any, fragments: dict[str, Any]) -> bool:
+    """Whether the operation's selections (with its fragments') are the same whatever the
+    variables: no directive that includes, skips or splits fields, no fragment variables."""
+    known = _STATIC.get(id(operation))
+    if known is not None and known[0] is operation:
+        return known[1]
+    static = not any(details.variable_signatures for details in fragments.values()) and not any(
+        directive.name.value in _DYNAMIC_DIRECTIVES
+        for root in (operation, *(details.definition for details in fragments.values()))
+        for directive in _directives(root.selection_set)
+    )
+    if len(_STATIC) >= _MAX_SHARED:
+        _STATIC.clear()
+    _STATIC[id(operation)] = (operation, static)
+    return static
+
+
+def _directives(selection_set: Any) -> Any:
+    """Every directive on the selections under ``selection_set``."""
+    if selection_set is None:
+        return
+    for selection in selection_set.selections:
+        yield from selection.directives or ()
+        yield from _directives(getattr(selection, "selection_set", None))
+
+
 class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
     """strawberry's executor, with plain attribute fields executed directly and batched
     fields loaded a level at a time."""
@@ -98,6 +139,27 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
         self._prefetched: dict[tuple[int, int], Any] = {}
         # id(grouped field set) -> (the set, what to prefetch under it, its steps).
         self._selections: dict[int, Selection] = {}
+        # Sub-selections and plans from the process-wide caches above?
+        self._shared = _static(self.operation, self.fragments)
+
+    def collect_subfields(self, return_type: GraphQLObjectType, field_details_list: Any) -> Any:
+        """graphql-core's, shared by the requests of a document whose selections are the
+        same for any variables (the same fields, collected once per process)."""
+        if not self._shared:
+            return super().collect_subfields(return_type, field_details_list)
+        nodes = tuple(details.node for details in field_details_list)
+        key = (return_type, *map(id, nodes))
+        entry = _SHARED_FIELDS.get(key)
+        if entry is not None:
+            return entry[1]
+        collected = super().collect_subfields(return_type, field_details_list)
+        if len(_SHARED_FIELDS) >= _MAX_SHARED:
+            _SHARED_FIELDS.clear()
+            _SHARED_SELECTIONS.clear()
+            _SHARED_SETS.clear()
+        _SHARED_FIELDS[key] = (nodes, collected)
+        _SHARED_SETS[id(collected.grouped_field_set)] = collected.grouped_field_set
+        return collected
 
     def execute_fields(
         self,
@@ -114,7 +176,7 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
             )
         selection = self._selections.get(id(grouped_field_set))
         if selection is None:
-            selection = self._selection(parent_type, grouped_field_set)
+            selection = self._selection_of(parent_type, grouped_field_set)
         walk, steps = selection[1], selection[2]
         if walk is not None and (id(source_value), id(grouped_field_set)) not in self._prefetched:
             return self._prefetch_then_execute(
@@ -237,6 +299,20 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
     # the subtree completes synchronously from those values. A load or key that fails is
     # not kept: the field then goes through its resolver, which reports the error.
 
+    def _selection_of(
+        self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
+    ) -> Selection:
+        """The selection's plan: the one shared by the process when the set is shared, else
+        made for this request."""
+        shared = self._shared and id(grouped_field_set) in _SHARED_SETS
+        selection = _SHARED_SELECTIONS.get(id(grouped_field_set)) if shared else None
+        if selection is None:
+            selection = self._selection(parent_type, grouped_field_set)
+            if shared:
+                _SHARED_SELECTIONS[id(grouped_field_set)] = selection
+        self._selections[id(grouped_field_set)] = selection
+        return selection
+
     def _selection(
         self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
     ) -> Selection:
@@ -261,9 +337,7 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
                     if not plan.computed and self._walk(plan.named_type, sub) is not None:
                         walk.append((plan, field_details_list, sub))
             steps.append((response_name, field_details_list, kind, plan, sub))
-        selection = (grouped_field_set, walk or None, tuple(steps))
-        self._selections[id(grouped_field_set)] = selection
-        return selection
+        return (grouped_field_set, walk or None, tuple(steps))
 
     def _walk(
         self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
@@ -271,7 +345,7 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
         """What to prefetch under an object with this selection, or ``None`` if nothing."""
         selection = self._selections.get(id(grouped_field_set))
         if selection is None:
-            selection = self._selection(parent_type, grouped_field_set)
+            selection = self._selection_of(parent_type, grouped_field_set)
         return selection[1]
 
     def _sub_selection(self, object_type: GraphQLObjectType, field_details_list: Any) -> Any:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import strawberry
+from strawberry.extensions import ParserCache
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from app import execution
@@ -126,7 +127,10 @@ DOCUMENTS = [
 
 
 def _schema(executor: type[Any]) -> strawberry.Schema:
-    return strawberry.Schema(query=Query, execution_context_class=executor)
+    # ParserCache, as paygate's schema: the same text, the same parsed document.
+    return strawberry.Schema(
+        query=Query, execution_context_class=executor, extensions=[ParserCache]
+    )
 
 
 def _shape(result: Any) -> dict[str, Any]:
@@ -148,6 +152,32 @@ async def answer_async(executor: type[Any], document: str) -> dict[str, Any]:
 async def test_the_same_answer_as_graphql_core(document: str) -> None:
     expected = await answer_async(StrawberryGraphQLCoreExecutionContext, document)
     assert await answer_async(PlainFieldExecutor, document) == expected
+
+
+async def test_documents_again_answer_the_same() -> None:
+    """A document's second request takes the plans shared by the process (its selections
+    do not depend on variables) and still answers as graphql-core."""
+    for document in DOCUMENTS:
+        expected = await answer_async(StrawberryGraphQLCoreExecutionContext, document)
+        for _ in range(2):
+            assert await answer_async(PlainFieldExecutor, document) == expected
+    assert execution._SHARED_SELECTIONS  # the plans were shared
+
+
+async def test_variables_that_skip_fields_are_read_on_each_request() -> None:
+    """A document whose fields depend on its variables shares nothing: each request
+    collects its own fields."""
+    document = "query($s: Boolean!) { lines { name @skip(if: $s) count amount { minor } } }"
+    schema_ = _schema(PlainFieldExecutor)
+    for skip in (True, False, True, False):
+        got = _shape(await schema_.execute(document, variable_values={"s": skip}))
+        expected = _shape(
+            await _schema(StrawberryGraphQLCoreExecutionContext).execute(
+                document, variable_values={"s": skip}
+            )
+        )
+        assert got == expected
+        assert ("name" in got["data"]["lines"][0]) is not skip
 
 
 def test_errors_are_located_like_graphql_core_sync() -> None:
