@@ -61,28 +61,16 @@ Load = tuple[Batched, Any, Any, list[Any], list[Any], dict[str, Any], Any]
 
 
 async def _settle_level(loads: list[Load]) -> list[list[Any]]:
-    """Each load's values (or exceptions), in the order of its keys: the keys of the fields
-    that share a loader in one ``settle_many`` (one batch, as their ``load`` calls made), the
-    loaders awaited together. A key of ``None`` is ``None`` without a load."""
-    by_loader: dict[int, tuple[Any, list[Any]]] = {}
-    for load in loads:
-        entry = by_loader.get(id(load[6]))
-        if entry is None:
-            entry = by_loader[id(load[6])] = (load[6], [])
-        entry[1].extend(key for key in load[4] if key is not None)
-    batches = [settle_many(loader, keys) for loader, keys in by_loader.values() if keys]
-    if len(batches) == 1:
-        settled = [await batches[0]]
-    else:
-        settled = await asyncio.gather(*batches) if batches else []
-    values = iter(settled)
-    by_key: dict[int, Any] = {}
-    for loader, keys in by_loader.values():
-        if keys:
-            by_key[id(loader)] = iter(next(values))
-    return [
-        [None if key is None else next(by_key[id(load[6])]) for key in load[4]] for load in loads
-    ]
+    """Each load's values (or exceptions), in the order of its keys; a key of ``None`` is
+    ``None`` without a load. Loads of one loader share its batch (``settle_many``), the
+    loaders are awaited together."""
+    batches = [settle_many(load[6], [key for key in load[4] if key is not None]) for load in loads]
+    settled = [await batches[0]] if len(batches) == 1 else await asyncio.gather(*batches)
+    values = []
+    for load, found in zip(loads, settled, strict=True):
+        found_values = iter(found)
+        values.append([None if key is None else next(found_values) for key in load[4]])
+    return values
 
 
 # Sub-selections and their plans shared by every request of the same parsed document
