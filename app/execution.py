@@ -30,15 +30,17 @@ from graphql.pyutils import Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.cast import TYPE_CAST_ATTRIBUTE as CAST
 
-from app.batching import settle_many
+from app.batching import READS, settle_many
 from app.field_plans import Batched, Objects, Plain, attributes_of, plain_field
+from app.loaders import NarrowLoader
 
 __all__ = ["Batched", "Plain", "PlainFieldExecutor", "plain_field"]
 
 
 # What to prefetch under an object: (batched field, its field group, its objects' selection
-# or None), or (plain object attribute, its field group, its selection).
-Walk = list[tuple[Any, Any, Any]]
+# or None, the columns its rows are read with or None: all), or (plain object attribute,
+# its field group, its selection, None).
+Walk = list[tuple[Any, Any, Any, Any]]
 
 # How execute_fields takes a field: (response name, field group, kind, plan, the
 # sub-selection of its objects or None).
@@ -112,6 +114,56 @@ def _directives(selection_set: Any) -> Any:
     for selection in selection_set.selections:
         yield from selection.directives or ()
         yield from _directives(getattr(selection, "selection_set", None))
+
+
+def selected_columns(
+    object_type: GraphQLObjectType, selection: GroupedFieldSet, extra: tuple[str, ...]
+) -> tuple[type, frozenset[str]] | None:
+    """The model whose rows make ``object_type``'s objects and the columns of them that
+    ``selection`` reads (with ``extra``), as its type declares them (``app.batching.reads``);
+    ``None``: every column (an undeclared type, or a field it does not declare)."""
+    definition = object_type.extensions.get("strawberry-definition")
+    declared = READS.get(getattr(definition, "origin", None))  # type: ignore[arg-type]
+    if declared is None:
+        return None
+    columns = set(declared.always)
+    columns.update(extra)
+    for field_details_list in selection.values():
+        name = field_details_list[0].node.name.value
+        if name == "__typename":
+            continue
+        field = object_type.fields.get(name)
+        definition = field.extensions.get("strawberry-definition") if field else None
+        read = declared.fields.get(getattr(definition, "python_name", ""))
+        if read is None:
+            return None
+        columns.update(read)
+    return declared.model, frozenset(columns)
+
+
+def _want(
+    narrow: dict[int, tuple[NarrowLoader[Any, Any], frozenset[str] | None]],
+    loader: NarrowLoader[Any, Any],
+    only: tuple[type, frozenset[str]] | None,
+) -> None:
+    """Add one load's columns to what its loader reads at this level: every load of a loader
+    in one level shares one statement, which reads the union of their columns (all of them
+    if one load needs all, or its rows are of another model than its selection declares)."""
+    columns = only[1] if only is not None and only[0] is loader.model else None
+    known = narrow.get(id(loader))
+    if known is not None:
+        columns = None if columns is None or known[1] is None else columns | known[1]
+    narrow[id(loader)] = (loader, columns)
+
+
+def _narrowed(
+    load: Load, narrow: dict[int, tuple[NarrowLoader[Any, Any], frozenset[str] | None]]
+) -> Load:
+    """``load`` with its loader narrowed to the columns its level reads of it."""
+    known = narrow.get(id(load[6]))
+    if known is None or known[1] is None:
+        return load
+    return (*load[:6], known[0].narrowed(known[1]))
 
 
 class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
@@ -314,16 +366,19 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
             sub = None
             if type(plan) is Batched:
                 kind = _BATCHED
+                only = None
                 if plan.object_type is not None:
                     sub = self._sub_selection(plan.object_type, field_details_list)
-                walk.append((plan, field_details_list, sub))
+                    if plan.batch.narrow is not None:
+                        only = selected_columns(plan.object_type, sub, plan.batch.narrow)
+                walk.append((plan, field_details_list, sub, only))
             elif type(plan) is Plain:
                 if plan.direct:
                     kind = _LEAF if plan.leaf else _OBJECT
                 if not plan.leaf:
                     sub = self._sub_selection(plan.named_type, field_details_list)
                     if not plan.computed and self._walk(plan.named_type, sub) is not None:
-                        walk.append((plan, field_details_list, sub))
+                        walk.append((plan, field_details_list, sub, None))
             steps.append((response_name, field_details_list, kind, plan, sub))
         return (grouped_field_set, walk or None, tuple(steps))
 
@@ -365,6 +420,8 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
             # This level's loads: (plan, field node, its sub-selection, parents, keys,
             # arguments, loader).
             loads: list[Load] = []
+            # id(loader) -> (loader, the columns this level's loads of it need, or None: all)
+            narrow: dict[int, tuple[NarrowLoader[Any, Any], frozenset[str] | None]] = {}
             while level:
                 object_type, objects, selection = level.pop()
                 walk = self._walk(object_type, selection)
@@ -372,15 +429,20 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
                     continue
                 for obj in objects:
                     self._prefetched[(id(obj), id(selection))] = obj
-                for plan, field_details_list, sub in walk:
+                for plan, field_details_list, sub, only in walk:
                     if type(plan) is Plain:
                         level.append((plan.named_type, attributes_of(objects, plan), sub))
                         continue
                     load = self._load(plan, field_details_list, objects, loaders)
                     if load is not None:
                         loads.append((plan, field_details_list[0].node, sub, *load))
+                        if isinstance(load[3], NarrowLoader):
+                            _want(narrow, load[3], only if loaders.narrow else None)
             if not loads:
                 return
+            if narrow:
+                loads = [_narrowed(load, narrow) for load in loads]
+                narrow.clear()
             for (plan, node, sub, parents, _, arguments, _), values in zip(
                 loads, await _settle_level(loads), strict=True
             ):
@@ -403,7 +465,11 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
                     level.append((plan.object_type, objects, sub))  # type: ignore[arg-type]
 
     def _load(
-        self, plan: Batched, field_details_list: Any, parents: list[Any], loaders: Any
+        self,
+        plan: Batched,
+        field_details_list: Any,
+        parents: list[Any],
+        loaders: Any,
     ) -> tuple[list[Any], list[Any], dict[str, Any], Any] | None:
         """What to load for ``plan`` for the parents that have no value yet: the parents,
         their keys (``None``: nothing to load, the value is ``None``), the field's arguments

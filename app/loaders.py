@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -56,15 +56,20 @@ _READS: dict[tuple[Any, ...], Read] = {}
 
 
 def _read(
-    key: tuple[Any, ...], session: AsyncSession, build: Callable[[str], Any], *models: type
+    key: tuple[Any, ...],
+    session: AsyncSession,
+    build: Callable[[str], Any],
+    *models: type,
+    only: Only = None,
 ) -> Read:
-    """The read statement ``key`` for the session's dialect, built on first use."""
+    """The read statement ``key`` (with ``only``: of those columns) for the session's
+    dialect, built on first use."""
     assert session.bind is not None  # sessions are made bound to the engine
     dialect = session.bind.dialect
-    full = (*key, dialect.name)
+    full = (*key, only, dialect.name)
     read = _READS.get(full)
     if read is None:
-        read = _READS[full] = Read(build(dialect.name), models, dialect)
+        read = _READS[full] = Read(build(dialect.name), models, dialect, only)
     return read
 
 
@@ -72,6 +77,30 @@ def _in_keys(column: Any, dialect: str, name: str = "keys") -> Any:
     if dialect == "postgresql":
         return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(column.type)))
     return column.in_(sa.bindparam(name, expanding=True))
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+Only = frozenset[str] | None
+
+
+class NarrowLoader(DataLoader[K, V]):
+    """A request loader of ``model``'s rows (whole rows) that can also read them narrowed:
+    ``narrowed(only)`` is the loader of the same rows with only the columns in ``only`` (the
+    others ``None``, see ``app.records.columns``), made once per request and column set, with
+    its own cache (a narrowed row is never handed to a caller that wants the whole row)."""
+
+    def __init__(self, model: type, batch: Callable[[Only], Callable[[list[K]], Any]]) -> None:
+        super().__init__(batch(None))
+        self.model = model
+        self._batch = batch
+        self._narrowed: dict[frozenset[str], DataLoader[K, V]] = {}
+
+    def narrowed(self, only: frozenset[str]) -> DataLoader[K, V]:
+        loader = self._narrowed.get(only)
+        if loader is None:
+            loader = self._narrowed[only] = DataLoader[K, V](self._batch(only))
+        return loader
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +142,10 @@ class Loaders:
     """The request's DataLoaders. Each is made on its first use: a request needs a few of
     them, and making all of them cost more than a small query's execution."""
 
+    # Whether the executor may load batched fields' rows with only the columns their
+    # selection reads (``NarrowLoader``); tests compare answers with whole rows.
+    narrow = True
+
     def __init__(self, db: SessionScope, clock: Clock | None = None) -> None:
         self._db = db
         self._clock = clock or SystemClock()
@@ -129,15 +162,15 @@ class Loaders:
 
     @cached_property
     def customer(self) -> DataLoader[uuid.UUID, Customer | None]:
-        return DataLoader[uuid.UUID, Customer | None](self._by_id(Customer))
+        return NarrowLoader[uuid.UUID, Customer | None](Customer, partial(self._by_id, Customer))
 
     @cached_property
     def product(self) -> DataLoader[uuid.UUID, Product | None]:
-        return DataLoader[uuid.UUID, Product | None](self._by_id(Product))
+        return NarrowLoader[uuid.UUID, Product | None](Product, partial(self._by_id, Product))
 
     @cached_property
     def price(self) -> DataLoader[uuid.UUID, Price | None]:
-        return DataLoader[uuid.UUID, Price | None](self._by_id(Price))
+        return NarrowLoader[uuid.UUID, Price | None](Price, partial(self._by_id, Price))
 
     @cached_property
     def product_prices(self) -> DataLoader[PricesKey, list[Price]]:
@@ -145,71 +178,80 @@ class Loaders:
 
     @cached_property
     def payment_method(self) -> DataLoader[uuid.UUID, PaymentMethod | None]:
-        return DataLoader[uuid.UUID, PaymentMethod | None](self._by_id(PaymentMethod))
+        return NarrowLoader[uuid.UUID, PaymentMethod | None](
+            PaymentMethod, partial(self._by_id, PaymentMethod)
+        )
 
     @cached_property
     def customer_payment_methods(self) -> DataLoader[uuid.UUID, list[PaymentMethod]]:
-        return DataLoader[uuid.UUID, list[PaymentMethod]](self._methods_of_customers)
+        return NarrowLoader[uuid.UUID, list[PaymentMethod]](
+            PaymentMethod, self._methods_of_customers
+        )
 
     @cached_property
     def payment(self) -> DataLoader[uuid.UUID, Payment | None]:
-        return DataLoader[uuid.UUID, Payment | None](self._by_id(Payment))
+        return NarrowLoader[uuid.UUID, Payment | None](Payment, partial(self._by_id, Payment))
 
     @cached_property
     def refund(self) -> DataLoader[uuid.UUID, Refund | None]:
-        return DataLoader[uuid.UUID, Refund | None](self._by_id(Refund))
+        return NarrowLoader[uuid.UUID, Refund | None](Refund, partial(self._by_id, Refund))
 
     @cached_property
     def dispute(self) -> DataLoader[uuid.UUID, Dispute | None]:
-        return DataLoader[uuid.UUID, Dispute | None](self._by_id(Dispute))
+        return NarrowLoader[uuid.UUID, Dispute | None](Dispute, partial(self._by_id, Dispute))
 
     @cached_property
     def payment_refunds(self) -> DataLoader[uuid.UUID, list[Refund]]:
-        return DataLoader[uuid.UUID, list[Refund]](
-            self._children(Refund, Refund.payment_id, Refund.id)
+        return NarrowLoader[uuid.UUID, list[Refund]](
+            Refund, partial(self._children, Refund, Refund.payment_id, Refund.id)
         )
 
     @cached_property
     def payment_disputes(self) -> DataLoader[uuid.UUID, list[Dispute]]:
-        return DataLoader[uuid.UUID, list[Dispute]](
-            self._children(Dispute, Dispute.payment_id, Dispute.id)
+        return NarrowLoader[uuid.UUID, list[Dispute]](
+            Dispute, partial(self._children, Dispute, Dispute.payment_id, Dispute.id)
         )
 
     @cached_property
     def subscription(self) -> DataLoader[uuid.UUID, Subscription | None]:
-        return DataLoader[uuid.UUID, Subscription | None](self._by_id(Subscription))
+        return NarrowLoader[uuid.UUID, Subscription | None](
+            Subscription, partial(self._by_id, Subscription)
+        )
 
     @cached_property
     def invoice(self) -> DataLoader[uuid.UUID, Invoice | None]:
-        return DataLoader[uuid.UUID, Invoice | None](self._by_id(Invoice))
+        return NarrowLoader[uuid.UUID, Invoice | None](Invoice, partial(self._by_id, Invoice))
 
     @cached_property
     def test_clock(self) -> DataLoader[uuid.UUID, TestClock | None]:
-        return DataLoader[uuid.UUID, TestClock | None](self._by_id(TestClock))
+        return NarrowLoader[uuid.UUID, TestClock | None](TestClock, partial(self._by_id, TestClock))
 
     @cached_property
     def coupon(self) -> DataLoader[uuid.UUID, Coupon | None]:
-        return DataLoader[uuid.UUID, Coupon | None](self._by_id(Coupon))
+        return NarrowLoader[uuid.UUID, Coupon | None](Coupon, partial(self._by_id, Coupon))
 
     @cached_property
     def tax_rate(self) -> DataLoader[uuid.UUID, TaxRate | None]:
-        return DataLoader[uuid.UUID, TaxRate | None](self._by_id(TaxRate))
+        return NarrowLoader[uuid.UUID, TaxRate | None](TaxRate, partial(self._by_id, TaxRate))
 
     @cached_property
     def customer_subscriptions(self) -> DataLoader[uuid.UUID, list[Subscription]]:
-        return DataLoader[uuid.UUID, list[Subscription]](
-            self._children(Subscription, Subscription.customer_id, Subscription.id)
+        return NarrowLoader[uuid.UUID, list[Subscription]](
+            Subscription,
+            partial(self._children, Subscription, Subscription.customer_id, Subscription.id),
         )
 
     @cached_property
     def customer_invoices(self) -> DataLoader[uuid.UUID, list[Invoice]]:
-        return DataLoader[uuid.UUID, list[Invoice]](
-            self._children(Invoice, Invoice.customer_id, Invoice.id)
+        return NarrowLoader[uuid.UUID, list[Invoice]](
+            Invoice, partial(self._children, Invoice, Invoice.customer_id, Invoice.id)
         )
 
     @cached_property
     def customer_last_invoices(self) -> DataLoader[LastKey, list[Invoice]]:
-        return DataLoader[LastKey, list[Invoice]](self._last_children(Invoice, Invoice.customer_id))
+        return NarrowLoader[LastKey, list[Invoice]](
+            Invoice, partial(self._last_children, Invoice, Invoice.customer_id)
+        )
 
     @cached_property
     def subscription_items(self) -> DataLoader[uuid.UUID, list[SubscriptionItem]]:
@@ -217,26 +259,27 @@ class Loaders:
 
     @cached_property
     def subscription_invoices(self) -> DataLoader[uuid.UUID, list[Invoice]]:
-        return DataLoader[uuid.UUID, list[Invoice]](
-            self._children(Invoice, Invoice.subscription_id, Invoice.id)
+        return NarrowLoader[uuid.UUID, list[Invoice]](
+            Invoice, partial(self._children, Invoice, Invoice.subscription_id, Invoice.id)
         )
 
     @cached_property
     def subscription_last_invoices(self) -> DataLoader[LastKey, list[Invoice]]:
-        return DataLoader[LastKey, list[Invoice]](
-            self._last_children(Invoice, Invoice.subscription_id)
+        return NarrowLoader[LastKey, list[Invoice]](
+            Invoice, partial(self._last_children, Invoice, Invoice.subscription_id)
         )
 
     @cached_property
     def invoice_lines(self) -> DataLoader[uuid.UUID, list[InvoiceLine]]:
-        return DataLoader[uuid.UUID, list[InvoiceLine]](
-            self._children(InvoiceLine, InvoiceLine.invoice_id, InvoiceLine.id)
+        return NarrowLoader[uuid.UUID, list[InvoiceLine]](
+            InvoiceLine,
+            partial(self._children, InvoiceLine, InvoiceLine.invoice_id, InvoiceLine.id),
         )
 
     @cached_property
     def invoice_payments(self) -> DataLoader[uuid.UUID, list[Payment]]:
-        return DataLoader[uuid.UUID, list[Payment]](
-            self._children(Payment, Payment.invoice_id, Payment.id)
+        return NarrowLoader[uuid.UUID, list[Payment]](
+            Payment, partial(self._children, Payment, Payment.invoice_id, Payment.id)
         )
 
     @cached_property
@@ -253,24 +296,33 @@ class Loaders:
 
     @cached_property
     def payment_events(self) -> DataLoader[uuid.UUID, list[PaymentEvent]]:
-        return DataLoader[uuid.UUID, list[PaymentEvent]](
-            self._children(PaymentEvent, PaymentEvent.payment_id, PaymentEvent.id)
+        return NarrowLoader[uuid.UUID, list[PaymentEvent]](
+            PaymentEvent,
+            partial(self._children, PaymentEvent, PaymentEvent.payment_id, PaymentEvent.id),
         )
 
     @cached_property
     def experiment(self) -> DataLoader[uuid.UUID, Experiment | None]:
-        return DataLoader[uuid.UUID, Experiment | None](self._by_id(Experiment))
+        return NarrowLoader[uuid.UUID, Experiment | None](
+            Experiment, partial(self._by_id, Experiment)
+        )
 
     @cached_property
     def experiment_variant(self) -> DataLoader[uuid.UUID, ExperimentVariant | None]:
-        return DataLoader[uuid.UUID, ExperimentVariant | None](self._by_id(ExperimentVariant))
+        return NarrowLoader[uuid.UUID, ExperimentVariant | None](
+            ExperimentVariant, partial(self._by_id, ExperimentVariant)
+        )
 
     @cached_property
     def experiment_variants(self) -> DataLoader[uuid.UUID, list[ExperimentVariant]]:
-        return DataLoader[uuid.UUID, list[ExperimentVariant]](
-            self._children(
-                ExperimentVariant, ExperimentVariant.experiment_id, ExperimentVariant.position
-            )
+        return NarrowLoader[uuid.UUID, list[ExperimentVariant]](
+            ExperimentVariant,
+            partial(
+                self._children,
+                ExperimentVariant,
+                ExperimentVariant.experiment_id,
+                ExperimentVariant.position,
+            ),
         )
 
     # (experiment id, CUPED?) -> its results: one batch of statements for any number
@@ -282,14 +334,15 @@ class Loaders:
             self._experiment_results
         )
 
-    def _by_id(self, model: type[E]) -> Callable[[list[uuid.UUID]], Any]:
+    def _by_id(self, model: type[E], only: Only = None) -> Callable[[list[uuid.UUID]], Any]:
         async def load(keys: list[uuid.UUID]) -> Sequence[E | None]:
             async with self._db() as session:
                 read = _read(
                     ("by_id", model),
                     session,
-                    lambda d: sa.select(*columns(model)).where(_in_keys(model.id, d)),
+                    lambda d: sa.select(*columns(model, only=only)).where(_in_keys(model.id, d)),
                     model,
+                    only=only,
                 )
                 found = {row.id: row for row in await read.records(session, {"keys": keys})}
             return [found.get(key) for key in keys]
@@ -297,9 +350,10 @@ class Loaders:
         return load
 
     def _children(
-        self, model: type[Any], parent: Any, order: Any
+        self, model: type[Any], parent: Any, order: Any, only: Only = None
     ) -> Callable[[list[uuid.UUID]], Any]:
         """Rows of ``model`` per parent key, in ``order``: one statement per batch."""
+        only = None if only is None else only | {parent.key}
 
         async def load(keys: list[uuid.UUID]) -> list[list[Any]]:
             by_parent: dict[uuid.UUID, list[Any]] = defaultdict(list)
@@ -307,8 +361,13 @@ class Loaders:
                 read = _read(
                     ("children", model, parent.key, order.key),
                     session,
-                    lambda d: sa.select(*columns(model)).where(_in_keys(parent, d)).order_by(order),
+                    lambda d: (
+                        sa.select(*columns(model, only=only))
+                        .where(_in_keys(parent, d))
+                        .order_by(order)
+                    ),
                     model,
+                    only=only,
                 )
                 for row in await read.records(session, {"keys": keys}):
                     by_parent[getattr(row, parent.key)].append(row)
@@ -329,10 +388,13 @@ class Loaders:
             found.update({(key, cuped): value for key, value in batch.items()})
         return [found[key] for key in keys]
 
-    def _last_children(self, model: type[Any], parent: Any) -> Callable[[list[LastKey]], Any]:
+    def _last_children(
+        self, model: type[Any], parent: Any, only: Only = None
+    ) -> Callable[[list[LastKey]], Any]:
         """The ``n`` most recent rows of ``model`` per parent (by time-ordered key), oldest
         first: one statement per distinct ``n``, ranking each parent's rows with a window
         function (PostgreSQL and SQLite)."""
+        only = None if only is None else only | {parent.key}
 
         async def load(keys: list[LastKey]) -> list[list[Any]]:
             parents_of: dict[int, list[uuid.UUID]] = defaultdict(list)
@@ -346,13 +408,13 @@ class Loaders:
                     sa.select(*columns(model), rank.label("rank")).where(_in_keys(parent, dialect))
                 ).subquery()
                 return (
-                    sa.select(*columns(model, inner))
+                    sa.select(*columns(model, inner, only))
                     .where(inner.c.rank <= sa.bindparam("n"))
                     .order_by(inner.c[parent.key], inner.c.id)
                 )
 
             async with self._db() as session:
-                read = _read(("last", model, parent.key), session, build, model)
+                read = _read(("last", model, parent.key), session, build, model, only=only)
                 for n, parents in parents_of.items():
                     if n <= 0:
                         continue
@@ -396,21 +458,26 @@ class Loaders:
                 by_key[(price.product_id, active)].append(price)
         return [by_key[key] for key in keys]
 
-    async def _methods_of_customers(self, keys: list[uuid.UUID]) -> list[list[PaymentMethod]]:
+    def _methods_of_customers(self, only: Only = None) -> Callable[[list[uuid.UUID]], Any]:
         """Attached (not detached) methods, oldest first."""
+        only = None if only is None else only | {"customer_id"}
+        return partial(self._methods_of, only)
+
+    async def _methods_of(self, only: Only, keys: list[uuid.UUID]) -> list[list[PaymentMethod]]:
         by_customer: dict[uuid.UUID, list[PaymentMethod]] = defaultdict(list)
         async with self._db() as session:
             read = _read(
                 ("customer_payment_methods",),
                 session,
                 lambda d: (
-                    sa.select(*columns(PaymentMethod))
+                    sa.select(*columns(PaymentMethod, only=only))
                     .where(
                         _in_keys(PaymentMethod.customer_id, d), PaymentMethod.detached_at.is_(None)
                     )
                     .order_by(PaymentMethod.id)
                 ),
                 PaymentMethod,
+                only=only,
             )
             for method in await read.records(session, {"keys": keys}):
                 by_customer[method.customer_id].append(method)

@@ -43,11 +43,15 @@ def record_class(model: type) -> type:
     return _model_columns(model)[0]
 
 
-def columns(model: type, source: Any = None) -> list[Any]:
+def columns(model: type, source: Any = None, only: frozenset[str] | None = None) -> list[Any]:
     """``model``'s columns in record order, labelled with their attribute names, read from
-    its table or from ``source`` (a subquery selecting them so labelled)."""
+    its table or from ``source`` (a subquery selecting them so labelled); with ``only``, the
+    others as ``NULL`` (the record keeps its shape, those attributes are ``None``: the
+    driver decodes nothing for them)."""
     return [
         (column if source is None else source.c[key]).label(key)
+        if only is None or key in only
+        else sa.null().label(key)
         for key, column in _model_columns(model)[1]
     ]
 
@@ -93,9 +97,16 @@ def _result_processor(column_type: Any, dialect: Any) -> Callable[[Any], Any] | 
 
 class Read:
     """A ``SELECT`` whose columns are ``columns(m)`` for each of ``models`` in turn (any
-    other columns after them are ignored), made into one record per model and row."""
+    other columns after them are ignored), made into one record per model and row; ``only``
+    as given to ``columns`` (the others are ``NULL``: nothing to convert)."""
 
-    def __init__(self, statement: sa.Select[Any], models: Sequence[type], dialect: Any) -> None:
+    def __init__(
+        self,
+        statement: sa.Select[Any],
+        models: Sequence[type],
+        dialect: Any,
+        only: frozenset[str] | None = None,
+    ) -> None:
         self.statement = statement
         self.models = tuple(models)
         spans = []
@@ -106,7 +117,8 @@ class Read:
             spans.append((cls, start, start + len(model_columns)))
             start += len(model_columns)
             processors.extend(
-                _result_processor(column.type, dialect) for _, column in model_columns
+                _result_processor(column.type, dialect) if only is None or key in only else None
+                for key, column in model_columns
             )
         self._spans = tuple(spans)
         # One model and no other column: a row is the record's values as they come.

@@ -15,7 +15,7 @@ set -euo pipefail
 W=${1:?usage: ab.sh WORKLOAD ROUNDS CHECKOUT...}; R=${2:?rounds}; shift 2
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
-PYTHON=$ROOT/.venv/bin/python
+PYTHON=${PAYGATE_PYTHON:-$ROOT/.venv/bin/python}
 PORT=${PAYGATE_PORT:-5056}
 URL="http://127.0.0.1:$PORT/graphql"
 ENVV=(env PAYGATE_DATABASE_URL="postgresql://bench:bench@127.0.0.1:5432/bench_paygate"
@@ -31,7 +31,8 @@ C=${CONNS:-10}
 # Instructions retired and cycles spent by the server per request (perf stat), where perf can
 # count them: on a machine whose speed drifts, steadier than time (instructions the most).
 PERF=""
-if perf stat -e instructions -x, true > /dev/null 2>&1; then PERF=1; fi
+# (a virtual machine may have perf without the hardware counters: "<not supported>")
+if perf stat -e instructions -x, true 2>&1 | grep -q '^[0-9]*,,instructions'; then PERF=1; fi
 for r in $(seq 1 "$R"); do
   for d in "$@"; do
     (cd "$d" && exec taskset -c 1 "${ENVV[@]}" "$PYTHON" -m app.cli serve --log-level warning) \

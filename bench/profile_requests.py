@@ -4,6 +4,7 @@ network, no wrk), timed, then profiled.
 
     .venv/bin/python bench/profile_requests.py customer_page [--requests 300] [--profile]
     .venv/bin/python bench/profile_requests.py ping --profile --sort tottime --top 40
+    bench/callgrind.sh customer_page 40     # instructions per request, counted by callgrind
 
 Prints the mean and median milliseconds per request (after a warm-up) and the process's
 CPU time per request (Python's side only, PostgreSQL excluded), and with
@@ -20,8 +21,10 @@ import asyncio
 import cProfile
 import gc
 import json
+import os
 import pstats
 import statistics
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -110,8 +113,12 @@ async def main(args: argparse.Namespace) -> None:
             return timings
 
         await send(args.warmup, 0)
+        if args.callgrind:
+            instrument("on")
         cpu_started = time.process_time()
         timings = await send(args.requests, args.warmup)
+        if args.callgrind:
+            instrument("off")
         cpu_ms = (time.process_time() - cpu_started) * 1000 / args.requests
         ms = [t * 1000 for t in timings]
         print(  # noqa: T201
@@ -130,6 +137,15 @@ async def main(args: argparse.Namespace) -> None:
             stats.print_stats(args.top)
             for name in args.callers:
                 stats.print_callers(name)
+
+
+def instrument(state: str) -> None:
+    """Callgrind's instrumentation of this process switched on or off (``--callgrind``)."""
+    subprocess.run(  # noqa: S603 - a fixed command
+        ["callgrind_control", "--instr=" + state, str(os.getpid())],  # noqa: S607
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 async def garbage(send: Any, args: argparse.Namespace) -> None:
@@ -158,6 +174,11 @@ if __name__ == "__main__":
     parser.add_argument("--profile", action="store_true")
     parser.add_argument(
         "--garbage", action="store_true", help="objects left in reference cycles, by type"
+    )
+    parser.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="under valgrind --tool=callgrind --instr-atstart=no: count the timed requests only",
     )
     parser.add_argument("--sort", default="cumulative", help="pstats sort key")
     parser.add_argument("--top", type=int, default=50)

@@ -9,7 +9,7 @@ from typing import Any
 import strawberry
 
 from app import models
-from app.batching import batched
+from app.batching import batched, reads
 from app.context import RequestContext
 from app.domain.billing import (
     BillingReason,
@@ -83,6 +83,19 @@ def _in_minor_units(attribute: str, *, optional: bool = False) -> Callable[[Any]
     return amount
 
 
+@reads(
+    models.InvoiceLine,
+    description=("description",),
+    quantity=("quantity",),
+    unit_amount=("unit_amount_minor",),
+    amount=("amount_minor",),
+    proration=("proration",),
+    period_start=("period_start",),
+    period_end=("period_end",),
+    discount=("discount_minor",),
+    tax=("tax_minor",),
+    tax_included=("tax_included_minor",),
+)
 @strawberry.type(description="One line of an invoice.")
 class InvoiceLine:
     description: str = strawberry.field(description="What is billed.")
@@ -132,6 +145,28 @@ class InvoiceLine:
         )
 
 
+@reads(
+    models.Invoice,
+    id=("id",),
+    number=("number",),
+    status=("status",),
+    billing_reason=("billing_reason",),
+    period_start=("period_start",),
+    period_end=("period_end",),
+    subtotal=("subtotal_minor", "currency"),
+    discount=("discount_minor", "currency"),
+    tax=("tax_minor", "currency"),
+    tax_included=("tax_included_minor", "currency"),
+    total=("total_minor", "currency"),
+    amount_paid=("amount_paid_minor", "currency"),
+    amount_remaining=("total_minor", "amount_paid_minor", "currency"),
+    attempt_count=("attempt_count",),
+    due_date=("due_date",),
+    paid_at=("paid_at",),
+    created_at=("created_at",),
+    lines=("id", "currency"),  # the lines' amounts are in the invoice's currency
+    payments=("id",),
+)
 @strawberry.type(description="A bill: `total = subtotal - discounts + tax`, in minor units.")
 class Invoice(Node):
     number: str | None = strawberry.field(
@@ -182,7 +217,7 @@ class Invoice(Node):
         return self.total_minor - self.amount_paid_minor
 
     @strawberry.field(description="The lines billed.")
-    @batched(lambda loaders: loaders.invoice_lines)
+    @batched(lambda loaders: loaders.invoice_lines, narrow=())
     def lines(self, rows: list[models.InvoiceLine]) -> list[InvoiceLine]:
         return [InvoiceLine.from_model(row, self.currency) for row in rows]
 
@@ -216,6 +251,24 @@ class Invoice(Node):
         )
 
 
+@reads(
+    models.Subscription,
+    id=("id",),
+    status=("status",),
+    current_period_start=("current_period_start",),
+    current_period_end=("current_period_end",),
+    trial_end=("trial_end",),
+    cancel_at_period_end=("cancel_at_period_end",),
+    canceled_at=("canceled_at",),
+    ended_at=("ended_at",),
+    next_retry_at=("next_retry_at",),
+    created_at=("created_at",),
+    experiment=("experiment_id",),
+    experiment_variant=("experiment_variant_id",),
+    items=("id", "currency"),  # the items' amounts are in the subscription's currency
+    invoices=("id",),
+    latest_invoice=("id",),
+)
 @strawberry.type(description="A customer's recurring purchase of one or more prices.")
 class Subscription(Node):
     status: SubscriptionStatus = strawberry.field(description="Where it stands.")
@@ -248,12 +301,16 @@ class Subscription(Node):
         return [SubscriptionItem.from_model(row, self.currency) for row in rows]
 
     @strawberry.field(description="Its invoices, oldest first.")
-    @batched(lambda loaders: loaders.subscription_invoices)
+    @batched(lambda loaders: loaders.subscription_invoices, narrow=())
     def invoices(self, rows: list[models.Invoice]) -> list[Invoice]:
         return [Invoice.from_model(row) for row in rows]
 
     @strawberry.field(description="The most recent invoice (its payment shows any 3DS step).")
-    @batched(lambda loaders: loaders.subscription_last_invoices, key=lambda parent: (parent.key, 1))
+    @batched(
+        lambda loaders: loaders.subscription_last_invoices,
+        key=lambda parent: (parent.key, 1),
+        narrow=(),
+    )
     def latest_invoice(self, rows: list[models.Invoice]) -> Invoice | None:
         return Invoice.from_model(rows[-1]) if rows else None
 

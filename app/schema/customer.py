@@ -92,12 +92,12 @@ class Customer(Node):
     key: strawberry.Private[uuid.UUID]
 
     @strawberry.field(description="Saved payment methods that are attached, oldest first.")
-    @batched(lambda loaders: loaders.customer_payment_methods)
+    @batched(lambda loaders: loaders.customer_payment_methods, narrow=())
     def payment_methods(self, rows: list[PaymentMethodRow]) -> list[PaymentMethod]:
         return [PaymentMethod.from_model(row) for row in rows]
 
     @strawberry.field(description="The method used when none is named, if any.")
-    @batched(lambda loaders: loaders.customer_payment_methods)
+    @batched(lambda loaders: loaders.customer_payment_methods, narrow=("is_default",))
     def default_payment_method(self, rows: list[PaymentMethodRow]) -> PaymentMethod | None:
         return next((PaymentMethod.from_model(row) for row in rows if row.is_default), None)
 
@@ -110,7 +110,7 @@ class Customer(Node):
         return [Entitlement.from_grant(grant) for grant in grants]
 
     @strawberry.field(description="The customer's subscriptions, oldest first.")
-    @batched(lambda loaders: loaders.customer_subscriptions)
+    @batched(lambda loaders: loaders.customer_subscriptions, narrow=())
     def subscriptions(self, rows: list[SubscriptionRow]) -> list[Subscription]:
         return [Subscription.from_model(row) for row in rows]
 
@@ -122,6 +122,7 @@ class Customer(Node):
         key=lambda customer, last=None: (
             customer.key if last is None else (customer.key, pagination.list_limit(last, "last"))
         ),
+        narrow=(),
     )
     def invoices(
         self,

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import strawberry
 
+from app.batching import reads
 from app.models import PaymentMethod as PaymentMethodRow
 from app.psp.base import SetupKind
 from app.schema.errors import UserError
@@ -31,6 +32,22 @@ PaymentMethodSetupKind = strawberry.enum(
 )
 
 
+@reads(
+    PaymentMethodRow,
+    always=("psp",),  # converted by from_model
+    id=("id",),
+    psp=("psp",),
+    type=("type",),
+    brand=("brand",),
+    last4=("last4",),
+    exp_month=("exp_month",),
+    exp_year=("exp_year",),
+    wallet=("wallet",),
+    email=("email",),
+    is_default=("is_default",),
+    is_detached=("detached_at",),
+    created_at=("created_at",),
+)
 @strawberry.type(description="A payment method saved at a PSP: a card, a PayPal account …")
 class PaymentMethod(Node):
     psp: Psp = strawberry.field(description="The PSP that holds it.")
