@@ -136,30 +136,35 @@ def batch_of(resolver: Any) -> Batch | None:
     return batch if isinstance(batch, Batch) else None
 
 
-async def settle_many(loader: DataLoader[Any, Any], keys: Sequence[Any]) -> list[Any]:
-    """Each key's value, or the exception its load ended with, as ``loader.load`` gives them:
-    through its cache, and in its current batch (loads made in the same turn of the loop,
-    here or anywhere else, share one call of the batch function). Unlike ``load``, the new
-    keys' futures get no done-callback each (strawberry's, which only cancels a batch whose
-    futures were all cancelled: nothing here cancels them), and they are awaited one after
-    the other instead of gathered: a batch settles all its futures at once, so after the
-    first of a batch the others are done, and no task or callback is made per key."""
+def join_batch(loader: DataLoader[Any, Any], keys: Sequence[Any]) -> list[asyncio.Future[Any]]:
+    """Each key's future, as ``loader.load`` makes it: through its cache, and in its current
+    batch (loads made in the same turn of the loop, here or anywhere else, share one call of
+    the batch function). Unlike ``load``, the new keys' futures get no done-callback each
+    (strawberry's, which only cancels a batch whose futures were all cancelled: nothing here
+    cancels them). Await them with :func:`settle`."""
     if not loader.cache or loader.max_batch_size:
-        futures: list[Any] = [loader.load(key) for key in keys]
-    else:
-        cache = loader.cache_map
-        create_future = loader.loop.create_future
-        batch = None
-        futures = []
-        for key in keys:
-            future = cache.get(key)
-            if future is None or future.cancelled():
-                future = create_future()
-                cache.set(key, future)
-                if batch is None:
-                    batch = get_current_batch(loader)
-                batch.tasks.append(LoaderTask(key, future))
-            futures.append(future)
+        return [loader.load(key) for key in keys]  # type: ignore[misc]
+    cache = loader.cache_map
+    create_future = loader.loop.create_future
+    batch = None
+    futures = []
+    for key in keys:
+        future = cache.get(key)
+        if future is None or future.cancelled():
+            future = create_future()
+            cache.set(key, future)
+            if batch is None:
+                batch = get_current_batch(loader)
+            batch.tasks.append(LoaderTask(key, future))
+        futures.append(future)
+    return futures
+
+
+async def settle(futures: Sequence[asyncio.Future[Any]]) -> list[Any]:
+    """Each future's value, or the exception it ended with, awaited one after the other
+    instead of gathered: a batch settles all its futures at once, so after the first of a
+    batch the others are done, and no task or callback is made per future. A cancelled
+    future gives ``CancelledError``; cancelling this coroutine cancels none of them."""
     settled: list[Any] = []
     for future in futures:
         if not future.done():
@@ -170,3 +175,9 @@ async def settle_many(loader: DataLoader[Any, Any], keys: Sequence[Any]) -> list
             failure = future.exception()
             settled.append(failure if failure is not None else future.result())
     return settled
+
+
+async def settle_many(loader: DataLoader[Any, Any], keys: Sequence[Any]) -> list[Any]:
+    """Each key's value, or the exception its load ended with, as ``loader.load`` gives them
+    (:func:`join_batch`, then :func:`settle`)."""
+    return await settle(join_batch(loader, keys))

@@ -19,7 +19,6 @@ per process in ``app.field_plans``.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from graphql import GraphQLNonNull, GraphQLObjectType
@@ -30,7 +29,7 @@ from graphql.pyutils import Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.cast import TYPE_CAST_ATTRIBUTE as CAST
 
-from app.batching import READS, settle_many
+from app.batching import READS, join_batch, settle
 from app.field_plans import Batched, Objects, Plain, attributes_of, plain_field
 from app.loaders import NarrowLoader
 
@@ -64,14 +63,14 @@ Load = tuple[Batched, Any, Any, list[Any], list[Any], dict[str, Any], Any]
 
 async def _settle_level(loads: list[Load]) -> list[list[Any]]:
     """Each load's values (or exceptions), in the order of its keys; a key of ``None`` is
-    ``None`` without a load. Loads of one loader share its batch (``settle_many``), the
-    loaders are awaited together."""
-    batches = [settle_many(load[6], [key for key in load[4] if key is not None]) for load in loads]
-    settled = [await batches[0]] if len(batches) == 1 else await asyncio.gather(*batches)
+    ``None`` without a load. Every key joins its loader's current batch first (loads of one
+    loader share it, ``join_batch``), then the futures are awaited in turn: no task per
+    load."""
+    joined = [join_batch(load[6], [key for key in load[4] if key is not None]) for load in loads]
+    settled = iter(await settle([future for futures in joined for future in futures]))
     values = []
-    for load, found in zip(loads, settled, strict=True):
-        found_values = iter(found)
-        values.append([None if key is None else next(found_values) for key in load[4]])
+    for load in loads:
+        values.append([None if key is None else next(settled) for key in load[4]])
     return values
 
 

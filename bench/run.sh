@@ -21,6 +21,8 @@
 #   SIDES="postgraphile paygate"        which sides to load
 #   PEER_DIR=/tmp/perf/peer  OUT=/tmp/perf/results/<timestamp>  (results.jsonl, summary.md, logs)
 #   PAYGATE_ENV="..."                   extra PAYGATE_* settings for the paygate server
+#   PAYGATE_PYTHON=/path/to/python      the interpreter of paygate's server (default: .venv's),
+#                                       e.g. a venv on another CPython build (bench/README.md)
 #
 #   DURATION=2 REPS=1 WARMUP=1 bash bench/run.sh      # a smoke run, a couple of minutes
 set -euo pipefail
@@ -178,11 +180,11 @@ start_peer() {
   log "PostGraphile up on $PEER_URL (pid $PEER_PID, pool $POOL)"
 }
 start_paygate() {
-  "${APP_PIN[@]}" "${PAYGATE[@]}" "$ROOT/.venv/bin/paygate" serve --log-level warning \
-    >> "$OUT/paygate.log" 2>&1 &
+  (cd "$ROOT" && exec "${APP_PIN[@]}" "${PAYGATE[@]}" "${PAYGATE_PYTHON:-$ROOT/.venv/bin/python}" \
+    -m app.cli serve --log-level warning) >> "$OUT/paygate.log" 2>&1 &
   PAYGATE_PID=$!
   wait_for "$PAYGATE_URL" "$PAYGATE_PID" "$OUT/paygate.log"
-  log "paygate $(git -C "$ROOT" rev-parse --short HEAD) up on $PAYGATE_URL (pid $PAYGATE_PID, pool $POOL, production profile)"
+  log "paygate $(git -C "$ROOT" rev-parse --short HEAD) up on $PAYGATE_URL (pid $PAYGATE_PID, pool $POOL, production profile, $("${PAYGATE_PYTHON:-$ROOT/.venv/bin/python}" -c 'import sys; print("Python", sys.version.split()[0])'))"
 }
 PEER_URL="http://127.0.0.1:$PORT/graphql"
 PAYGATE_URL="http://127.0.0.1:$PAYGATE_PORT/graphql"
