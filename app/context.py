@@ -15,11 +15,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.pool import PoolProxiedConnection
 from strawberry.fastapi import BaseContext
 
 from app.domain.clock import Clock
 from app.loaders import Loaders
 from app.psp.registry import PspRegistry
+from app.records import ReadSource, session_source
 from app.security.policy import PolicyCheck
 from app.security.principals import Principal
 from app.security.ratelimit import RateLimits
@@ -66,10 +68,13 @@ class RequestContext(BaseContext):
         self.principal = principal
         self.clock = runtime.clock
         self._session: AsyncSession | None = None
+        # A pooled connection checked out for the loaders' reads while the request has no
+        # session: a request that only reads (most queries) never makes one.
+        self._reader: PoolProxiedConnection | None = None
         self._slot = False  # holds one of runtime.connection_slots
         self._lock = asyncio.Lock()
         self._closed = False
-        self.loaders = Loaders(self.db, clock=runtime.clock)
+        self.loaders = Loaders(self.db, clock=runtime.clock, reads=self.reads)
 
     @asynccontextmanager
     async def db(self) -> AsyncIterator[AsyncSession]:
@@ -78,15 +83,64 @@ class RequestContext(BaseContext):
             if self._closed:
                 raise RuntimeError("the request is over; its session is closed")
             if self._session is None:
-                if not self._slot:
-                    await self.runtime.connection_slots.acquire()
-                    self._slot = True
+                await self._take_slot()
+                self._return_reader()  # one connection at a time per request
                 self._session = self.runtime.sessions()
             try:
                 yield self._session
             except BaseException:
                 await self._discard_on_error()
                 raise
+
+    @asynccontextmanager
+    async def reads(self) -> AsyncIterator[ReadSource]:
+        """Where a loader batch reads its records (``app.records``), one batch at a time: the
+        session's connection once the request has a session (its transaction: the reads
+        see its writes); before that, on PostgreSQL, a pooled connection of its own, without
+        a session's set-up and tear-down (~0.1 ms per request), given back to the pool when
+        the request ends or makes its session (which the request's slot then holds). Its
+        reads run outside any transaction, as the session's own reads on the driver do until
+        it writes."""
+        async with self._lock:
+            if self._closed:
+                raise RuntimeError("the request is over; its session is closed")
+            engine = self.runtime.engine
+            if self._session is None and engine.dialect.driver == "asyncpg":
+                if self._reader is None:
+                    await self._take_slot()
+                    self._reader = await engine.raw_connection()
+                try:
+                    yield ReadSource(engine.dialect, None, self._reader.driver_connection)
+                except BaseException:
+                    # It may be mid-statement (a cancelled batch): never back to the pool.
+                    reader, self._reader = self._reader, None
+                    if reader is not None:
+                        with contextlib.suppress(Exception):
+                            reader.invalidate()
+                    raise
+                return
+            if self._session is None:
+                await self._take_slot()
+                self._session = self.runtime.sessions()
+            try:
+                yield await session_source(self._session)
+            except BaseException:
+                await self._discard_on_error()
+                raise
+
+    async def _take_slot(self) -> None:
+        if not self._slot:
+            await self.runtime.connection_slots.acquire()
+            self._slot = True
+
+    def _return_reader(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            try:
+                reader.close()
+            except Exception:
+                with contextlib.suppress(Exception):
+                    reader.invalidate()
 
     async def _discard_on_error(self) -> None:
         """Roll back after a failure. A statement cancelled mid-flight (graphql-core cancels
@@ -112,6 +166,7 @@ class RequestContext(BaseContext):
             self.loaders.release()
             session, self._session = self._session, None
             try:
+                self._return_reader()
                 if session is not None:
                     try:
                         await session.close()

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property, partial
@@ -41,10 +41,11 @@ from app.models import (
     TestClock,
 )
 from app.models.base import Entity
-from app.records import Read, columns
+from app.records import Read, ReadSource, columns, session_source
 from app.services.experiments import results as results_service
 
 SessionScope = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+ReadScope = Callable[[], AbstractAsyncContextManager[ReadSource]]
 E = TypeVar("E", bound=Entity)
 
 
@@ -57,15 +58,14 @@ _READS: dict[tuple[Any, ...], Read] = {}
 
 def _read(
     key: tuple[Any, ...],
-    session: AsyncSession,
+    source: ReadSource,
     build: Callable[[str], Any],
     *models: type,
     only: Only = None,
 ) -> Read:
-    """The read statement ``key`` (with ``only``: of those columns) for the session's
+    """The read statement ``key`` (with ``only``: of those columns) for the source's
     dialect, built on first use."""
-    assert session.bind is not None  # sessions are made bound to the engine
-    dialect = session.bind.dialect
+    dialect = source.dialect
     full = (*key, only, dialect.name)
     read = _READS.get(full)
     if read is None:
@@ -146,9 +146,14 @@ class Loaders:
     # selection reads (``NarrowLoader``); tests compare answers with whole rows.
     narrow = True
 
-    def __init__(self, db: SessionScope, clock: Clock | None = None) -> None:
+    def __init__(
+        self, db: SessionScope, clock: Clock | None = None, reads: ReadScope | None = None
+    ) -> None:
         self._db = db
         self._clock = clock or SystemClock()
+        # Where the records' reads run (``app.records``): the request's reading connection
+        # (``RequestContext.reads``), or by default the session's.
+        self._reads = reads or self._session_reads
 
     def release(self) -> None:
         """Drop the loaders made so far, with their caches. A loader's batch function refers
@@ -156,9 +161,14 @@ class Loaders:
         at the end of the request, the rows they hold are freed at once instead, and the
         collector has that much less to walk (it was ~1-2 ms per request)."""
         made = self.__dict__
-        kept = {"_db": made["_db"], "_clock": made["_clock"]}
+        kept = {"_db": made["_db"], "_clock": made["_clock"], "_reads": made["_reads"]}
         made.clear()
         made.update(kept)
+
+    @asynccontextmanager
+    async def _session_reads(self) -> AsyncIterator[ReadSource]:
+        async with self._db() as session:
+            yield await session_source(session)
 
     @cached_property
     def customer(self) -> DataLoader[uuid.UUID, Customer | None]:
@@ -336,15 +346,15 @@ class Loaders:
 
     def _by_id(self, model: type[E], only: Only = None) -> Callable[[list[uuid.UUID]], Any]:
         async def load(keys: list[uuid.UUID]) -> Sequence[E | None]:
-            async with self._db() as session:
+            async with self._reads() as source:
                 read = _read(
                     ("by_id", model),
-                    session,
+                    source,
                     lambda d: sa.select(*columns(model, only=only)).where(_in_keys(model.id, d)),
                     model,
                     only=only,
                 )
-                found = {row.id: row for row in await read.records(session, {"keys": keys})}
+                found = {row.id: row for row in await read.records(source, {"keys": keys})}
             return [found.get(key) for key in keys]
 
         return load
@@ -357,10 +367,10 @@ class Loaders:
 
         async def load(keys: list[uuid.UUID]) -> list[list[Any]]:
             by_parent: dict[uuid.UUID, list[Any]] = defaultdict(list)
-            async with self._db() as session:
+            async with self._reads() as source:
                 read = _read(
                     ("children", model, parent.key, order.key),
-                    session,
+                    source,
                     lambda d: (
                         sa.select(*columns(model, only=only))
                         .where(_in_keys(parent, d))
@@ -369,7 +379,7 @@ class Loaders:
                     model,
                     only=only,
                 )
-                for row in await read.records(session, {"keys": keys}):
+                for row in await read.records(source, {"keys": keys}):
                     by_parent[getattr(row, parent.key)].append(row)
             return [by_parent[key] for key in keys]
 
@@ -413,12 +423,12 @@ class Loaders:
                     .order_by(inner.c[parent.key], inner.c.id)
                 )
 
-            async with self._db() as session:
-                read = _read(("last", model, parent.key), session, build, model, only=only)
+            async with self._reads() as source:
+                read = _read(("last", model, parent.key), source, build, model, only=only)
                 for n, parents in parents_of.items():
                     if n <= 0:
                         continue
-                    for row in await read.records(session, {"keys": parents, "n": n}):
+                    for row in await read.records(source, {"keys": parents, "n": n}):
                         found[(getattr(row, parent.key), n)].append(row)
             return [found[key] for key in keys]
 
@@ -429,10 +439,10 @@ class Loaders:
         subscription and a price, and is hardly ever read without it. The prices prime the
         request's price loader, so ``items { price }`` costs no statement of its own."""
         by_subscription: dict[uuid.UUID, list[SubscriptionItem]] = defaultdict(list)
-        async with self._db() as session:
+        async with self._reads() as source:
             read = _read(
                 ("subscription_items",),
-                session,
+                source,
                 lambda d: (
                     sa.select(*columns(SubscriptionItem), *columns(Price))
                     .join_from(SubscriptionItem, Price, Price.id == SubscriptionItem.price_id)
@@ -442,7 +452,7 @@ class Loaders:
                 SubscriptionItem,
                 Price,
             )
-            for item, price in await read.rows(session, {"keys": keys}):
+            for item, price in await read.rows(source, {"keys": keys}):
                 by_subscription[item.subscription_id].append(item)
                 self.price.prime(price.id, price)
         return [by_subscription[key] for key in keys]
@@ -465,10 +475,10 @@ class Loaders:
 
     async def _methods_of(self, only: Only, keys: list[uuid.UUID]) -> list[list[PaymentMethod]]:
         by_customer: dict[uuid.UUID, list[PaymentMethod]] = defaultdict(list)
-        async with self._db() as session:
+        async with self._reads() as source:
             read = _read(
                 ("customer_payment_methods",),
-                session,
+                source,
                 lambda d: (
                     sa.select(*columns(PaymentMethod, only=only))
                     .where(
@@ -479,7 +489,7 @@ class Loaders:
                 PaymentMethod,
                 only=only,
             )
-            for method in await read.records(session, {"keys": keys}):
+            for method in await read.records(source, {"keys": keys}):
                 by_customer[method.customer_id].append(method)
         return [by_customer[key] for key in keys]
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -80,6 +81,26 @@ async def _driver_connection(session: AsyncSession) -> Any:
     return driver
 
 
+@dataclass(frozen=True, slots=True)
+class ReadSource:
+    """Where a loader's read runs: ``driver``, an asyncpg connection (on PostgreSQL), or else
+    ``session`` (which processes the values itself); ``dialect`` compiles the statement."""
+
+    dialect: Any
+    session: AsyncSession | None = None
+    driver: Any = None
+
+
+async def session_source(session: AsyncSession) -> ReadSource:
+    """The session's own connection as a read source (its current transaction's, so reads
+    see the session's writes)."""
+    assert session.bind is not None  # sessions are made bound to the engine
+    dialect = session.bind.dialect
+    if dialect.name == "postgresql" and dialect.driver == "asyncpg":
+        return ReadSource(dialect, session, await _driver_connection(session))
+    return ReadSource(dialect, session)
+
+
 def _result_processor(column_type: Any, dialect: Any) -> Callable[[Any], Any] | None:
     """SQLAlchemy's conversion of a column's values, except for enums read on asyncpg: the
     same table from stored value to member (``None`` to ``None``) as a C look-up instead of
@@ -134,14 +155,15 @@ class Read:
             self._binds: tuple[Any, ...] = tuple(binds.get(name) for name in self._names)
 
     async def _values(
-        self, session: AsyncSession, params: Mapping[str, Any]
+        self, source: ReadSource, params: Mapping[str, Any]
     ) -> Sequence[Sequence[Any]]:
-        if not self._native:  # through the session, which processes the values itself
+        driver = source.driver
+        if driver is None or not self._native:  # through the session, which processes them
+            assert source.session is not None
             rows: Sequence[Sequence[Any]] = (
-                await session.execute(self.statement, dict(params))
+                await source.session.execute(self.statement, dict(params))
             ).all()
             return rows
-        driver = await _driver_connection(session)
         arguments = [
             value if bind is None else bind(value)
             for value, bind in zip((params[n] for n in self._names), self._binds, strict=True)
@@ -159,19 +181,19 @@ class Read:
             rows.append(values)
         return rows
 
-    async def records(self, session: AsyncSession, params: Mapping[str, Any]) -> list[Any]:
+    async def records(self, source: ReadSource, params: Mapping[str, Any]) -> list[Any]:
         """The statement's rows as records of its one model."""
         cls, start, end = self._spans[0]
         make = cls._make  # type: ignore[attr-defined]
-        values_of = await self._values(session, params)
+        values_of = await self._values(source, params)
         if self._exact:
             return [make(values) for values in values_of]
         return [make(values[start:end]) for values in values_of]
 
-    async def rows(self, session: AsyncSession, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    async def rows(self, source: ReadSource, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """The statement's rows, each as a tuple of records, one per model."""
         spans = self._spans
         return [
             tuple(cls._make(values[start:end]) for cls, start, end in spans)  # type: ignore[attr-defined]
-            for values in await self._values(session, params)
+            for values in await self._values(source, params)
         ]

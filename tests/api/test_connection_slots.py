@@ -3,12 +3,16 @@ than connections all get their answer, whether they succeed or fail, and each gi
 slot back when it is done."""
 
 import asyncio
+import uuid
 from typing import Any
 
 import httpx
 
+from app.context import RequestContext
 from app.domain.clock import FrozenClock
 from app.main import create_app
+from app.models import Customer
+from app.security.principals import Principal, Role
 from app.settings import Settings
 
 PAGE = "query($after: String) { customers(first: 3, after: $after) { edges { node { id } } } }"
@@ -54,3 +58,58 @@ async def test_more_requests_than_connections_all_answered_and_slots_returned(
             assert len((await post(PAGE, {"after": None}))["data"]["customers"]["edges"]) == 3
     finally:
         await app.state.runtime.dispose()
+
+
+async def test_a_request_holds_one_connection_and_reads_see_its_writes(
+    settings: Settings, clock: FrozenClock
+) -> None:
+    """The loaders read on a pooled connection of their own until the request makes its
+    session (``RequestContext.reads``); the session then takes the pool's only connection
+    (the reader went back), and later reads go through the session and see its writes."""
+    narrow = settings.model_copy(update={"db_pool_size": 1, "db_max_overflow": 0})
+    app = create_app(narrow, clock=clock)
+    runtime = app.state.runtime
+    pool = runtime.engine.sync_engine.pool
+    try:
+        context = RequestContext(runtime, "r1", Principal.api_key(uuid.uuid4(), Role.ADMIN))
+        async with context.reads() as source:
+            assert source.session is None and source.driver is not None
+            assert await source.driver.fetchval("SELECT count(*) FROM customers") == 0
+        assert pool.checkedout() == 1
+        async with asyncio.timeout(10):  # the pool's one connection: the reader gave it back
+            async with context.db() as session:
+                now = clock.now()
+                session.add(
+                    Customer(
+                        email="one@example.com",
+                        name="One",
+                        country="FR",
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                await session.flush()
+        async with context.reads() as source:
+            assert source.session is not None
+            assert await source.driver.fetchval("SELECT count(*) FROM customers") == 1
+        assert pool.checkedout() == 1
+        await context.close()
+        assert pool.checkedout() == 0
+        assert not runtime.connection_slots.locked()
+
+        # A read that fails (or is cancelled) mid-statement: its connection is discarded.
+        context = RequestContext(runtime, "r2", Principal.api_key(uuid.uuid4(), Role.ADMIN))
+        try:
+            async with context.reads() as source:
+                await source.driver.fetchval("SELECT 1/0")
+        except Exception as error:
+            assert "division by zero" in str(error)
+        else:
+            raise AssertionError("no error")
+        assert pool.checkedout() == 0
+        async with context.reads() as source:  # a new one, and nothing written
+            assert await source.driver.fetchval("SELECT count(*) FROM customers") == 0
+        await context.close()
+        assert pool.checkedout() == 0
+    finally:
+        await runtime.dispose()
