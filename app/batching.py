@@ -110,21 +110,22 @@ READS: dict[type, Reads] = {}
 T = TypeVar("T", bound=type)
 
 
-def reads(model: type, *, always: Sequence[str] = (), **fields: Sequence[str]) -> Callable[[T], T]:
+def reads(
+    model: type, *, always: Sequence[str] = (), same: Sequence[str] = (), **fields: Sequence[str]
+) -> Callable[[T], T]:
     """Declare which columns of ``model`` each field of the decorated strawberry type (made
-    from ``model``'s rows by its ``from_model``) reads, by Python field name. A batched field
+    from ``model``'s rows by its ``from_model``) reads, by Python field name (``same``: the
+    fields that read the column of their own name). A batched field
     declared with ``narrow`` then loads such objects with only the columns their selected
     fields read (the others come back ``None``): a page reads ~10 of an invoice's 25 columns.
     A selection with a field missing here reads every column, so a new field is never
-    wrong, only not narrowed (``tests/unit/test_selected_columns.py`` requires every field
+    wrong, only not narrowed (``tests/api/test_selected_columns.py`` requires every field
     of such a type to be declared)."""
 
     def declare(cls: T) -> T:
-        READS[cls] = Reads(
-            model,
-            frozenset(("id", *always)),
-            {name: frozenset(columns) for name, columns in fields.items()},
-        )
+        declared = {name: frozenset((name,)) for name in same}
+        declared.update((name, frozenset(columns)) for name, columns in fields.items())
+        READS[cls] = Reads(model, frozenset(("id", *always)), declared)
         return cls
 
     return declare

@@ -34,19 +34,21 @@ PaymentMethodSetupKind = strawberry.enum(
 
 @reads(
     PaymentMethodRow,
+    same=(
+        "id",
+        "psp",
+        "type",
+        "brand",
+        "last4",
+        "exp_month",
+        "exp_year",
+        "wallet",
+        "email",
+        "is_default",
+        "created_at",
+    ),
     always=("psp",),  # converted by from_model
-    id=("id",),
-    psp=("psp",),
-    type=("type",),
-    brand=("brand",),
-    last4=("last4",),
-    exp_month=("exp_month",),
-    exp_year=("exp_year",),
-    wallet=("wallet",),
-    email=("email",),
-    is_default=("is_default",),
     is_detached=("detached_at",),
-    created_at=("created_at",),
 )
 @strawberry.type(description="A payment method saved at a PSP: a card, a PayPal account …")
 class PaymentMethod(Node):
