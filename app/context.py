@@ -74,20 +74,15 @@ class RequestContext(BaseContext):
         self._slot = False  # holds one of runtime.connection_slots
         self._lock = asyncio.Lock()
         self._closed = False
-        self.loaders = Loaders(self.db, clock=runtime.clock, reads=self.reads)
+        self.loaders = Loaders(self.db, self.reads, clock=runtime.clock)
 
     @asynccontextmanager
     async def db(self) -> AsyncIterator[AsyncSession]:
         """The request's session, for one resolver or one loader batch at a time."""
         async with self._lock:
-            if self._closed:
-                raise RuntimeError("the request is over; its session is closed")
-            if self._session is None:
-                await self._take_slot()
-                self._return_reader()  # one connection at a time per request
-                self._session = self.runtime.sessions()
+            session = await self._open_session()
             try:
-                yield self._session
+                yield session
             except BaseException:
                 await self._discard_on_error()
                 raise
@@ -102,10 +97,9 @@ class RequestContext(BaseContext):
         reads run outside any transaction, as the session's own reads on the driver do until
         it writes."""
         async with self._lock:
-            if self._closed:
-                raise RuntimeError("the request is over; its session is closed")
             engine = self.runtime.engine
             if self._session is None and engine.dialect.driver == "asyncpg":
+                self._check_open()
                 if self._reader is None:
                     await self._take_slot()
                     self._reader = await engine.raw_connection()
@@ -119,14 +113,25 @@ class RequestContext(BaseContext):
                             reader.invalidate()
                     raise
                 return
-            if self._session is None:
-                await self._take_slot()
-                self._session = self.runtime.sessions()
+            session = await self._open_session()
             try:
-                yield await session_source(self._session)
+                yield await session_source(session)
             except BaseException:
                 await self._discard_on_error()
                 raise
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("the request is over; its session is closed")
+
+    async def _open_session(self) -> AsyncSession:
+        """The request's session, made on first use (the lock held)."""
+        self._check_open()
+        if self._session is None:
+            await self._take_slot()
+            self._return_reader()  # one connection at a time per request
+            self._session = self.runtime.sessions()
+        return self._session
 
     async def _take_slot(self) -> None:
         if not self._slot:

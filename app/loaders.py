@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property, partial
@@ -41,7 +41,7 @@ from app.models import (
     TestClock,
 )
 from app.models.base import Entity
-from app.records import Read, ReadSource, columns, session_source
+from app.records import Read, ReadSource, columns
 from app.services.experiments import results as results_service
 
 SessionScope = Callable[[], AbstractAsyncContextManager[AsyncSession]]
@@ -146,14 +146,11 @@ class Loaders:
     # selection reads (``NarrowLoader``); tests compare answers with whole rows.
     narrow = True
 
-    def __init__(
-        self, db: SessionScope, clock: Clock | None = None, reads: ReadScope | None = None
-    ) -> None:
+    def __init__(self, db: SessionScope, reads: ReadScope, clock: Clock | None = None) -> None:
         self._db = db
+        # Where the records' reads run (``app.records``): ``RequestContext.reads``.
+        self._reads = reads
         self._clock = clock or SystemClock()
-        # Where the records' reads run (``app.records``): the request's reading connection
-        # (``RequestContext.reads``), or by default the session's.
-        self._reads = reads or self._session_reads
 
     def release(self) -> None:
         """Drop the loaders made so far, with their caches. A loader's batch function refers
@@ -164,11 +161,6 @@ class Loaders:
         kept = {"_db": made["_db"], "_clock": made["_clock"], "_reads": made["_reads"]}
         made.clear()
         made.update(kept)
-
-    @asynccontextmanager
-    async def _session_reads(self) -> AsyncIterator[ReadSource]:
-        async with self._db() as session:
-            yield await session_source(session)
 
     @cached_property
     def customer(self) -> DataLoader[uuid.UUID, Customer | None]:
