@@ -4,7 +4,6 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
     AddValidationRules,
@@ -21,6 +20,7 @@ from strawberry.schema.schema import validate_document
 from app.domain.errors import ErrorCode, UserInputError
 from app.domain.pan import contains_card_number
 from app.execution import PlainFieldExecutor
+from app.lean_extensions import LeanSchema
 from app.observability.graphql import OperationMetrics
 from app.resolvers.guard import AccessControl, MutationGuard
 from app.resolvers.mutation import Mutation
@@ -179,7 +179,7 @@ class ErrorPolicy(MaskErrors):
 for _field in Mutation.__strawberry_definition__.fields:  # type: ignore[attr-defined]
     _field.extensions.append(MutationGuard())
 
-schema = strawberry.Schema(
+schema = LeanSchema(
     query=Query,
     mutation=Mutation,
     types=[
