@@ -48,7 +48,20 @@ def columns(model: type, source: Any = None, only: frozenset[str] | None = None)
     """``model``'s columns in record order, labelled with their attribute names, read from
     its table or from ``source`` (a subquery selecting them so labelled); with ``only``, the
     others as ``NULL`` (the record keeps its shape, those attributes are ``None``: the
-    driver decodes nothing for them)."""
+    driver decodes nothing for them). Those of the table are made once per process."""
+    if source is None:
+        made = _COLUMNS.get((model, only))
+        if made is None:
+            made = _COLUMNS[(model, only)] = _columns(model, None, only)
+        return list(made)
+    return _columns(model, source, only)
+
+
+# (model, only) -> its columns from its table (SQL expressions are immutable: shared)
+_COLUMNS: dict[tuple[type, frozenset[str] | None], list[Any]] = {}
+
+
+def _columns(model: type, source: Any, only: frozenset[str] | None) -> list[Any]:
     return [
         (column if source is None else source.c[key]).label(key)
         if only is None or key in only
@@ -127,6 +140,7 @@ class Read:
         models: Sequence[type],
         dialect: Any,
         only: frozenset[str] | None = None,
+        cache_key: Any = None,
     ) -> None:
         self.statement = statement
         self.models = tuple(models)
@@ -148,7 +162,10 @@ class Read:
         self._processed = tuple(i for i, p in enumerate(processors) if p is not None)
         self._native = dialect.name == "postgresql" and dialect.driver == "asyncpg"
         if self._native:
-            compiled = statement.compile(dialect=dialect)
+            # With SQLAlchemy's cache key of the statement, it compiles the statement as its
+            # compiled cache does: the values of another statement of the same shape can be
+            # given by ``compiled.construct_params`` (``read_select``).
+            compiled = self.compiled = statement.compile(dialect=dialect, cache_key=cache_key)
             self._sql = str(compiled)
             self._names = tuple(compiled.positiontup or ())
             binds = compiled._bind_processors
@@ -197,3 +214,33 @@ class Read:
             tuple(cls._make(values[start:end]) for cls, start, end in spans)  # type: ignore[attr-defined]
             for values in await self._values(source, params)
         ]
+
+
+# (SQLAlchemy's cache key of a statement, dialect name) -> its Read; at most _MAX_SELECTS.
+_SELECTS: dict[tuple[Any, str], Read] = {}
+_MAX_SELECTS = 512
+
+
+async def read_select(source: ReadSource, statement: sa.Select[Any], model: type) -> list[Any]:
+    """The rows of a Core ``SELECT`` of ``columns(model)`` (built per request, with its
+    values in it: filters, cursor, limit) as records of ``model``. On asyncpg it runs as a
+    :class:`Read`, compiled once per statement shape as SQLAlchemy's compiled cache does
+    (by the statement's cache key, which leaves its values out; they are taken from each
+    statement); elsewhere through the session."""
+    dialect = source.dialect
+    make = record_class(model)._make  # type: ignore[attr-defined]
+    if source.driver is None or dialect.driver != "asyncpg":
+        assert source.session is not None
+        return [make(row) for row in await source.session.execute(statement)]
+    key = statement._generate_cache_key()
+    if key is None:  # a statement SQLAlchemy cannot cache: compiled for this read alone
+        read = Read(statement, (model,), dialect)
+        return await read.records(source, read.compiled.params)
+    entry = (key.key, dialect.name)
+    read = _SELECTS.get(entry)  # type: ignore[assignment]
+    if read is None:
+        if len(_SELECTS) >= _MAX_SELECTS:
+            _SELECTS.clear()
+        read = _SELECTS[entry] = Read(statement, (model,), dialect, cache_key=key)
+    params = read.compiled.construct_params(extracted_parameters=key.bindparams, escape_names=False)
+    return await read.records(source, params)

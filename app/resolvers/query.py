@@ -66,10 +66,8 @@ async def connection(
     first: int | None,
     after: str | None,
 ) -> Connection[N]:
-    async with info.context.db() as session:
-        page = await pagination.fetch_page(
-            session, statement, key, first=first, after=after, records=True
-        )
+    async with info.context.reads() as source:
+        page = await pagination.read_page(source, statement, key, first=first, after=after)
 
     async def count() -> int:
         async with info.context.db() as session:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import ErrorCode, Problem, UserInputError
-from app.records import columns, record_class
+from app.records import ReadSource, columns, read_select
 
 T = TypeVar("T")
 MAX_PAGE_SIZE = 100
@@ -67,6 +67,14 @@ class Page(Generic[T]):
     has_previous_page: bool
 
 
+def _page(
+    statement: sa.Select[T], key: sa.ColumnElement[Any], size: int, after: str | None
+) -> sa.Select[T]:
+    if after is not None:
+        statement = statement.where(key < decode_cursor(after, "after"))
+    return statement.order_by(key.desc()).limit(size + 1)
+
+
 async def fetch_page(
     session: AsyncSession,
     statement: sa.Select[T],
@@ -74,23 +82,29 @@ async def fetch_page(
     *,
     first: int | None,
     after: str | None,
-    records: bool = False,
 ) -> Page[T]:
-    """One statement: the filtered rows after the cursor, newest key first; with
-    ``records``, as read-only records instead of ORM instances (for pages only read)."""
+    """One statement: the filtered rows after the cursor, newest key first."""
     size = page_size(first)
-    if after is not None:
-        statement = statement.where(key < decode_cursor(after, "after"))
-    statement = statement.order_by(key.desc()).limit(size + 1)
-    rows: Sequence[Any]
-    if records:
-        # One entity's rows as read-only records (``app.records``): no ORM hydration.
-        model = statement.column_descriptions[0]["entity"]
-        make = record_class(model)._make  # type: ignore[attr-defined]
-        core = statement.with_only_columns(*columns(model))
-        rows = [make(row) for row in await session.execute(core)]
-    else:
-        rows = (await session.scalars(statement)).all()
+    rows = (await session.scalars(_page(statement, key, size, after))).all()
+    return Page(
+        items=rows[:size], has_next_page=len(rows) > size, has_previous_page=after is not None
+    )
+
+
+async def read_page(
+    source: ReadSource,
+    statement: sa.Select[Any],
+    key: sa.ColumnElement[Any],
+    *,
+    first: int | None,
+    after: str | None,
+) -> Page[Any]:
+    """``fetch_page`` for pages only read: one model's rows as read-only records
+    (``app.records.read_select``: no ORM, no session needed)."""
+    size = page_size(first)
+    model = statement.column_descriptions[0]["entity"]
+    core = _page(statement, key, size, after).with_only_columns(*columns(model))
+    rows = await read_select(source, core, model)
     return Page(
         items=rows[:size], has_next_page=len(rows) > size, has_previous_page=after is not None
     )
