@@ -99,7 +99,7 @@ class NarrowLoader(DataLoader[K, V]):
     def narrowed(self, only: frozenset[str]) -> DataLoader[K, V]:
         loader = self._narrowed.get(only)
         if loader is None:
-            loader = self._narrowed[only] = DataLoader[K, V](self._batch(only))
+            loader = self._narrowed[only] = DataLoader(self._batch(only))
         return loader
 
 
@@ -164,160 +164,144 @@ class Loaders:
 
     @cached_property
     def customer(self) -> DataLoader[uuid.UUID, Customer | None]:
-        return NarrowLoader[uuid.UUID, Customer | None](Customer, partial(self._by_id, Customer))
+        return NarrowLoader(Customer, partial(self._by_id, Customer))
 
     @cached_property
     def product(self) -> DataLoader[uuid.UUID, Product | None]:
-        return NarrowLoader[uuid.UUID, Product | None](Product, partial(self._by_id, Product))
+        return NarrowLoader(Product, partial(self._by_id, Product))
 
     @cached_property
     def price(self) -> DataLoader[uuid.UUID, Price | None]:
-        return NarrowLoader[uuid.UUID, Price | None](Price, partial(self._by_id, Price))
+        return NarrowLoader(Price, partial(self._by_id, Price))
 
     @cached_property
     def product_prices(self) -> DataLoader[PricesKey, list[Price]]:
-        return DataLoader[PricesKey, list[Price]](self._prices_of_products)
+        return DataLoader(self._prices_of_products)
 
     @cached_property
     def payment_method(self) -> DataLoader[uuid.UUID, PaymentMethod | None]:
-        return NarrowLoader[uuid.UUID, PaymentMethod | None](
-            PaymentMethod, partial(self._by_id, PaymentMethod)
-        )
+        return NarrowLoader(PaymentMethod, partial(self._by_id, PaymentMethod))
 
     @cached_property
     def customer_payment_methods(self) -> DataLoader[uuid.UUID, list[PaymentMethod]]:
-        return NarrowLoader[uuid.UUID, list[PaymentMethod]](
-            PaymentMethod, self._methods_of_customers
-        )
+        return NarrowLoader(PaymentMethod, self._methods_of_customers)
 
     @cached_property
     def payment(self) -> DataLoader[uuid.UUID, Payment | None]:
-        return NarrowLoader[uuid.UUID, Payment | None](Payment, partial(self._by_id, Payment))
+        return NarrowLoader(Payment, partial(self._by_id, Payment))
 
     @cached_property
     def refund(self) -> DataLoader[uuid.UUID, Refund | None]:
-        return NarrowLoader[uuid.UUID, Refund | None](Refund, partial(self._by_id, Refund))
+        return NarrowLoader(Refund, partial(self._by_id, Refund))
 
     @cached_property
     def dispute(self) -> DataLoader[uuid.UUID, Dispute | None]:
-        return NarrowLoader[uuid.UUID, Dispute | None](Dispute, partial(self._by_id, Dispute))
+        return NarrowLoader(Dispute, partial(self._by_id, Dispute))
 
     @cached_property
     def payment_refunds(self) -> DataLoader[uuid.UUID, list[Refund]]:
-        return NarrowLoader[uuid.UUID, list[Refund]](
-            Refund, partial(self._children, Refund, Refund.payment_id, Refund.id)
-        )
+        return NarrowLoader(Refund, partial(self._children, Refund, Refund.payment_id, Refund.id))
 
     @cached_property
     def payment_disputes(self) -> DataLoader[uuid.UUID, list[Dispute]]:
-        return NarrowLoader[uuid.UUID, list[Dispute]](
+        return NarrowLoader(
             Dispute, partial(self._children, Dispute, Dispute.payment_id, Dispute.id)
         )
 
     @cached_property
     def subscription(self) -> DataLoader[uuid.UUID, Subscription | None]:
-        return NarrowLoader[uuid.UUID, Subscription | None](
-            Subscription, partial(self._by_id, Subscription)
-        )
+        return NarrowLoader(Subscription, partial(self._by_id, Subscription))
 
     @cached_property
     def invoice(self) -> DataLoader[uuid.UUID, Invoice | None]:
-        return NarrowLoader[uuid.UUID, Invoice | None](Invoice, partial(self._by_id, Invoice))
+        return NarrowLoader(Invoice, partial(self._by_id, Invoice))
 
     @cached_property
     def test_clock(self) -> DataLoader[uuid.UUID, TestClock | None]:
-        return NarrowLoader[uuid.UUID, TestClock | None](TestClock, partial(self._by_id, TestClock))
+        return NarrowLoader(TestClock, partial(self._by_id, TestClock))
 
     @cached_property
     def coupon(self) -> DataLoader[uuid.UUID, Coupon | None]:
-        return NarrowLoader[uuid.UUID, Coupon | None](Coupon, partial(self._by_id, Coupon))
+        return NarrowLoader(Coupon, partial(self._by_id, Coupon))
 
     @cached_property
     def tax_rate(self) -> DataLoader[uuid.UUID, TaxRate | None]:
-        return NarrowLoader[uuid.UUID, TaxRate | None](TaxRate, partial(self._by_id, TaxRate))
+        return NarrowLoader(TaxRate, partial(self._by_id, TaxRate))
 
     @cached_property
     def customer_subscriptions(self) -> DataLoader[uuid.UUID, list[Subscription]]:
-        return NarrowLoader[uuid.UUID, list[Subscription]](
+        return NarrowLoader(
             Subscription,
             partial(self._children, Subscription, Subscription.customer_id, Subscription.id),
         )
 
     @cached_property
     def customer_invoices(self) -> DataLoader[uuid.UUID, list[Invoice]]:
-        return NarrowLoader[uuid.UUID, list[Invoice]](
+        return NarrowLoader(
             Invoice, partial(self._children, Invoice, Invoice.customer_id, Invoice.id)
         )
 
     @cached_property
     def customer_last_invoices(self) -> DataLoader[LastKey, list[Invoice]]:
-        return NarrowLoader[LastKey, list[Invoice]](
-            Invoice, partial(self._last_children, Invoice, Invoice.customer_id)
-        )
+        return NarrowLoader(Invoice, partial(self._last_children, Invoice, Invoice.customer_id))
 
     @cached_property
     def subscription_items(self) -> DataLoader[uuid.UUID, list[SubscriptionItem]]:
-        return DataLoader[uuid.UUID, list[SubscriptionItem]](self._items_of_subscriptions)
+        return DataLoader(self._items_of_subscriptions)
 
     @cached_property
     def subscription_invoices(self) -> DataLoader[uuid.UUID, list[Invoice]]:
-        return NarrowLoader[uuid.UUID, list[Invoice]](
+        return NarrowLoader(
             Invoice, partial(self._children, Invoice, Invoice.subscription_id, Invoice.id)
         )
 
     @cached_property
     def subscription_last_invoices(self) -> DataLoader[LastKey, list[Invoice]]:
-        return NarrowLoader[LastKey, list[Invoice]](
-            Invoice, partial(self._last_children, Invoice, Invoice.subscription_id)
-        )
+        return NarrowLoader(Invoice, partial(self._last_children, Invoice, Invoice.subscription_id))
 
     @cached_property
     def invoice_lines(self) -> DataLoader[uuid.UUID, list[InvoiceLine]]:
-        return NarrowLoader[uuid.UUID, list[InvoiceLine]](
+        return NarrowLoader(
             InvoiceLine,
             partial(self._children, InvoiceLine, InvoiceLine.invoice_id, InvoiceLine.id),
         )
 
     @cached_property
     def invoice_payments(self) -> DataLoader[uuid.UUID, list[Payment]]:
-        return NarrowLoader[uuid.UUID, list[Payment]](
+        return NarrowLoader(
             Payment, partial(self._children, Payment, Payment.invoice_id, Payment.id)
         )
 
     @cached_property
     def customer_payments(self) -> DataLoader[ChildPage, list[Payment]]:
-        return DataLoader[ChildPage, list[Payment]](self._payment_pages)
+        return DataLoader(self._payment_pages)
 
     @cached_property
     def customer_entitlements(self) -> DataLoader[uuid.UUID, list[Grant]]:
-        return DataLoader[uuid.UUID, list[Grant]](self._entitlements)
+        return DataLoader(self._entitlements)
 
     @cached_property
     def customer_payment_counts(self) -> DataLoader[tuple[uuid.UUID, PaymentFilter], int]:
-        return DataLoader[tuple[uuid.UUID, PaymentFilter], int](self._payment_counts)
+        return DataLoader(self._payment_counts)
 
     @cached_property
     def payment_events(self) -> DataLoader[uuid.UUID, list[PaymentEvent]]:
-        return NarrowLoader[uuid.UUID, list[PaymentEvent]](
+        return NarrowLoader(
             PaymentEvent,
             partial(self._children, PaymentEvent, PaymentEvent.payment_id, PaymentEvent.id),
         )
 
     @cached_property
     def experiment(self) -> DataLoader[uuid.UUID, Experiment | None]:
-        return NarrowLoader[uuid.UUID, Experiment | None](
-            Experiment, partial(self._by_id, Experiment)
-        )
+        return NarrowLoader(Experiment, partial(self._by_id, Experiment))
 
     @cached_property
     def experiment_variant(self) -> DataLoader[uuid.UUID, ExperimentVariant | None]:
-        return NarrowLoader[uuid.UUID, ExperimentVariant | None](
-            ExperimentVariant, partial(self._by_id, ExperimentVariant)
-        )
+        return NarrowLoader(ExperimentVariant, partial(self._by_id, ExperimentVariant))
 
     @cached_property
     def experiment_variants(self) -> DataLoader[uuid.UUID, list[ExperimentVariant]]:
-        return NarrowLoader[uuid.UUID, list[ExperimentVariant]](
+        return NarrowLoader(
             ExperimentVariant,
             partial(
                 self._children,
@@ -332,9 +316,7 @@ class Loaders:
     def experiment_results(
         self,
     ) -> DataLoader[tuple[uuid.UUID, bool], results_service.ExperimentResults]:
-        return DataLoader[tuple[uuid.UUID, bool], results_service.ExperimentResults](
-            self._experiment_results
-        )
+        return DataLoader(self._experiment_results)
 
     def _by_id(self, model: type[E], only: Only = None) -> Callable[[list[uuid.UUID]], Any]:
         async def load(keys: list[uuid.UUID]) -> Sequence[E | None]:
