@@ -216,31 +216,68 @@ class Read:
         ]
 
 
-# (SQLAlchemy's cache key of a statement, dialect name) -> its Read; at most _MAX_SELECTS.
-_SELECTS: dict[tuple[Any, str], Read] = {}
-_MAX_SELECTS = 512
+@dataclass(frozen=True, slots=True)
+class _Derived:
+    """A derived statement's :class:`Read`, and where each of its extracted parameters (in
+    the order of SQLAlchemy's cache key) comes from: the index of the base statement's own,
+    or ``None`` for a named parameter of the derivation (its value given by name)."""
+
+    read: Read
+    origins: tuple[int | None, ...]
+    placeholders: tuple[Any, ...]
 
 
-async def read_select(source: ReadSource, statement: sa.Select[Any], model: type) -> list[Any]:
-    """The rows of a Core ``SELECT`` of ``columns(model)`` (built per request, with its
-    values in it: filters, cursor, limit) as records of ``model``. On asyncpg it runs as a
-    :class:`Read`, compiled once per statement shape as SQLAlchemy's compiled cache does
-    (by the statement's cache key, which leaves its values out; they are taken from each
-    statement); elsewhere through the session."""
+# (cache key of the base statement, variant, dialect name) -> its derived statement's Read
+_DERIVED: dict[tuple[Any, Any, str], _Derived] = {}
+_MAX_DERIVED = 512
+
+
+async def read_select(
+    source: ReadSource,
+    statement: sa.Select[Any],
+    derive: Callable[[sa.Select[Any], type], sa.Select[Any]],
+    variant: Any,
+    values: Mapping[str, Any],
+) -> list[Any]:
+    """The rows of ``derive(statement, model)`` as records of ``model``, the entity
+    ``statement`` selects. ``statement`` is built per request with its values in it
+    (filters); ``derive`` adds what is the same for every such statement (with named
+    ``bindparam``s whose ``values`` are given here: a cursor, a limit) and selects
+    ``columns(model)``; ``variant`` names the derivation. On asyncpg the derived statement is
+    built and compiled once per shape of ``statement`` (SQLAlchemy's cache key, which leaves
+    the values out, as its compiled cache does) and variant, then run as a :class:`Read`
+    with this statement's values; elsewhere built and run through the session each time."""
     dialect = source.dialect
-    make = record_class(model)._make  # type: ignore[attr-defined]
     if source.driver is None or dialect.driver != "asyncpg":
         assert source.session is not None
-        return [make(row) for row in await source.session.execute(statement)]
-    key = statement._generate_cache_key()
-    if key is None:  # a statement SQLAlchemy cannot cache: compiled for this read alone
-        read = Read(statement, (model,), dialect)
-        return await read.records(source, read.compiled.params)
-    entry = (key.key, dialect.name)
-    read = _SELECTS.get(entry)  # type: ignore[assignment]
-    if read is None:
-        if len(_SELECTS) >= _MAX_SELECTS:
-            _SELECTS.clear()
-        read = _SELECTS[entry] = Read(statement, (model,), dialect, cache_key=key)
-    params = read.compiled.construct_params(extracted_parameters=key.bindparams, escape_names=False)
-    return await read.records(source, params)
+        model = statement.column_descriptions[0]["entity"]
+        make = record_class(model)._make  # type: ignore[attr-defined]
+        derived = derive(statement, model)
+        return [make(row) for row in await source.session.execute(derived, dict(values))]
+    base = statement._generate_cache_key()
+    if base is None:  # a statement SQLAlchemy cannot cache: compiled for this read alone
+        model = statement.column_descriptions[0]["entity"]
+        read = Read(derive(statement, model), (model,), dialect)
+        return await read.records(source, read.compiled.construct_params(params=values))
+    entry = (base.key, variant, dialect.name)
+    found = _DERIVED.get(entry)
+    if found is None:
+        model = statement.column_descriptions[0]["entity"]
+        derived = derive(statement, model)
+        key = derived._generate_cache_key()
+        assert key is not None  # its base has one, and bindparams do
+        index = {id(bind): i for i, bind in enumerate(base.bindparams)}
+        origins = tuple(index.get(id(bind)) for bind in key.bindparams)
+        read = Read(derived, (model,), dialect, cache_key=key)
+        if len(_DERIVED) >= _MAX_DERIVED:
+            _DERIVED.clear()
+        found = _DERIVED[entry] = _Derived(read, origins, tuple(key.bindparams))
+    binds = base.bindparams
+    extracted = [
+        own if origin is None else binds[origin]
+        for origin, own in zip(found.origins, found.placeholders, strict=True)
+    ]
+    params = found.read.compiled.construct_params(
+        params=values, extracted_parameters=extracted, escape_names=False
+    )
+    return await found.read.records(source, params)

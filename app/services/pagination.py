@@ -7,6 +7,7 @@ import binascii
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
@@ -99,15 +100,31 @@ async def read_page(
     first: int | None,
     after: str | None,
 ) -> Page[Any]:
-    """``fetch_page`` for pages only read: one model's rows as read-only records
-    (``app.records.read_select``: no ORM, no session needed)."""
+    """``fetch_page`` for pages only read: one model's rows as read-only records, without
+    ORM or session; the page's cursor and limit are added to the statement once per shape
+    (``app.records.read_select``)."""
     size = page_size(first)
-    model = statement.column_descriptions[0]["entity"]
-    core = _page(statement, key, size, after).with_only_columns(*columns(model))
-    rows = await read_select(source, core, model)
+    values: dict[str, Any] = {"page_limit": size + 1}
+    if after is not None:
+        values["page_after"] = decode_cursor(after, "after")
+    variant = ("page", str(key), after is not None)
+    rows = await read_select(
+        source, statement, partial(_paged, key, after is not None), variant, values
+    )
     return Page(
         items=rows[:size], has_next_page=len(rows) > size, has_previous_page=after is not None
     )
+
+
+def _paged(
+    key: sa.ColumnElement[Any], after: bool, statement: sa.Select[Any], model: type
+) -> sa.Select[Any]:
+    """A page of ``statement``: newest key first, after ``:page_after`` if ``after``, at most
+    ``:page_limit`` rows, the model's columns as records read them."""
+    if after:
+        statement = statement.where(key < sa.bindparam("page_after", type_=key.type))
+    statement = statement.order_by(key.desc()).limit(sa.bindparam("page_limit", type_=sa.Integer))
+    return statement.with_only_columns(*columns(model))
 
 
 async def count(session: AsyncSession, statement: sa.Select[Any]) -> int:

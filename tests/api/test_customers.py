@@ -128,6 +128,32 @@ async def test_filters_by_email_and_creation_time(api: Api, clock: FrozenClock) 
     assert [e["node"]["email"] for e in before["customers"]["edges"]] == ["old@example.com"]
 
 
+async def test_pages_of_one_shape_take_each_requests_values(api: Api, clock: FrozenClock) -> None:
+    """A list page's statement is compiled once per shape (filter conditions present, cursor
+    or not) and then run with each request's values: the filter's, the cursor's, the size's."""
+    ids = []
+    for i in range(6):
+        ids.append((await create(api, email=f"s{i}@example.com"))["id"])
+        clock.advance(timedelta(hours=1))
+    start = clock.now() - timedelta(hours=6)  # created at start, start + 1 h, ...
+
+    async def page(after_hours: float, first: int, cursor: str | None = None) -> list[object]:
+        since = (start + timedelta(hours=after_hours)).isoformat()
+        variables = {"first": first, "after": cursor, "filter": {"createdAfter": since}}
+        edges = (await api.data(LIST, variables))["customers"]["edges"]
+        return [edge["node"]["id"] for edge in edges]
+
+    assert await page(0.5, 2) == [ids[5], ids[4]]
+    assert await page(2.5, 3) == [ids[5], ids[4], ids[3]]
+    assert await page(4.5, 5) == [ids[5]]
+    cursor = (await api.data(LIST, {"first": 1}))["customers"]["edges"][0]["cursor"]
+    assert await page(0.5, 2, cursor) == [ids[4], ids[3]]
+    assert await page(1.5, 10, cursor) == [ids[4], ids[3], ids[2]]
+    not_a_cursor = encode_gid("Customer", uuid.UUID(int=0))  # refused, nothing read
+    body = await api.graphql(LIST, {"first": 1, "after": not_a_cursor})
+    assert body["errors"][0]["extensions"]["code"] == "INVALID"
+
+
 @pytest.mark.parametrize(
     ("fields", "field", "code"),
     [
