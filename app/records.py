@@ -17,6 +17,7 @@ them through its session (the services do).
 
 from __future__ import annotations
 
+import weakref
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -94,6 +95,23 @@ async def _driver_connection(session: AsyncSession) -> Any:
     return driver
 
 
+# An engine's dialect -> the tracer of its statements' spans, when tracing is on: reads on
+# the driver are outside SQLAlchemy's events, which the engine's tracing listens to.
+_TRACERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def trace(engine: Any, tracer: Any) -> None:
+    """Give every read on ``engine``'s connections a client span of ``tracer`` (OpenTelemetry),
+    as its SQLAlchemy statements get from the engine's instrumentation."""
+    _TRACERS[engine.dialect] = tracer
+
+
+def _client_kind() -> Any:
+    from opentelemetry.trace import SpanKind
+
+    return SpanKind.CLIENT
+
+
 @dataclass(frozen=True, slots=True)
 class ReadSource:
     """Where a loader's read runs: ``driver``, an asyncpg connection (on PostgreSQL), or else
@@ -167,9 +185,15 @@ class Read:
             # given by ``compiled.construct_params`` (``read_select``).
             compiled = self.compiled = statement.compile(dialect=dialect, cache_key=cache_key)
             self._sql = str(compiled)
+            self._expanding = bool(compiled.post_compile_params)
             self._names = tuple(compiled.positiontup or ())
             binds = compiled._bind_processors
             self._binds: tuple[Any, ...] = tuple(binds.get(name) for name in self._names)
+            self._span_attributes = {
+                "db.system": "postgresql",
+                "db.operation": "SELECT",
+                "db.statement": self._sql,
+            }
 
     async def _values(
         self, source: ReadSource, params: Mapping[str, Any]
@@ -181,11 +205,29 @@ class Read:
                 await source.session.execute(self.statement, dict(params))
             ).all()
             return rows
-        arguments = [
-            value if bind is None else bind(value)
-            for value, bind in zip((params[n] for n in self._names), self._binds, strict=True)
-        ]
-        fetched: Sequence[Sequence[Any]] = await driver.fetch(self._sql, *arguments)
+        sql = self._sql
+        if self._expanding:  # IN (:list): one parameter per item, the SQL made for them
+            state = self.compiled.construct_expanded_state(params, escape_names=False)
+            sql, expanded, binds = state.statement, state.parameters, state.processors
+            arguments = []
+            for name in state.positiontup or ():
+                process = binds.get(name)
+                value = expanded[name]
+                arguments.append(value if process is None else process(value))
+        else:
+            arguments = [
+                value if bind is None else bind(value)
+                for value, bind in zip((params[n] for n in self._names), self._binds, strict=True)
+            ]
+        tracer = _TRACERS.get(source.dialect) if _TRACERS else None
+        fetched: Sequence[Sequence[Any]]
+        if tracer is None:
+            fetched = await driver.fetch(sql, *arguments)
+        else:
+            with tracer.start_as_current_span(
+                "SELECT", kind=_client_kind(), attributes=self._span_attributes
+            ):
+                fetched = await driver.fetch(sql, *arguments)
         processed = self._processed
         if not processed:
             return fetched

@@ -2,7 +2,8 @@
 
 Spans at the HTTP layer (the ASGI middleware; ``ObservabilityMiddleware`` names them by
 route template and adds the GraphQL operation) and the database layer (one span per
-statement, for this app's engine only), exported over OTLP/HTTP in batches. No per-field
+statement, for this app's engine only: SQLAlchemy's, and the reads that run on the driver
+directly, ``app.records``), exported over OTLP/HTTP in batches. No per-field
 GraphQL spans: strawberry's async tracing extension makes large lists many times slower.
 Each app has its own tracer provider; nothing global is patched or set.
 """
@@ -14,6 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp
 
+from app import records
 from app.settings import Settings
 
 EXCLUDED_URLS = "/healthz,/readyz,/metrics"
@@ -51,6 +53,7 @@ class Tracing:
         tracer = self.provider.get_tracer("paygate.db")
         usage = metrics.NoOpMeter("paygate.db").create_up_down_counter("db.client.connections")
         EngineTracer(tracer, engine.sync_engine, usage)  # type: ignore[no-untyped-call]
+        records.trace(engine, tracer)  # the reads run on the driver directly
 
     def wrap(self, app: ASGIApp) -> ASGIApp:
         """The server span around ``app`` (everything else: the outermost layer)."""

@@ -81,6 +81,9 @@ async def test_http_and_database_spans_are_exported(
     assert attributes(server)["http.route"] == "/graphql"
     database = [s for s in spans if s.kind == Span.SPAN_KIND_CLIENT]
     assert len(database) >= 2  # the page and its count
+    statements = [attributes(s).get("db.statement", "") for s in database]
+    assert any("FROM products" in t and "LIMIT" in t for t in statements), statements  # the page
+    assert any("count(" in t for t in statements), statements
     assert {s.trace_id for s in database} == {server.trace_id}
     assert all(attributes(s).get("db.system") == "postgresql" for s in database)
     for span in spans:
