@@ -5,8 +5,10 @@ no change tracking, no relationships. Building ORM instances for them cost about
 as everything else of such a request (SQLAlchemy's ORM execution and hydration ~0.4 ms per
 statement over the driver's own). A :class:`Read` is a Core ``SELECT`` of one or more
 models' columns, compiled once per process and dialect; on PostgreSQL it runs straight on
-the session's asyncpg connection (the same connection and transaction as the session's own
-statements, so it sees the request's writes), elsewhere (SQLite) through the session. Each
+an asyncpg connection (the request's reader, or the session's: the same connection and
+transaction as the session's own statements, so it sees the request's writes), elsewhere
+(SQLite) through the session. A statement built per request with its values in it (a list
+page's) runs through :func:`read_select`, compiled once per shape. Each
 row becomes one :func:`record_class` tuple per model: the model's column attributes under
 the same names, with the same Python values (SQLAlchemy's result processors applied: UTC
 datetimes, enums), so the schema types' ``from_model`` read them like the models.

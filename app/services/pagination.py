@@ -68,12 +68,27 @@ class Page(Generic[T]):
     has_previous_page: bool
 
 
-def _page(
-    statement: sa.Select[T], key: sa.ColumnElement[Any], size: int, after: str | None
-) -> sa.Select[T]:
+def _window(first: int | None, after: str | None) -> tuple[int, dict[str, Any]]:
+    """The page size, and the values of ``_ordered``'s parameters for it."""
+    size = page_size(first)
+    values: dict[str, Any] = {"page_limit": size + 1}
     if after is not None:
-        statement = statement.where(key < decode_cursor(after, "after"))
-    return statement.order_by(key.desc()).limit(size + 1)
+        values["page_after"] = decode_cursor(after, "after")
+    return size, values
+
+
+def _ordered(statement: sa.Select[T], key: sa.ColumnElement[Any], after: bool) -> sa.Select[T]:
+    """``statement``'s page: newest key first, after ``:page_after`` if ``after``, at most
+    ``:page_limit`` rows (one more than the page: whether there is a next one)."""
+    if after:
+        statement = statement.where(key < sa.bindparam("page_after", type_=key.type))
+    return statement.order_by(key.desc()).limit(sa.bindparam("page_limit", type_=sa.Integer))
+
+
+def _page(rows: Sequence[T], size: int, after: str | None) -> Page[T]:
+    return Page(
+        items=rows[:size], has_next_page=len(rows) > size, has_previous_page=after is not None
+    )
 
 
 async def fetch_page(
@@ -85,11 +100,9 @@ async def fetch_page(
     after: str | None,
 ) -> Page[T]:
     """One statement: the filtered rows after the cursor, newest key first."""
-    size = page_size(first)
-    rows = (await session.scalars(_page(statement, key, size, after))).all()
-    return Page(
-        items=rows[:size], has_next_page=len(rows) > size, has_previous_page=after is not None
-    )
+    size, values = _window(first, after)
+    ordered = _ordered(statement, key, after is not None)
+    return _page((await session.scalars(ordered, values)).all(), size, after)
 
 
 async def read_page(
@@ -103,28 +116,19 @@ async def read_page(
     """``fetch_page`` for pages only read: one model's rows as read-only records, without
     ORM or session; the page's cursor and limit are added to the statement once per shape
     (``app.records.read_select``)."""
-    size = page_size(first)
-    values: dict[str, Any] = {"page_limit": size + 1}
-    if after is not None:
-        values["page_after"] = decode_cursor(after, "after")
+    size, values = _window(first, after)
     variant = ("page", str(key), after is not None)
     rows = await read_select(
-        source, statement, partial(_paged, key, after is not None), variant, values
+        source, statement, partial(_read_columns, key, after is not None), variant, values
     )
-    return Page(
-        items=rows[:size], has_next_page=len(rows) > size, has_previous_page=after is not None
-    )
+    return _page(rows, size, after)
 
 
-def _paged(
+def _read_columns(
     key: sa.ColumnElement[Any], after: bool, statement: sa.Select[Any], model: type
 ) -> sa.Select[Any]:
-    """A page of ``statement``: newest key first, after ``:page_after`` if ``after``, at most
-    ``:page_limit`` rows, the model's columns as records read them."""
-    if after:
-        statement = statement.where(key < sa.bindparam("page_after", type_=key.type))
-    statement = statement.order_by(key.desc()).limit(sa.bindparam("page_limit", type_=sa.Integer))
-    return statement.with_only_columns(*columns(model))
+    """``statement``'s page with the model's columns as records read them."""
+    return _ordered(statement, key, after).with_only_columns(*columns(model))
 
 
 async def count(session: AsyncSession, statement: sa.Select[Any]) -> int:
