@@ -293,8 +293,9 @@ async def api(
     ) as http:
         yield Api(http=http, sql=log, app=app)
     try:
-        if request.node.get_closest_marker("both_databases") or os.environ.get(
-            "PAYGATE_VERIFY_EVERY_TEST"
+        node = request.node
+        if not node.get_closest_marker("breaks_invariants") and (
+            node.get_closest_marker("both_databases") or os.environ.get("PAYGATE_VERIFY_EVERY_TEST")
         ):
             await assert_invariants(engine)
     finally:
