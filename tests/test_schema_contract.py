@@ -1,5 +1,5 @@
 """The schema is a contract: the committed SDL must equal the code's, and everything a
-GraphiQL user reads has a description."""
+GraphiQL user reads has a description: every type, field, argument and enum value."""
 
 from __future__ import annotations
 
@@ -56,3 +56,18 @@ def test_every_type_field_and_argument_is_described() -> None:
         elif not isinstance(type_, GraphQLEnumType | GraphQLScalarType):
             raise AssertionError(f"unexpected kind of type {name}")
     assert missing == []
+
+
+def test_every_enum_value_is_described() -> None:
+    missing = [
+        f"{name}.{value}"
+        for name, type_ in schema._schema.type_map.items()
+        if isinstance(type_, GraphQLEnumType) and not name.startswith("__")
+        for value, definition in type_.values.items()
+        if not (definition.description or "").strip()
+    ]
+    assert missing == [], (
+        f"{len(missing)} enum values have no description: {', '.join(missing)}. Describe each "
+        "in the `values` mapping its enum is registered with (`described_enum(...)`; the "
+        "mappings are in app/schema/enum_values/), then run `make schema`."
+    )
