@@ -27,7 +27,8 @@ described_enum(
     values={
         Psp.SANDBOX: (
             "paygate's built-in test PSP: in process and deterministic, driven by magic "
-            "tokens (`tok_visa`, `tok_threeDSecureRequired` …). Not served in production."
+            "tokens (`tok_visa`, `tok_threeDSecureRequired` …). Always enabled outside the "
+            "production profile."
         ),
         Psp.STRIPE: "Stripe: cards and wallets, set up in the browser with Stripe.js.",
         Psp.PAYPAL: "PayPal: the payer approves in PayPal; payment tokens are vaulted there.",
