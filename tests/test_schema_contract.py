@@ -1,5 +1,5 @@
 """The schema is a contract: the committed SDL must equal the code's, and everything a
-GraphiQL user reads has a description."""
+GraphiQL user reads has a description: every type, field, argument and enum value."""
 
 from __future__ import annotations
 
@@ -104,3 +104,18 @@ def test_the_committed_sdl_builds_the_served_schema() -> None:
         n for n in sorted(names) if _shape(built.type_map[n]) != _shape(served.type_map[n])
     ]
     assert differing == []
+
+
+def test_every_enum_value_is_described() -> None:
+    missing = [
+        f"{name}.{value}"
+        for name, type_ in schema._schema.type_map.items()
+        if isinstance(type_, GraphQLEnumType) and not name.startswith("__")
+        for value, definition in type_.values.items()
+        if not (definition.description or "").strip()
+    ]
+    assert missing == [], (
+        f"{len(missing)} enum values have no description: {', '.join(missing)}. Describe each "
+        "in the `values` mapping its enum is registered with (`described_enum(...)`; the "
+        "mappings are in app/schema/enum_values/), then run `make schema`."
+    )

@@ -24,6 +24,13 @@ from app.models import Subscription as SubscriptionRow
 from app.models import SubscriptionItem as ItemRow
 from app.models import TestClock as TestClockRow
 from app.schema.catalog import Price
+from app.schema.enum_values.billing import (
+    BILLING_REASON,
+    INVOICE_STATUS,
+    PRORATION_BEHAVIOR,
+    SUBSCRIPTION_STATUS,
+)
+from app.schema.enums import described_enum
 from app.schema.errors import UserError
 from app.schema.experiments import Experiment, ExperimentVariant
 from app.schema.money import Money, MoneyInput
@@ -34,16 +41,17 @@ from app.schema.scalars import CurrencyCode
 
 Info = strawberry.Info[RequestContext, None]
 
-strawberry.enum(
+described_enum(
     SubscriptionStatus,
-    description=(
-        "`INCOMPLETE`: the first invoice is not paid yet (e.g. 3-D Secure pending). "
-        "`TRIALING`, `ACTIVE`: in good standing. `PAST_DUE`: a renewal failed and is being "
-        "retried. `UNPAID`: retries are exhausted. `CANCELED`: ended."
-    ),
+    description="Where a subscription stands: whether it is billed, and whether it is paid.",
+    values=SUBSCRIPTION_STATUS,
 )
-strawberry.enum(InvoiceStatus, description="`DRAFT → OPEN → PAID | VOID | UNCOLLECTIBLE`.")
-strawberry.enum(BillingReason, description="Why an invoice was made.")
+described_enum(
+    InvoiceStatus,
+    description="`DRAFT → OPEN → PAID | VOID | UNCOLLECTIBLE`.",
+    values=INVOICE_STATUS,
+)
+described_enum(BillingReason, description="Why an invoice was made.", values=BILLING_REASON)
 
 
 @strawberry.type(description="A price on a subscription, at the amount it was sold at.")
@@ -412,13 +420,10 @@ class TestClockPayload:
     user_errors: list[UserError] = strawberry.field(description="Why it was refused.")
 
 
-strawberry.enum(
+described_enum(
     ProrationBehavior,
-    description=(
-        "`CREATE_PRORATIONS`: credit the unused time and charge the remaining time on the "
-        "next invoice. `ALWAYS_INVOICE`: bill them at once (a net credit goes to the next "
-        "invoice). `NONE`: the new price applies from the next period."
-    ),
+    description="How a change of price or quantity in the middle of a period is billed.",
+    values=PRORATION_BEHAVIOR,
 )
 
 

@@ -14,6 +14,8 @@ from app.domain.money import Money as DomainMoney
 from app.models import Price as PriceRow
 from app.models import PriceType, RecurringInterval
 from app.models import Product as ProductRow
+from app.schema.enum_values.billing import PRICE_TYPE, RECURRING_INTERVAL
+from app.schema.enums import described_enum
 from app.schema.errors import UserError
 from app.schema.money import Money, MoneyInput
 from app.schema.node import Node, encode_gid
@@ -22,13 +24,14 @@ from app.schema.scalars import CurrencyCode, Metadata
 
 Info = strawberry.Info[RequestContext, None]
 
-PriceTypeEnum = strawberry.enum(
-    PriceType,
-    name="PriceType",
-    description="`ONE_TIME`: charged once. `RECURRING`: charged every billing interval.",
+PriceTypeEnum = described_enum(
+    PriceType, name="PriceType", description="How often a price is paid.", values=PRICE_TYPE
 )
-RecurringIntervalEnum = strawberry.enum(
-    RecurringInterval, name="RecurringInterval", description="Unit of a billing interval."
+RecurringIntervalEnum = described_enum(
+    RecurringInterval,
+    name="RecurringInterval",
+    description="Unit of a billing interval.",
+    values=RECURRING_INTERVAL,
 )
 
 

@@ -7,13 +7,16 @@ import strawberry
 from app.domain.billing import CouponDuration
 from app.models import Coupon as CouponRow
 from app.models import TaxRate as TaxRateRow
+from app.schema.enum_values.billing import COUPON_DURATION
+from app.schema.enums import described_enum
 from app.schema.errors import UserError
 from app.schema.money import Money, MoneyInput
 from app.schema.node import Node, encode_gid
 
-strawberry.enum(
+described_enum(
     CouponDuration,
-    description="`ONCE`: the first invoice. `REPEATING`: N months. `FOREVER`: every invoice.",
+    description="Which invoices of a subscription a coupon discounts.",
+    values=COUPON_DURATION,
 )
 
 

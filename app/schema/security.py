@@ -7,20 +7,15 @@ import strawberry
 
 from app.models import ApiKey as ApiKeyRow
 from app.models import AuditEvent as AuditEventRow
+from app.schema.enum_values.security import ROLE
+from app.schema.enums import described_enum
 from app.schema.errors import UserError
 from app.schema.node import Node, encode_gid
 from app.schema.pagination import Connection
 from app.schema.scalars import JSON
 from app.security.principals import Role as RoleEnum
 
-Role = strawberry.enum(
-    RoleEnum,
-    name="Role",
-    description="What an API key may do: `ADMIN` everything (catalog, keys, audit log); "
-    "`SUPPORT` customers, payment methods, subscriptions and refunds up to a configured "
-    "amount; `FINANCE` invoices (void, uncollectible); `GROWTH` coupons and experiments; "
-    "`READONLY` reads.",
-)
+Role = described_enum(RoleEnum, name="Role", description="What an API key may do.", values=ROLE)
 
 
 @strawberry.type(description="A server API key. Its secret is shown only when created.")
