@@ -102,7 +102,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
     """``postgresql``, or the database of this run of a ``both_databases`` test."""
-    return str(getattr(request, "param", "postgresql"))
+    return str(getattr(request, "param", os.environ.get("PAYGATE_TEST_BACKEND", "postgresql")))
 
 
 _sqlite_template: list[Path] = []  # made on first use: a migrated SQLite file
