@@ -1,5 +1,5 @@
 """The `idempotencyKey` every mutation input takes, and how payload fields holding a secret
-are marked (they are never stored for a replay). README "Idempotency keys" lists which
+are marked (they are never stored for a replay). The README's "Idempotency keys" lists which
 mutations require a key."""
 
 from typing import Any
