@@ -137,9 +137,11 @@ async def mutate_keyed(
             action=action,
             record=record,
         )
-        if ran.replay is not None:
-            return await replay(session, payload, ran.replay)
-        return cast(P, ran.result)  # the action's own payload
+        if ran.replay is None:
+            return cast(P, ran.result)  # the action's own payload
+        replayed = await replay(session, payload, ran.replay)
+        await session.commit()  # end the read: nothing of the request stays in a transaction
+        return replayed
 
     return await mutate(info, payload, once)
 

@@ -36,6 +36,7 @@ and user errors, never secrets (the GraphQL layer, ``app.resolvers.keyed``, make
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -134,8 +135,11 @@ async def _atomic(
         await inner.commit()  # what the operation left unflushed
         response = record(result)
     except BaseException:
-        await inner.close()
-        await session.rollback()  # the key row too: a refused request stores nothing
+        # The key row goes too: a refused or failed request stores nothing. (If the
+        # connection is broken, the request's session is invalidated on the way out.)
+        with contextlib.suppress(Exception):
+            await inner.close()
+            await session.rollback()
         raise
     await inner.close()
     row = await session.get(IdempotencyKey, claimed.key_id)
