@@ -137,11 +137,14 @@ async def mutate_keyed(
             action=action,
             record=record,
         )
-        if ran.replay is None:
-            return cast(P, ran.result)  # the action's own payload
-        replayed = await replay(session, payload, ran.replay)
-        await session.commit()  # end the read: nothing of the request stays in a transaction
-        return replayed
+        built = (
+            cast(P, ran.result)  # the action's own payload
+            if ran.replay is None
+            else await replay(session, payload, ran.replay)
+        )
+        if session.in_transaction():  # a replay's reads (or a rerun's): end them
+            await session.commit()
+        return built
 
     return await mutate(info, payload, once)
 
