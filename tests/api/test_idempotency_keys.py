@@ -291,6 +291,17 @@ async def test_replays_of_other_mutations_are_the_same_payload(api: Api) -> None
     for table in ("products", "coupons", "tax_rates", "test_clocks", "customers"):
         assert await rows(api, table) == 1, table
 
+    customer = await new_customer(api)  # and one that calls the PSP (run in phases)
+    attach = (
+        "mutation($i: AttachPaymentMethodInput!) { attachPaymentMethod(input: $i) "
+        "{ paymentMethod { id last4 isDefault } userErrors { code } } }"
+    )
+    variables = {"i": {"idempotencyKey": key(), "customerId": customer, "token": "tok_visa"}}
+    attached = (await api.data(attach, variables))["attachPaymentMethod"]
+    assert attached["paymentMethod"]["last4"] == "4242"
+    assert (await api.data(attach, variables))["attachPaymentMethod"] == attached
+    assert await rows(api, "payment_methods") == 1
+
 
 async def test_the_same_key_with_another_input_changes_nothing(api: Api) -> None:
     customer = await new_customer(api)
