@@ -12,6 +12,7 @@ from app.psp.base import SetupKind
 from app.schema.enum_values.payments import PAYMENT_METHOD_SETUP_KIND
 from app.schema.enums import described_enum
 from app.schema.errors import UserError
+from app.schema.idempotency import optional_key
 from app.schema.node import Node, encode_gid
 
 
@@ -108,6 +109,7 @@ class PaymentMethodSetup:
 
 @strawberry.input(description="Begin saving a payment method for a customer.")
 class StartPaymentMethodSetupInput:
+    idempotency_key: str | None = optional_key()
     customer_id: strawberry.ID = strawberry.field(description="Global ID of the customer.")
     psp: Psp | None = strawberry.field(default=None, description="PSP; default if omitted.")
     return_url: str | None = strawberry.field(
@@ -120,6 +122,7 @@ class StartPaymentMethodSetupInput:
 
 @strawberry.input(description="Save a tokenised payment method. Card numbers are refused.")
 class AttachPaymentMethodInput:
+    idempotency_key: str | None = optional_key()
     customer_id: strawberry.ID = strawberry.field(description="Global ID of the customer.")
     token: str = strawberry.field(
         description="A PSP token (`pm_…`, an approved PayPal set-up token, `tok_visa` in the "
@@ -133,6 +136,7 @@ class AttachPaymentMethodInput:
 
 @strawberry.input(description="A customer's payment method.")
 class CustomerPaymentMethodInput:
+    idempotency_key: str | None = optional_key()
     customer_id: strawberry.ID = strawberry.field(description="Global ID of the customer.")
     payment_method_id: strawberry.ID = strawberry.field(
         description="Global ID of one of that customer's payment methods."

@@ -92,6 +92,11 @@ USER_ERROR_CODE: dict[ErrorCode, str] = {
         "A request with this idempotency key is still running: retry shortly with the same "
         "key to get its result."
     ),
+    ErrorCode.SECRET_NOT_REPLAYED: (
+        "A replay of this idempotency key: the secret the first answer showed once (an API "
+        "key, a customer token) is never stored, so it comes back null. The object is the "
+        "same; if the secret was lost, make a new one."
+    ),
     ErrorCode.PAYMENT_DECLINED: (
         "The payment was declined: the payload's payment has `status: FAILED` and its "
         "`decline` (code, a message to show, retry advice)."
