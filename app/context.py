@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from app.security.ratelimit import RateLimits
 from app.security.tokens import TokenVerifier
 from app.services.api_keys import KeyAuthenticator
 from app.settings import Settings
+
+logger = logging.getLogger("paygate.transactions")
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,28 @@ class RequestContext(BaseContext):
             except BaseException:
                 await self._discard_on_error()
                 raise
+
+    async def end_write_transaction(self, operation: str) -> None:
+        """Roll back a write transaction a mutation left open on SQLite, where it holds the
+        database's one write lock: the mutation's audit entry (written through another
+        connection next) would wait for it until the busy timeout. A service must commit or
+        roll back before it returns; this is the net, and it says so. (PostgreSQL: nothing
+        to do; row locks block no audit entry, and the session's close rolls back.)"""
+        session = self._session
+        if session is None or not session.in_transaction():
+            return
+        if self.runtime.engine.dialect.name != "sqlite":
+            return
+        async with self._lock:
+            connection = await session.connection()
+            raw = await connection.get_raw_connection()
+            if raw.driver_connection is not None and raw.driver_connection.in_transaction:
+                logger.warning(
+                    "%s returned with a write transaction open: rolled back (a bug: the "
+                    "service must commit or roll back)",
+                    operation,
+                )
+                await session.rollback()
 
     def _check_open(self) -> None:
         if self._closed:

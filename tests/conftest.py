@@ -163,6 +163,22 @@ def card_scan_log() -> Iterator[card_scan.LogScan]:
         raise card_scan.CardNumbersFound("card numbers logged:\n" + "\n".join(findings))
 
 
+@pytest.fixture(autouse=True)
+def no_transaction_left_open() -> Iterator[None]:
+    """A mutation that returns with a write transaction open (SQLite: holding the database's
+    write lock; ``RequestContext.end_write_transaction`` rolls it back and warns) fails."""
+    left: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = left.append  # type: ignore[method-assign]
+    watched = logging.getLogger("paygate.transactions")
+    watched.addHandler(handler)
+    try:
+        yield
+    finally:
+        watched.removeHandler(handler)
+    assert not left, [record.getMessage() for record in left]
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The slow tests first (a stable sort): started last, one of them would keep a worker
     busy for minutes after the other has finished."""

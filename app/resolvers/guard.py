@@ -181,6 +181,7 @@ class MutationGuard(FieldExtension):
         except Exception:
             await log("error", ["INTERNAL_ERROR"])
             raise
+        await context.end_write_transaction(info.field_name)
         codes = [e.code.value for e in getattr(result, "user_errors", None) or []]
         await log("user_error" if codes else "ok", codes, list(_payload_ids(result)))
         return result

@@ -162,7 +162,9 @@ async def pay_invoice(
         payment_method_id=method, off_session=False,
         caller=Caller(caller.principal, f"pay-invoice:{caller.idempotency_key}"),
     )  # fmt: skip
-    return await _invoice(session, invoice_id)
+    paid = await session.get(Invoice, invoice_id, populate_existing=True)  # no lock to hold
+    assert paid is not None
+    return paid
 
 
 async def void_invoice(session: AsyncSession, *, clock: Clock, invoice_id: uuid.UUID) -> Invoice:

@@ -263,6 +263,7 @@ async def collect(
             invoice_id=invoice_id,
         )
     except UserInputError:
+        await session.rollback()  # it may have locked rows before refusing
         return Attempt(payment=None, paid=False, advice=RetryAdvice.CUSTOMER_ACTION_REQUIRED)
     payment = outcome.payment
     if payment.status is PaymentStatus.SUCCEEDED:
