@@ -24,6 +24,7 @@ from app.psp.registry import PspRegistry
 from app.records import ReadSource, session_source
 from app.security.policy import PolicyCheck
 from app.security.principals import Principal
+from app.security.query_gate import QueryGate
 from app.security.ratelimit import RateLimits
 from app.security.tokens import TokenVerifier
 from app.services.api_keys import KeyAuthenticator
@@ -53,6 +54,8 @@ class Runtime:
     # connection that a waiter was woken for: under load some requests then waited seconds
     # while others passed (customers_list at 50 connections: p50 37 ms, p99 5.5 s).
     connection_slots: asyncio.Semaphore
+    # What a request may cost and how long a query may take, on either path.
+    gate: QueryGate
 
     async def dispose(self) -> None:
         await self.engine.dispose()
