@@ -114,7 +114,10 @@ class QueryCostSettings(BaseModel):
         budgets = self.budgets
         for tier, budget in budgets.items():
             if budget < budgets["anonymous"]:
-                raise ValueError(f"the anonymous budget must be the smallest (not above {tier}'s)")
+                raise ValueError(
+                    f"the anonymous budget must be the smallest ({budgets['anonymous']} > "
+                    f"{tier} {budget})"
+                )
             try:
                 item = parse_rate(self.rates[tier])
             except ValueError as error:

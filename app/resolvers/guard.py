@@ -109,6 +109,7 @@ class QueryLimits(SchemaExtension):
         except TimeoutError:
             if not timeout.expired():
                 raise
+            context.abandon()  # a loader batch still running a statement for it
             message, extensions = timeout_error(seconds, statement=False)
             raise GraphQLError(message, extensions=extensions) from None
 
