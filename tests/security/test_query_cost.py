@@ -142,7 +142,8 @@ async def serve(settings: Settings, clock: FrozenClock) -> AsyncIterator[Served]
 
     @event.listens_for(engine.sync_engine, "connect")
     def _log_wire(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection._connection.add_query_logger(lambda q: served.wire.append(q.query))
+        if engine.dialect.driver == "asyncpg":
+            dbapi_connection._connection.add_query_logger(lambda q: served.wire.append(q.query))
 
     try:
         yield served
