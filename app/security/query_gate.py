@@ -14,13 +14,14 @@ from typing import Any
 
 from graphql import DocumentNode
 
+from app.domain.errors import ErrorCode
 from app.security.cost import CostAnalysis, Estimate
 from app.security.principals import Actor, Principal
 from app.security.ratelimit import RateLimits
 
 QUERY_TOO_EXPENSIVE = "QUERY_TOO_EXPENSIVE"
 REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
-RATE_LIMITED = "RATE_LIMITED"
+RATE_LIMITED = ErrorCode.RATE_LIMITED.value  # the mutations' code too
 
 # Budgets and rate limits come in four tiers: the staff roles share one.
 TIERS: dict[Actor, str] = {
