@@ -424,16 +424,19 @@ class _Document:
 
 
 class CostAnalysis:
-    """Estimates of operations, remembered per document text, operation name and the
-    values of the variables each reads: at most ``size`` documents, and ``size`` estimates
-    per document."""
+    """Estimates of operations, remembered per document, operation name and the values of
+    the variables each reads: at most ``size`` documents, and ``size`` estimates per
+    document. A parsed document is known by its identity (``ParserCache`` hands out one
+    per text: no hashing of the text per request), one given as text by its text."""
 
     def __init__(self, schema: GraphQLSchema, *, size: int = 1024) -> None:
         self.schema = schema
         self.size = size
         self.sizes = {**LIST_SIZES, **_introspection_sizes(schema)}
         self.wrapping = _wrapping(schema)
-        self._documents: dict[tuple[str, str | None], _Document | None] = {}
+        # (id of the parsed document, or its text; operation name) -> (the parsed document,
+        # kept so that its id is not reused while the entry lives; its entry)
+        self._documents: dict[tuple[Any, str | None], tuple[Any, _Document | None]] = {}
 
     def estimate(
         self,
@@ -444,11 +447,17 @@ class CostAnalysis:
     ) -> Estimate | None:
         """The operation's estimate; ``None`` when ``text`` names no such operation (or
         does not parse): what execution refuses anyway. ``document``: ``text`` parsed."""
-        key = (text, operation_name)
-        try:
-            entry = self._documents[key]
-        except KeyError:
-            entry = self._prepare(key, document)
+        if document is not None:
+            key: tuple[Any, str | None] = (id(document), operation_name)
+            known = self._documents.get(key)
+            if known is None or known[0] is not document:
+                known = self._prepare(key, text, document)
+        else:
+            key = (text, operation_name)
+            known = self._documents.get(key)
+            if known is None:
+                known = self._prepare(key, text, None)
+        entry = known[1]
         if entry is None:
             return None
         values: tuple[Any, ...] = ()
@@ -464,19 +473,20 @@ class CostAnalysis:
         return found
 
     def _prepare(
-        self, key: tuple[str, str | None], document: DocumentNode | None
-    ) -> _Document | None:
-        if document is None:
+        self, key: tuple[Any, str | None], text: str, document: DocumentNode | None
+    ) -> tuple[Any, _Document | None]:
+        parsed = document
+        if parsed is None:
             try:
-                document = parse(key[0])
+                parsed = parse(text)
             except Exception:
-                document = None
-        operation = None if document is None else get_operation_ast(document, key[1])
-        entry = None if operation is None else _Document(document, operation)  # type: ignore[arg-type]
+                parsed = None
+        operation = None if parsed is None else get_operation_ast(parsed, key[1])
+        entry = None if parsed is None or operation is None else _Document(parsed, operation)
         if len(self._documents) >= self.size:
             self._documents.clear()
-        self._documents[key] = entry
-        return entry
+        known = self._documents[key] = (document, entry)
+        return known
 
     def _walk(self, entry: _Document, variables: Mapping[str, Any]) -> Estimate:
         root = self.schema.get_root_type(entry.operation.operation)

@@ -13,11 +13,13 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from limits import RateLimitItem, parse
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
+_MAX_KEYS = 10_000
 # Input fields whose values an attacker might try to guess.
 GUESSABLE_FIELDS = frozenset({"couponCode"})
 
@@ -39,13 +41,17 @@ class RateLimits:
         queries: Mapping[str, str] | None = None,
     ) -> None:
         uri = storage if storage.startswith("async+") else f"async+{storage}"
-        self._limiter = SlidingWindowCounterRateLimiter(storage_from_string(uri))
+        self._storage: Any = storage_from_string(uri)
+        self._limiter = SlidingWindowCounterRateLimiter(self._storage)
         self._budgets: dict[str, RateLimitItem] = {
             "mutations": parse(mutations),
             "guessable": parse(guessable),
         }
         # tier -> the query cost its callers may spend
         self._queries = {tier: parse(limit) for tier, limit in (queries or {}).items()}
+        # (tier, scope) -> its counter's key in the storage (``RateLimitItem.key_for``, made
+        # once per caller rather than once per query); at most _MAX_KEYS
+        self._keys: dict[tuple[str, str], str] = {}
 
     async def hit(self, scope: str, *, guessable: bool) -> Refusal | None:
         """Count one mutation of ``scope``; a refusal when a budget is spent."""
@@ -68,7 +74,16 @@ class RateLimits:
         item = self._queries.get(tier)
         if item is None:
             return None
-        if not await self._limiter.hit(item, "paygate", "queries", scope, cost=max(cost, 1)):
+        key = self._keys.get((tier, scope))
+        if key is None:
+            if len(self._keys) >= _MAX_KEYS:
+                self._keys.clear()
+            key = self._keys[(tier, scope)] = item.key_for("paygate", "queries", scope)
+        # The sliding window counter's hit (``SlidingWindowCounterRateLimiter.hit``), on the
+        # storage with the key made above.
+        if not await self._storage.acquire_sliding_window_entry(
+            key, item.amount, item.get_expiry(), max(cost, 1)
+        ):
             return await self._refusal(item, "queries", scope)
         return None
 

@@ -15,12 +15,13 @@ from graphql import (
     get_named_type,
     graphql_sync,
     is_leaf_type,
+    parse,
 )
 
 from app.domain.currencies import CURRENCIES
 from app.graphql import schema
 from app.resolvers.nodes import MAX_NODES
-from app.security.cost import LIST_SIZES, CostAnalysis
+from app.security.cost import LIST_SIZES, CostAnalysis, Estimate
 from app.services.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 PRICES = LIST_SIZES["Product.prices"].count
@@ -215,3 +216,19 @@ def test_an_estimate_is_made_once_per_document_and_values_read(
     for n in (1, 2, 1, 2):
         assert cost(analysis, dynamic, {"n": n, "other": str(n * 7)}) == 2 + n
     assert len(walks) == 3  # only the variables the estimate reads key it
+
+
+def test_a_parsed_document_is_known_by_its_identity(
+    analysis: CostAnalysis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prepared = []
+    prepare = analysis._prepare
+    monkeypatch.setattr(analysis, "_prepare", lambda *a: prepared.append(a) or prepare(*a))
+    text = "{ products(first: 3) { edges { cursor } } }"
+    document = parse(text)
+    for _ in range(3):
+        assert analysis.estimate(text, None, {}, document) == Estimate(5, query=True)
+    assert len(prepared) == 1
+    another = parse(text)  # ParserCache evicted it: the same text parsed again
+    assert analysis.estimate(text, None, {}, another) == Estimate(5, query=True)
+    assert len(prepared) == 2
