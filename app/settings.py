@@ -89,7 +89,7 @@ class QueryCostSettings(BaseModel):
         5_000, ge=1, description="Largest estimated cost of one request of an anonymous caller."
     )
     customer: int = Field(
-        10_000, ge=1, description="Largest estimated cost of one request of a customer session."
+        20_000, ge=1, description="Largest estimated cost of one request of a customer session."
     )
     staff: int = Field(
         50_000,
@@ -104,7 +104,7 @@ class QueryCostSettings(BaseModel):
         "100000/minute", description="Query cost an anonymous client address may spend."
     )
     rate_customer: str = Field(
-        "200000/minute", description="Query cost a customer session may spend."
+        "400000/minute", description="Query cost a customer session may spend."
     )
     rate_staff: str = Field("2000000/minute", description="Query cost a staff API key may spend.")
     rate_admin: str = Field("5000000/minute", description="Query cost an admin API key may spend.")
