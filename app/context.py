@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import PoolProxiedConnection
@@ -25,6 +26,7 @@ from app.psp.registry import PspRegistry
 from app.records import ReadSource, session_source
 from app.security.policy import PolicyCheck
 from app.security.principals import Principal
+from app.security.query_gate import QueryGate
 from app.security.ratelimit import RateLimits
 from app.security.tokens import TokenVerifier
 from app.services.api_keys import KeyAuthenticator
@@ -56,6 +58,8 @@ class Runtime:
     # connection that a waiter was woken for: under load some requests then waited seconds
     # while others passed (customers_list at 50 connections: p50 37 ms, p99 5.5 s).
     connection_slots: asyncio.Semaphore
+    # What a request may cost and how long a query may take, on either path.
+    gate: QueryGate
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -76,6 +80,9 @@ class RequestContext(BaseContext):
         self._reader: PoolProxiedConnection | None = None
         self._slot = False  # holds one of runtime.connection_slots
         self._lock = asyncio.Lock()
+        # The task using the session or reader (holding the lock): a loader batch runs in a
+        # task of its own, which the request's time limit would not cancel (``abandon``).
+        self._user: asyncio.Task[Any] | None = None
         self._closed = False
         # The operation never started executing (its variables could not be coerced): a
         # GraphQL request error, as parsing and validation failures are.
@@ -87,11 +94,14 @@ class RequestContext(BaseContext):
         """The request's session, for one resolver or one loader batch at a time."""
         async with self._lock:
             session = await self._open_session()
+            self._user = asyncio.current_task()
             try:
                 yield session
             except BaseException:
                 await self._discard_on_error()
                 raise
+            finally:
+                self._user = None
 
     @asynccontextmanager
     async def reads(self) -> AsyncIterator[ReadSource]:
@@ -103,28 +113,40 @@ class RequestContext(BaseContext):
         reads run outside any transaction, as the session's own reads on the driver do until
         it writes."""
         async with self._lock:
-            engine = self.runtime.engine
-            if self._session is None and engine.dialect.driver == "asyncpg":
-                self._check_open()
-                if self._reader is None:
-                    await self._take_slot()
-                    self._reader = await engine.raw_connection()
-                try:
-                    yield ReadSource(engine.dialect, None, self._reader.driver_connection)
-                except BaseException:
-                    # It may be mid-statement (a cancelled batch): never back to the pool.
-                    reader, self._reader = self._reader, None
-                    if reader is not None:
-                        with contextlib.suppress(Exception):
-                            reader.invalidate()
-                    raise
-                return
-            session = await self._open_session()
+            self._user = asyncio.current_task()
             try:
-                yield await session_source(session)
-            except BaseException:
-                await self._discard_on_error()
-                raise
+                engine = self.runtime.engine
+                if self._session is None and engine.dialect.driver == "asyncpg":
+                    self._check_open()
+                    if self._reader is None:
+                        await self._take_slot()
+                        self._reader = await engine.raw_connection()
+                    try:
+                        yield ReadSource(engine.dialect, None, self._reader.driver_connection)
+                    except BaseException:
+                        # It may be mid-statement (a cancelled batch): never back to the pool.
+                        reader, self._reader = self._reader, None
+                        if reader is not None:
+                            with contextlib.suppress(Exception):
+                                reader.invalidate()
+                        raise
+                    return
+                session = await self._open_session()
+                try:
+                    yield await session_source(session)
+                except BaseException:
+                    await self._discard_on_error()
+                    raise
+            finally:
+                self._user = None
+
+    def abandon(self) -> None:
+        """The request ran out of time: cancel the task running a statement for it, if it
+        is not the request's own (a loader batch), so that the statement is cancelled on
+        the server and its connection goes back to the pool now, not when it ends."""
+        user = self._user
+        if user is not None and user is not asyncio.current_task() and not user.done():
+            user.cancel()
 
     async def end_write_transaction(self, operation: str) -> None:
         """Roll back a write transaction a mutation left open on SQLite, where it holds the

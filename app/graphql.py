@@ -18,12 +18,13 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import validate_document
 
+from app.db import is_statement_timeout
 from app.domain.errors import ErrorCode, UserInputError
 from app.domain.pan import contains_card_number
 from app.execution import PlainFieldExecutor
 from app.lean_extensions import LeanSchema
 from app.observability.graphql import OperationMetrics
-from app.resolvers.guard import AccessControl, MutationGuard
+from app.resolvers.guard import AccessControl, MutationGuard, QueryLimits
 from app.resolvers.mutation import Mutation
 from app.resolvers.query import Query
 from app.schema.billing import Invoice, Subscription, TestClock
@@ -35,6 +36,7 @@ from app.schema.payment import Dispute, Payment, Refund
 from app.schema.payment_method import PaymentMethod
 from app.schema.scalars import SCALAR_MAP
 from app.schema.security import ApiKey, AuditEvent
+from app.security.query_gate import timeout_error
 
 logger = logging.getLogger("paygate.graphql")
 
@@ -184,6 +186,12 @@ class ErrorPolicy(MaskErrors):
             )
         context = self.execution_context.context
         request_id = getattr(context, "request_id", "unknown")
+        if is_statement_timeout(original):
+            runtime = getattr(context, "runtime", None)
+            seconds = runtime.settings.db_statement_timeout_seconds if runtime else None
+            logger.warning("statement timeout (request id %s)", request_id)
+            message, extensions = timeout_error(seconds or None, statement=True)
+            return GraphQLError(message, nodes=error.nodes, path=error.path, extensions=extensions)
         logger.error("unexpected error (request id %s)", request_id, exc_info=original or error)
         return GraphQLError(
             f"Internal error. Quote request id {request_id} to support.",
@@ -228,6 +236,7 @@ schema = LeanSchema(
         DocumentLimits,
         lambda: MaxTokensLimiter(max_token_count=4000),
         AccessControl,
+        QueryLimits,  # after the field policy: a refused field is reported as such
         ErrorPolicy,
     ],
 )

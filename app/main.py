@@ -29,7 +29,9 @@ from app.observability.http import request_id_of
 from app.observability.scrape import queue_installed
 from app.psp.registry import build_registry
 from app.resolver_route import ResolverRoute
+from app.security.cost import CostAnalysis
 from app.security.policy import PolicyCheck
+from app.security.query_gate import QueryGate
 from app.security.ratelimit import RateLimits
 from app.security.tokens import TokenConfig, TokenVerifier
 from app.seed import seed_demo_catalog
@@ -154,16 +156,26 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pre_ping=settings.db_pool_pre_ping,
+        statement_timeout=settings.db_statement_timeout_seconds,
     )
     clock = clock or SystemClock()
     observability = Observability(settings, engine=engine, clock=clock)
     sessions = make_session_factory(engine)
     audit_engine = make_engine(
-        settings.database_url, pool_size=2, pre_ping=settings.db_pool_pre_ping
+        settings.database_url,
+        pool_size=2,
+        pre_ping=settings.db_pool_pre_ping,
+        statement_timeout=settings.db_statement_timeout_seconds,
     )
     auth = settings.auth
     overflow = (
         settings.db_pool_size if settings.db_max_overflow is None else settings.db_max_overflow
+    )
+    limits = RateLimits(
+        mutations=settings.rate_limit_mutations,
+        guessable=settings.rate_limit_guessable,
+        storage=settings.rate_limit_storage,
+        queries=settings.query_cost.rates,
     )
     runtime = Runtime(
         settings=settings,
@@ -173,15 +185,17 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         psps=build_registry(settings, clock=clock, wrap=observability.psp_wrap),
         keys=KeyAuthenticator(sessions, ttl_seconds=auth.key_cache_seconds),
         tokens=TokenVerifier(token_config(settings)),
-        limits=RateLimits(
-            mutations=settings.rate_limit_mutations,
-            guessable=settings.rate_limit_guessable,
-            storage=settings.rate_limit_storage,
-        ),
+        limits=limits,
         policy=PolicyCheck(schema._schema, introspection=settings.introspection_enabled),
         audit_engine=audit_engine,
         audit_sessions=make_session_factory(audit_engine),
         connection_slots=asyncio.Semaphore(settings.db_pool_size + overflow),
+        gate=QueryGate(
+            CostAnalysis(schema._schema),
+            budgets=settings.query_cost.budgets,
+            limits=limits,
+            request_timeout=settings.request_timeout_seconds or None,
+        ),
     )
     if settings.anonymous_role is not None:
         logger.warning(

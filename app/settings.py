@@ -11,7 +11,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from limits import parse as parse_rate
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.domain.billing import DunningPolicy, SubscriptionStatus
@@ -80,6 +81,73 @@ class AuthSettings(BaseModel):
     )
 
 
+class QueryCostSettings(BaseModel):
+    """Budgets (estimated objects per request) and rate limits (estimated objects per
+    caller and window) of the four tiers of callers (README: Query cost and time limits)."""
+
+    anonymous: int = Field(
+        5_000, ge=1, description="Largest estimated cost of one request of an anonymous caller."
+    )
+    customer: int = Field(
+        20_000, ge=1, description="Largest estimated cost of one request of a customer session."
+    )
+    staff: int = Field(
+        50_000,
+        ge=1,
+        description="Largest estimated cost of one request of the support, finance, growth "
+        "and readonly roles.",
+    )
+    admin: int = Field(
+        100_000, ge=1, description="Largest estimated cost of one request of the admin role."
+    )
+    rate_anonymous: str = Field(
+        "100000/minute", description="Query cost an anonymous client address may spend."
+    )
+    rate_customer: str = Field(
+        "400000/minute", description="Query cost a customer session may spend."
+    )
+    rate_staff: str = Field("2000000/minute", description="Query cost a staff API key may spend.")
+    rate_admin: str = Field("5000000/minute", description="Query cost an admin API key may spend.")
+
+    @model_validator(mode="after")
+    def _coherent(self) -> QueryCostSettings:
+        budgets = self.budgets
+        for tier, budget in budgets.items():
+            if budget < budgets["anonymous"]:
+                raise ValueError(
+                    f"the anonymous budget must be the smallest ({budgets['anonymous']} > "
+                    f"{tier} {budget})"
+                )
+            try:
+                item = parse_rate(self.rates[tier])
+            except ValueError as error:
+                raise ValueError(f"rate_{tier}: {error}") from None
+            if item.amount < budget:
+                raise ValueError(
+                    f"rate_{tier} ({self.rates[tier]}) must allow at least one request at the "
+                    f"{tier} budget ({budget})"
+                )
+        return self
+
+    @property
+    def budgets(self) -> dict[str, int]:
+        return {
+            "anonymous": self.anonymous,
+            "customer": self.customer,
+            "staff": self.staff,
+            "admin": self.admin,
+        }
+
+    @property
+    def rates(self) -> dict[str, str]:
+        return {
+            "anonymous": self.rate_anonymous,
+            "customer": self.rate_customer,
+            "staff": self.rate_staff,
+            "admin": self.rate_admin,
+        }
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PAYGATE_", env_file=".env", env_nested_delimiter="__", extra="ignore"
@@ -105,6 +173,19 @@ class Settings(BaseSettings):
         description="Test each connection with a round trip when it leaves the pool. Off: a "
         "dropped connection fails one statement, which invalidates the pool's older "
         "connections; connections are also recycled after 30 minutes.",
+    )
+    db_statement_timeout_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="Longest a database statement of the API may run (PostgreSQL "
+        "statement_timeout on its connections; on SQLite a progress handler); 0: no limit.",
+    )
+    request_timeout_seconds: float = Field(
+        15.0,
+        ge=0,
+        description="Longest a query may take to execute, its database work included; 0: no "
+        "limit. Mutations are never cut off half-way (their statements have the statement "
+        "timeout, their PSP calls their own).",
     )
     host: str = Field("127.0.0.1", description="Address `paygate serve` listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port `paygate serve` listens on.")
@@ -198,6 +279,7 @@ class Settings(BaseSettings):
         description="Where rate-limit counters live (`limits` storage URI); use "
         "redis://host:6379 when several processes serve the API.",
     )
+    query_cost: QueryCostSettings = Field(default_factory=QueryCostSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     stripe: StripeSettings = Field(default_factory=StripeSettings)

@@ -40,7 +40,7 @@ from render_bodies import render  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.security.principals import Role  # noqa: E402
 from app.services import api_keys  # noqa: E402
-from app.settings import Settings  # noqa: E402
+from app.settings import QueryCostSettings, Settings  # noqa: E402
 
 
 async def call(app: Any, body: bytes, headers: list[tuple[bytes, bytes]]) -> tuple[int, bytes]:
@@ -85,7 +85,12 @@ async def call(app: Any, body: bytes, headers: list[tuple[bytes, bytes]]) -> tup
 
 async def main(args: argparse.Namespace) -> None:
     settings = Settings(
-        database_url=args.dsn, profile="production", db_pool_size=10, db_max_overflow=0
+        database_url=args.dsn,
+        profile="production",
+        db_pool_size=10,
+        db_max_overflow=0,
+        # estimated and spent as always, with room for thousands of requests
+        query_cost=QueryCostSettings(rate_admin="1000000000/minute"),
     )
     app = create_app(settings)
     runtime = app.state.runtime

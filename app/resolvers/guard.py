@@ -1,8 +1,10 @@
-"""Enforcement around execution: the field policy before an operation runs, and, around
-every mutation, the caller's rate limit and the audit log."""
+"""Enforcement around execution: the field policy and the query cost rules before an
+operation runs, the time a query may take, and, around every mutation, the caller's rate
+limit and the audit log."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
@@ -14,6 +16,7 @@ from strawberry.extensions import FieldExtension, SchemaExtension
 from app.domain.errors import ErrorCode, UserInputError
 from app.schema.node import GlobalIdError, Node, decode_gid
 from app.security.principals import Actor
+from app.security.query_gate import Verdict, cost_requested, timeout_error
 from app.security.ratelimit import GUESSABLE_FIELDS
 from app.security.redaction import camel, redact
 from app.services import audit
@@ -63,6 +66,58 @@ class AccessControl(SchemaExtension):
                 if isinstance(selection, FieldNode)
             ],
         )
+
+
+class QueryLimits(SchemaExtension):
+    """Before an operation runs (after the field policy): its estimated cost within its
+    caller's budget and, for a query, spent from its caller's rate limit, or it is refused
+    with ``QUERY_TOO_EXPENSIVE`` / ``RATE_LIMITED`` before any resolver or statement runs
+    (``app.security.query_gate.QueryGate``, the compiled path's rules too). A query then executes
+    within the request's time limit, or answers ``REQUEST_TIMEOUT``; a mutation is never
+    cut off half-way. A request whose ``extensions`` hold ``"cost": true`` gets its
+    estimate, budget and rate limit in ``extensions.cost``."""
+
+    verdict: Verdict | None = None
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        execution = self.execution_context
+        context = execution.context
+        runtime = getattr(context, "runtime", None)
+        query = execution.query
+        if runtime is None or query is None:
+            yield
+            return
+        gate = runtime.gate
+        verdict = self.verdict = await gate.admit(
+            context.principal,
+            query,
+            execution.operation_name,
+            execution.variables,
+            execution.graphql_document,
+        )
+        if verdict is not None and verdict.error is not None:
+            message, extensions = verdict.error
+            raise GraphQLError(message, extensions=extensions)
+        seconds = gate.request_timeout
+        if not seconds or verdict is None or not verdict.estimate.query:
+            yield
+            return
+        timeout = asyncio.timeout(seconds)
+        try:
+            async with timeout:
+                yield
+        except TimeoutError:
+            if not timeout.expired():
+                raise
+            context.abandon()  # a loader batch still running a statement for it
+            message, extensions = timeout_error(seconds, statement=False)
+            raise GraphQLError(message, extensions=extensions) from None
+
+    def get_results(self) -> dict[str, Any]:
+        verdict = self.verdict
+        if verdict is None or not cost_requested(self.execution_context.operation_extensions):
+            return {}
+        return {"cost": verdict.report()}
 
 
 def _refusal(denied: tuple[str, ...], actor: Actor) -> GraphQLError:

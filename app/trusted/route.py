@@ -17,6 +17,7 @@ With ``PAYGATE_TRUSTED_DOCUMENTS_ONLY`` an unregistered document is refused.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Iterable
@@ -30,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth import Unauthenticated, authenticate, unauthenticated_response
 from app.context import Runtime
+from app.db import is_statement_timeout
 from app.domain.pan import contains_card_number
 from app.graphql import _strings
 from app.graphql_http import (
@@ -49,6 +51,7 @@ from app.observability.http import (
 from app.observability.logs import request_logger
 from app.observability.metrics import Metrics, operation_label
 from app.resolver_route import ResolverRoute, takes
+from app.security.query_gate import Verdict, cost_requested, timeout_error
 from app.trusted.compiler import FallThrough, Plan, Unsupported, compile_document
 from app.trusted.registry import TrustedDocument
 
@@ -137,6 +140,20 @@ def _without_data(body: bytes) -> bytes:
 def _error(message: str, code: str, status: int = 200) -> tuple[int, bytes]:
     body = {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
     return status, json.dumps(body).encode()
+
+
+class _Refused(Exception):
+    """A compiled plan's request refused with a GraphQL error (the resolvers' words)."""
+
+    def __init__(self, error: tuple[str, dict[str, Any]], report: dict[str, Any] | None) -> None:
+        super().__init__(error[0])
+        body: dict[str, Any] = {
+            "data": None,
+            "errors": [{"message": error[0], "extensions": error[1]}],
+        }
+        if report is not None:
+            body["extensions"] = {"cost": report}
+        self.answer = (200, orjson.dumps(body))
 
 
 class TrustedDocumentsFront:
@@ -318,6 +335,8 @@ class TrustedDocumentsFront:
                 answer = await self._execute(scope, plan, body)
             except FallThrough:
                 answer = None
+            except _Refused as refused:  # logged with its error code, as the resolvers'
+                return refused.answer, body, None
             except Exception:  # the resolvers answer, and report what they meet
                 logger.exception("compiled plan of %s failed", document.name)
                 answer = None
@@ -348,21 +367,56 @@ class TrustedDocumentsFront:
         if runtime.policy.denied(plan.document.text, plan.operation_name, principal.actor):
             raise FallThrough  # refused, with the router's error and audit
         arguments = plan.arguments(variables, principal)
-        async with self.slots, runtime.engine.connect() as connection:
-            raw = await connection.get_raw_connection()
-            driver: Any = raw.driver_connection
-            data: str = await driver.fetchval(plan.sql, *arguments)
         state["principal"] = principal
+        # The resolvers' rules (``QueryLimits``): the budget and rate limit by cost, then
+        # the request's time limit; a statement's own limit is the connection's.
+        gate = runtime.gate
+        verdict = await gate.admit(principal, plan.document.text, plan.operation_name, variables)
+        report = _report(verdict, body)
+        if verdict is not None and verdict.error is not None:
+            raise _Refused(verdict.error, report)
+        timeout = asyncio.timeout(gate.request_timeout)
+        try:
+            async with timeout, self.slots, runtime.engine.connect() as connection:
+                raw = await connection.get_raw_connection()
+                driver: Any = raw.driver_connection
+                data: str = await driver.fetchval(plan.sql, *arguments)
+        except TimeoutError:
+            if not timeout.expired():
+                raise
+            raise _Refused(timeout_error(gate.request_timeout, statement=False), report) from None
+        except Exception as error:
+            if not is_statement_timeout(error):
+                raise
+            seconds = runtime.settings.db_statement_timeout_seconds or None
+            logger.warning("statement timeout of compiled plan %s", plan.document.name)
+            raise _Refused(timeout_error(seconds, statement=True), report) from None
         if self.metrics is not None:
             label = self.metrics.operation_name(plan.operation_name)
             self.metrics.graphql_duration.labels(label, "query").observe(perf_counter() - began)
+        if report is not None:
+            extensions = orjson.dumps({"cost": report})
+            return 200, b'{"data":' + data.encode() + b',"extensions":' + extensions + b"}"
         return 200, b'{"data":' + data.encode() + b"}"
 
 
+def _report(verdict: Verdict | None, body: dict[str, Any]) -> dict[str, Any] | None:
+    """``extensions.cost`` when the request asks for it."""
+    if verdict is None or not cost_requested(body.get("extensions")):
+        return None
+    return verdict.report()
+
+
 def _as_text(body: dict[str, Any], document: TrustedDocument) -> dict[str, Any]:
-    """The request with the document's text instead of its id, for the router."""
+    """The request with the document's text instead of its id, for the router (its
+    ``extensions`` without the persisted query's hash: ``cost`` is kept)."""
     rewritten = {k: v for k, v in body.items() if k not in ("documentId", "extensions")}
     rewritten["query"] = document.text
+    extensions = body.get("extensions")
+    if isinstance(extensions, dict):
+        kept = {k: v for k, v in extensions.items() if k != "persistedQuery"}
+        if kept:
+            rewritten["extensions"] = kept
     return rewritten
 
 
