@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import PoolProxiedConnection
 from strawberry.fastapi import BaseContext
@@ -64,6 +65,21 @@ class Runtime:
     async def dispose(self) -> None:
         await self.engine.dispose()
         await self.audit_engine.dispose()
+
+
+# Tasks cancelling abandoned statements on the server, kept until done.
+_BACKGROUND: set[asyncio.Task[None]] = set()
+
+
+async def _cancelled_on_server(driver: Any) -> None:
+    """Wait (a little) for the cancel request of a statement whose task was cancelled.
+    asyncpg sends PostgreSQL's CancelRequest from a task of its own, which needs the
+    connection's backend key: a connection invalidated before that task ran would leave its
+    statement running on the server until it ends, holding a server process. (The tasks are
+    asyncpg's ``_cancellations``; without them, nothing to wait for.)"""
+    pending = [t for t in getattr(driver, "_cancellations", ()) if not t.done()]
+    if pending:
+        await asyncio.wait(pending, timeout=2)
 
 
 class RequestContext(BaseContext):
@@ -127,6 +143,7 @@ class RequestContext(BaseContext):
                         # It may be mid-statement (a cancelled batch): never back to the pool.
                         reader, self._reader = self._reader, None
                         if reader is not None:
+                            await _cancelled_on_server(reader.driver_connection)
                             with contextlib.suppress(Exception):
                                 reader.invalidate()
                         raise
@@ -145,8 +162,39 @@ class RequestContext(BaseContext):
         is not the request's own (a loader batch), so that the statement is cancelled on
         the server and its connection goes back to the pool now, not when it ends."""
         user = self._user
-        if user is not None and user is not asyncio.current_task() and not user.done():
-            user.cancel()
+        if user is None or user is asyncio.current_task() or user.done():
+            return
+        busy = self._session_driver()
+        pid = busy.get_server_pid() if busy is not None else None  # before it can close
+        user.cancel()
+        if pid is not None:
+            task = asyncio.get_running_loop().create_task(self._cancel_on_server(user, busy, pid))
+            _BACKGROUND.add(task)
+            task.add_done_callback(_BACKGROUND.discard)
+
+    def _session_driver(self) -> Any:
+        """The driver connection of the session's transaction (PostgreSQL), if it has one."""
+        session = self._session
+        if session is None or self.runtime.engine.dialect.driver != "asyncpg":
+            return None
+        transaction = session.sync_session.get_transaction()
+        for entry in getattr(transaction, "_connections", {}).values():
+            with contextlib.suppress(Exception):
+                return entry[0].connection.driver_connection
+        return None
+
+    async def _cancel_on_server(self, user: asyncio.Task[Any], driver: Any, pid: int) -> None:
+        """When the cancelled task's session gave its connection up (SQLAlchemy invalidates
+        a connection whose statement was interrupted, before asyncpg could send PostgreSQL
+        its cancel request), the statement would run on until it ends: cancel it by the
+        server process's id. Only then: a connection still open may already run another
+        request's statement."""
+        await asyncio.wait({user}, timeout=2)
+        if not driver.is_closed():
+            return
+        with contextlib.suppress(Exception):
+            async with self.runtime.audit_engine.connect() as connection:
+                await connection.execute(sa.text("SELECT pg_cancel_backend(:pid)"), {"pid": pid})
 
     async def end_write_transaction(self, operation: str) -> None:
         """Roll back a write transaction a mutation left open on SQLite, where it holds the
