@@ -78,9 +78,9 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _export_schema(args: argparse.Namespace) -> int:
-    from app.graphql import schema
+    from app.graphql import sdl
 
-    text = schema.as_str() + "\n"
+    text = sdl()
     if args.output == "-":
         sys.stdout.write(text)
     else:
@@ -202,6 +202,35 @@ def _customer_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify(args: argparse.Namespace) -> int:
+    """Check every money invariant; print the broken ones; exit 1 if any."""
+    import json
+
+    from app.db import make_engine
+    from app.services.invariants import RULES, violations
+
+    async def run() -> list[object]:
+        engine = make_engine(args.database_url or Settings().database_url, pool_size=1)
+        try:
+            async with engine.connect() as connection:
+                return list(await violations(connection))
+        finally:
+            await engine.dispose()
+
+    found = asyncio.run(run())
+    if args.json:
+        print(json.dumps({"rules": list(RULES), "violations": [vars_of(v) for v in found]}))  # noqa: T201
+    else:
+        for violation in found:
+            print(violation)  # noqa: T201
+        print(f"{len(RULES)} rules checked, {len(found)} violations", file=sys.stderr)  # noqa: T201
+    return 1 if found else 0
+
+
+def vars_of(violation: object) -> dict[str, str]:
+    return {name: str(getattr(violation, name)) for name in ("rule", "subject", "detail")}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="paygate", description="GraphQL payments gateway.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -257,6 +286,13 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("customer_id", help="the customer's global ID")
     token.add_argument("--ttl-seconds", type=int, default=3600, help="lifetime (default 3600)")
     token.set_defaults(run=_customer_token)
+
+    verify = commands.add_parser(
+        "verify", help="check the money invariants of the whole database; exit 1 if any broke"
+    )
+    verify.add_argument("--json", action="store_true", help="print a JSON report")
+    verify.add_argument("--database-url", help="default PAYGATE_DATABASE_URL")
+    verify.set_defaults(run=_verify)
 
     seed = commands.add_parser("seed-demo", help="add the demo catalog (idempotent)")
     seed.set_defaults(run=_seed_demo)

@@ -74,6 +74,9 @@ class RequestContext(BaseContext):
         self._slot = False  # holds one of runtime.connection_slots
         self._lock = asyncio.Lock()
         self._closed = False
+        # The operation never started executing (its variables could not be coerced): a
+        # GraphQL request error, as parsing and validation failures are.
+        self.request_error = False
         self.loaders = Loaders(self.db, self.reads, clock=runtime.clock)
 
     @asynccontextmanager

@@ -26,17 +26,7 @@ def make_engine(
     url: str, *, pool_size: int = 10, max_overflow: int | None = None, pre_ping: bool = False
 ) -> AsyncEngine:
     if is_sqlite(url):
-        engine = create_async_engine(url)
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=5000")
-            cursor.close()
-
-        return engine
+        return _sqlite_engine(url)
     overflow = pool_size if max_overflow is None else max_overflow
     # No pre-ping by default: it costs three round trips (BEGIN, ``;``, ROLLBACK) on every
     # checkout. A connection that died in the pool fails its first statement instead;
@@ -49,6 +39,67 @@ def make_engine(
         pool_pre_ping=pre_ping,
         pool_recycle=POOL_RECYCLE_SECONDS,
     )
+
+
+# How long a SQLite writer waits for another's transaction before failing with "database is
+# locked". Writers queue on SQLite's one write lock, and a write transaction of paygate lasts
+# milliseconds (no PSP call is ever made inside one), so the wait is long only under a burst.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# Statements that neither write nor lock, by their first keyword (everything else, DDL and
+# SAVEPOINT included, takes the write lock first).
+_SQLITE_READS = frozenset({"SELECT", "WITH", "VALUES", "PRAGMA", "EXPLAIN"})
+_SQLITE_TRANSACTION_CONTROL = frozenset({"BEGIN", "COMMIT", "END", "ROLLBACK", "RELEASE"})
+
+
+def _sqlite_engine(url: str) -> AsyncEngine:
+    """SQLite with PostgreSQL's guarantees for paygate's write paths.
+
+    SQLite ignores ``SELECT … FOR UPDATE``, and Python's sqlite3 module opens a transaction
+    only before the first INSERT/UPDATE/DELETE, so "lock the row, check, write" would read
+    outside any transaction and a concurrent writer's change would be overwritten (four
+    racing refunds all passed the refundable check). Here the driver's own transaction
+    handling is off, and a transaction begins with ``BEGIN IMMEDIATE`` (SQLite's write lock,
+    https://sqlite.org/lang_transaction.html) just before its first statement that writes or
+    locks (``FOR UPDATE``): from that statement on, the transaction is the only writer and
+    reads the latest committed data, as the row lock gives on PostgreSQL. Statements that only
+    read run outside a transaction, each on the latest commit (WAL mode: readers never wait
+    for the writer), like PostgreSQL's READ COMMITTED statements.
+    """
+    engine = create_async_engine(url)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # paygate begins transactions itself
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _write_lock_first(
+        conn: Any, cursor: Any, statement: str, _parameters: Any, context: Any, _many: bool
+    ) -> None:
+        if _sqlite_takes_write_lock(statement, context) and not _sqlite_in_transaction(conn):
+            cursor.execute("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _sqlite_takes_write_lock(statement: str, context: Any) -> bool:
+    if context is not None and (context.isinsert or context.isupdate or context.isdelete):
+        return True
+    compiled = getattr(context, "compiled", None)
+    if getattr(getattr(compiled, "statement", None), "_for_update_arg", None) is not None:
+        return True
+    first = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
+    return first not in _SQLITE_READS and first not in _SQLITE_TRANSACTION_CONTROL
+
+
+def _sqlite_in_transaction(conn: Any) -> bool:
+    # the driver connection's own flag (sqlite3.Connection.in_transaction, through aiosqlite)
+    return bool(conn.connection.dbapi_connection.driver_connection.in_transaction)
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

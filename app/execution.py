@@ -169,6 +169,24 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
     """strawberry's executor, with plain attribute fields executed directly and batched
     fields loaded a level at a time."""
 
+    @classmethod
+    def build(
+        cls,
+        schema: Any,
+        document: Any,
+        root_value: Any = None,
+        context_value: Any = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        """graphql-core's; when the operation cannot start (its variables cannot be
+        coerced: a request error, GraphQL spec "CoerceVariableValues()"), the request's
+        context is told, so that GraphQL over HTTP answers it as one (``app.graphql_http``)."""
+        built = super().build(schema, document, root_value, context_value, *args, **kwargs)
+        if isinstance(built, list) and hasattr(context_value, "request_error"):
+            context_value.request_error = True
+        return built
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Batched fields' values: (id(parent), id(field node)) -> (parent, value); the

@@ -1,10 +1,11 @@
 """Assembles the one GraphQL schema of the process, with its limits and error policy."""
 
 import logging
+import re
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationDefinitionNode
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
@@ -91,6 +92,9 @@ class CardDataGuard(SchemaExtension):
         yield
 
 
+SEVERAL_OPERATIONS = "Must provide operationName: the document holds several operations."
+
+
 class DocumentValidationCache(SchemaExtension):
     """A document validated once, then its errors (usually none) remembered by the identity
     of its parsed document: ``ParserCache`` hands out the same ``DocumentNode`` for the same
@@ -100,7 +104,7 @@ class DocumentValidationCache(SchemaExtension):
     entry, so that its id is not reused while the entry lives; at most ``MAX`` entries."""
 
     MAX = 1024
-    _validated: dict[tuple[int, tuple[Any, ...]], tuple[Any, list[GraphQLError]]] = {}
+    _validated: dict[tuple[int, tuple[Any, ...]], tuple[Any, list[GraphQLError], int]] = {}
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
@@ -111,10 +115,16 @@ class DocumentValidationCache(SchemaExtension):
         if entry is None or entry[0] is not document:
             assert document is not None  # parsed before validation
             errors = validate_document(context.schema._schema, document, rules)
+            operations = sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
             if len(self._validated) >= self.MAX:
                 self._validated.clear()
-            entry = self._validated[key] = (document, errors)
-        context.pre_execution_errors = entry[1]
+            entry = self._validated[key] = (document, errors, operations)
+        errors = entry[1]
+        if entry[2] > 1 and context._provided_operation_name is None:
+            # GraphQL spec, GetOperation(): with several operations and no operationName,
+            # a request error (strawberry ran the first one)
+            errors = [*errors, GraphQLError(SEVERAL_OPERATIONS)]
+        context.pre_execution_errors = errors
         yield
 
 
@@ -221,3 +231,19 @@ schema = LeanSchema(
         ErrorPolicy,
     ],
 )
+
+
+def sdl() -> str:
+    """The schema's SDL, always with its ``schema { … }`` block. graphql-core leaves the
+    block out when the roots have the conventional names, and a reader of such an SDL
+    (graphql-core's ``build_schema``, code generators, gateways) then takes the billing
+    object ``Subscription`` for the root of subscription operations (GraphQL spec, "Root
+    Operation Types": the default names apply only when the block is absent)."""
+    text = schema.as_str()
+    if not re.search(r"^schema \{", text, re.MULTILINE):
+        served = schema._schema
+        roots = [("query", served.query_type), ("mutation", served.mutation_type)]
+        roots.append(("subscription", served.subscription_type))
+        block = "".join(f"  {op}: {root.name}\n" for op, root in roots if root is not None)
+        text = "schema {\n" + block + "}\n\n" + text
+    return text + "\n"

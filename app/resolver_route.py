@@ -28,15 +28,16 @@ from strawberry.exceptions import MissingQueryError
 from strawberry.http import process_result
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from app.auth import Unauthenticated, authenticate, unauthenticated_response
 from app.context import RequestContext, Runtime
+from app.graphql_http import CONTENT_TYPES, GRAPHQL_RESPONSE_JSON, JSON, request_error_body
 from app.observability.http import Watch, Watcher
 
 ROUTE = "/graphql"
 _OPERATION_TYPES = OperationType.from_http("POST")
-_JSON_HEADERS = (b"content-type", b"application/json")
 
 
 def takes(scope: Scope, body: dict[str, Any]) -> bool:
@@ -65,7 +66,12 @@ class ResolverRoute:
         self.watcher = watcher
 
     async def __call__(
-        self, scope: Scope, body: dict[str, Any], receive: Receive, send: Send
+        self,
+        scope: Scope,
+        body: dict[str, Any],
+        receive: Receive,
+        send: Send,
+        media: str = JSON,
     ) -> None:
         watch = Watch(self.watcher, scope)
         started = False
@@ -81,7 +87,7 @@ class ResolverRoute:
 
         failure: BaseException | None = None
         try:
-            await self._serve(scope, body, receive, send_and_watch)
+            await self._serve(scope, body, receive, send_and_watch, media)
         except BaseException as error:
             failure = error
             if not started and isinstance(error, Exception):
@@ -94,7 +100,7 @@ class ResolverRoute:
             watch.end(ROUTE, status, failure)
 
     async def _serve(
-        self, scope: Scope, body: dict[str, Any], receive: Receive, send: Send
+        self, scope: Scope, body: dict[str, Any], receive: Receive, send: Send, media: str
     ) -> None:
         runtime = self.runtime
         state = scope["state"]
@@ -118,19 +124,43 @@ class ResolverRoute:
                     operation_extensions=body.get("extensions"),
                 )
             except CannotGetOperationTypeError as error:
-                refusal: Response = PlainTextResponse(error.as_http_error_reason(), 400)
+                refusal = _refusal(media, error.as_http_error_reason(), "OPERATION_NOT_FOUND")
             except InvalidOperationTypeError as error:
-                refusal = PlainTextResponse(error.as_http_error_reason("POST"), 400)
+                reason = error.as_http_error_reason("POST")
+                refusal = _refusal(media, reason, "OPERATION_NOT_ALLOWED")
             except MissingQueryError:
-                refusal = PlainTextResponse("No GraphQL query found in the request", 400)
+                reason = "No GraphQL query found in the request"
+                refusal = _refusal(media, reason, "BAD_REQUEST")
             else:
                 if not isinstance(result, ExecutionResult):  # pragma: no cover - streams
                     raise TypeError(f"unexpected result {type(result).__name__}")
-                answer = orjson.dumps(process_result(result))
-                headers = [_JSON_HEADERS, (b"content-length", str(len(answer)).encode())]
-                await send({"type": "http.response.start", "status": 200, "headers": headers})
-                await send({"type": "http.response.body", "body": answer})
+                answer = process_result(result)
+                status = 200
+                if media == GRAPHQL_RESPONSE_JSON and (
+                    isinstance(result, PreExecutionError) or context.request_error
+                ):
+                    # a request error: execution never began (GraphQL over HTTP)
+                    answer.pop("data", None)
+                    status = 400
+                encoded = orjson.dumps(answer)
+                headers = [
+                    (b"content-type", CONTENT_TYPES[media]),
+                    (b"content-length", str(len(encoded)).encode()),
+                ]
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.body", "body": encoded})
                 return
             await refusal(scope, receive, send)
         finally:
             await context.close()
+
+
+def _refusal(media: str, reason: str, code: str) -> Response:
+    """A request refused before its operation could run: strawberry's plain-text 400 under
+    ``application/json`` (today's answer), a GraphQL response without ``data`` under
+    ``application/graphql-response+json``."""
+    if media == GRAPHQL_RESPONSE_JSON:
+        return Response(
+            request_error_body(reason, code), 400, media_type=CONTENT_TYPES[media].decode()
+        )
+    return PlainTextResponse(reason, 400)

@@ -34,8 +34,10 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 import structlog
@@ -198,6 +200,38 @@ async def scan_database(dsn: str) -> list[str]:
     STATS.databases += 1
     STATS.tables += len(statement.columns)
     STATS.columns += sum(len(names) for names in statement.columns.values())
+    STATS.database_seconds += time.perf_counter() - started
+    return findings
+
+
+def scan_sqlite(path: Path) -> list[str]:
+    """The card numbers stored in a SQLite file: every text value of every table."""
+    started = time.perf_counter()
+    findings: list[str] = []
+    connection = sqlite3.connect(path)
+    try:
+        tables = [
+            row[0]
+            for row in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
+        for table in tables:
+            cursor = connection.execute(f'SELECT * FROM "{table}"')
+            names = [column[0] for column in cursor.description]
+            STATS.tables += 1
+            STATS.columns += len(names)
+            for row in cursor:
+                STATS.rows += 1
+                for column, value in zip(names, row, strict=True):
+                    if isinstance(value, str) and _PREFILTER.search(value):
+                        STATS.values += 1
+                        findings.extend(
+                            f"{table}.{column}: {mask(number)}" for number in card_numbers(value)
+                        )
+    finally:
+        connection.close()
+    STATS.databases += 1
     STATS.database_seconds += time.perf_counter() - started
     return findings
 

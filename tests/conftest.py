@@ -17,9 +17,11 @@ import itertools
 import logging
 import os
 import re
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -31,6 +33,7 @@ from sqlalchemy.engine import make_url
 from app.domain.clock import FrozenClock
 from app.main import create_app
 from app.migrations import upgrade_to_head
+from app.services import invariants
 from app.settings import Settings
 from tests import card_scan
 
@@ -86,18 +89,56 @@ async def template_database() -> AsyncIterator[str]:
     await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+# The databases a test marked ``both_databases`` runs on: the money-safety tests prove the
+# embedded default (SQLite, what ``make run`` serves) as correct as PostgreSQL.
+BACKENDS = ("postgresql", "sqlite")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("both_databases"):
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
 @pytest.fixture
-async def database_url(template_database: str) -> AsyncIterator[str]:
+def backend(request: pytest.FixtureRequest) -> str:
+    """``postgresql``, or the database of this run of a ``both_databases`` test."""
+    return str(getattr(request, "param", os.environ.get("PAYGATE_TEST_BACKEND", "postgresql")))
+
+
+_sqlite_template: list[Path] = []  # made on first use: a migrated SQLite file
+
+
+async def _sqlite_copy(factory: pytest.TempPathFactory, path: Path) -> None:
+    if not _sqlite_template:
+        template = factory.mktemp("sqlite") / "template.db"
+        await asyncio.to_thread(upgrade_to_head, f"sqlite+aiosqlite:///{template}")
+        _sqlite_template.append(template)
+    shutil.copyfile(_sqlite_template[0], path)
+
+
+@pytest.fixture
+async def database_url(
+    backend: str,
+    template_database: str,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[str]:
     """A fresh, migrated database of this test's own."""
-    name = f"{template_database}_{next(_counter)}"
-    await _admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-    # Throwaway data needs no fsync per commit: the tests' figures come from logic, not disks.
-    await _admin(f'ALTER DATABASE "{name}" SET synchronous_commit TO off')
-    yield _async_url(name)
-    try:
-        findings = await card_scan.scan_database(_dsn(TEST_URL, name))
-    finally:
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    if backend == "sqlite":
+        path = tmp_path / "paygate.db"
+        await _sqlite_copy(tmp_path_factory, path)
+        yield f"sqlite+aiosqlite:///{path}"
+        findings = card_scan.scan_sqlite(path)
+    else:
+        name = f"{template_database}_{next(_counter)}"
+        await _admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+        # Throwaway data needs no fsync per commit: the tests' figures come from logic.
+        await _admin(f'ALTER DATABASE "{name}" SET synchronous_commit TO off')
+        yield _async_url(name)
+        try:
+            findings = await card_scan.scan_database(_dsn(TEST_URL, name))
+        finally:
+            await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     if findings:
         card_scan.STATS.findings += len(findings)
         raise card_scan.CardNumbersFound(
@@ -241,8 +282,17 @@ def settings(database_url: str) -> Settings:
     )
 
 
+async def assert_invariants(engine: Any) -> None:
+    """What ``paygate verify`` checks: no money invariant broken in the test's database."""
+    async with engine.connect() as connection:
+        broken = await invariants.violations(connection)
+    assert broken == [], "money invariants broken:\n" + "\n".join(map(str, broken))
+
+
 @pytest.fixture
-async def api(settings: Settings, clock: FrozenClock) -> AsyncIterator[Api]:
+async def api(
+    settings: Settings, clock: FrozenClock, request: pytest.FixtureRequest
+) -> AsyncIterator[Api]:
     app = create_app(settings, clock=clock)
     engine = app.state.runtime.engine
     log = StatementLog()
@@ -255,11 +305,13 @@ async def api(settings: Settings, clock: FrozenClock) -> AsyncIterator[Api]:
         if not _NOT_STATEMENTS.search(query.query):
             log.statements.append(query.query)
 
-    @event.listens_for(engine.sync_engine, "connect")
-    def _log_driver(dbapi_connection: Any, _record: Any) -> None:
-        # asyncpg's query logger sees the statements run on the driver's own API (not the
-        # prepared statements SQLAlchemy runs, counted above).
-        dbapi_connection._connection.add_query_logger(_record_direct)
+    if engine.dialect.driver == "asyncpg":
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _log_driver(dbapi_connection: Any, _record: Any) -> None:
+            # asyncpg's query logger sees the statements run on the driver's own API (not
+            # the prepared statements SQLAlchemy runs, counted above).
+            dbapi_connection._connection.add_query_logger(_record_direct)
 
     async def _logged(_response: httpx.Response) -> None:
         # asyncpg calls its query loggers soon after a statement, not during it: one turn
@@ -272,7 +324,14 @@ async def api(settings: Settings, clock: FrozenClock) -> AsyncIterator[Api]:
         transport=transport, base_url="http://paygate.test", event_hooks={"response": [_logged]}
     ) as http:
         yield Api(http=http, sql=log, app=app)
-    await app.state.runtime.dispose()
+    try:
+        node = request.node
+        if not node.get_closest_marker("breaks_invariants") and (
+            node.get_closest_marker("both_databases") or os.environ.get("PAYGATE_VERIFY_EVERY_TEST")
+        ):
+            await assert_invariants(engine)
+    finally:
+        await app.state.runtime.dispose()
 
 
 @pytest.fixture

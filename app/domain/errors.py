@@ -45,6 +45,9 @@ class ErrorCode(enum.Enum):
     PAYMENT_METHOD_REQUIRED = "PAYMENT_METHOD_REQUIRED"
     IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
     IDEMPOTENCY_KEY_IN_PROGRESS = "IDEMPOTENCY_KEY_IN_PROGRESS"
+    # A replay of a result that held a secret shown once (an API key, a customer token):
+    # the secret is never stored, so the replay answers it as null.
+    SECRET_NOT_REPLAYED = "SECRET_NOT_REPLAYED"  # noqa: S105 - a code, not a secret
     PAYMENT_DECLINED = "PAYMENT_DECLINED"
     INVALID_STATE = "INVALID_STATE"
     CURRENCY_MISMATCH = "CURRENCY_MISMATCH"

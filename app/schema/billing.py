@@ -24,8 +24,16 @@ from app.models import Subscription as SubscriptionRow
 from app.models import SubscriptionItem as ItemRow
 from app.models import TestClock as TestClockRow
 from app.schema.catalog import Price
+from app.schema.enum_values.billing import (
+    BILLING_REASON,
+    INVOICE_STATUS,
+    PRORATION_BEHAVIOR,
+    SUBSCRIPTION_STATUS,
+)
+from app.schema.enums import described_enum
 from app.schema.errors import UserError
 from app.schema.experiments import Experiment, ExperimentVariant
+from app.schema.idempotency import optional_key, required_key
 from app.schema.money import Money, MoneyInput
 from app.schema.node import Node, encode_gid
 from app.schema.pagination import Connection
@@ -34,16 +42,17 @@ from app.schema.scalars import CurrencyCode
 
 Info = strawberry.Info[RequestContext, None]
 
-strawberry.enum(
+described_enum(
     SubscriptionStatus,
-    description=(
-        "`INCOMPLETE`: the first invoice is not paid yet (e.g. 3-D Secure pending). "
-        "`TRIALING`, `ACTIVE`: in good standing. `PAST_DUE`: a renewal failed and is being "
-        "retried. `UNPAID`: retries are exhausted. `CANCELED`: ended."
-    ),
+    description="Where a subscription stands: whether it is billed, and whether it is paid.",
+    values=SUBSCRIPTION_STATUS,
 )
-strawberry.enum(InvoiceStatus, description="`DRAFT → OPEN → PAID | VOID | UNCOLLECTIBLE`.")
-strawberry.enum(BillingReason, description="Why an invoice was made.")
+described_enum(
+    InvoiceStatus,
+    description="`DRAFT → OPEN → PAID | VOID | UNCOLLECTIBLE`.",
+    values=INVOICE_STATUS,
+)
+described_enum(BillingReason, description="Why an invoice was made.", values=BILLING_REASON)
 
 
 @strawberry.type(description="A price on a subscription, at the amount it was sold at.")
@@ -123,10 +132,14 @@ class InvoiceLine:
     discount_minor: strawberry.Private[int | None] = None
     tax_minor: strawberry.Private[int | None] = None
     tax_included_minor: strawberry.Private[int | None] = None
+    # The line's database key (lines have no global ID): a replayed `createInvoiceItem`
+    # reads its line again by it.
+    key: strawberry.Private[uuid.UUID | None] = None
 
     @classmethod
     def from_model(cls, row: InvoiceLineRow, currency: str) -> "InvoiceLine":
         return cls(
+            key=row.id,
             description=row.description,
             quantity=row.quantity,
             currency=currency,
@@ -376,25 +389,38 @@ class CreateSubscriptionInput:
 
 @strawberry.input(description="Cancel a subscription.")
 class CancelSubscriptionInput:
+    idempotency_key: str | None = optional_key()
     subscription_id: strawberry.ID = strawberry.field(description="Global ID.")
     at_period_end: bool = strawberry.field(
         default=False, description="Keep it until the current period ends."
     )
 
 
-@strawberry.input(description="A subscription to pause or resume.")
+@strawberry.input(description="A subscription to pause.")
 class SubscriptionActionInput:
+    idempotency_key: str | None = optional_key()
+    subscription_id: strawberry.ID = strawberry.field(description="Global ID.")
+
+
+@strawberry.input(
+    description="A subscription to resume. Restarting a paused one bills its new period at "
+    "once, so a key is required."
+)
+class ResumeSubscriptionInput:
+    idempotency_key: str = required_key()
     subscription_id: strawberry.ID = strawberry.field(description="Global ID.")
 
 
 @strawberry.input(description="A new test clock (sandbox).")
 class CreateTestClockInput:
+    idempotency_key: str | None = optional_key()
     frozen_time: datetime = strawberry.field(description="Its starting time.")
     name: str | None = strawberry.field(default=None, description="Your label.")
 
 
 @strawberry.input(description="Move a test clock forward; billing runs up to the new time.")
 class AdvanceTestClockInput:
+    idempotency_key: str | None = optional_key()
     test_clock_id: strawberry.ID = strawberry.field(description="Global ID of the clock.")
     frozen_time: datetime = strawberry.field(description="The new time (later than now).")
 
@@ -412,13 +438,10 @@ class TestClockPayload:
     user_errors: list[UserError] = strawberry.field(description="Why it was refused.")
 
 
-strawberry.enum(
+described_enum(
     ProrationBehavior,
-    description=(
-        "`CREATE_PRORATIONS`: credit the unused time and charge the remaining time on the "
-        "next invoice. `ALWAYS_INVOICE`: bill them at once (a net credit goes to the next "
-        "invoice). `NONE`: the new price applies from the next period."
-    ),
+    description="How a change of price or quantity in the middle of a period is billed.",
+    values=PRORATION_BEHAVIOR,
 )
 
 
@@ -473,6 +496,7 @@ class UpdateSubscriptionInput:
 
 @strawberry.input(description="A one-off charge (or credit) for the customer's next invoice.")
 class CreateInvoiceItemInput:
+    idempotency_key: str = required_key()
     customer_id: strawberry.ID = strawberry.field(description="Global ID of the customer.")
     amount: MoneyInput = strawberry.field(description="Amount; negative for a credit.")
     description: str = strawberry.field(description="What it is for.")
@@ -483,12 +507,23 @@ class CreateInvoiceItemInput:
 
 @strawberry.input(description="A manual invoice of the customer's pending items.")
 class CreateInvoiceInput:
+    idempotency_key: str = required_key()
     customer_id: strawberry.ID = strawberry.field(description="Global ID of the customer.")
     currency: CurrencyCode = strawberry.field(description="Currency of the items to bill.")
 
 
-@strawberry.input(description="An invoice to act on.")
+@strawberry.input(description="An invoice to void or mark uncollectible.")
 class InvoiceActionInput:
+    idempotency_key: str | None = optional_key()
+    invoice_id: strawberry.ID = strawberry.field(description="Global ID of the invoice.")
+
+
+@strawberry.input(
+    description="A draft invoice to finalize: it takes the next invoice number and becomes "
+    "owed, so a key is required."
+)
+class FinalizeInvoiceInput:
+    idempotency_key: str = required_key()
     invoice_id: strawberry.ID = strawberry.field(description="Global ID of the invoice.")
 
 

@@ -14,7 +14,10 @@ from app.domain.money import Money as DomainMoney
 from app.models import Price as PriceRow
 from app.models import PriceType, RecurringInterval
 from app.models import Product as ProductRow
+from app.schema.enum_values.billing import PRICE_TYPE, RECURRING_INTERVAL
+from app.schema.enums import described_enum
 from app.schema.errors import UserError
+from app.schema.idempotency import optional_key
 from app.schema.money import Money, MoneyInput
 from app.schema.node import Node, encode_gid
 from app.schema.pagination import Connection
@@ -22,13 +25,14 @@ from app.schema.scalars import CurrencyCode, Metadata
 
 Info = strawberry.Info[RequestContext, None]
 
-PriceTypeEnum = strawberry.enum(
-    PriceType,
-    name="PriceType",
-    description="`ONE_TIME`: charged once. `RECURRING`: charged every billing interval.",
+PriceTypeEnum = described_enum(
+    PriceType, name="PriceType", description="How often a price is paid.", values=PRICE_TYPE
 )
-RecurringIntervalEnum = strawberry.enum(
-    RecurringInterval, name="RecurringInterval", description="Unit of a billing interval."
+RecurringIntervalEnum = described_enum(
+    RecurringInterval,
+    name="RecurringInterval",
+    description="Unit of a billing interval.",
+    values=RECURRING_INTERVAL,
 )
 
 
@@ -165,6 +169,7 @@ class PriceFilter:
 
 @strawberry.input(description="A new product.")
 class CreateProductInput:
+    idempotency_key: str | None = optional_key()
     name: str = strawberry.field(description="Name shown to customers, 1 to 256 characters.")
     description: str | None = strawberry.field(default=None, description="Longer text.")
     active: bool = strawberry.field(default=True, description="Whether it can be bought.")
@@ -178,6 +183,7 @@ class CreateProductInput:
     description="Changes to a product. Omitted fields stay; `active: false` archives it."
 )
 class UpdateProductInput:
+    idempotency_key: str | None = optional_key()
     id: strawberry.ID = strawberry.field(description="Global ID of the product.")
     name: str | None = strawberry.field(default=strawberry.UNSET, description="New name.")
     description: str | None = strawberry.field(
@@ -207,6 +213,7 @@ class RecurringInput:
 
 @strawberry.input(description="A new price of a product. Prices cannot be edited later.")
 class CreatePriceInput:
+    idempotency_key: str | None = optional_key()
     product_id: strawberry.ID = strawberry.field(description="Global ID of an active product.")
     unit_amount: MoneyInput = strawberry.field(description="Amount and currency per unit.")
     recurring: RecurringInput | None = strawberry.field(
@@ -228,6 +235,7 @@ class CreatePriceInput:
 
 @strawberry.input(description="The price to archive.")
 class ArchivePriceInput:
+    idempotency_key: str | None = optional_key()
     id: strawberry.ID = strawberry.field(description="Global ID of the price.")
 
 

@@ -7,13 +7,17 @@ import strawberry
 from app.domain.billing import CouponDuration
 from app.models import Coupon as CouponRow
 from app.models import TaxRate as TaxRateRow
+from app.schema.enum_values.billing import COUPON_DURATION
+from app.schema.enums import described_enum
 from app.schema.errors import UserError
+from app.schema.idempotency import optional_key
 from app.schema.money import Money, MoneyInput
 from app.schema.node import Node, encode_gid
 
-strawberry.enum(
+described_enum(
     CouponDuration,
-    description="`ONCE`: the first invoice. `REPEATING`: N months. `FOREVER`: every invoice.",
+    description="Which invoices of a subscription a coupon discounts.",
+    values=COUPON_DURATION,
 )
 
 
@@ -72,6 +76,7 @@ class TaxRate(Node):
 
 @strawberry.input(description="A new coupon: give `percentOff` or `amountOff`.")
 class CreateCouponInput:
+    idempotency_key: str | None = optional_key()
     code: str = strawberry.field(description="2 to 64 letters, digits, '-' or '_'.")
     name: str | None = strawberry.field(default=None, description="Shown on invoices.")
     percent_off: str | None = strawberry.field(
@@ -88,6 +93,7 @@ class CreateCouponInput:
 
 @strawberry.input(description="A new tax rate.")
 class CreateTaxRateInput:
+    idempotency_key: str | None = optional_key()
     display_name: str = strawberry.field(description="e.g. `VAT`.")
     percentage: str = strawberry.field(description='e.g. "19" or "7.7".')
     inclusive: bool = strawberry.field(description="Included in prices, or added on top.")

@@ -20,6 +20,7 @@ from app.models import Subscription as SubscriptionRow
 from app.schema.billing import Invoice, Subscription
 from app.schema.catalog import Product
 from app.schema.errors import UserError
+from app.schema.idempotency import optional_key
 from app.schema.node import Node, encode_gid
 from app.schema.pagination import Connection
 from app.schema.payment import Payment
@@ -207,6 +208,7 @@ class CustomerFilter:
 
 @strawberry.input(description="A new customer. Every field is optional.")
 class CreateCustomerInput:
+    idempotency_key: str | None = optional_key()
     email: str | None = strawberry.field(default=None, description="Email address.")
     name: str | None = strawberry.field(default=None, description="Name, at most 256 characters.")
     country: str | None = strawberry.field(
@@ -231,6 +233,7 @@ class CreateCustomerInput:
     )
 )
 class UpdateCustomerInput:
+    idempotency_key: str | None = optional_key()
     id: strawberry.ID = strawberry.field(description="Global ID of the customer.")
     email: str | None = strawberry.field(default=strawberry.UNSET, description="Email address.")
     name: str | None = strawberry.field(default=strawberry.UNSET, description="Name.")

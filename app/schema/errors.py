@@ -6,17 +6,17 @@ import strawberry
 from graphql import GraphQLError
 
 from app.domain.errors import ErrorCode, Problem
+from app.schema.enum_values.errors import USER_ERROR_CODE
+from app.schema.enums import described_enum
 
-UserErrorCode = strawberry.enum(
+UserErrorCode = described_enum(
     ErrorCode,
     name="UserErrorCode",
     description=(
-        "Why an input was refused. Stable: clients may switch on it. `INVALID_ID`: not a "
-        "global ID; `WRONG_ID_TYPE`: a global ID of another type; `NOT_FOUND`: no such "
-        "object; `AMOUNT_TOO_PRECISE`: more decimals than the currency has; "
-        "`AMOUNT_OUT_OF_RANGE`: beyond 64 bits of minor units; `CARD_DATA_NOT_ALLOWED`: the "
-        "input looks like a card number, which paygate never accepts."
+        "Why an input was refused (also the `extensions.code` of a query's errors). Stable: "
+        "clients may switch on it."
     ),
+    values=USER_ERROR_CODE,
 )
 
 

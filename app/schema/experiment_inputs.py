@@ -5,6 +5,7 @@ import strawberry
 from app.domain.experiments.lifecycle import ExperimentStatus, Platform
 from app.schema.errors import UserError
 from app.schema.experiments import Experiment
+from app.schema.idempotency import optional_key
 from app.schema.scalars import CurrencyCode
 
 
@@ -58,6 +59,7 @@ class ExperimentGuardrailsInput:
 
 @strawberry.input(description="A new experiment, as a draft.")
 class CreateExperimentInput:
+    idempotency_key: str | None = optional_key()
     key: str = strawberry.field(description="Unique: 2 to 64 lower-case letters, digits, _ . -")
     name: str = strawberry.field(description="Readable name.")
     product_id: strawberry.ID = strawberry.field(description="Global ID of the product.")
@@ -88,6 +90,7 @@ class CreateExperimentInput:
 
 @strawberry.input(description="Changes to a draft experiment; omitted fields stay.")
 class UpdateExperimentInput:
+    idempotency_key: str | None = optional_key()
     id: strawberry.ID = strawberry.field(description="Global ID of the experiment.")
     name: str | None = strawberry.field(default=strawberry.UNSET, description="New name.")
     hypothesis: str | None = strawberry.field(
@@ -120,17 +123,20 @@ class UpdateExperimentInput:
 
 @strawberry.input(description="An experiment to start (or resume), or archive.")
 class ExperimentActionInput:
+    idempotency_key: str | None = optional_key()
     id: strawberry.ID = strawberry.field(description="Global ID of the experiment.")
 
 
 @strawberry.input(description="Pause a running experiment: everyone gets the default offer.")
 class PauseExperimentInput:
+    idempotency_key: str | None = optional_key()
     id: strawberry.ID = strawberry.field(description="Global ID of the experiment.")
     reason: str | None = strawberry.field(default=None, description="Why, for the record.")
 
 
 @strawberry.input(description="End an experiment, optionally shipping its winner.")
 class ConcludeExperimentInput:
+    idempotency_key: str | None = optional_key()
     id: strawberry.ID = strawberry.field(description="Global ID of the experiment.")
     winner_id: strawberry.ID | None = strawberry.field(
         default=None, description="Global ID of the winning variant."

@@ -16,6 +16,12 @@ from app.models import Experiment as ExperimentRow
 from app.models import ExperimentVariant as VariantRow
 from app.schema.catalog import Price, Product
 from app.schema.coupons import Coupon
+from app.schema.enum_values.experiments import (
+    EXPERIMENT_STATUS,
+    GUARDRAIL_METRIC,
+    PLATFORM,
+)
+from app.schema.enums import described_enum
 from app.schema.node import Node, encode_gid
 from app.schema.scalars import CurrencyCode
 
@@ -24,16 +30,17 @@ if TYPE_CHECKING:
 
 Info = strawberry.Info[RequestContext, None]
 
-strawberry.enum(
+described_enum(
     ExperimentStatus,
     description="`DRAFT → RUNNING ⇄ PAUSED → CONCLUDED | ARCHIVED`. Only a running "
     "experiment assigns units and shows its variants.",
+    values=EXPERIMENT_STATUS,
 )
-strawberry.enum(Platform, description="Where a visitor sees an offer.")
-strawberry.enum(
+described_enum(Platform, description="Where a visitor sees an offer.", values=PLATFORM)
+described_enum(
     GuardrailMetric,
-    description="`REFUND_RATE`: refunds per successful payment. `DISPUTE_RATE`: disputes per "
-    "successful payment. `PAYMENT_FAILURE_RATE`: failed payments per attempt.",
+    description="What a guardrail watches, over the payments of a variant's subscriptions.",
+    values=GUARDRAIL_METRIC,
 )
 
 

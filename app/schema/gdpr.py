@@ -4,6 +4,7 @@ import strawberry
 
 from app.schema.customer import Customer
 from app.schema.errors import UserError
+from app.schema.idempotency import optional_key
 from app.schema.payment_method import Psp
 from app.schema.scalars import JSON
 
@@ -34,6 +35,7 @@ class EraseCustomerPayload:
 
 @strawberry.input(description="Whose data to export.")
 class ExportCustomerDataInput:
+    idempotency_key: str | None = optional_key()
     customer_id: strawberry.ID = strawberry.field(description="Global ID of the customer.")
 
 

@@ -21,33 +21,62 @@ from app.models import Payment as PaymentRow
 from app.models import PaymentEvent as EventRow
 from app.models import Refund as RefundRow
 from app.psp.declines import ADVICE, DeclineCode, RetryAdvice
+from app.schema.enum_values.payments import (
+    CAPTURE_METHOD,
+    DECLINE_CODE,
+    DISPUTE_STATUS,
+    PAYMENT_STATUS,
+    REFUND_REASON,
+    REFUND_STATUS,
+    RETRY_ADVICE,
+)
+from app.schema.enums import described_enum
 from app.schema.money import Money
 from app.schema.node import Node, encode_gid
 from app.schema.scalars import Metadata
 
 Info = strawberry.Info[RequestContext, None]
 
-strawberry.enum(
+described_enum(
     PaymentStatus,
     description=(
-        "Where a payment stands. `REQUIRES_CONFIRMATION`: recorded, not yet answered by the "
-        "PSP. `REQUIRES_ACTION`: the customer must authenticate or approve (see "
-        "`nextAction`), then call `confirmPayment`. `PROCESSING`: the PSP is working on it "
-        "(or its outcome is unknown, see `outcomeUnknown`). `REQUIRES_CAPTURE`: authorised, "
-        "waiting for `capturePayment`. `SUCCEEDED`, `CANCELED`, `FAILED`: final."
+        "Where a payment stands: `REQUIRES_CONFIRMATION → REQUIRES_ACTION → PROCESSING → "
+        "REQUIRES_CAPTURE → SUCCEEDED | CANCELED | FAILED`, forward only."
     ),
+    values=PAYMENT_STATUS,
 )
-strawberry.enum(CaptureMethod, description="`AUTOMATIC`: capture at once. `MANUAL`: later.")
-strawberry.enum(RefundStatus, description="Where a refund stands.")
-strawberry.enum(RefundReason, description="Why money is given back.")
-strawberry.enum(DisputeStatus, description="Where a dispute (chargeback) stands.")
-strawberry.enum(DeclineCode, description="Why a payment failed, the same for every PSP.")
-strawberry.enum(
+described_enum(
+    CaptureMethod,
+    description="When an authorised payment is captured.",
+    values=CAPTURE_METHOD,
+)
+described_enum(
+    RefundStatus,
+    description="Where a refund stands.",
+    values=REFUND_STATUS,
+)
+described_enum(
+    RefundReason,
+    description="Why money is given back.",
+    values=REFUND_REASON,
+)
+described_enum(
+    DisputeStatus,
+    description="Where a dispute (chargeback) stands.",
+    values=DISPUTE_STATUS,
+)
+described_enum(
+    DeclineCode,
+    description="Why a payment failed, the same for every PSP.",
+    values=DECLINE_CODE,
+)
+described_enum(
     RetryAdvice,
     description=(
         "`RETRY_LATER`: the same method may work later. `DO_NOT_RETRY`: it will not. "
         "`CUSTOMER_ACTION_REQUIRED`: the customer must act first (authenticate, update card)."
     ),
+    values=RETRY_ADVICE,
 )
 
 

@@ -4,15 +4,10 @@ import strawberry
 
 from app.domain.payments import CaptureMethod, RefundReason
 from app.schema.errors import UserError
+from app.schema.idempotency import IDEMPOTENCY_KEY
 from app.schema.money import MoneyInput
 from app.schema.payment import Payment, Refund
 from app.schema.scalars import Metadata
-
-IDEMPOTENCY_KEY = (
-    "Your unique key for this operation (a UUID v4). Retrying with the same key and input "
-    "replays the first result for 24 hours and never moves money twice; the same key with "
-    "another input is refused (`IDEMPOTENCY_KEY_REUSED`)."
-)
 
 
 @strawberry.input(description="A one-off charge.")

@@ -9,26 +9,37 @@ import strawberry
 from app.batching import reads
 from app.models import PaymentMethod as PaymentMethodRow
 from app.psp.base import SetupKind
+from app.schema.enum_values.payments import PAYMENT_METHOD_SETUP_KIND
+from app.schema.enums import described_enum
 from app.schema.errors import UserError
+from app.schema.idempotency import optional_key
 from app.schema.node import Node, encode_gid
 
 
-@strawberry.enum(description="Payment service providers paygate can use.")
 class Psp(enum.Enum):
     SANDBOX = "sandbox"
     STRIPE = "stripe"
     PAYPAL = "paypal"
 
 
-PaymentMethodSetupKind = strawberry.enum(
+described_enum(
+    Psp,
+    description="Payment service providers paygate can use.",
+    values={
+        Psp.SANDBOX: (
+            "paygate's built-in test PSP: in process and deterministic, driven by magic "
+            "tokens (`tok_visa`, `tok_threeDSecureRequired` …). Always enabled outside the "
+            "production profile."
+        ),
+        Psp.STRIPE: "Stripe: cards and wallets, set up in the browser with Stripe.js.",
+        Psp.PAYPAL: "PayPal: the payer approves in PayPal; payment tokens are vaulted there.",
+    },
+)
+PaymentMethodSetupKind = described_enum(
     SetupKind,
     name="PaymentMethodSetupKind",
-    description=(
-        "How the frontend completes the set-up. `CLIENT_SECRET`: confirm with the PSP's "
-        "browser SDK (Stripe Elements) and `clientSecret`, then attach the resulting token. "
-        "`REDIRECT`: send the customer to `approvalUrl`, then attach `reference`. `TOKEN`: "
-        "attach `token` directly (sandbox)."
-    ),
+    description="How the frontend completes the set-up of a payment method.",
+    values=PAYMENT_METHOD_SETUP_KIND,
 )
 
 
@@ -98,6 +109,7 @@ class PaymentMethodSetup:
 
 @strawberry.input(description="Begin saving a payment method for a customer.")
 class StartPaymentMethodSetupInput:
+    idempotency_key: str | None = optional_key()
     customer_id: strawberry.ID = strawberry.field(description="Global ID of the customer.")
     psp: Psp | None = strawberry.field(default=None, description="PSP; default if omitted.")
     return_url: str | None = strawberry.field(
@@ -110,6 +122,7 @@ class StartPaymentMethodSetupInput:
 
 @strawberry.input(description="Save a tokenised payment method. Card numbers are refused.")
 class AttachPaymentMethodInput:
+    idempotency_key: str | None = optional_key()
     customer_id: strawberry.ID = strawberry.field(description="Global ID of the customer.")
     token: str = strawberry.field(
         description="A PSP token (`pm_…`, an approved PayPal set-up token, `tok_visa` in the "
@@ -123,6 +136,7 @@ class AttachPaymentMethodInput:
 
 @strawberry.input(description="A customer's payment method.")
 class CustomerPaymentMethodInput:
+    idempotency_key: str | None = optional_key()
     customer_id: strawberry.ID = strawberry.field(description="Global ID of the customer.")
     payment_method_id: strawberry.ID = strawberry.field(
         description="Global ID of one of that customer's payment methods."

@@ -7,20 +7,16 @@ import strawberry
 
 from app.models import ApiKey as ApiKeyRow
 from app.models import AuditEvent as AuditEventRow
+from app.schema.enum_values.security import ROLE
+from app.schema.enums import described_enum
 from app.schema.errors import UserError
+from app.schema.idempotency import optional_key, secret_field
 from app.schema.node import Node, encode_gid
 from app.schema.pagination import Connection
 from app.schema.scalars import JSON
 from app.security.principals import Role as RoleEnum
 
-Role = strawberry.enum(
-    RoleEnum,
-    name="Role",
-    description="What an API key may do: `ADMIN` everything (catalog, keys, audit log); "
-    "`SUPPORT` customers, payment methods, subscriptions and refunds up to a configured "
-    "amount; `FINANCE` invoices (void, uncollectible); `GROWTH` coupons and experiments; "
-    "`READONLY` reads.",
-)
+Role = described_enum(RoleEnum, name="Role", description="What an API key may do.", values=ROLE)
 
 
 @strawberry.type(description="A server API key. Its secret is shown only when created.")
@@ -106,6 +102,7 @@ class AuditEventFilter:
 
 @strawberry.input(description="A new API key.")
 class CreateApiKeyInput:
+    idempotency_key: str | None = optional_key()
     name: str = strawberry.field(description="What it is for (at most 100 characters).")
     role: RoleEnum = strawberry.field(description="What it may do.")
 
@@ -113,14 +110,13 @@ class CreateApiKeyInput:
 @strawberry.type(description="The new key. Store `secret` now: it is never shown again.")
 class CreateApiKeyPayload:
     api_key: ApiKey | None = strawberry.field(description="The key, without its secret.")
-    secret: str | None = strawberry.field(
-        description="The key to send as `Authorization: Bearer <secret>`."
-    )
+    secret: str | None = secret_field("The key to send as `Authorization: Bearer <secret>`.")
     user_errors: list[UserError] = strawberry.field(description="Why nothing was created.")
 
 
 @strawberry.input(description="The key to revoke.")
 class RevokeApiKeyInput:
+    idempotency_key: str | None = optional_key()
     api_key_id: strawberry.ID = strawberry.field(description="Global ID of the key.")
 
 
@@ -132,6 +128,7 @@ class ApiKeyPayload:
 
 @strawberry.input(description="A customer session for a web or mobile frontend.")
 class CreateCustomerSessionInput:
+    idempotency_key: str | None = optional_key()
     customer_id: strawberry.ID = strawberry.field(description="Whose session.")
     ttl_seconds: int | None = strawberry.field(
         default=None,
@@ -141,6 +138,6 @@ class CreateCustomerSessionInput:
 
 @strawberry.type(description="A signed customer token (JWT) for `Authorization: Bearer`.")
 class CustomerSessionPayload:
-    token: str | None = strawberry.field(description="The JWT. Treat it as a secret.")
+    token: str | None = secret_field("The JWT. Treat it as a secret.")
     expires_at: datetime | None = strawberry.field(description="When it stops working.")
     user_errors: list[UserError] = strawberry.field(description="Why none was issued.")

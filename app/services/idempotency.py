@@ -12,6 +12,14 @@
 
 Keys are scoped per caller (``principal``). Input validation happens before a key is
 claimed, so refused inputs store nothing (as Stripe does).
+
+``claim(..., hold=True)`` is the one-transaction variant (``app.services.keyed``): the key's
+row is inserted but not committed, so that it commits with the operation's effects and its
+stored result, or not at all. A concurrent duplicate's insert then waits on the unique
+constraint (PostgreSQL) or on the write lock (SQLite) and replays the result. Whatever
+changes a key row that others may also be changing (an expired key reset, a stale lock
+taken over) is a compare-and-set on the row, so that nothing depends on ``FOR UPDATE``,
+which SQLite ignores: of two racers, one updates the row and the other waits again.
 """
 
 from __future__ import annotations
@@ -55,7 +63,7 @@ def request_hash(operation: str, arguments: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _check_key(key: str) -> None:
+def check_key(key: str) -> None:
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
         raise UserInputError(
             Problem(
@@ -76,14 +84,16 @@ async def claim(
     operation: str,
     arguments: dict[str, Any],
     wait: timedelta = timedelta(seconds=10),
+    hold: bool = False,
 ) -> Claim:
-    """Claim ``key`` for this request, or get the stored result to replay."""
-    _check_key(key)
+    """Claim ``key`` for this request, or get the stored result to replay. With ``hold``
+    the new key row is flushed, not committed: the caller's transaction commits it."""
+    check_key(key)
     fingerprint = request_hash(operation, arguments)
     deadline = time.monotonic() + wait.total_seconds()
     delay = 0.01
     while True:
-        claimed = await _try_claim(session, clock, principal, key, operation, fingerprint)
+        claimed = await _try_claim(session, clock, principal, key, operation, fingerprint, hold)
         if claimed is not None:
             return claimed
         if time.monotonic() >= deadline:
@@ -106,6 +116,7 @@ async def _try_claim(
     key: str,
     operation: str,
     fingerprint: str,
+    hold: bool,
 ) -> Claim | None:
     now = clock.now()
     row = IdempotencyKey(
@@ -120,7 +131,10 @@ async def _try_claim(
     )
     session.add(row)
     try:
-        await session.commit()
+        if hold:
+            await session.flush()
+        else:
+            await session.commit()
         return Claim(key_id=row.id)
     except IntegrityError:
         await session.rollback()
@@ -134,9 +148,14 @@ async def _try_claim(
         await session.rollback()
         return None
     if existing.expires_at <= now:  # an expired key starts afresh
-        _reset(existing, operation, fingerprint, now)
-        await session.commit()
-        return Claim(key_id=existing.id)
+        if hold:  # removed, so that this request's insert commits with its effects
+            await _swap(session, existing, IdempotencyKey.expires_at <= now, delete=True)
+            return None
+        if await _swap(session, existing, IdempotencyKey.expires_at <= now, **_fresh(
+            operation, fingerprint, now
+        )):  # fmt: skip
+            return Claim(key_id=existing.id)
+        return None
     if existing.operation != operation or existing.request_hash != fingerprint:
         await session.rollback()
         raise UserInputError(
@@ -151,25 +170,55 @@ async def _try_claim(
         replayed = Claim(key_id=existing.id, replay=existing.response or {})
         await session.rollback()  # expires ``existing``: read it before
         return replayed
-    if existing.locked_at is None or now - existing.locked_at > STALE_LOCK:
-        existing.locked_at = now  # the owner crashed or gave up: take over, resume
-        existing.updated_at = now
+    seen = existing.locked_at
+    if not hold and (seen is None or now - seen > STALE_LOCK):
+        # The owner crashed or gave up: take over (if no other retry did first), resume.
         recovery = existing.recovery_point
-        await session.commit()
-        return Claim(key_id=existing.id, recovery_point=recovery)
+        unchanged = (
+            IdempotencyKey.locked_at.is_(None) if seen is None else IdempotencyKey.locked_at == seen
+        )
+        if await _swap(
+            session, existing, unchanged & IdempotencyKey.completed_at.is_(None),
+            locked_at=now, updated_at=now,
+        ):  # fmt: skip
+            return Claim(key_id=existing.id, recovery_point=recovery)
+        return None
     await session.rollback()
     return None
 
 
-def _reset(row: IdempotencyKey, operation: str, fingerprint: str, now: Any) -> None:
-    row.operation = operation
-    row.request_hash = fingerprint
-    row.locked_at = now
-    row.recovery_point = None
-    row.response = None
-    row.completed_at = None
-    row.expires_at = now + RETENTION
-    row.updated_at = now
+def _fresh(operation: str, fingerprint: str, now: Any) -> dict[str, Any]:
+    return {
+        "operation": operation,
+        "request_hash": fingerprint,
+        "locked_at": now,
+        "recovery_point": None,
+        "response": None,
+        "completed_at": None,
+        "expires_at": now + RETENTION,
+        "updated_at": now,
+    }
+
+
+async def _swap(
+    session: AsyncSession,
+    row: IdempotencyKey,
+    condition: sa.ColumnElement[bool],
+    *,
+    delete: bool = False,
+    **values: Any,
+) -> bool:
+    """Change (or delete) the key row only if ``condition`` still holds, and commit: True
+    when this request made the change, False when another got there first."""
+    where = (IdempotencyKey.id == row.id) & condition
+    statement = (
+        sa.delete(IdempotencyKey).where(where)
+        if delete
+        else sa.update(IdempotencyKey).where(where).values(**values)
+    )
+    result = await session.execute(statement.execution_options(synchronize_session=False))
+    await session.commit()
+    return int(getattr(result, "rowcount", 0) or 0) == 1
 
 
 def set_recovery_point(row: IdempotencyKey, point: dict[str, Any], clock: Clock) -> None:

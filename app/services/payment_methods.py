@@ -96,8 +96,12 @@ async def start_setup(
     psp: str | None,
     return_url: str | None,
     cancel_url: str | None,
+    request_key: str | None = None,
 ) -> Setup:
-    """Begin collecting a payment method at a PSP; returns what the frontend needs."""
+    """Begin collecting a payment method at a PSP; returns what the frontend needs. With
+    ``request_key`` (the caller's scoped idempotency key) the PSP call's key derives from
+    it, so that a repeat reaches the same set-up, which the PSP answers again, client secret
+    included: paygate never stores it (``keyed.Mode.RERUN``)."""
     problems = Problems()
     return_url = check.url(problems, return_url, "returnUrl")
     cancel_url = check.url(problems, cancel_url, "cancelUrl")
@@ -111,7 +115,7 @@ async def start_setup(
                 psp_customer_id=psp_customer,
                 return_url=return_url,
                 cancel_url=cancel_url,
-                idempotency_key=_key("setup", customer.id, uuid.uuid4()),
+                idempotency_key=_key("setup", customer.id, request_key or uuid.uuid4()),
             )
         ),
         "psp",

@@ -3,7 +3,9 @@ which are ours (configuration, unintelligible answers: masked, logged, alerted o
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TypeVar
 
 from app.domain.errors import ErrorCode, Problem, UserInputError
@@ -18,8 +20,28 @@ from app.psp.registry import PspRegistry, UnknownPsp
 
 T = TypeVar("T")
 
+# Set while an operation runs in one database transaction that may still roll back
+# (``keyed.Mode.ATOMIC``): a PSP call there could move money that no committed row records.
+_NO_PSP_CALLS: ContextVar[str | None] = ContextVar("paygate_no_psp_calls", default=None)
+
+
+@contextmanager
+def forbidden(operation: str) -> Iterator[None]:
+    """No PSP may be reached while this holds: ``gateway`` raises (a programming error)."""
+    token = _NO_PSP_CALLS.set(operation)
+    try:
+        yield
+    finally:
+        _NO_PSP_CALLS.reset(token)
+
 
 def gateway(registry: PspRegistry, name: str | None, *field: str) -> Gateway:
+    operation = _NO_PSP_CALLS.get()
+    if operation is not None:
+        raise RuntimeError(
+            f"{operation} runs in one transaction (keyed.Mode.ATOMIC) and must not call a "
+            "PSP: run it as keyed.Mode.PHASED"
+        )
     try:
         return registry.get(name)
     except UnknownPsp:

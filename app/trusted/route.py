@@ -32,6 +32,16 @@ from app.auth import Unauthenticated, authenticate, unauthenticated_response
 from app.context import Runtime
 from app.domain.pan import contains_card_number
 from app.graphql import _strings
+from app.graphql_http import (
+    CONTENT_TYPES,
+    GRAPHQL_RESPONSE_JSON,
+    JSON,
+    NotAcceptable,
+    accept_header,
+    request_error_body,
+    response_media_type,
+    well_formed,
+)
 from app.observability.http import (
     RequestObservation,
     write_request_line,
@@ -110,6 +120,20 @@ class TrustedDocuments:
         return (self.by_text.get(query) if isinstance(query, str) else None), False
 
 
+def _not_acceptable() -> tuple[int, bytes]:
+    message = (
+        "paygate answers in application/graphql-response+json or application/json: "
+        "accept one of them."
+    )
+    return 406, request_error_body(message, "NOT_ACCEPTABLE")
+
+
+def _without_data(body: bytes) -> bytes:
+    answer = orjson.loads(body)
+    answer.pop("data", None)
+    return orjson.dumps(answer)
+
+
 def _error(message: str, code: str, status: int = 200) -> tuple[int, bytes]:
     body = {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
     return status, json.dumps(body).encode()
@@ -156,10 +180,18 @@ class TrustedDocumentsFront:
             if name == b"content-type":
                 content_type = value
                 break
+        try:
+            media = response_media_type(accept_header(scope["headers"]))
+        except NotAcceptable:
+            await self._answer(scope, send, started, _not_acceptable(), None, JSON)
+            return
+        if media is None:  # a streamed answer: strawberry's view
+            await self.app(scope, receive, send)
+            return
         if not content_type.startswith(b"application/json"):
             if self.only:
                 message = "Send a trusted document as JSON."
-                await self._answer(scope, send, started, _error(message, NOT_TRUSTED), None)
+                await self._answer(scope, send, started, _error(message, NOT_TRUSTED), None, media)
                 return
             await self.app(scope, receive, send)
             return
@@ -168,6 +200,10 @@ class TrustedDocumentsFront:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
             body = None  # the router reads it, with ``json``
+            if media == GRAPHQL_RESPONSE_JSON:
+                invalid = (400, request_error_body("The body is not valid JSON.", "BAD_REQUEST"))
+                await self._answer(scope, send, started, invalid, None, media)
+                return
         else:
             if _holds_float(body):  # orjson makes an integer beyond 64 bits a float:
                 body = json.loads(raw)  # ``json`` keeps it exact, as the router's reading
@@ -176,14 +212,20 @@ class TrustedDocumentsFront:
         if isinstance(body, dict):
             answer, operation, plan = await self._single(scope, body)
             if answer is None and self.resolvers is not None and takes(scope, operation):
-                await self.resolvers(scope, operation, receive, send)
+                await self.resolvers(scope, operation, receive, send, media)
                 return
+            if answer is None and media == GRAPHQL_RESPONSE_JSON:
+                reason = well_formed(operation) or "Send one operation as a JSON object."
+                answer = (400, request_error_body(reason, "BAD_REQUEST"))
             if operation is not body:
                 raw = json.dumps(operation).encode()
         elif isinstance(body, list):
             answer, raw = self._batch(body, raw)
+        elif media == GRAPHQL_RESPONSE_JSON:
+            reason = "The body is a JSON object with the request's parameters."
+            answer = (400, request_error_body(reason, "BAD_REQUEST"))
         if answer is not None:
-            await self._answer(scope, send, started, answer, plan)
+            await self._answer(scope, send, started, answer, plan, media)
             return
         await self.app(scope, _replay(raw, receive), send)
 
@@ -194,14 +236,18 @@ class TrustedDocumentsFront:
         started: float,
         answer: tuple[int, bytes],
         plan: Plan | None,
+        media: str,
     ) -> None:
         """Send the answer (``RequestIdMiddleware``, outside, adds the request id), then
-        record its latency and log line."""
+        record its latency and log line. Under ``application/graphql-response+json`` a
+        refusal made here (no document executed) is a request error: 400, no ``data``."""
         state = scope["state"]
         request_id = state["request_id"]  # set by RequestIdMiddleware, outside
         status, body = answer
+        if media == GRAPHQL_RESPONSE_JSON and status == 200 and plan is None:
+            status, body = 400, _without_data(body)
         headers = [
-            (b"content-type", b"application/json"),
+            (b"content-type", CONTENT_TYPES[media]),
             (b"content-length", str(len(body)).encode()),
         ]
         if status == 401:
@@ -217,7 +263,7 @@ class TrustedDocumentsFront:
             if plan is not None:
                 observation.operation = operation_label(plan.operation_name)
                 observation.operation_type = "query"
-            elif status == 200:
+            elif status in (200, 400, 406):
                 observation.error_codes.append(_code(body))
             write_request_line(
                 self.logger, "POST", "/graphql", status, seconds, observation,
@@ -226,6 +272,10 @@ class TrustedDocumentsFront:
 
     def _batch(self, body: list[Any], raw: bytes) -> tuple[tuple[int, bytes] | None, bytes]:
         """A batch goes to the router (never compiled), its documents sent by id as text."""
+        if not body or not all(isinstance(item, dict) for item in body):
+            # (strawberry's view failed with a 500 on a batch item that is not an object)
+            reason = "A batch is a non-empty JSON array of operations, each a JSON object."
+            return (400, request_error_body(reason, "BAD_REQUEST")), raw
         items = []
         for item in body:
             found, unknown = self.documents.find(item) if isinstance(item, dict) else (None, False)

@@ -332,6 +332,7 @@ async def test_price_filters(api: Api) -> None:
     assert body["errors"][0]["extensions"]["code"] == "INVALID_ID"
 
 
+@pytest.mark.both_databases
 async def test_racing_creates_of_one_lookup_key_leave_exactly_one(api: Api) -> None:
     pro = await product(api)
     attempts = [

@@ -11,7 +11,15 @@ import sqlalchemy as sa
 
 from app.domain.clock import FrozenClock
 from app.services import idempotency
-from tests.api.payments_helpers import CREATE_PAYMENT, REFUND, customer_with, key, pay, refund
+from tests.api.payments_helpers import (
+    CREATE_PAYMENT,
+    GET_PAYMENT,
+    REFUND,
+    customer_with,
+    key,
+    pay,
+    refund,
+)
 from tests.conftest import Api
 
 
@@ -79,6 +87,7 @@ async def test_refused_inputs_do_not_burn_the_key(api: Api) -> None:
     assert fine["refund"]["status"] == "SUCCEEDED"
 
 
+@pytest.mark.both_databases
 async def test_fifty_concurrent_duplicate_refunds_make_one_refund(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -100,6 +109,7 @@ async def test_fifty_concurrent_duplicate_refunds_make_one_refund(
     assert await rows(api, "refunds") == 1
 
 
+@pytest.mark.both_databases
 async def test_racing_partial_refunds_never_over_refund(api: Api) -> None:
     customer = await customer_with(api)
     for _ in range(5):
@@ -121,6 +131,27 @@ async def test_racing_partial_refunds_never_over_refund(api: Api) -> None:
             )
         )
     assert over == 0
+
+
+@pytest.mark.both_databases
+async def test_four_racing_refunds_after_a_partial_one(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """100.00 charged, 10.00 refunded, then four refunds of 60.00 at once: one passes, the
+    other three are refused before any PSP call, and ``amountRefunded`` is what succeeded
+    (on SQLite the three once reached the PSP and ``amountRefunded`` stayed at 10.00)."""
+    customer = await customer_with(api)
+    paid = (await pay(api, customer, "100.00"))["payment"]
+    assert (await refund(api, paid["id"], "10.00"))["refund"]["status"] == "SUCCEEDED"
+    calls = count_calls(monkeypatch, api, "refund")
+    answers = await asyncio.gather(*(refund(api, paid["id"], "60.00") for _ in range(4)))
+    codes = sorted(a["userErrors"][0]["code"] if a["userErrors"] else "OK" for a in answers)
+    assert codes == ["OK"] + ["REFUND_EXCEEDS_CAPTURED"] * 3
+    assert len(calls) == 1
+    payment = (await api.data(GET_PAYMENT, {"id": paid["id"]}))["payment"]
+    assert payment["amountRefunded"]["amount"] == "70.00"
+    assert sorted(r["amount"]["amount"] for r in payment["refunds"]) == ["10.00", "60.00"]
+    assert {r["status"] for r in payment["refunds"]} == {"SUCCEEDED"}
 
 
 async def test_keys_are_scoped_per_caller(api: Api) -> None:

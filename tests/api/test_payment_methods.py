@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from tests.conftest import Api
 
 CUSTOMER_FIELDS = """
@@ -95,6 +97,7 @@ async def test_newcomer_flow_setup_attach_default(api: Api) -> None:
     ]
 
 
+@pytest.mark.both_databases
 async def test_attaching_the_same_token_twice_is_one_method(api: Api) -> None:
     customer = await new_customer(api)
     first = (await attach(api, customer, "tok_visa"))["paymentMethod"]

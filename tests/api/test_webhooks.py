@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from app.domain.money import Money
@@ -184,6 +185,7 @@ async def events_for(reference: str, n: int, total: int) -> list[dict[str, Any]]
     ]  # fmt: skip
 
 
+@pytest.mark.both_databases
 async def test_a_thousand_events_three_times_shuffled_and_concurrent(api: Api) -> None:
     customer = await customer_with(api)
     sandbox: SandboxGateway = api.runtime.psps.sandbox

@@ -109,18 +109,20 @@ async def test_invoice_items_manual_invoice_finalize_pay(api: Api) -> None:
     _, customer = await clock_and_customer(api, "tok_visa")
     item = (
         await api.data(
-            'mutation($c: ID!) { createInvoiceItem(input: {customerId: $c, description: "Setup", '
-            'amount: {amount: "49.99", currency: "EUR"}}) { invoiceItem { description '
-            "amount { amount } } userErrors { code } } }",
-            {"c": customer},
+            "mutation($c: ID!, $k: String!) { createInvoiceItem(input: {customerId: $c, "
+            'idempotencyKey: $k, description: "Setup", amount: {amount: "49.99", '
+            'currency: "EUR"}}) { invoiceItem { description amount { amount } } '
+            "userErrors { code } } }",
+            {"c": customer, "k": str(uuid.uuid4())},
         )
     )["createInvoiceItem"]
     assert item["invoiceItem"] == {"description": "Setup", "amount": {"amount": "49.99"}}
     draft = (
         await api.data(
-            f'mutation($c: ID!) {{ createInvoice(input: {{customerId: $c, currency: "EUR"}}) '
+            f"mutation($c: ID!, $k: String!) {{ createInvoice(input: {{customerId: $c, "
+            f'idempotencyKey: $k, currency: "EUR"}}) '
             f"{{ invoice {{ {INVOICE_FIELDS} }} userErrors {{ code }} }} }}",
-            {"c": customer},
+            {"c": customer, "k": str(uuid.uuid4())},
         )
     )["createInvoice"]["invoice"]
     assert (draft["status"], draft["number"], draft["total"]) == (
@@ -128,9 +130,9 @@ async def test_invoice_items_manual_invoice_finalize_pay(api: Api) -> None:
     )  # fmt: skip
     finalized = (
         await api.data(
-            f"mutation($i: ID!) {{ finalizeInvoice(input: {{invoiceId: $i}}) "
-            f"{{ invoice {{ {INVOICE_FIELDS} }} userErrors {{ code }} }} }}",
-            {"i": draft["id"]},
+            f"mutation($i: ID!, $k: String!) {{ finalizeInvoice(input: {{invoiceId: $i, "
+            f"idempotencyKey: $k}}) {{ invoice {{ {INVOICE_FIELDS} }} userErrors {{ code }} }} }}",
+            {"i": draft["id"], "k": str(uuid.uuid4())},
         )
     )["finalizeInvoice"]["invoice"]
     assert finalized["status"] == "OPEN" and finalized["number"].startswith("PG-")
@@ -153,9 +155,9 @@ async def test_invoice_items_manual_invoice_finalize_pay(api: Api) -> None:
     assert [e["code"] for e in again["userErrors"]] == ["INVALID_STATE"]
     empty = (
         await api.data(
-            'mutation($c: ID!) { createInvoice(input: {customerId: $c, currency: "EUR"}) '
-            "{ invoice { id } userErrors { code } } }",
-            {"c": customer},
+            "mutation($c: ID!, $k: String!) { createInvoice(input: {customerId: $c, "
+            'idempotencyKey: $k, currency: "EUR"}) { invoice { id } userErrors { code } } }',
+            {"c": customer, "k": str(uuid.uuid4())},
         )
     )["createInvoice"]
     assert [e["code"] for e in empty["userErrors"]] == ["INVALID_STATE"]

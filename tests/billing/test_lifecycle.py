@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from tests.billing.helpers import advance, clock_and_customer, subscribe, subscription
 from tests.conftest import Api
 
@@ -64,19 +66,26 @@ async def test_pause_stops_billing_and_resume_restarts_it(api: Api) -> None:
     price = await featured_price(api, ["pro"], "15.00")
     sub = (await subscribe(api, customer, price))["subscription"]
     action = (
-        "mutation($s: ID!) {{ {name}(input: {{subscriptionId: $s}}) "
-        "{{ subscription {{ status currentPeriodStart }} userErrors {{ code }} }} }}"
+        "mutation($s: ID!, $k: String!) {{ {name}(input: {{subscriptionId: $s, "
+        "idempotencyKey: $k}}) {{ subscription {{ status currentPeriodStart }} "
+        "userErrors {{ code }} }} }}"
     )
-    paused = await api.data(action.format(name="pauseSubscription"), {"s": sub["id"]})
+    paused = await api.data(
+        action.format(name="pauseSubscription"), {"s": sub["id"], "k": str(uuid.uuid4())}
+    )
     assert paused["pauseSubscription"]["subscription"]["status"] == "PAUSED"
     await advance(api, clock, "2026-04-10T00:00:00Z")
     assert len((await subscription(api, sub["id"]))["invoices"]) == 1  # nothing billed
-    resumed = await api.data(action.format(name="resumeSubscription"), {"s": sub["id"]})
+    resumed = await api.data(
+        action.format(name="resumeSubscription"), {"s": sub["id"], "k": str(uuid.uuid4())}
+    )
     restarted = resumed["resumeSubscription"]["subscription"]
     assert restarted == {"status": "ACTIVE", "currentPeriodStart": "2026-04-10T00:00:00+00:00"}
     invoices = (await subscription(api, sub["id"]))["invoices"]
     assert [i["status"] for i in invoices] == ["PAID", "PAID"]
-    again = await api.data(action.format(name="resumeSubscription"), {"s": sub["id"]})
+    again = await api.data(
+        action.format(name="resumeSubscription"), {"s": sub["id"], "k": str(uuid.uuid4())}
+    )
     assert [e["code"] for e in again["resumeSubscription"]["userErrors"]] == ["INVALID_STATE"]
 
 

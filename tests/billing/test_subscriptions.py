@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import urlsplit
 
+import pytest
 import sqlalchemy as sa
 
 from app.services.renewals import run_due
@@ -133,6 +134,7 @@ async def test_cancel_at_period_end_and_now(api: Api) -> None:
     assert len(later["invoices"]) == 1  # no renewal after the end
 
 
+@pytest.mark.both_databases
 async def test_three_workers_at_once_bill_each_period_once(api: Api) -> None:
     clock, customer = await clock_and_customer(api, "tok_visa")
     price = await monthly_price(api, "5.00", trial_days=1)

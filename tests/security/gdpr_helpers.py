@@ -203,6 +203,7 @@ async def build_world(api: Api, person: Person, stripe: StripeFake, paypal: PayP
         "mutation($i: CreateInvoiceItemInput!) { createInvoiceItem(input: $i) "
         "{ userErrors { code message } } }",
         i={
+            "idempotencyKey": key(),
             "customerId": customer,
             "amount": {"amount": "100.00", "currency": "USD"},
             "description": f"Consulting for {person.name}",
@@ -211,16 +212,19 @@ async def build_world(api: Api, person: Person, stripe: StripeFake, paypal: PayP
     invoice = (
         await ok(
             api,
-            'mutation($c: ID!) { createInvoice(input: {customerId: $c, currency: "USD"}) '
-            "{ invoice { id } userErrors { code message } } }",
+            "mutation($c: ID!, $k: String!) { createInvoice(input: {customerId: $c, "
+            'idempotencyKey: $k, currency: "USD"}) { invoice { id } '
+            "userErrors { code message } } }",
             c=customer,
+            k=key(),
         )
     )["invoice"]["id"]
     await ok(
         api,
-        "mutation($i: ID!) { finalizeInvoice(input: {invoiceId: $i}) "
-        "{ invoice { id } userErrors { code message } } }",
+        "mutation($i: ID!, $k: String!) { finalizeInvoice(input: {invoiceId: $i, "
+        "idempotencyKey: $k}) { invoice { id } userErrors { code message } } }",
         i=invoice,
+        k=key(),
     )
     paid = await ok(
         api,

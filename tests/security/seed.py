@@ -151,17 +151,18 @@ async def seed(api: Api) -> Seeded:
     await _one(
         api,
         seeded,
-        "mutation($c: ID!) { createInvoiceItem(input: {customerId: $c, amount: "
-        '{amount: "7.50", currency: "USD"}, description: "Setup"}) { userErrors { code } } }',
-        {"c": plain},
+        "mutation($c: ID!, $k: String!) { createInvoiceItem(input: {customerId: $c, "
+        'idempotencyKey: $k, amount: {amount: "7.50", currency: "USD"}, description: "Setup"}) '
+        "{ userErrors { code } } }",
+        {"c": plain, "k": str(uuid.uuid4())},
     )
     draft = (
         await _one(
             api,
             seeded,
-            'mutation($c: ID!) { createInvoice(input: {customerId: $c, currency: "USD"}) '
-            "{ invoice { id } userErrors { code } } }",
-            {"c": plain},
+            "mutation($c: ID!, $k: String!) { createInvoice(input: {customerId: $c, "
+            'idempotencyKey: $k, currency: "USD"}) { invoice { id } userErrors { code } } }',
+            {"c": plain, "k": str(uuid.uuid4())},
         )
     )["invoice"]["id"]
     payments = {}

@@ -65,6 +65,7 @@ async def test_every_mutation_is_recorded_without_personal_data(secure: Secure) 
     assert created["targetIds"] == [customer]
     assert created["input"] == {
         "input": {
+            "idempotencyKey": None,
             "email": "[redacted]",
             "name": "[redacted]",
             "country": "US",

@@ -5,6 +5,7 @@ nothing."""
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -245,9 +246,10 @@ async def test_a_manual_invoice_in_an_unknown_currency_is_refused(api: Api) -> N
     seeded = await seed(api)
     for currency in ("EURO", "ZZZ"):
         body = await api.data(
-            "mutation($c: ID!, $cur: CurrencyCode!) { createInvoice(input: "
-            "{customerId: $c, currency: $cur}) { invoice { id } userErrors { field code } } }",
-            {"c": seeded.ids[1], "cur": currency},
+            "mutation($c: ID!, $cur: CurrencyCode!, $k: String!) { createInvoice(input: "
+            "{customerId: $c, currency: $cur, idempotencyKey: $k}) { invoice { id } "
+            "userErrors { field code } } }",
+            {"c": seeded.ids[1], "cur": currency, "k": str(uuid.uuid4())},
         )
         assert body["createInvoice"] == {
             "invoice": None,

@@ -275,6 +275,7 @@ async def test_an_erased_customer_is_never_charged_or_changed_again(
             "mutation($i: CreateInvoiceItemInput!) { createInvoiceItem(input: $i) "
             "{ userErrors { field code } } }",
             i={
+                "idempotencyKey": str(uuid.uuid4()),
                 "customerId": world.customer,
                 "description": "x",
                 "amount": {"amount": "1.00", "currency": "USD"},

@@ -18,10 +18,11 @@ mutation($p: ID!, $amount: MoneyInput) {
 }
 """
 OPEN_INVOICE_STEPS = (
-    'mutation($c: ID!) { createInvoiceItem(input: {customerId: $c, description: "Setup", '
-    'amount: {amount: "49.99", currency: "EUR"}}) { userErrors { code } } }',
-    'mutation($c: ID!) { createInvoice(input: {customerId: $c, currency: "EUR"}) '
-    "{ invoice { id } userErrors { code } } }",
+    "mutation($c: ID!, $k: String!) { createInvoiceItem(input: {customerId: $c, "
+    'idempotencyKey: $k, description: "Setup", amount: {amount: "49.99", currency: "EUR"}}) '
+    "{ userErrors { code } } }",
+    "mutation($c: ID!, $k: String!) { createInvoice(input: {customerId: $c, idempotencyKey: $k, "
+    'currency: "EUR"}) { invoice { id } userErrors { code } } }',
 )
 VOID = (
     "mutation($i: ID!) { voidInvoice(input: {invoiceId: $i}) "
@@ -39,12 +40,15 @@ async def setup(secure: Secure) -> dict[str, str]:
     secure.api.http.headers["authorization"] = f"Bearer {admin}"
     customer = await customer_with(secure.api)
     payment = (await pay(secure.api, customer, "400.00"))["payment"]["id"]
-    await secure.api.data(OPEN_INVOICE_STEPS[0], {"c": customer})
-    invoice = (await secure.api.data(OPEN_INVOICE_STEPS[1], {"c": customer}))["createInvoice"]
+    await secure.api.data(OPEN_INVOICE_STEPS[0], {"c": customer, "k": str(uuid.uuid4())})
+    invoice = (
+        await secure.api.data(OPEN_INVOICE_STEPS[1], {"c": customer, "k": str(uuid.uuid4())})
+    )["createInvoice"]
     invoice_id = invoice["invoice"]["id"]
     await secure.api.data(
-        "mutation($i: ID!) { finalizeInvoice(input: {invoiceId: $i}) { userErrors { code } } }",
-        {"i": invoice_id},
+        "mutation($i: ID!, $k: String!) { finalizeInvoice(input: {invoiceId: $i, "
+        "idempotencyKey: $k}) { userErrors { code } } }",
+        {"i": invoice_id, "k": str(uuid.uuid4())},
     )
     del secure.api.http.headers["authorization"]
     keys = {role: await secure.key(role) for role in ("support", "finance", "growth", "readonly")}

@@ -8,11 +8,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.errors import ErrorCode, Problem, UserInputError
 from app.resolvers.access import owned_key
 from app.resolvers.common import Info, key_of, mutate
+from app.resolvers.keyed import mutate_keyed
 from app.schema.billing import (
     AdvanceTestClockInput,
     CancelSubscriptionInput,
     CreateSubscriptionInput,
     CreateTestClockInput,
+    ResumeSubscriptionInput,
     Subscription,
     SubscriptionActionInput,
     SubscriptionPayload,
@@ -103,7 +105,7 @@ class BillingMutations:
             )
             return CouponPayload(coupon=Coupon.from_model(row), user_errors=[])
 
-        return await mutate(info, CouponPayload, act)
+        return await mutate_keyed(info, CouponPayload, act, input)
 
     @strawberry.mutation(description="Create a tax rate for a country (or every country).")
     async def create_tax_rate(
@@ -122,7 +124,7 @@ class BillingMutations:
             )
             return TaxRatePayload(tax_rate=TaxRate.from_model(row), user_errors=[])
 
-        return await mutate(info, TaxRatePayload, act)
+        return await mutate_keyed(info, TaxRatePayload, act, input)
 
     @strawberry.mutation(description="Cancel a subscription now or at the end of its period.")
     async def cancel_subscription(
@@ -141,7 +143,7 @@ class BillingMutations:
             )
             return SubscriptionPayload(subscription=Subscription.from_model(row), user_errors=[])
 
-        return await mutate(info, SubscriptionPayload, act)
+        return await mutate_keyed(info, SubscriptionPayload, act, input)
 
     @strawberry.mutation(description="Pause billing: no renewals or retries until resumed.")
     async def pause_subscription(
@@ -159,7 +161,7 @@ class BillingMutations:
             )
             return SubscriptionPayload(subscription=Subscription.from_model(row), user_errors=[])
 
-        return await mutate(info, SubscriptionPayload, act)
+        return await mutate_keyed(info, SubscriptionPayload, act, input)
 
     @strawberry.mutation(
         description="Resume: undo a cancellation at period end, or restart a paused "
@@ -168,7 +170,7 @@ class BillingMutations:
     async def resume_subscription(
         self,
         info: Info,
-        input: Annotated[SubscriptionActionInput, strawberry.argument(description="Which.")],
+        input: Annotated[ResumeSubscriptionInput, strawberry.argument(description="Which.")],
     ) -> SubscriptionPayload:
         async def act(session: AsyncSession) -> SubscriptionPayload:
             row = await subscriptions.resume_subscription(
@@ -181,7 +183,7 @@ class BillingMutations:
             )
             return SubscriptionPayload(subscription=Subscription.from_model(row), user_errors=[])
 
-        return await mutate(info, SubscriptionPayload, act)
+        return await mutate_keyed(info, SubscriptionPayload, act, input)
 
     @strawberry.mutation(description="Create a test clock (sandbox).")
     async def create_test_clock(
@@ -196,7 +198,7 @@ class BillingMutations:
             )
             return TestClockPayload(test_clock=TestClock.from_model(row), user_errors=[])
 
-        return await mutate(info, TestClockPayload, act)
+        return await mutate_keyed(info, TestClockPayload, act, input)
 
     @strawberry.mutation(
         description="Move a test clock forward; renewals, trial ends and dunning of its "
@@ -222,4 +224,4 @@ class BillingMutations:
             )
             return TestClockPayload(test_clock=TestClock.from_model(row), user_errors=[])
 
-        return await mutate(info, TestClockPayload, act)
+        return await mutate_keyed(info, TestClockPayload, act, input)

@@ -5,7 +5,8 @@ from typing import Annotated
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.resolvers.common import Info, given, key_of, mutate
+from app.resolvers.common import Info, given, key_of
+from app.resolvers.keyed import mutate_keyed
 from app.schema.catalog import (
     ArchivePriceInput,
     ArchivePricePayload,
@@ -41,7 +42,7 @@ class CatalogMutations:
             )
             return CreateProductPayload(product=Product.from_model(row), user_errors=[])
 
-        return await mutate(info, CreateProductPayload, act)
+        return await mutate_keyed(info, CreateProductPayload, act, input)
 
     @strawberry.mutation(description="Change a product; `active: false` archives it.")
     async def update_product(
@@ -66,7 +67,7 @@ class CatalogMutations:
             )
             return UpdateProductPayload(product=Product.from_model(row), user_errors=[])
 
-        return await mutate(info, UpdateProductPayload, act)
+        return await mutate_keyed(info, UpdateProductPayload, act, input)
 
     @strawberry.mutation(description="Create a price of a product. Prices are immutable.")
     async def create_price(
@@ -95,7 +96,7 @@ class CatalogMutations:
             )
             return CreatePricePayload(price=Price.from_model(row), user_errors=[])
 
-        return await mutate(info, CreatePricePayload, act)
+        return await mutate_keyed(info, CreatePricePayload, act, input)
 
     @strawberry.mutation(
         description="Archive a price: no new purchases; existing subscriptions keep it."
@@ -111,4 +112,4 @@ class CatalogMutations:
             )
             return ArchivePricePayload(price=Price.from_model(row), user_errors=[])
 
-        return await mutate(info, ArchivePricePayload, act)
+        return await mutate_keyed(info, ArchivePricePayload, act, input)

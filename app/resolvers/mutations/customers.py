@@ -6,7 +6,8 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.resolvers.access import owned_key
-from app.resolvers.common import Info, given, key_of, mutate
+from app.resolvers.common import Info, given, key_of
+from app.resolvers.keyed import mutate_keyed
 from app.schema.customer import (
     CreateCustomerInput,
     CreateCustomerPayload,
@@ -43,7 +44,7 @@ class CustomerMutations:
             )
             return CreateCustomerPayload(customer=Customer.from_model(row), user_errors=[])
 
-        return await mutate(info, CreateCustomerPayload, act)
+        return await mutate_keyed(info, CreateCustomerPayload, act, input)
 
     @strawberry.mutation(description="Change a customer's details.")
     async def update_customer(
@@ -64,4 +65,4 @@ class CustomerMutations:
             )
             return UpdateCustomerPayload(customer=Customer.from_model(row), user_errors=[])
 
-        return await mutate(info, UpdateCustomerPayload, act)
+        return await mutate_keyed(info, UpdateCustomerPayload, act, input)

@@ -6,7 +6,8 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.updates import KEEP
-from app.resolvers.common import Info, given, key_of, mutate
+from app.resolvers.common import Info, given, key_of
+from app.resolvers.keyed import mutate_keyed
 from app.schema.experiment_inputs import (
     ConcludeExperimentInput,
     CreateExperimentInput,
@@ -119,7 +120,7 @@ class ExperimentMutations:
             row = await definitions.create_experiment(session, clock=info.context.clock, spec=spec)
             return _payload(row)
 
-        return await mutate(info, ExperimentPayload, act)
+        return await mutate_keyed(info, ExperimentPayload, act, input)
 
     @strawberry.mutation(description="Change a draft experiment (a started one is frozen).")
     async def update_experiment(
@@ -136,7 +137,7 @@ class ExperimentMutations:
             )
             return _payload(row)
 
-        return await mutate(info, ExperimentPayload, act)
+        return await mutate_keyed(info, ExperimentPayload, act, input)
 
     @strawberry.mutation(
         description="Start a draft (it takes its share of its layer's traffic) or resume a "
@@ -155,7 +156,7 @@ class ExperimentMutations:
             )
             return _payload(row)
 
-        return await mutate(info, ExperimentPayload, act)
+        return await mutate_keyed(info, ExperimentPayload, act, input)
 
     @strawberry.mutation(
         description="Pause a running experiment: everyone gets the default offer; "
@@ -175,7 +176,7 @@ class ExperimentMutations:
             )
             return _payload(row)
 
-        return await mutate(info, ExperimentPayload, act)
+        return await mutate_keyed(info, ExperimentPayload, act, input)
 
     @strawberry.mutation(
         description="End an experiment. With `shipWinner`, the winner's price becomes the "
@@ -200,7 +201,7 @@ class ExperimentMutations:
             )
             return _payload(row)
 
-        return await mutate(info, ExperimentPayload, act)
+        return await mutate_keyed(info, ExperimentPayload, act, input)
 
     @strawberry.mutation(description="Archive an experiment; a running one stops at once.")
     async def archive_experiment(
@@ -216,4 +217,4 @@ class ExperimentMutations:
             )
             return _payload(row)
 
-        return await mutate(info, ExperimentPayload, act)
+        return await mutate_keyed(info, ExperimentPayload, act, input)

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.resolvers.access import owned_key
 from app.resolvers.common import Info, key_of, mutate
+from app.resolvers.keyed import mutate_keyed
 from app.schema.customer import Customer
 from app.schema.customer_export import export_document
 from app.schema.gdpr import (
@@ -73,4 +74,4 @@ class GdprMutations:
             await session.rollback()  # read only: end the transaction
             return ExportCustomerDataPayload(data=JSON(document), user_errors=[])
 
-        return await mutate(info, ExportCustomerDataPayload, act)
+        return await mutate_keyed(info, ExportCustomerDataPayload, act, input)

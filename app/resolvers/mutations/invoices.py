@@ -10,9 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models import Invoice as InvoiceRow
 from app.resolvers.access import owned_key
 from app.resolvers.common import Info, key_of, mutate
+from app.resolvers.keyed import mutate_keyed
 from app.schema.billing import (
     CreateInvoiceInput,
     CreateInvoiceItemInput,
+    FinalizeInvoiceInput,
     Invoice,
     InvoiceActionInput,
     InvoiceItemPayload,
@@ -27,18 +29,21 @@ from app.services import invoice_actions, subscription_changes
 from app.services.payments import Caller
 
 InvoiceAction = Callable[[AsyncSession, uuid.UUID], Awaitable[InvoiceRow]]
+InvoiceInput = FinalizeInvoiceInput | InvoiceActionInput | PayInvoiceInput
 
 
 async def _on_invoice(
-    info: Info, invoice_id: strawberry.ID, action: InvoiceAction
+    info: Info, input: InvoiceInput, action: InvoiceAction, *, keyed: bool = True
 ) -> InvoicePayload:
     async def act(session: AsyncSession) -> InvoicePayload:
         row = await action(
-            session, await owned_key(info, session, invoice_id, "Invoice", "invoiceId")
+            session, await owned_key(info, session, input.invoice_id, "Invoice", "invoiceId")
         )
         return InvoicePayload(invoice=Invoice.from_model(row), user_errors=[])
 
-    return await mutate(info, InvoicePayload, act)
+    if not keyed:  # its service claims the key itself
+        return await mutate(info, InvoicePayload, act)
+    return await mutate_keyed(info, InvoicePayload, act, input)
 
 
 @strawberry.type
@@ -99,7 +104,7 @@ class InvoiceMutations:
                 invoice_item=InvoiceLine.from_model(row, row.currency), user_errors=[]
             )
 
-        return await mutate(info, InvoiceItemPayload, act)
+        return await mutate_keyed(info, InvoiceItemPayload, act, input)
 
     @strawberry.mutation(description="Draft an invoice of the customer's pending items.")
     async def create_invoice(
@@ -118,18 +123,18 @@ class InvoiceMutations:
             )
             return InvoicePayload(invoice=Invoice.from_model(row), user_errors=[])
 
-        return await mutate(info, InvoicePayload, act)
+        return await mutate_keyed(info, InvoicePayload, act, input)
 
     @strawberry.mutation(description="Number a draft invoice and open it for payment.")
     async def finalize_invoice(
         self,
         info: Info,
-        input: Annotated[InvoiceActionInput, strawberry.argument(description="Which.")],
+        input: Annotated[FinalizeInvoiceInput, strawberry.argument(description="Which.")],
     ) -> InvoicePayload:
         clock = info.context.clock
         return await _on_invoice(
             info,
-            input.invoice_id,
+            input,
             lambda session, invoice: invoice_actions.finalize_invoice(
                 session, clock=clock, invoice_id=invoice
             ),
@@ -157,7 +162,7 @@ class InvoiceMutations:
                 ),
             )
 
-        return await _on_invoice(info, input.invoice_id, pay)
+        return await _on_invoice(info, input, pay, keyed=False)
 
     @strawberry.mutation(description="Void an open invoice: it keeps its number, owes nothing.")
     async def void_invoice(
@@ -168,7 +173,7 @@ class InvoiceMutations:
         clock = info.context.clock
         return await _on_invoice(
             info,
-            input.invoice_id,
+            input,
             lambda session, invoice: invoice_actions.void_invoice(
                 session, clock=clock, invoice_id=invoice
             ),
@@ -183,7 +188,7 @@ class InvoiceMutations:
         clock = info.context.clock
         return await _on_invoice(
             info,
-            input.invoice_id,
+            input,
             lambda session, invoice: invoice_actions.mark_uncollectible(
                 session, clock=clock, invoice_id=invoice
             ),

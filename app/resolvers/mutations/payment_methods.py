@@ -7,7 +7,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import PaymentMethod as PaymentMethodRow
 from app.resolvers.access import owned_key
-from app.resolvers.common import Info, mutate
+from app.resolvers.common import Info
+from app.resolvers.keyed import mutate_keyed
 from app.schema.payment_method import (
     AttachPaymentMethodInput,
     CustomerPaymentMethodInput,
@@ -51,6 +52,11 @@ class PaymentMethodMutations:
                 psp=_psp(input.psp),
                 return_url=input.return_url,
                 cancel_url=input.cancel_url,
+                request_key=(
+                    None
+                    if input.idempotency_key is None
+                    else f"{info.context.principal.scope}\x1f{input.idempotency_key}"
+                ),
             )
             setup = started.setup
             return StartPaymentMethodSetupPayload(
@@ -65,7 +71,7 @@ class PaymentMethodMutations:
                 user_errors=[],
             )
 
-        return await mutate(info, StartPaymentMethodSetupPayload, act)
+        return await mutate_keyed(info, StartPaymentMethodSetupPayload, act, input)
 
     @strawberry.mutation(description="Save a tokenised payment method for a customer.")
     async def attach_payment_method(
@@ -87,7 +93,7 @@ class PaymentMethodMutations:
             )
             return _method_payload(row)
 
-        return await mutate(info, PaymentMethodPayload, act)
+        return await mutate_keyed(info, PaymentMethodPayload, act, input)
 
     @strawberry.mutation(description="Remove a payment method at its PSP; kept for history.")
     async def detach_payment_method(
@@ -109,7 +115,7 @@ class PaymentMethodMutations:
             )
             return _method_payload(row)
 
-        return await mutate(info, PaymentMethodPayload, act)
+        return await mutate_keyed(info, PaymentMethodPayload, act, input)
 
     @strawberry.mutation(description="Make one of the customer's methods the default.")
     async def set_default_payment_method(
@@ -130,4 +136,4 @@ class PaymentMethodMutations:
             )
             return _method_payload(row)
 
-        return await mutate(info, PaymentMethodPayload, act)
+        return await mutate_keyed(info, PaymentMethodPayload, act, input)

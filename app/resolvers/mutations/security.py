@@ -7,7 +7,8 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import ErrorCode, Problem, UserInputError
-from app.resolvers.common import Info, key_of, mutate
+from app.resolvers.common import Info, key_of
+from app.resolvers.keyed import mutate_keyed
 from app.schema.node import encode_gid
 from app.schema.security import (
     ApiKey,
@@ -42,7 +43,7 @@ class SecurityMutations:
                 api_key=ApiKey.from_model(created.row), secret=created.secret, user_errors=[]
             )
 
-        return await mutate(info, CreateApiKeyPayload, act)
+        return await mutate_keyed(info, CreateApiKeyPayload, act, input)
 
     @strawberry.mutation(
         description="Revoke an API key. It stops working within `PAYGATE_AUTH__KEY_CACHE_"
@@ -62,7 +63,7 @@ class SecurityMutations:
             info.context.runtime.keys.forget()
             return ApiKeyPayload(api_key=ApiKey.from_model(row), user_errors=[])
 
-        return await mutate(info, ApiKeyPayload, act)
+        return await mutate_keyed(info, ApiKeyPayload, act, input)
 
     @strawberry.mutation(
         description="Sign a customer token (JWT, HS256) for a web or mobile frontend: your "
@@ -103,4 +104,4 @@ class SecurityMutations:
                 token=token, expires_at=now + timedelta(seconds=ttl), user_errors=[]
             )
 
-        return await mutate(info, CustomerSessionPayload, act)
+        return await mutate_keyed(info, CustomerSessionPayload, act, input)
