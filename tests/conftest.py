@@ -203,6 +203,38 @@ _NOT_STATEMENTS = re.compile(
 )
 
 
+async def settled(engine: Any) -> None:
+    """Return once every statement sent on ``engine``'s pool so far is in the query logs.
+
+    First every pooled connection is back in the pool: no statement is in flight, and each
+    request's session has ended (its ROLLBACK sent: the pool resets a connection before it
+    checks it in). Then one turn of the event loop: asyncpg hands a finished statement to
+    its query loggers with ``loop.call_soon``, and those callbacks run first in, first out,
+    so a callback queued now runs after all of theirs. No guessed sleep: a statement that
+    is late is waited for, not missed (an assertion that a statement is absent would pass).
+    """
+    pool = engine.sync_engine.pool
+    returned = asyncio.Event()
+
+    def _returned(*_: Any) -> None:
+        returned.set()
+
+    event.listen(pool, "checkin", _returned)
+    try:
+        async with asyncio.timeout(10):  # a connection never given back: fail, not hang
+            while True:
+                returned.clear()
+                if not pool.checkedout():
+                    break
+                await returned.wait()
+    finally:
+        event.remove(pool, "checkin", _returned)
+    loop = asyncio.get_running_loop()
+    flushed = loop.create_future()
+    loop.call_soon(flushed.set_result, None)
+    await flushed
+
+
 @dataclass
 class StatementLog:
     """The SQL statements the app sent, for round-trip assertions: those SQLAlchemy executes

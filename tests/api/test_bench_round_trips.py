@@ -26,7 +26,6 @@ What is counted, exactly:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from dataclasses import dataclass, field
@@ -43,7 +42,7 @@ from app.services import api_keys
 from app.settings import Settings
 from bench.bench_ids import customer_cursor, customer_global_id
 from bench.load_paygate import SOURCE_QUERIES, transform, write
-from tests.conftest import Api
+from tests.conftest import Api, settled
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 CUSTOMER_PAGE_BUDGET = 6
@@ -160,7 +159,7 @@ class Counted:
         self.wire.clear()
         body = await self.api.graphql(document, variables, authorization=self.authorization)
         assert "errors" not in body, body["errors"]
-        await asyncio.sleep(0.05)  # the session's ROLLBACK, and asyncpg's logger callbacks
+        await settled(self.api.engine)  # the session's ROLLBACK, and every statement logged
         return body["data"], len(self.wire)
 
 

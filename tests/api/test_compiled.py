@@ -33,7 +33,7 @@ from app.trusted.registry import TrustedDocument, document_hash, load_documents
 from bench.bench_ids import bench_key, customer_cursor, customer_global_id, global_id
 from bench.load_paygate import transform, write
 from tests.api.test_bench_round_trips import BenchData, Shape
-from tests.conftest import Api
+from tests.conftest import Api, settled
 from tests.security.conftest import secured
 
 DOCUMENTS = {d.name: d for d in load_documents()}
@@ -85,7 +85,7 @@ class Side:
         self.sql.clear()
         self.wire.clear()
         response = await self.http.post("/graphql", json=body, headers=headers)
-        await asyncio.sleep(0.02)  # asyncpg's logger callbacks
+        await settled(self.app.state.runtime.engine)  # every statement of it logged
         return response
 
 
@@ -381,6 +381,7 @@ async def test_compiled_answers_carry_the_cors_headers(
         response = await side.http.post(
             "/graphql", json=body, headers={"origin": "https://app.example"}
         )
+        await settled(side.app.state.runtime.engine)
         assert any(q.startswith("/* trusted document") for q in side.wire)
         preflight = await side.http.options(
             "/graphql",
@@ -453,6 +454,8 @@ async def test_compiled_answers_are_logged_and_measured_like_the_others(
                 'paygate_graphql_operation_duration_seconds_count{operation="CustomerPage",'
                 'type="query"} 1.0' in metrics
             )
+        for side in (compiled, reference):
+            await settled(side.app.state.runtime.engine)
         assert any(q.startswith("/* trusted document") for q in compiled.wire)
         assert not any(q.startswith("/* trusted document") for q in reference.wire)
     varying = ("duration_ms", "timestamp", "request_id")
@@ -474,6 +477,7 @@ async def test_concurrent_plans_share_a_small_pool(
             for n in range(40)
         ]
         responses = await asyncio.gather(*(side.http.post("/graphql", json=b) for b in bodies))
+        await settled(side.app.state.runtime.engine)
         statements = [q for q in side.wire if q.startswith("/* trusted document")]
     assert [r.status_code for r in responses] == [200] * 40
     assert all(r.json() == {"data": {"customer": None}} for r in responses)

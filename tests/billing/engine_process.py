@@ -1,5 +1,7 @@
 """One billing engine in a process of its own, as a worker would run it:
-``python -m tests.billing.engine_process DATABASE_URL TEST_CLOCK_ID``. Prints its steps."""
+``python -m tests.billing.engine_process DATABASE_URL TEST_CLOCK_ID``. Prints ``ready`` once
+set up, starts billing when a line arrives on its standard input (so that engines started
+together bill together, whatever their start-up times), and prints its steps."""
 
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ async def main(database_url: str, test_clock_id: uuid.UUID) -> int:
     settings = Settings(database_url=database_url, enabled_psps=["sandbox"])
     clock = SystemClock()
     engine = make_engine(settings.database_url, pool_size=2)
+    print("ready", flush=True)  # noqa: T201
+    await asyncio.to_thread(sys.stdin.readline)
     try:
         async with make_session_factory(engine)() as session:
             return await renewals.run_due(

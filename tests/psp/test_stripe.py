@@ -48,8 +48,7 @@ from app.psp.errors import (
     PspUnavailable,
     WebhookVerificationError,
 )
-from app.psp.stripe import StripeGateway
-from app.psp.stripe.mappers import DECLINE_CODES, DISPUTE_STATUSES, REFUND_STATUSES
+from app.psp.stripe import StripeGateway, mappers
 from app.settings import StripeSettings
 from tests.psp.fake_server import free_port
 from tests.psp.harness import RecordedCall, Scenario
@@ -643,24 +642,139 @@ async def test_unknown_payment_intent_status_is_a_bad_response(
         await gateway.retrieve_payment(intent["id"])
 
 
-_ERROR_CODES = {"card_declined", "payment_intent_authentication_failure"}
+# --- declines: Stripe's documented codes, and the code of ours each one means ------------------
+#
+# Written from Stripe's documentation, not from the mapper: every row of the card decline codes
+# table of https://docs.stripe.com/declines/codes (50, two of them deprecated), with what Stripe
+# says of it, and the DeclineCode whose meaning (and retry advice) fits. Stripe sends them as
+# ``decline_code`` beside ``code: card_declined``.
+STRIPE_DECLINE_CODES: dict[str, DeclineCode] = {
+    # "requires authentication such as 3D Secure"; "you tried to proceed without performing
+    # the required authentication"; "tap your mobile device again"
+    "authentication_required": DeclineCode.AUTHENTICATION_REQUIRED,
+    "authentication_not_handled": DeclineCode.AUTHENTICATION_REQUIRED,
+    "mobile_device_authentication_required": DeclineCode.AUTHENTICATION_REQUIRED,
+    # card readers: "requires a PIN" (cardholder verification), "the PIN entered is
+    # incorrect", "the allowable number of PIN tries was exceeded: use another card"
+    "offline_pin_required": DeclineCode.AUTHENTICATION_REQUIRED,
+    "online_or_offline_pin_required": DeclineCode.AUTHENTICATION_REQUIRED,
+    "incorrect_pin": DeclineCode.AUTHENTICATION_FAILED,
+    "invalid_pin": DeclineCode.AUTHENTICATION_FAILED,
+    "pin_try_exceeded": DeclineCode.AUTHENTICATION_FAILED,
+    # "can't be authorised: attempt the payment again"; "the issuer couldn't be reached";
+    # "couldn't be processed by the issuer: attempt again"; "an error occurred while
+    # processing the card"; (deprecated) "ask the customer to attempt the payment again";
+    # "a transaction with identical amount and card was submitted very recently"
+    "approve_with_id": DeclineCode.PROCESSING_ERROR,
+    "issuer_not_available": DeclineCode.PROCESSING_ERROR,
+    "reenter_transaction": DeclineCode.PROCESSING_ERROR,
+    "processing_error": DeclineCode.PROCESSING_ERROR,
+    "try_again_later": DeclineCode.PROCESSING_ERROR,
+    "duplicate_transaction": DeclineCode.PROCESSING_ERROR,
+    # "declined for an unknown reason: the customer needs to contact their card issuer"
+    "call_issuer": DeclineCode.DO_NOT_HONOR,
+    "do_not_honor": DeclineCode.DO_NOT_HONOR,
+    "do_not_try_again": DeclineCode.DO_NOT_HONOR,  # deprecated
+    "no_action_taken": DeclineCode.DO_NOT_HONOR,
+    "revocation_of_all_authorizations": DeclineCode.DO_NOT_HONOR,
+    "revocation_of_authorization": DeclineCode.DO_NOT_HONOR,
+    "security_violation": DeclineCode.DO_NOT_HONOR,
+    "stop_payment_order": DeclineCode.DO_NOT_HONOR,
+    # "declined for an unknown reason, or Radar or Adaptive Acceptance blocked the payment"
+    "generic_decline": DeclineCode.CARD_DECLINED,
+    # "doesn't support this type of purchase"; "isn't permitted"; "unknown reason" for the
+    # two whose names say the issuer does not allow this transaction or service on the card
+    "card_not_supported": DeclineCode.CARD_NOT_SUPPORTED,
+    "not_permitted": DeclineCode.CARD_NOT_SUPPORTED,
+    "service_not_allowed": DeclineCode.CARD_NOT_SUPPORTED,
+    "transaction_not_allowed": DeclineCode.CARD_NOT_SUPPORTED,
+    "currency_not_supported": DeclineCode.CURRENCY_NOT_SUPPORTED,
+    # "exceeded the balance, credit limit, or transaction amount limit"; "exceeded the
+    # balance or credit limit"; "the amount exceeds the amount that's allowed"
+    "card_velocity_exceeded": DeclineCode.LIMIT_EXCEEDED,
+    "withdrawal_count_limit_exceeded": DeclineCode.LIMIT_EXCEEDED,
+    "invalid_amount": DeclineCode.LIMIT_EXCEEDED,
+    "insufficient_funds": DeclineCode.INSUFFICIENT_FUNDS,
+    # "the card has expired"; "the expiry month/year is invalid: try again with the correct
+    # expiry date"; the issuer has new details of the card (a replaced card)
+    "expired_card": DeclineCode.EXPIRED_CARD,
+    "invalid_expiry_month": DeclineCode.EXPIRED_CARD,
+    "invalid_expiry_year": DeclineCode.EXPIRED_CARD,
+    "new_account_information_available": DeclineCode.EXPIRED_CARD,
+    "incorrect_cvc": DeclineCode.INCORRECT_CVC,
+    "invalid_cvc": DeclineCode.INCORRECT_CVC,
+    # "the card number is incorrect"; "the card, or account the card is connected to, is
+    # invalid"; "a Stripe test card number was used: a genuine card must be used"
+    "incorrect_number": DeclineCode.INCORRECT_NUMBER,
+    "invalid_number": DeclineCode.INCORRECT_NUMBER,
+    "invalid_account": DeclineCode.INCORRECT_NUMBER,
+    "testmode_decline": DeclineCode.INCORRECT_NUMBER,
+    # "the postal code / address is incorrect: try again using the correct one"
+    "incorrect_zip": DeclineCode.PAYER_ACTION_REQUIRED,
+    "incorrect_address": DeclineCode.PAYER_ACTION_REQUIRED,
+    # "suspects that it's fraudulent"; "matches a value on the Stripe user's block list"
+    "fraudulent": DeclineCode.FRAUDULENT,
+    "merchant_blacklist": DeclineCode.FRAUDULENT,
+    # "reported lost"; "reported stolen"; "can't use this card (it's possible it was reported
+    # lost or stolen)" for both pickup_card and restricted_card
+    "lost_card": DeclineCode.LOST_OR_STOLEN,
+    "stolen_card": DeclineCode.LOST_OR_STOLEN,
+    "pickup_card": DeclineCode.LOST_OR_STOLEN,
+    "restricted_card": DeclineCode.LOST_OR_STOLEN,
+}
+# The card errors of https://docs.stripe.com/error-codes that a failed PaymentIntent carries
+# as its ``code`` without a ``decline_code``; those named like a decline code mean the same.
+STRIPE_CARD_ERROR_CODES: dict[str, DeclineCode] = {
+    "card_declined": DeclineCode.CARD_DECLINED,  # "the card has been declined"
+    # "this card has been declined too many times: try again after 24 hours"
+    "card_decline_rate_limit_exceeded": DeclineCode.LIMIT_EXCEEDED,
+    # "the provided payment method has failed authentication"
+    "payment_intent_authentication_failure": DeclineCode.AUTHENTICATION_FAILED,
+    **{
+        code: STRIPE_DECLINE_CODES[code]
+        for code in (
+            "authentication_required", "expired_card", "incorrect_address", "incorrect_cvc",
+            "incorrect_number", "incorrect_zip", "insufficient_funds", "invalid_cvc",
+            "invalid_expiry_month", "invalid_expiry_year", "invalid_number", "processing_error",
+        )
+    },
+}  # fmt: skip
 
 
-@pytest.mark.parametrize(("stripe_code", "ours"), sorted(DECLINE_CODES.items()))
+def test_stripe_documents_fifty_card_decline_codes() -> None:
+    assert len(STRIPE_DECLINE_CODES) == 50
+
+
+def test_every_documented_code_is_mapped_and_nothing_else() -> None:
+    """A code Stripe documents that the mapper lacks would fall back to CARD_DECLINED (or
+    UNKNOWN) unnoticed; one the mapper has that Stripe does not document is untested."""
+    assert mappers.DECLINE_CODES == STRIPE_DECLINE_CODES | STRIPE_CARD_ERROR_CODES
+
+
+@pytest.mark.parametrize(("stripe_code", "ours"), sorted(STRIPE_DECLINE_CODES.items()))
 async def test_every_decline_code_maps(
     harness: StripeHarness, gateway: StripeGateway, stripe_code: str, ours: DeclineCode
 ) -> None:
-    # decline codes come with code=card_declined; the others are the error's own code
+    # Through the adapter: a failed PaymentIntent as Stripe sends it.
     error = fixture("payment_intent_failed")["last_payment_error"]
-    if stripe_code in _ERROR_CODES:
-        error.update(code=stripe_code, decline_code=None)
-    else:
-        error.update(code="card_declined", decline_code=stripe_code)
+    error.update(code="card_declined", decline_code=stripe_code)
     intent = seeded(harness, "payment_intent_failed", last_payment_error=error)
     result = await gateway.retrieve_payment(intent["id"])
     assert result.decline is not None
     assert (result.decline.code, result.decline.provider_code) == (ours, stripe_code)
     assert result.decline.message == error["message"]
+
+
+@pytest.mark.parametrize(("stripe_code", "ours"), sorted(STRIPE_CARD_ERROR_CODES.items()))
+async def test_every_card_error_code_maps(
+    harness: StripeHarness, gateway: StripeGateway, stripe_code: str, ours: DeclineCode
+) -> None:
+    error = fixture("payment_intent_failed")["last_payment_error"]
+    error.update(code=stripe_code, decline_code=None)
+    intent = seeded(harness, "payment_intent_failed", last_payment_error=error)
+    result = await gateway.retrieve_payment(intent["id"])
+    assert result.decline is not None
+    assert (result.decline.code, result.decline.provider_code) == (ours, stripe_code)
 
 
 @pytest.mark.parametrize(
@@ -686,7 +800,42 @@ async def test_unknown_decline_codes_fall_back_and_keep_stripes_code(
     assert (result.decline.code, result.decline.provider_code) == (ours, kept)
 
 
-@pytest.mark.parametrize(("stripe_status", "ours"), sorted(REFUND_STATUSES.items()))
+# The Refund object's ``status`` (Stripe's API reference): pending, requires_action ("only
+# refunds for payment methods that require customer action", who must give their refund
+# details: no money back yet), succeeded, failed, canceled.
+STRIPE_REFUND_STATUSES = {
+    "pending": RefundStatus.PENDING,
+    "requires_action": RefundStatus.PENDING,
+    "succeeded": RefundStatus.SUCCEEDED,
+    "failed": RefundStatus.FAILED,
+    "canceled": RefundStatus.CANCELED,
+}
+# The Dispute object's ``status`` (Stripe's API reference): the inquiries (warning_*), the
+# chargebacks, their appeals once lost, the outcomes, and ``prevented`` (closed before it
+# became a chargeback, e.g. refunded through Visa RDR: like an inquiry closed without one).
+STRIPE_DISPUTE_STATUSES = {
+    "warning_needs_response": DisputeStatus.NEEDS_RESPONSE,
+    "warning_under_review": DisputeStatus.UNDER_REVIEW,
+    "warning_closed": DisputeStatus.WARNING_CLOSED,
+    "needs_response": DisputeStatus.NEEDS_RESPONSE,
+    "under_review": DisputeStatus.UNDER_REVIEW,
+    "appeal_needs_response": DisputeStatus.NEEDS_RESPONSE,
+    "appeal_under_review": DisputeStatus.UNDER_REVIEW,
+    "won": DisputeStatus.WON,
+    "lost": DisputeStatus.LOST,
+    "prevented": DisputeStatus.WARNING_CLOSED,
+}
+# Older API versions' statuses the mapper still reads: ``charge_refunded``, a disputed charge
+# that was refunded (changelog 2014-08-20; reported as ``won`` since 2014-11-20).
+LEGACY_DISPUTE_STATUSES = {"charge_refunded": DisputeStatus.WARNING_CLOSED}
+
+
+def test_every_documented_refund_and_dispute_status_is_mapped() -> None:
+    assert mappers.REFUND_STATUSES == STRIPE_REFUND_STATUSES
+    assert mappers.DISPUTE_STATUSES == STRIPE_DISPUTE_STATUSES | LEGACY_DISPUTE_STATUSES
+
+
+@pytest.mark.parametrize(("stripe_status", "ours"), sorted(STRIPE_REFUND_STATUSES.items()))
 async def test_every_refund_status_maps(
     harness: StripeHarness, gateway: StripeGateway, stripe_status: str, ours: RefundStatus
 ) -> None:
@@ -710,7 +859,10 @@ async def test_unknown_refund_status_is_a_bad_response(
         await gateway.retrieve_refund(refund["id"])
 
 
-@pytest.mark.parametrize(("stripe_status", "ours"), sorted(DISPUTE_STATUSES.items()))
+@pytest.mark.parametrize(
+    ("stripe_status", "ours"),
+    sorted((STRIPE_DISPUTE_STATUSES | LEGACY_DISPUTE_STATUSES).items()),
+)
 async def test_every_dispute_status_maps(
     harness: StripeHarness, gateway: StripeGateway, stripe_status: str, ours: DisputeStatus
 ) -> None:

@@ -271,6 +271,7 @@ class Tally:
     requests: int = 0
     with_variables: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
+    executed: int = 0  # got past parsing, validation and coercion: the resolvers ran
     accepted: int = 0
     user_errors: Counter[str] = field(default_factory=Counter)  # and typed errors, by code
     typed_errors: int = 0
@@ -298,6 +299,10 @@ class Tally:
             return
         errors = (body.get("errors") if isinstance(body, dict) else None) or []
         data = body.get("data") if isinstance(body, dict) else None
+        # Executed: data came back, or an error was raised at a field (it has a path). A
+        # document refused before execution has neither (GraphQL spec, "Response").
+        if isinstance(data, dict) or any(isinstance(e, dict) and e.get("path") for e in errors):
+            self.executed += 1
         for payload in (data or {}).values():
             user_errors = payload.get("userErrors") if isinstance(payload, dict) else None
             if user_errors:
@@ -327,8 +332,9 @@ class Tally:
 
     def as_json(self) -> dict[str, Any]:
         names = (
-            "label", "examples", "with_variables", "requests", "accepted", "typed_errors",
-            "request_errors", "server_errors", "internal_errors", "unmasked", "leaks",
+            "label", "examples", "with_variables", "requests", "executed", "accepted",
+            "typed_errors", "request_errors", "server_errors", "internal_errors", "unmasked",
+            "leaks",
         )  # fmt: skip
         return {
             **{name: getattr(self, name) for name in names},
@@ -343,7 +349,7 @@ class Tally:
         return (
             f"{self.label}: {self.examples} examples ({self.with_variables} with variables) "
             f"generated in {generating:.1f} s, {self.requests} requests in {sending:.1f} s; "
-            f"HTTP {self.statuses}; "
+            f"HTTP {self.statuses}; executed {self.executed}; "
             f"accepted {self.accepted}; typed errors {self.typed_errors} and user errors "
             f"{sum(self.user_errors.values()) - self.typed_errors} ({codes}); request errors "
             f"{self.request_errors}; 5xx {self.server_errors}; internal "

@@ -119,21 +119,41 @@ def timestamp(value: object) -> datetime | None:
 
 # --- declines ------------------------------------------------------------------------------
 
-# Stripe's decline codes (error.decline_code) and card error codes (error.code).
+# Stripe's decline codes (error.decline_code: every row of the card table of
+# docs.stripe.com/declines/codes) and card error codes (error.code, docs.stripe.com/error-codes).
+# tests/psp/test_stripe.py holds the same table, written from Stripe's documentation.
 DECLINE_CODES: dict[str, DeclineCode] = {
     "card_declined": DeclineCode.CARD_DECLINED,
     "generic_decline": DeclineCode.CARD_DECLINED,
-    "testmode_decline": DeclineCode.CARD_DECLINED,
     "insufficient_funds": DeclineCode.INSUFFICIENT_FUNDS,
     "expired_card": DeclineCode.EXPIRED_CARD,
+    "invalid_expiry_month": DeclineCode.EXPIRED_CARD,
+    "invalid_expiry_year": DeclineCode.EXPIRED_CARD,
+    # the card was replaced: the details on file are out of date
+    "new_account_information_available": DeclineCode.EXPIRED_CARD,
     "incorrect_cvc": DeclineCode.INCORRECT_CVC,
     "invalid_cvc": DeclineCode.INCORRECT_CVC,
     "incorrect_number": DeclineCode.INCORRECT_NUMBER,
     "invalid_number": DeclineCode.INCORRECT_NUMBER,
+    "invalid_account": DeclineCode.INCORRECT_NUMBER,  # the number names no valid account
+    "testmode_decline": DeclineCode.INCORRECT_NUMBER,  # a test card: a genuine one is needed
+    # billing details the issuer refused: the customer must correct them
+    "incorrect_zip": DeclineCode.PAYER_ACTION_REQUIRED,
+    "incorrect_address": DeclineCode.PAYER_ACTION_REQUIRED,
     "authentication_required": DeclineCode.AUTHENTICATION_REQUIRED,
+    "authentication_not_handled": DeclineCode.AUTHENTICATION_REQUIRED,
+    "mobile_device_authentication_required": DeclineCode.AUTHENTICATION_REQUIRED,
+    "offline_pin_required": DeclineCode.AUTHENTICATION_REQUIRED,  # card readers only
+    "online_or_offline_pin_required": DeclineCode.AUTHENTICATION_REQUIRED,
     "payment_intent_authentication_failure": DeclineCode.AUTHENTICATION_FAILED,
+    "incorrect_pin": DeclineCode.AUTHENTICATION_FAILED,  # card readers only
+    "invalid_pin": DeclineCode.AUTHENTICATION_FAILED,
+    "pin_try_exceeded": DeclineCode.AUTHENTICATION_FAILED,
     "do_not_honor": DeclineCode.DO_NOT_HONOR,
+    "do_not_try_again": DeclineCode.DO_NOT_HONOR,
     "call_issuer": DeclineCode.DO_NOT_HONOR,
+    "no_action_taken": DeclineCode.DO_NOT_HONOR,
+    "security_violation": DeclineCode.DO_NOT_HONOR,
     "stop_payment_order": DeclineCode.DO_NOT_HONOR,
     "revocation_of_authorization": DeclineCode.DO_NOT_HONOR,
     "revocation_of_all_authorizations": DeclineCode.DO_NOT_HONOR,
@@ -146,15 +166,19 @@ DECLINE_CODES: dict[str, DeclineCode] = {
     "card_not_supported": DeclineCode.CARD_NOT_SUPPORTED,
     "transaction_not_allowed": DeclineCode.CARD_NOT_SUPPORTED,
     "service_not_allowed": DeclineCode.CARD_NOT_SUPPORTED,
+    "not_permitted": DeclineCode.CARD_NOT_SUPPORTED,
     "currency_not_supported": DeclineCode.CURRENCY_NOT_SUPPORTED,
     "card_velocity_exceeded": DeclineCode.LIMIT_EXCEEDED,
     "withdrawal_count_limit_exceeded": DeclineCode.LIMIT_EXCEEDED,
     "card_decline_rate_limit_exceeded": DeclineCode.LIMIT_EXCEEDED,
+    "invalid_amount": DeclineCode.LIMIT_EXCEEDED,
     "processing_error": DeclineCode.PROCESSING_ERROR,
     "try_again_later": DeclineCode.PROCESSING_ERROR,
     "issuer_not_available": DeclineCode.PROCESSING_ERROR,
     "reenter_transaction": DeclineCode.PROCESSING_ERROR,
     "approve_with_id": DeclineCode.PROCESSING_ERROR,
+    # refused as a repeat of a very recent attempt, not for the card: a later one may pass
+    "duplicate_transaction": DeclineCode.PROCESSING_ERROR,
 }
 
 
@@ -290,10 +314,14 @@ DISPUTE_STATUSES: dict[str, DisputeStatus] = {
     "warning_closed": DisputeStatus.WARNING_CLOSED,
     "needs_response": DisputeStatus.NEEDS_RESPONSE,
     "under_review": DisputeStatus.UNDER_REVIEW,
+    # A lost dispute appealed (its evidence is asked for again, then reviewed again).
+    "appeal_needs_response": DisputeStatus.NEEDS_RESPONSE,
+    "appeal_under_review": DisputeStatus.UNDER_REVIEW,
     "won": DisputeStatus.WON,
     "lost": DisputeStatus.LOST,
     # Closed before becoming a chargeback (e.g. refunded through Visa RDR): like an inquiry
-    # closed without one. charge_refunded is its pre-2019 spelling.
+    # closed without one. charge_refunded: the dispute of a refunded charge, in API versions
+    # before 2014-11-20 (Stripe's changelog).
     "prevented": DisputeStatus.WARNING_CLOSED,
     "charge_refunded": DisputeStatus.WARNING_CLOSED,
 }
