@@ -110,8 +110,8 @@ CAPS: tuple[RetryCap, ...] = (
 
 def within_caps(earlier: Sequence[datetime], at: datetime, caps: Sequence[RetryCap] = CAPS) -> bool:
     """Whether one more attempt at ``at`` keeps the card within every cap, given the times
-    of its earlier attempts for the same invoice."""
+    of its other attempts for the same invoice (one recorded after ``at``, by a clock that
+    ran ahead, counts too: the cautious reading)."""
     return all(
-        sum(1 for moment in earlier if at - cap.window < moment <= at) < cap.attempts
-        for cap in caps
+        sum(1 for moment in earlier if moment > at - cap.window) < cap.attempts for cap in caps
     )

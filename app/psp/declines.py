@@ -144,9 +144,10 @@ RULES: dict[DeclineCode, Rule] = {
         "issuer, so it is never retried blindly",
     ),
     D.FRAUDULENT: Rule(
-        _NOW, _STOP, _ADD, "The payment was refused as suspected fraud.",
-        "Visa 59 is category 2, but Stripe's fraudulent (Radar), PayPal 9500 and a payee's "
-        "block list refuse the same card again: never retried",
+        _NONE, _STOP, _ADD, "The payment was refused as suspected fraud.",
+        "a risk block (Stripe's fraudulent: Radar; a payee's block list; PayPal 9500: do not "
+        "retry the same card) refuses the same card again; an issuer's own 59 would be "
+        "category 2, but is not told apart: never retried",
     ),
     # Category 3: data quality; the customer revalidates before a reattempt.
     D.EXPIRED_CARD: Rule(_DATA, _CUSTOMER, _UPDATE, "The card has expired.", "Visa 54"),

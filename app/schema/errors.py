@@ -6,6 +6,7 @@ import strawberry
 from graphql import GraphQLError
 
 from app.domain.errors import ErrorCode, Problem
+from app.schema.enums import describe_values
 
 UserErrorCode = strawberry.enum(
     ErrorCode,
@@ -17,6 +18,14 @@ UserErrorCode = strawberry.enum(
         "`AMOUNT_OUT_OF_RANGE`: beyond 64 bits of minor units; `CARD_DATA_NOT_ALLOWED`: the "
         "input looks like a card number, which paygate never accepts."
     ),
+)
+describe_values(
+    ErrorCode,
+    {
+        ErrorCode.RETRY_NOT_ALLOWED: "The card networks' rules forbid charging this payment "
+        "method again for this invoice (a decline that must not be retried, or the retry "
+        "cap reached): pay with another one."
+    },
 )
 
 

@@ -84,6 +84,7 @@ class PaymentMethodMutations:
                 psp=_psp(input.psp),
                 token=input.token,
                 set_default=input.set_as_default,
+                policy=info.context.runtime.settings.dunning_policy,
             )
             return _method_payload(row)
 
@@ -120,6 +121,7 @@ class PaymentMethodMutations:
         async def act(session: AsyncSession) -> PaymentMethodPayload:
             row = await payment_methods.set_default(
                 session,
+                registry=info.context.runtime.psps,
                 clock=info.context.clock,
                 customer_id=await owned_key(
                     info, session, input.customer_id, "Customer", "customerId"
@@ -127,6 +129,7 @@ class PaymentMethodMutations:
                 payment_method_id=await owned_key(
                     info, session, input.payment_method_id, "PaymentMethod", "paymentMethodId"
                 ),
+                policy=info.context.runtime.settings.dunning_policy,
             )
             return _method_payload(row)
 
