@@ -112,7 +112,11 @@ class PaymentMethodMutations:
 
         return await mutate(info, PaymentMethodPayload, act)
 
-    @strawberry.mutation(description="Make one of the customer's methods the default.")
+    @strawberry.mutation(
+        description="Make one of the customer's methods the default: the open invoices of "
+        "past-due and unpaid subscriptions are retried with it at once (once per invoice "
+        "and method)."
+    )
     async def set_default_payment_method(
         self,
         info: Info,
