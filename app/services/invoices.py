@@ -47,7 +47,7 @@ class Attempt:
     action: CustomerAction | None = None  # …and what the customer must do
     wait: timedelta | None = None  # the least wait before a retry that the network asked
     refused: CollectionStopReason | None = None  # not attempted: why (the networks' rules)
-    pending: bool = False  # the PSP's answer is not known yet (or 3-D Secure is pending)
+    pending: bool = False  # the PSP's answer is not known yet (processing, a timeout)
 
 
 def blank_invoice(
@@ -313,9 +313,9 @@ def attempt_of(invoice_id: uuid.UUID, payment: Payment) -> Attempt:
             invoice_id, payment, False, advice, customer_action(code, advice),
             retry_wait(payment.decline_network_advice_code, advice),
         )  # fmt: skip
-    if payment.status is PaymentStatus.REQUIRES_ACTION:  # on session: 3-D Secure to complete
+    if payment.status is PaymentStatus.REQUIRES_ACTION:  # 3-D Secure: the customer acts
         return Attempt(invoice_id, payment, False, RetryAdvice.CUSTOMER_ACTION_REQUIRED,
-                       CustomerAction.AUTHENTICATE, pending=True)  # fmt: skip
+                       CustomerAction.AUTHENTICATE)  # fmt: skip
     # processing, or an outcome still unknown: the PSP's answer (webhook, reconciliation)
     # settles the invoice
     return Attempt(invoice_id, payment, False, pending=True)

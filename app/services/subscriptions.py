@@ -1,5 +1,5 @@
 """Subscriptions: creation (first invoice paid at once, or a trial), cancellation, pause
-and resume, on the customer's clock. Renewals and dunning are in ``renewals``."""
+and resume, on the customer's clock. Renewals are in ``renewals``, dunning in ``dunning``."""
 
 from __future__ import annotations
 
