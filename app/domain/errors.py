@@ -49,6 +49,7 @@ class ErrorCode(enum.Enum):
     # the secret is never stored, so the replay answers it as null.
     SECRET_NOT_REPLAYED = "SECRET_NOT_REPLAYED"  # noqa: S105 - a code, not a secret
     PAYMENT_DECLINED = "PAYMENT_DECLINED"
+    RETRY_NOT_ALLOWED = "RETRY_NOT_ALLOWED"
     INVALID_STATE = "INVALID_STATE"
     CURRENCY_MISMATCH = "CURRENCY_MISMATCH"
     AMOUNT_EXCEEDS_CAPTURABLE = "AMOUNT_EXCEEDS_CAPTURABLE"

@@ -16,7 +16,21 @@ from app.domain.billing import (
     RecurringInterval,
     SubscriptionStatus,
 )
-from app.models.base import Entity, enum_column
+from app.domain.dunning import CollectionStopReason, CustomerAction
+from app.models.base import Base, Entity, UTCDateTime, enum_column
+
+
+class CollectionStopped:
+    """Why automatic collection stopped and what the customer must do (null: it did not):
+    on a subscription, and on the invoice it stopped on."""
+
+    collection_stop_reason: Mapped[CollectionStopReason | None] = mapped_column(
+        enum_column(CollectionStopReason, "collection_stop_reason")
+    )
+    collection_stop_action: Mapped[CustomerAction | None] = mapped_column(
+        enum_column(CustomerAction, "customer_action")
+    )
+    collection_stopped_at: Mapped[datetime | None]
 
 
 class TestClock(Entity):
@@ -75,7 +89,7 @@ class TaxRate(Entity):
     active: Mapped[bool] = mapped_column(default=True)
 
 
-class Subscription(Entity):
+class Subscription(CollectionStopped, Entity):
     __tablename__ = "subscriptions"
 
     customer_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("customers.id"), index=True)
@@ -148,7 +162,7 @@ class InvoiceSequence(Entity):
     next_number: Mapped[int] = mapped_column(sa.BigInteger)
 
 
-class Invoice(Entity):
+class Invoice(CollectionStopped, Entity):
     __tablename__ = "invoices"
     __table_args__ = (
         # One invoice per subscription period: several workers can never bill it twice.
@@ -224,3 +238,17 @@ class InvoiceLine(Entity):
     proration: Mapped[bool] = mapped_column(default=False)
     period_start: Mapped[datetime | None]
     period_end: Mapped[datetime | None]
+
+
+class InvoiceMethodRetry(Base):
+    """An invoice retried at once with a payment method the customer has just made their
+    default (Stripe does the same): the primary key makes it once per invoice and method,
+    however many times the method is set, on every database."""
+
+    __tablename__ = "invoice_method_retries"
+
+    invoice_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("invoices.id"), primary_key=True)
+    payment_method_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("payment_methods.id"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

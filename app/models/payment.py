@@ -66,6 +66,14 @@ class Payment(Entity):
     decline_code: Mapped[str | None] = mapped_column(sa.String(64))
     decline_message: Mapped[str | None] = mapped_column(sa.String(500))
     decline_provider_code: Mapped[str | None] = mapped_column(sa.String(64))
+    # What the network said, when the PSP passes it on: the issuer's response code (ISO 8583
+    # field 39, e.g. "05") and the network's advice code (e.g. Mastercard's MAC "03").
+    decline_network_code: Mapped[str | None] = mapped_column(sa.String(16))
+    decline_network_advice_code: Mapped[str | None] = mapped_column(sa.String(16))
+    # The retry advice decided when the decline was recorded (app.psp.declines.RetryAdvice):
+    # dunning and the per-card retry guard read it; later refinements of the rules do not
+    # rewrite history.
+    decline_advice: Mapped[str | None] = mapped_column(sa.String(32))
     next_action_kind: Mapped[str | None] = mapped_column(sa.String(16))
     next_action_url: Mapped[str | None] = mapped_column(sa.String(2048))
     next_action_client_secret: Mapped[str | None] = mapped_column(sa.String(255))

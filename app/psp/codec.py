@@ -23,7 +23,7 @@ from app.psp.base import (
     RefundStatus,
     WebhookEvent,
 )
-from app.psp.declines import Decline, DeclineCode
+from app.psp.declines import Decline, DeclineCode, RetryAdvice
 
 
 def encode(value: Any) -> Any:
@@ -57,10 +57,22 @@ def decode_payment(data: Mapping[str, Any]) -> PaymentResult:
         else NextAction(
             NextActionKind(action["kind"]), action["redirect_url"], action["client_secret"]
         ),
-        decline=None
-        if decline is None
-        else Decline(DeclineCode(decline["code"]), decline["message"], decline["provider_code"]),
+        decline=None if decline is None else decode_decline(decline),
         raw_status=data["raw_status"],
+    )
+
+
+def decode_decline(data: Mapping[str, Any]) -> Decline:
+    """A decline; snapshots stored before the network's codes were kept lack them."""
+    advice = data.get("provider_advice")
+    return Decline(
+        DeclineCode(data["code"]),
+        data["message"],
+        data["provider_code"],
+        network=data.get("network"),
+        network_decline_code=data.get("network_decline_code"),
+        network_advice_code=data.get("network_advice_code"),
+        provider_advice=RetryAdvice(advice) if advice else None,
     )
 
 

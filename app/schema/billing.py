@@ -24,6 +24,7 @@ from app.models import Subscription as SubscriptionRow
 from app.models import SubscriptionItem as ItemRow
 from app.models import TestClock as TestClockRow
 from app.schema.catalog import Price
+from app.schema.dunning import STOP_COLUMNS, CollectionStop
 from app.schema.enum_values.billing import (
     BILLING_REASON,
     INVOICE_STATUS,
@@ -177,6 +178,7 @@ class InvoiceLine:
     amount_remaining=("total_minor", "amount_paid_minor", "currency"),
     lines=("id", "currency"),  # the lines' amounts are in the invoice's currency
     payments=("id",),
+    collection_stop=STOP_COLUMNS,
 )
 @strawberry.type(description="A bill: `total = subtotal - discounts + tax`, in minor units.")
 class Invoice(Node):
@@ -214,6 +216,10 @@ class Invoice(Node):
     due_date: datetime | None = strawberry.field(description="When payment is due.")
     paid_at: datetime | None = strawberry.field(description="When it was paid.")
     created_at: datetime = strawberry.field(description="When it was drafted.")
+    collection_stop: CollectionStop | None = strawberry.field(
+        description="Why automatic collection of this invoice stopped and what the customer "
+        "must do; null while it is collected (or paid)."
+    )
     key: strawberry.Private[uuid.UUID]
     currency: strawberry.Private[str]
     subtotal_minor: strawberry.Private[int]
@@ -259,6 +265,7 @@ class Invoice(Node):
             due_date=row.due_date,
             paid_at=row.paid_at,
             created_at=row.created_at,
+            collection_stop=CollectionStop.of(row),
         )
 
 
@@ -281,6 +288,7 @@ class Invoice(Node):
     items=("id", "currency"),  # the items' amounts are in the subscription's currency
     invoices=("id",),
     latest_invoice=("id",),
+    collection_stop=STOP_COLUMNS,
 )
 @strawberry.type(description="A customer's recurring purchase of one or more prices.")
 class Subscription(Node):
@@ -293,6 +301,10 @@ class Subscription(Node):
     ended_at: datetime | None = strawberry.field(description="When it ended.")
     next_retry_at: datetime | None = strawberry.field(description="Next dunning retry.")
     created_at: datetime = strawberry.field(description="When it was created.")
+    collection_stop: CollectionStop | None = strawberry.field(
+        description="Why paygate stopped collecting this subscription's invoices on its own "
+        "(no retry is scheduled) and what the customer must do; null while it collects."
+    )
     key: strawberry.Private[uuid.UUID]
     currency: strawberry.Private[str]
     experiment_key: strawberry.Private[uuid.UUID | None]
@@ -342,6 +354,7 @@ class Subscription(Node):
             ended_at=row.ended_at,
             next_retry_at=row.next_retry_at,
             created_at=row.created_at,
+            collection_stop=CollectionStop.of(row),
             experiment_key=row.experiment_id,
             variant_key=row.experiment_variant_id,
         )

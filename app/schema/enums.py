@@ -4,7 +4,7 @@ The vocabulary's enums (``app/domain``, ``app/psp``, ``app/models``) are plain P
 know nothing of GraphQL. The schema layer registers each one with strawberry and describes
 it, the type and each of its values, in one call where it is registered::
 
-    described_enum(DeclineCode, description="…", values=enum_values.DECLINE_CODE)
+    described_enum(PaymentStatus, description="…", values=enum_values.PAYMENT_STATUS)
 
 ``values`` maps every member to what it means to an API user. The mappings live in
 ``app/schema/enum_values/`` (one module per area); an enum defined in the schema layer

@@ -20,15 +20,13 @@ from app.models import Dispute as DisputeRow
 from app.models import Payment as PaymentRow
 from app.models import PaymentEvent as EventRow
 from app.models import Refund as RefundRow
-from app.psp.declines import ADVICE, DeclineCode, RetryAdvice
+from app.psp.declines import ADVICE, RULES, DeclineCode, NetworkCategory, RetryAdvice, Rule
 from app.schema.enum_values.payments import (
     CAPTURE_METHOD,
-    DECLINE_CODE,
     DISPUTE_STATUS,
     PAYMENT_STATUS,
     REFUND_REASON,
     REFUND_STATUS,
-    RETRY_ADVICE,
 )
 from app.schema.enums import described_enum
 from app.schema.money import Money
@@ -65,18 +63,33 @@ described_enum(
     description="Where a dispute (chargeback) stands.",
     values=DISPUTE_STATUS,
 )
+
+
+def _described(rule: Rule) -> str:
+    category = (
+        "" if rule.category is NetworkCategory.NONE else f", Visa category {rule.category.value}"
+    )
+    return f"{rule.summary} Advice: `{rule.advice.name}`{category}."
+
+
+# Each code's description comes from its rule (app/psp/declines.py), the README's table too.
 described_enum(
     DeclineCode,
-    description="Why a payment failed, the same for every PSP.",
-    values=DECLINE_CODE,
+    description="Why a payment failed, the same for every PSP. Each code's retry advice "
+    "follows the card networks' rules (the README's retry advice table gives the source).",
+    values={code: _described(rule) for code, rule in RULES.items()},
 )
 described_enum(
     RetryAdvice,
-    description=(
-        "`RETRY_LATER`: the same method may work later. `DO_NOT_RETRY`: it will not. "
-        "`CUSTOMER_ACTION_REQUIRED`: the customer must act first (authenticate, update card)."
-    ),
-    values=RETRY_ADVICE,
+    description="What a decline advises about charging the same method again.",
+    values={
+        RetryAdvice.RETRY_LATER: "A later attempt with the same method may succeed: dunning "
+        "retries it on its schedule, within the card networks' caps.",
+        RetryAdvice.DO_NOT_RETRY: "The same method will not be approved for this payment "
+        "(e.g. Visa category 1: lost, stolen, closed): it is never charged again for it.",
+        RetryAdvice.CUSTOMER_ACTION_REQUIRED: "The customer must act first (authenticate, "
+        "update the card's details, contact their bank): nothing is retried meanwhile.",
+    },
 )
 
 
@@ -84,8 +97,22 @@ described_enum(
 class Decline:
     code: DeclineCode = strawberry.field(description="Unified decline code.")
     message: str = strawberry.field(description="Explanation, safe to show the customer.")
-    retry_advice: RetryAdvice = strawberry.field(description="What to do next.")
-    provider_code: str | None = strawberry.field(description="The PSP's own code.")
+    retry_advice: RetryAdvice = strawberry.field(
+        description="What to do next: the code's advice, refined by the network's advice "
+        "code when there is one (as decided when the decline was recorded)."
+    )
+    provider_code: str | None = strawberry.field(
+        description="The PSP's own code (Stripe's `decline_code`, PayPal's processor "
+        "response code or issue)."
+    )
+    network_decline_code: str | None = strawberry.field(
+        description="The issuer's response code as the card network sent it (e.g. `05`, "
+        "`51`), when the PSP passes it on."
+    )
+    network_advice_code: str | None = strawberry.field(
+        description="The card network's advice code (e.g. Mastercard's merchant advice code "
+        "`03`: do not try again), when the PSP passes it on."
+    )
 
 
 @strawberry.type(description="What the customer must do before the payment can go on.")
@@ -146,8 +173,12 @@ class Payment(Node):
             decline = Decline(
                 code=code,
                 message=row.decline_message or "",
-                retry_advice=ADVICE[code],
+                retry_advice=RetryAdvice(row.decline_advice)
+                if row.decline_advice
+                else ADVICE[code],
                 provider_code=row.decline_provider_code,
+                network_decline_code=row.decline_network_code,
+                network_advice_code=row.decline_network_advice_code,
             )
         next_action = None
         if row.status is PaymentStatus.REQUIRES_ACTION and row.next_action_kind:

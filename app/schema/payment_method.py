@@ -130,7 +130,9 @@ class AttachPaymentMethodInput:
     )
     psp: Psp | None = strawberry.field(default=None, description="PSP; default if omitted.")
     set_as_default: bool = strawberry.field(
-        default=False, description="Make it the default (the first method always is)."
+        default=False,
+        description="Make it the default (the first method always is). A new default "
+        "retries the open invoices of past-due and unpaid subscriptions at once.",
     )
 
 

@@ -139,7 +139,7 @@ TYPES: dict[str, dict[str, Policy]] = {
             SELF,
             "id status currentPeriodStart currentPeriodEnd trialEnd cancelAtPeriodEnd "
             "canceledAt endedAt nextRetryAt createdAt items invoices latestInvoice "
-            "experiment experimentVariant",
+            "experiment experimentVariant collectionStop",
         ),
     ),
     "Invoice": fields(
@@ -147,7 +147,7 @@ TYPES: dict[str, dict[str, Policy]] = {
             SELF,
             "id number status billingReason periodStart periodEnd subtotal discount tax "
             "taxIncluded total amountPaid amountRemaining attemptCount dueDate paidAt "
-            "createdAt lines payments",
+            "createdAt lines payments collectionStop",
         ),
     ),
     "TestClock": fields((STAFF, "id name frozenTime")),
@@ -191,6 +191,7 @@ VALUE_TYPES = frozenset(
         "CreateProductPayload",
         "Currency",
         "CustomerConnection",
+        "CollectionStop",
         "CustomerEdge",
         "Decline",
         "Entitlement",

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain import validation as check
 from app.domain.billing import BillingReason, InvoiceStatus
 from app.domain.clock import Clock
+from app.domain.dunning import CollectionStopReason
 from app.domain.errors import ErrorCode, Problem, Problems, UserInputError
 from app.domain.ids import new_id
 from app.domain.money import MAX_MINOR, parse_money
@@ -157,14 +158,34 @@ async def pay_invoice(
         assert subscription is not None
         method = await invoices.default_method(session, subscription)
     await session.commit()
-    await invoices.collect(
+    attempt = await invoices.collect(
         session, psps=psps, clock=customer_clock, invoice_id=invoice_id,
         payment_method_id=method, off_session=False,
         caller=Caller(caller.principal, f"pay-invoice:{caller.idempotency_key}"),
     )  # fmt: skip
+    if attempt.refused in _NETWORK_RULES:
+        raise UserInputError(
+            Problem(
+                ErrorCode.RETRY_NOT_ALLOWED,
+                f"{_NETWORK_RULES[attempt.refused]} Pay with another payment method.",
+                ("paymentMethodId",),
+            )
+        )
     paid = await session.get(Invoice, invoice_id, populate_existing=True)  # no lock to hold
     assert paid is not None
     return paid
+
+
+# A card the networks' rules forbid charging again for an invoice (``retry_guard``).
+_NETWORK_RULES = {
+    CollectionStopReason.PAYMENT_METHOD_REFUSED: (
+        "This payment method was declined for this invoice with a decline that must not be "
+        "retried, and is not charged again."
+    ),
+    CollectionStopReason.RETRY_LIMIT_REACHED: (
+        "This card was tried for this invoice as often as the card networks allow."
+    ),
+}
 
 
 async def void_invoice(session: AsyncSession, *, clock: Clock, invoice_id: uuid.UUID) -> Invoice:

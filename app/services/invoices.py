@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.billing import BillingReason, InvoiceStatus
 from app.domain.clock import Clock
+from app.domain.dunning import CollectionStopReason, CustomerAction
 from app.domain.errors import UserInputError
 from app.domain.ids import new_id
 from app.domain.money import Money
@@ -27,9 +28,9 @@ from app.models import (
     Subscription,
     SubscriptionItem,
 )
-from app.psp.declines import ADVICE, DeclineCode, RetryAdvice
+from app.psp.declines import ADVICE, DeclineCode, RetryAdvice, customer_action, retry_wait
 from app.psp.registry import PspRegistry
-from app.services import coupons
+from app.services import coupons, retry_guard
 from app.services.payments import Caller, create_payment
 
 PREFIX = "PG"
@@ -39,9 +40,14 @@ PREFIX = "PG"
 class Attempt:
     """How one attempt to collect an invoice went."""
 
+    invoice_id: uuid.UUID
     payment: Payment | None
     paid: bool
-    advice: RetryAdvice | None  # when it failed: what the decline advises
+    advice: RetryAdvice | None = None  # when it failed: what the decline advises
+    action: CustomerAction | None = None  # …and what the customer must do
+    wait: timedelta | None = None  # the least wait before a retry that the network asked
+    refused: CollectionStopReason | None = None  # not attempted: why (the networks' rules)
+    pending: bool = False  # the PSP's answer is not known yet (processing, a timeout)
 
 
 def blank_invoice(
@@ -233,13 +239,41 @@ async def collect(
     caller: Caller | None = None,
 ) -> Attempt:
     """One attempt to collect an open invoice, with a payment keyed by the attempt (so
-    that two workers running the same attempt charge once), or by the caller's key."""
+    that two workers running the same attempt charge once), or by the caller's key. The
+    invoice's attempts run one at a time, and none charges a card the networks' rules
+    forbid charging again for it (``retry_guard``)."""
+    async with retry_guard.one_attempt_at_a_time(session, invoice_id):
+        return await _collect(session, psps, clock, invoice_id, payment_method_id,
+                              off_session, caller)  # fmt: skip
+
+
+async def _collect(
+    session: AsyncSession,
+    psps: PspRegistry,
+    clock: Clock,
+    invoice_id: uuid.UUID,
+    payment_method_id: uuid.UUID | None,
+    off_session: bool,
+    caller: Caller | None,
+) -> Attempt:
     invoice = await session.get(Invoice, invoice_id, with_for_update=True,
                                 populate_existing=True)  # fmt: skip
     assert invoice is not None
     if invoice.status is not InvoiceStatus.OPEN:
         await session.commit()
-        return Attempt(payment=None, paid=invoice.status is InvoiceStatus.PAID, advice=None)
+        return Attempt(invoice_id, payment=None, paid=invoice.status is InvoiceStatus.PAID)
+    method_id = payment_method_id or await _customer_default(session, invoice.customer_id)
+    refused = (
+        CollectionStopReason.NO_PAYMENT_METHOD
+        if method_id is None
+        else await retry_guard.refusal(
+            session, invoice_id=invoice_id, payment_method_id=method_id, at=clock.now()
+        )
+    )
+    if refused is not None:
+        await session.commit()
+        return Attempt(invoice_id, None, False, action=CustomerAction.ADD_PAYMENT_METHOD,
+                       refused=refused)  # fmt: skip
     invoice.attempt_count += 1
     attempt, customer_id = invoice.attempt_count, invoice.customer_id
     amount = Money(invoice.total_minor - invoice.amount_paid_minor, invoice.currency)
@@ -254,7 +288,7 @@ async def collect(
             customer_id=customer_id,
             amount=amount.decimal_string(),
             currency=amount.currency,
-            payment_method_id=payment_method_id,
+            payment_method_id=method_id,
             capture_method=CaptureMethod.AUTOMATIC,
             off_session=off_session,
             return_url=None,
@@ -262,17 +296,38 @@ async def collect(
             metadata={"invoice": number or ""},
             invoice_id=invoice_id,
         )
-    except UserInputError:
+    except UserInputError:  # the method was detached, or the customer erased
         await session.rollback()  # it may have locked rows before refusing
-        return Attempt(payment=None, paid=False, advice=RetryAdvice.CUSTOMER_ACTION_REQUIRED)
-    payment = outcome.payment
+        return Attempt(invoice_id, None, False, action=CustomerAction.ADD_PAYMENT_METHOD,
+                       refused=CollectionStopReason.NO_PAYMENT_METHOD)  # fmt: skip
+    return attempt_of(invoice_id, outcome.payment)
+
+
+def attempt_of(invoice_id: uuid.UUID, payment: Payment) -> Attempt:
+    """What a payment of the invoice tells dunning."""
     if payment.status is PaymentStatus.SUCCEEDED:
-        return Attempt(payment=payment, paid=True, advice=None)
+        return Attempt(invoice_id, payment, paid=True)
     if payment.status is PaymentStatus.FAILED:
-        code = DeclineCode(payment.decline_code or "unknown")
-        return Attempt(payment=payment, paid=False, advice=ADVICE[code])
-    # requires_action (the customer must authenticate) or an outcome still unknown
-    return Attempt(payment=payment, paid=False, advice=RetryAdvice.CUSTOMER_ACTION_REQUIRED)
+        code = DeclineCode(payment.decline_code or DeclineCode.UNKNOWN.value)
+        advice = RetryAdvice(payment.decline_advice or ADVICE[code].value)
+        return Attempt(
+            invoice_id, payment, False, advice, customer_action(code, advice),
+            retry_wait(payment.decline_network_advice_code, advice),
+        )  # fmt: skip
+    if payment.status is PaymentStatus.REQUIRES_ACTION:  # 3-D Secure: the customer acts
+        return Attempt(invoice_id, payment, False, RetryAdvice.CUSTOMER_ACTION_REQUIRED,
+                       CustomerAction.AUTHENTICATE)  # fmt: skip
+    # processing, or an outcome still unknown: the PSP's answer (webhook, reconciliation)
+    # settles the invoice
+    return Attempt(invoice_id, payment, False, pending=True)
+
+
+async def _customer_default(session: AsyncSession, customer_id: uuid.UUID) -> uuid.UUID | None:
+    return await session.scalar(
+        sa.select(PaymentMethod.id).where(
+            PaymentMethod.customer_id == customer_id, PaymentMethod.is_default.is_(True)
+        )
+    )
 
 
 def record_payment(invoice: Invoice, payment: Payment, clock: Clock) -> bool:

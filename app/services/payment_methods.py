@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import validation as check
+from app.domain.billing import DunningPolicy
 from app.domain.clock import Clock
 from app.domain.errors import ErrorCode, Problem, Problems, UserInputError
 from app.domain.pan import contains_card_number
@@ -31,7 +32,9 @@ from app.psp.base import (
 )
 from app.psp.base import SetupResult as PspSetup
 from app.psp.registry import PspRegistry
+from app.services import dunning
 from app.services.customers import ensure_not_erased, get_customer, live_customer
+from app.services.dunning import DEFAULT_POLICY
 from app.services.psp_calls import call, gateway
 
 _TOKEN = re.compile(r"[A-Za-z0-9_\-.:]{1,255}")
@@ -145,9 +148,11 @@ async def attach(
     psp: str | None,
     token: str,
     set_default: bool,
+    policy: DunningPolicy = DEFAULT_POLICY,
 ) -> PaymentMethod:
     """Attach a tokenised payment method. The first one becomes the default. Attaching the
-    same token again returns the same payment method."""
+    same token again returns the same payment method. A new default retries the open
+    invoices of past-due and unpaid subscriptions at once (``dunning``)."""
     _check_token(token)
     provider = gateway(registry, psp, "psp")
     customer = await live_customer(session, customer_id, "customerId")
@@ -172,10 +177,28 @@ async def attach(
     except UserInputError:
         await session.rollback()
         raise
-    if set_default or await _default_of(session, customer.id) is None:
+    became_default = set_default or await _default_of(session, customer.id) is None
+    if became_default:
         await _make_default(session, customer, method, clock)
     await session.commit()
+    if became_default:
+        await _retry_open_invoices(session, registry, clock, method, policy)
     return method
+
+
+async def _retry_open_invoices(
+    session: AsyncSession,
+    registry: PspRegistry,
+    clock: Clock,
+    method: PaymentMethod,
+    policy: DunningPolicy,
+) -> None:
+    customer_id, method_id = method.customer_id, method.id
+    await dunning.retry_with_new_default(
+        session, psps=registry, clock=clock, customer_id=customer_id,
+        payment_method_id=method_id, policy=policy,
+    )  # fmt: skip
+    await session.refresh(method)
 
 
 async def _save(
@@ -291,8 +314,16 @@ async def detach(
 
 
 async def set_default(
-    session: AsyncSession, *, clock: Clock, customer_id: uuid.UUID, payment_method_id: uuid.UUID
+    session: AsyncSession,
+    *,
+    registry: PspRegistry,
+    clock: Clock,
+    customer_id: uuid.UUID,
+    payment_method_id: uuid.UUID,
+    policy: DunningPolicy = DEFAULT_POLICY,
 ) -> PaymentMethod:
+    """Make a method the default; the open invoices of past-due and unpaid subscriptions
+    are retried with it at once (``dunning``)."""
     customer = await live_customer(session, customer_id, "customerId")
     method = await _owned_method(session, customer_id, payment_method_id)
     if method.detached_at is not None:
@@ -306,4 +337,5 @@ async def set_default(
     await _make_default(session, customer, method, clock)
     method.updated_at = clock.now()
     await session.commit()
+    await _retry_open_invoices(session, registry, clock, method, policy)
     return method

@@ -16,6 +16,7 @@ from app.domain.clock import Clock
 from app.domain.payments import PaymentState, PaymentStatus, merge
 from app.models import Payment, PaymentEvent
 from app.psp import base as psp
+from app.psp.declines import Decline
 
 
 def event(
@@ -139,9 +140,7 @@ def _merge(
         payment.next_action_url = None
         payment.next_action_client_secret = None
     if merged.status is PaymentStatus.FAILED and result.decline is not None:
-        payment.decline_code = result.decline.code.value
-        payment.decline_message = result.decline.message[:500]
-        payment.decline_provider_code = result.decline.provider_code
+        record_decline(payment, result.decline)
     payment.updated_at = clock.now()
     common: dict[str, Any] = {"source": source, "clock": clock, "psp_event_id": psp_event_id}
     session.add(event(payment, f"payment.{merged.status.value}", **common))
@@ -150,6 +149,21 @@ def _merge(
             event(payment, "payment.captured", amount=merged.received - received_before, **common)
         )
     return True
+
+
+def record_decline(payment: Payment, decline: Decline) -> None:
+    """Keep why ``payment`` failed: our code, the provider's and the network's codes, and
+    the retry advice decided now (dunning and the retry guard read it)."""
+    payment.decline_code = decline.code.value
+    payment.decline_message = decline.message[:500]
+    payment.decline_provider_code = _short(decline.provider_code, 64)
+    payment.decline_network_code = _short(decline.network_decline_code, 16)
+    payment.decline_network_advice_code = _short(decline.network_advice_code, 16)
+    payment.decline_advice = decline.advice.value
+
+
+def _short(code: str | None, length: int) -> str | None:
+    return None if code is None else code[:length]
 
 
 async def settle_invoice(session: AsyncSession, payment: Payment, clock: Clock) -> None:

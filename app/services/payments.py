@@ -26,6 +26,7 @@ from app.domain.money import Money, parse_money
 from app.domain.payments import CaptureMethod, PaymentStatus
 from app.models import Payment, PaymentMethod, PspCustomer, Refund
 from app.psp import base as psp
+from app.psp.declines import Decline, DeclineCode
 from app.psp.errors import (
     OperationNotSupported,
     PspAuthError,
@@ -38,7 +39,13 @@ from app.psp.errors import (
 from app.psp.registry import PspRegistry
 from app.services import idempotency, webhooks
 from app.services.customers import ensure_not_erased, live_customer
-from app.services.payment_records import apply_result, event, lock_payment, lock_reference
+from app.services.payment_records import (
+    apply_result,
+    event,
+    lock_payment,
+    lock_reference,
+    record_decline,
+)
 from app.services.psp_calls import gateway
 
 logger = logging.getLogger("paygate.payments")
@@ -359,7 +366,6 @@ def _failed_before_psp(
 ) -> None:
     payment.status = PaymentStatus.FAILED
     payment.outcome_unknown_since = None
-    payment.decline_code = code
-    payment.decline_message = message[:500]
+    record_decline(payment, Decline(DeclineCode(code), message))
     payment.updated_at = clock.now()
     session.add(event(payment, "payment.failed", source="api", clock=clock))

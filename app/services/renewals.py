@@ -26,12 +26,12 @@ from app.domain.billing import (
     period_at,
 )
 from app.domain.clock import Clock, FrozenClock
+from app.domain.dunning import WAITS_FOR_NEW_METHOD
 from app.models import Customer, Invoice, Subscription
-from app.psp.declines import RetryAdvice
 from app.psp.registry import PspRegistry
-from app.services import invoices, test_clocks
+from app.services import dunning, invoices, test_clocks
 
-DEFAULT_POLICY = DunningPolicy()
+DEFAULT_POLICY = dunning.DEFAULT_POLICY
 BILLABLE = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
 INCOMPLETE_WINDOW = timedelta(hours=23)
 
@@ -132,17 +132,25 @@ async def _renew(
         subscription.status = SubscriptionStatus.ACTIVE
     subscription.current_period_start, subscription.current_period_end = start, end
     subscription.updated_at = start
-    unpaid = subscription.status is SubscriptionStatus.UNPAID
+    # An unpaid subscription keeps invoicing, but is not charged; nor is one whose
+    # collection waits for a new payment method: its invoices say why.
+    waiting = subscription.status is SubscriptionStatus.UNPAID or (
+        subscription.collection_stop_reason in WAITS_FOR_NEW_METHOD
+    )
+    if waiting and subscription.collection_stop_reason and subscription.collection_stop_action:
+        dunning.stop(invoice, subscription.collection_stop_reason,
+                     subscription.collection_stop_action, start)  # fmt: skip
     subscription_id, invoice_id = subscription.id, invoice.id
     method = await invoices.default_method(session, subscription)
     await session.commit()
-    if unpaid or invoice.status is InvoiceStatus.PAID:
-        return "invoiced"  # an unpaid subscription keeps invoicing, but is not charged
+    if waiting or invoice.status is InvoiceStatus.PAID:
+        return "invoiced"
     attempt = await invoices.collect(
         session, psps=psps, clock=at, invoice_id=invoice_id, payment_method_id=method,
         off_session=True,
     )  # fmt: skip
-    await after_attempt(session, subscription_id, attempt, at, first=True, policy=policy)
+    await dunning.after_attempt(session, subscription_id, attempt, at, first=True,
+                                policy=policy)  # fmt: skip
     return "renewed"
 
 
@@ -178,44 +186,9 @@ async def _retry(
         session, psps=psps, clock=at, invoice_id=invoice_id, payment_method_id=method,
         off_session=True,
     )  # fmt: skip
-    await after_attempt(session, subscription_id, attempt, at, first=False, policy=policy)
+    await dunning.after_attempt(session, subscription_id, attempt, at, first=False,
+                                policy=policy)  # fmt: skip
     return "retried"
-
-
-async def after_attempt(
-    session: AsyncSession,
-    subscription_id: uuid.UUID,
-    attempt: invoices.Attempt,
-    at: FrozenClock,
-    *,
-    first: bool,
-    policy: DunningPolicy = DEFAULT_POLICY,
-) -> None:
-    subscription = await session.get(Subscription, subscription_id, with_for_update=True,
-                                     populate_existing=True)  # fmt: skip
-    assert subscription is not None
-    if attempt.paid:
-        subscription.status = SubscriptionStatus.ACTIVE
-        subscription.retry_count = 0
-        subscription.next_retry_at = None
-    elif attempt.advice is RetryAdvice.CUSTOMER_ACTION_REQUIRED:
-        subscription.status = SubscriptionStatus.PAST_DUE  # waits for the customer
-        subscription.next_retry_at = None
-    else:
-        retries = 0 if first else subscription.retry_count + 1
-        subscription.retry_count = retries
-        days = policy.retry_days
-        if retries < len(days):
-            waited = days[retries - 1] if retries else 0
-            subscription.status = SubscriptionStatus.PAST_DUE
-            subscription.next_retry_at = at.now() + timedelta(days=days[retries] - waited)
-        else:
-            subscription.status = policy.final_status
-            subscription.next_retry_at = None
-            if policy.final_status is SubscriptionStatus.CANCELED:
-                subscription.ended_at = at.now()
-    subscription.updated_at = at.now()
-    await session.commit()
 
 
 async def run_due(

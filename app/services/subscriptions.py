@@ -1,5 +1,5 @@
 """Subscriptions: creation (first invoice paid at once, or a trial), cancellation, pause
-and resume, on the customer's clock. Renewals and dunning are in ``renewals``."""
+and resume, on the customer's clock. Renewals are in ``renewals``, dunning in ``dunning``."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from app.domain.ids import new_id
 from app.models import Invoice, Payment, Price, Subscription, SubscriptionItem
 from app.models.catalog import PriceType
 from app.psp.registry import PspRegistry
-from app.services import coupons, idempotency, invoices, renewals, test_clocks
+from app.services import coupons, dunning, idempotency, invoices, test_clocks
 from app.services.customers import ensure_not_erased, live_customer
 from app.services.experiments import units
 from app.services.renewals import BILLABLE
@@ -217,6 +217,7 @@ async def invoice_paid(session: AsyncSession, payment: Payment, clock: Clock) ->
         return
     if invoice.status is not InvoiceStatus.PAID or invoice.subscription_id is None:
         return
+    dunning.resume(invoice)
     subscription = await session.get(Subscription, invoice.subscription_id,
                                      with_for_update=True, populate_existing=True)  # fmt: skip
     assert subscription is not None
@@ -228,6 +229,7 @@ async def invoice_paid(session: AsyncSession, payment: Payment, clock: Clock) ->
         subscription.status = SubscriptionStatus.ACTIVE
         subscription.next_retry_at = None
         subscription.retry_count = 0
+        dunning.resume(subscription)
         subscription.updated_at = clock.now()
 
 
@@ -332,7 +334,7 @@ async def resume_subscription(
         session, psps=psps, clock=now, invoice_id=invoice_id, payment_method_id=method,
         off_session=True,
     )  # fmt: skip
-    await renewals.after_attempt(session, subscription_id, attempt, now, first=True)
+    await dunning.after_attempt(session, subscription_id, attempt, now, first=True)
     found = await session.get(Subscription, subscription_id, populate_existing=True)
     assert found is not None
     return found

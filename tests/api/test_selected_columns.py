@@ -42,6 +42,7 @@ UNDER = {
     "Money": "{ amountMinor currency }",
     "InvoiceLine": "{ amount { amountMinor currency } }",
     "SubscriptionItem": "{ quantity unitAmount { amountMinor currency } }",
+    "CollectionStop": "{ reason customerAction message stoppedAt }",
 }
 
 
@@ -93,13 +94,17 @@ async def rows(api: Api, database_url: str) -> str:
             "canceled_at = current_period_end - interval '2 days', cancel_at_period_end = true, "
             "ended_at = current_period_end + interval '3 days', "
             "next_retry_at = current_period_end + interval '4 days', status = 'past_due', "
-            "currency = 'EUR'"
+            "currency = 'EUR', collection_stop_reason = 'payment_method_refused', "
+            "collection_stop_action = 'add_payment_method', "
+            "collection_stopped_at = current_period_end + interval '6 hours'"
         )
         await connection.execute(
             "UPDATE invoices SET subtotal_minor = total_minor + 17, discount_minor = 31, "
             "tax_minor = 14, tax_included_minor = 5, amount_paid_minor = total_minor - 7, "
             "attempt_count = 3, paid_at = period_end + interval '5 hours', currency = 'EUR', "
-            "billing_reason = 'subscription_cycle'"
+            "billing_reason = 'subscription_cycle', collection_stop_reason = 'retries_exhausted', "
+            "collection_stop_action = 'contact_bank', "
+            "collection_stopped_at = period_end + interval '7 hours'"
         )
         await connection.execute(
             "UPDATE invoice_lines SET discount_minor = 3, tax_minor = 2, tax_included_minor = 1, "

@@ -54,6 +54,7 @@ from app.psp.errors import (
     WebhookVerificationError,
 )
 from app.psp.paypal import PayPalGateway, mappers, webhooks
+from app.psp.paypal import declines as paypal_declines
 from app.settings import PayPalSettings
 from tests.psp.fake_server import free_port
 from tests.psp.harness import RecordedCall
@@ -257,6 +258,36 @@ def test_a_declined_card_capture_carries_the_processor_code() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("brand", "advice_code", "advice"),
+    [
+        # Mastercard's 02: cannot approve now, retry 72 hours later
+        ("MASTERCARD", "02", RetryAdvice.RETRY_LATER),
+        # Visa's 02: the cardholder stopped this one payment: never resubmit it
+        ("VISA", "02", RetryAdvice.DO_NOT_RETRY),
+        ("MASTERCARD", "03", RetryAdvice.DO_NOT_RETRY),
+        ("VISA", "21", RetryAdvice.DO_NOT_RETRY),
+        ("MASTERCARD", "01", RetryAdvice.CUSTOMER_ACTION_REQUIRED),
+        ("MASTERCARD", "40", RetryAdvice.RETRY_LATER),  # product information: the code decides
+    ],
+)
+def test_the_networks_payment_advice_code_refines_the_advice(
+    brand: str, advice_code: str, advice: RetryAdvice
+) -> None:
+    order = fixture("order_completed_card_declined")
+    order["payment_source"]["card"]["brand"] = brand
+    capture = order["purchase_units"][0]["payments"]["captures"][0]
+    capture["processor_response"]["payment_advice_code"] = advice_code
+    decline = mappers.payment_from_order(order).decline
+    assert decline is not None
+    assert (decline.code, decline.network, decline.network_advice_code) == (
+        DeclineCode.CARD_DECLINED,  # 5100, generic: retried on its own
+        brand.lower(),
+        advice_code,
+    )
+    assert decline.advice is advice
+
+
 def test_a_denied_authorization_carries_the_processor_code() -> None:
     result = mappers.payment_from_order(fixture("order_completed_authorization_denied"))
     assert result.status is PaymentStatus.FAILED
@@ -302,54 +333,88 @@ def test_authorization_unknown_status_is_a_bad_response() -> None:
 
 # --- declines ---------------------------------------------------------------------------------
 
+# PayPal's processor response codes (paypal-server-sdk ProcessorResponseCode: the meaning
+# after each code) and what they mean for us.
+D = DeclineCode
 PROCESSOR_CODES = {
-    "00N7": DeclineCode.INCORRECT_CVC, "0100": DeclineCode.DO_NOT_HONOR,
-    "0390": DeclineCode.INCORRECT_NUMBER, "0500": DeclineCode.DO_NOT_HONOR,
-    "0580": DeclineCode.DO_NOT_HONOR, "0880": DeclineCode.PROCESSING_ERROR,
-    "0960": DeclineCode.PROCESSING_ERROR, "10BR": DeclineCode.CARD_DECLINED,
-    "1312": DeclineCode.CARD_NOT_SUPPORTED, "1320": DeclineCode.CURRENCY_NOT_SUPPORTED,
-    "1330": DeclineCode.INCORRECT_NUMBER, "1335": DeclineCode.CARD_DECLINED,
-    "1352": DeclineCode.CARD_DECLINED, "1380": DeclineCode.EXPIRED_CARD,
-    "1382": DeclineCode.INCORRECT_CVC, "1393": DeclineCode.CARD_DECLINED,
-    "5100": DeclineCode.CARD_DECLINED, "5110": DeclineCode.INCORRECT_CVC,
-    "5120": DeclineCode.INSUFFICIENT_FUNDS, "5140": DeclineCode.CARD_DECLINED,
-    "5150": DeclineCode.LOST_OR_STOLEN, "5160": DeclineCode.DO_NOT_HONOR,
-    "5180": DeclineCode.CARD_DECLINED, "5210": DeclineCode.CARD_DECLINED,
-    "5400": DeclineCode.EXPIRED_CARD, "5650": DeclineCode.AUTHENTICATION_REQUIRED,
-    "5700": DeclineCode.CARD_DECLINED, "5710": DeclineCode.LIMIT_EXCEEDED,
-    "5920": DeclineCode.PROCESSING_ERROR, "5930": DeclineCode.CARD_DECLINED,
-    "6300": DeclineCode.INCORRECT_NUMBER, "7700": DeclineCode.AUTHENTICATION_FAILED,
-    "7710": DeclineCode.AUTHENTICATION_FAILED, "7800": DeclineCode.CARD_NOT_SUPPORTED,
-    "8000": DeclineCode.PROCESSING_ERROR, "8110": DeclineCode.PROCESSING_ERROR,
-    "8220": DeclineCode.PROCESSING_ERROR, "9100": DeclineCode.PROCESSING_ERROR,
-    "9500": DeclineCode.FRAUDULENT, "9510": DeclineCode.FRAUDULENT,
-    "9520": DeclineCode.LOST_OR_STOLEN, "9530": DeclineCode.DO_NOT_HONOR,
-    "9540": DeclineCode.CARD_DECLINED, "PCVV": DeclineCode.INCORRECT_CVC,
-    "PPC2": DeclineCode.INCORRECT_CVC, "PPAX": DeclineCode.LIMIT_EXCEEDED,
-    "PPCT": DeclineCode.CARD_NOT_SUPPORTED, "PPCU": DeclineCode.CURRENCY_NOT_SUPPORTED,
-    "PPUC": DeclineCode.CURRENCY_NOT_SUPPORTED, "PPD3": DeclineCode.AUTHENTICATION_FAILED,
-    "PPEX": DeclineCode.EXPIRED_CARD, "PPEF": DeclineCode.EXPIRED_CARD,
-    "PPEL": DeclineCode.LIMIT_EXCEEDED, "PP06": DeclineCode.CARD_DECLINED,
-    "PPRN": DeclineCode.DO_NOT_HONOR,
-}  # fmt: skip
+    "00N7": D.INCORRECT_CVC,  # CVV2_FAILURE_POSSIBLE_RETRY_WITH_CVV
+    "0100": D.DO_NOT_HONOR,  # REFERRAL
+    "0390": D.INVALID_ACCOUNT,  # ACCOUNT_NOT_FOUND
+    "0500": D.DO_NOT_HONOR,  # DO_NOT_HONOR
+    "0580": D.DO_NOT_HONOR,  # UNAUTHORIZED_TRANSACTION
+    "0880": D.PROCESSING_ERROR,  # CRYPTOGRAPHIC_FAILURE
+    "0960": D.ISSUER_UNAVAILABLE,  # SYSTEM_MALFUNCTION (Visa 96)
+    "10BR": D.CARD_DECLINED,  # ISSUER_REJECTED
+    "1312": D.CARD_NOT_SUPPORTED,  # INVALID_TRANSACTION_CARD_ISSUER_ACQUIRER
+    "1320": D.CURRENCY_NOT_SUPPORTED,  # INVALID_CURRENCY_CODE
+    "1330": D.INVALID_ACCOUNT,  # INVALID_ACCOUNT
+    "1335": D.INVALID_ACCOUNT,  # INVALID_ACCOUNT_RECURRING
+    "1352": D.RESTRICTED_CARD,  # RESTRICTED_OR_INACTIVE_ACCOUNT
+    "1380": D.EXPIRED_CARD,  # INVALID_EXPIRATION
+    "1382": D.INCORRECT_CVC,  # INVALID_CARD_VERIFICATION_VALUE
+    "1393": D.CARD_DECLINED,  # TRANSACTION_CANNOT_BE_COMPLETED
+    "5100": D.CARD_DECLINED,  # GENERIC_DECLINE
+    "5110": D.INCORRECT_CVC,  # CVV2_FAILURE
+    "5120": D.INSUFFICIENT_FUNDS,  # INSUFFICIENT_FUNDS
+    "5140": D.INVALID_ACCOUNT,  # CARD_CLOSED
+    "5150": D.PICKUP_CARD,  # PICKUP_CARD_SPECIAL_CONDITIONS: do not retry the same card
+    "5160": D.DO_NOT_HONOR,  # UNAUTHORIZED_USER
+    "5180": D.INVALID_ACCOUNT,  # INVALID_OR_RESTRICTED_CARD: do not retry the same card
+    "5210": D.CARD_NOT_SUPPORTED,  # INVALID_TRANSACTION (Visa 12)
+    "5400": D.EXPIRED_CARD,  # EXPIRED_CARD
+    "5650": D.AUTHENTICATION_REQUIRED,  # DECLINED_SCA_REQUIRED
+    "5700": D.CARD_NOT_SUPPORTED,  # TRANSACTION_NOT_PERMITTED (Visa 57)
+    "5710": D.LIMIT_EXCEEDED,  # TX_ATTEMPTS_EXCEED_LIMIT
+    "5910": D.DO_NOT_TRY_AGAIN,  # ISSUER_NOT_AVAILABLE_NOT_RETRIABLE
+    "5920": D.ISSUER_UNAVAILABLE,  # ISSUER_NOT_AVAILABLE_RETRIABLE
+    "5930": D.CARD_DECLINED,  # CARD_NOT_ACTIVATED
+    "5950": D.INVALID_ACCOUNT,  # DECLINED_DUE_TO_UPDATED_ACCOUNT
+    "6300": D.INVALID_ACCOUNT,  # ACCOUNT_NOT_ON_FILE
+    "7700": D.AUTHENTICATION_FAILED,  # ERROR_3DS
+    "7710": D.AUTHENTICATION_FAILED,  # AUTHENTICATION_FAILED
+    "7800": D.CARD_NOT_SUPPORTED,  # BIN_ERROR
+    "8000": D.PROCESSING_ERROR,  # PROCESSOR_SYSTEM_ERROR
+    "8110": D.PROCESSING_ERROR,  # RETRIABLE_COMMUNICATION_ERROR
+    "8220": D.PROCESSING_ERROR,  # SYSTEM_UNAVAILABLE
+    "9100": D.TRY_AGAIN_LATER,  # DECLINED_PLEASE_RETRY
+    "9500": D.FRAUDULENT,  # SUSPECTED_FRAUD: do not retry the same card
+    "9510": D.FRAUDULENT,  # SECURITY_VIOLATION
+    "9520": D.LOST_OR_STOLEN,  # LOST_OR_STOLEN: do not retry the same card
+    "9530": D.DO_NOT_HONOR,  # HOLD_CALL_CENTER
+    "9540": D.CARD_DECLINED,  # REFUSED_CARD
+    "PCVV": D.INCORRECT_CVC,  # CVV_FAILURE
+    "PPC2": D.INCORRECT_CVC,  # ARC_CVV
+    "PPAB": D.RESTRICTED_CARD,  # ACCOUNT_BLOCKED_BY_ISSUER
+    "PPAX": D.LIMIT_EXCEEDED,  # AMOUNT_EXCEEDED
+    "PPCT": D.CARD_NOT_SUPPORTED,  # CARD_TYPE_UNSUPPORTED
+    "PPCU": D.CURRENCY_NOT_SUPPORTED,  # CURRENCY_USED_INVALID
+    "PPUC": D.CURRENCY_NOT_SUPPORTED,  # CURRENCY_CODE_UNSUPPORTED
+    "PPD3": D.AUTHENTICATION_FAILED,  # SECURE_ERROR_3DS
+    "PPEX": D.EXPIRED_CARD,  # EXPIRY_DATE
+    "PPEF": D.EXPIRED_CARD,  # EXPIRED_FUNDING_INSTRUMENT
+    "PPEL": D.LIMIT_EXCEEDED,  # EXCEEDS_FREQUENCY_LIMIT
+    "PPNL": D.DO_NOT_TRY_AGAIN,  # EXCEEDS_NETWORK_FREQUENCY_LIMIT
+    "PP06": D.INVALID_ACCOUNT,  # ACCOUNT_CLOSED
+    "PPRN": D.DO_NOT_TRY_AGAIN,  # REATTEMPT_NOT_PERMITTED
+}
 ISSUES = {
-    "INSTRUMENT_DECLINED": DeclineCode.INSTRUMENT_DECLINED,
-    "REDIRECT_PAYER_FOR_ALTERNATE_FUNDING": DeclineCode.INSTRUMENT_DECLINED,
-    "PAYER_ACTION_REQUIRED": DeclineCode.PAYER_ACTION_REQUIRED,
-    "TRANSACTION_REFUSED": DeclineCode.CARD_DECLINED,
-    "PAYER_CANNOT_PAY": DeclineCode.DO_NOT_HONOR,
-    "PAYER_ACCOUNT_LOCKED_OR_CLOSED": DeclineCode.DO_NOT_HONOR,
-    "PAYER_ACCOUNT_RESTRICTED": DeclineCode.DO_NOT_HONOR,
-    "CARD_EXPIRED": DeclineCode.EXPIRED_CARD,
-    "TRANSACTION_BLOCKED_BY_PAYEE": DeclineCode.FRAUDULENT,
-    "TRANSACTION_LIMIT_EXCEEDED": DeclineCode.LIMIT_EXCEEDED,
-    "MAX_NUMBER_OF_PAYMENT_ATTEMPTS_EXCEEDED": DeclineCode.LIMIT_EXCEEDED,
+    "INSTRUMENT_DECLINED": D.INSTRUMENT_DECLINED,
+    "REDIRECT_PAYER_FOR_ALTERNATE_FUNDING": D.INSTRUMENT_DECLINED,
+    "PAYER_ACTION_REQUIRED": D.PAYER_ACTION_REQUIRED,
+    "TRANSACTION_REFUSED": D.CARD_DECLINED,
+    "PAYER_CANNOT_PAY": D.CARD_NOT_SUPPORTED,
+    "PAYER_ACCOUNT_LOCKED_OR_CLOSED": D.INVALID_ACCOUNT,
+    "PAYER_ACCOUNT_RESTRICTED": D.RESTRICTED_CARD,
+    "CARD_EXPIRED": D.EXPIRED_CARD,
+    "TRANSACTION_BLOCKED_BY_PAYEE": D.FRAUDULENT,
+    "TRANSACTION_LIMIT_EXCEEDED": D.LIMIT_EXCEEDED,
+    "MAX_NUMBER_OF_PAYMENT_ATTEMPTS_EXCEEDED": D.LIMIT_EXCEEDED,
 }
 
 
 def test_every_decline_table_entry_is_tested() -> None:
-    assert mappers.PROCESSOR_DECLINES == PROCESSOR_CODES
-    assert mappers.ISSUE_DECLINES == ISSUES
+    assert paypal_declines.PROCESSOR_DECLINES == PROCESSOR_CODES
+    assert paypal_declines.ISSUE_DECLINES == ISSUES
 
 
 @pytest.mark.parametrize(("code", "expected"), sorted(PROCESSOR_CODES.items()))
@@ -364,7 +429,7 @@ def test_processor_response_codes(code: str, expected: DeclineCode) -> None:
 
 @pytest.mark.parametrize(("issue", "expected"), sorted(ISSUES.items()))
 def test_issue_codes(issue: str, expected: DeclineCode) -> None:
-    decline = mappers.decline(issue, "PayPal's description")
+    decline = paypal_declines.decline(issue, "PayPal's description")
     assert (decline.code, decline.provider_code, decline.message) == (
         expected,
         issue,
@@ -390,7 +455,8 @@ def test_an_unknown_processor_code_is_unknown_with_the_code_kept() -> None:
     decline = mappers.payment_from_order(order).decline
     assert decline is not None
     assert (decline.code, decline.provider_code) == (DeclineCode.UNKNOWN, "PPZZ")
-    assert decline.advice is RetryAdvice.DO_NOT_RETRY
+    # an unmapped code could be Visa category 1: never retried blindly, the customer acts
+    assert decline.advice is RetryAdvice.CUSTOMER_ACTION_REQUIRED
 
 
 # --- refunds, disputes, payment tokens, money -----------------------------------------------------

@@ -22,7 +22,7 @@ from app.psp.base import (
 )
 from app.psp.declines import ADVICE, DeclineCode, RetryAdvice
 from app.psp.errors import PspInvalidRequest, PspOutcomeUnknown, PspUnavailable
-from app.psp.sandbox import TOKENS, SandboxGateway, adapter
+from app.psp.sandbox import TOKENS, SandboxGateway, tokens
 
 USD = Money(5000, "USD")
 
@@ -65,22 +65,49 @@ def request(method: str, key: str, **changes: object) -> PaymentRequest:
     return PaymentRequest(**fields)  # type: ignore[arg-type]
 
 
+R, S, C = RetryAdvice.RETRY_LATER, RetryAdvice.DO_NOT_RETRY, RetryAdvice.CUSTOMER_ACTION_REQUIRED
+
+
+# token: the decline it gives (code, issuer's response code, network advice code), and the
+# advice that follows (Visa's category of the code, or the network's advice code).
 @pytest.mark.parametrize(
-    ("token", "code"),
+    ("token", "code", "network_code", "advice_code", "advice"),
     [
-        ("tok_chargeDeclined", DeclineCode.CARD_DECLINED),
-        ("tok_insufficientFunds", DeclineCode.INSUFFICIENT_FUNDS),
-        ("tok_expiredCard", DeclineCode.EXPIRED_CARD),
-        ("tok_incorrectCvc", DeclineCode.INCORRECT_CVC),
+        ("tok_chargeDeclined", DeclineCode.CARD_DECLINED, None, None, R),
+        ("tok_doNotHonor", DeclineCode.DO_NOT_HONOR, "05", None, R),
+        ("tok_insufficientFunds", DeclineCode.INSUFFICIENT_FUNDS, None, None, R),
+        ("tok_issuerUnavailable", DeclineCode.ISSUER_UNAVAILABLE, "91", None, R),
+        ("tok_expiredCard", DeclineCode.EXPIRED_CARD, None, None, C),
+        ("tok_incorrectCvc", DeclineCode.INCORRECT_CVC, None, None, C),
+        ("tok_lostCard", DeclineCode.LOST_CARD, "41", None, S),
+        ("tok_stolenCard", DeclineCode.STOLEN_CARD, "43", None, S),
+        ("tok_pickupCard", DeclineCode.PICKUP_CARD, "04", None, S),
+        ("tok_accountClosed", DeclineCode.INVALID_ACCOUNT, "46", None, S),
+        ("tok_stopPayment", DeclineCode.PAYMENT_STOPPED, "R1", None, S),
+        ("tok_fraudulent", DeclineCode.FRAUDULENT, "59", None, S),
+        ("tok_mastercardDoNotTryAgain", DeclineCode.CARD_DECLINED, "05", "03", S),
+        ("tok_mastercardTryAgainIn72Hours", DeclineCode.INSUFFICIENT_FUNDS, "51", "02", R),
     ],
 )
 async def test_decline_tokens(
-    sandbox: tuple[SandboxGateway, Sink], token: str, code: DeclineCode
+    sandbox: tuple[SandboxGateway, Sink],
+    token: str,
+    code: DeclineCode,
+    network_code: str | None,
+    advice_code: str | None,
+    advice: RetryAdvice,
 ) -> None:
     gateway, _ = sandbox
     result = await gateway.create_payment(request(await attach(gateway, token), token))
     assert result.status is PaymentStatus.FAILED
-    assert result.decline is not None and result.decline.code is code
+    decline = result.decline
+    assert decline is not None
+    assert (decline.code, decline.network_decline_code, decline.network_advice_code) == (
+        code,
+        network_code,
+        advice_code,
+    )
+    assert decline.advice is advice
 
 
 async def test_three_d_secure_off_session_needs_the_customer(
@@ -171,7 +198,7 @@ async def test_events_are_signed_json(sandbox: tuple[SandboxGateway, Sink]) -> N
 
 
 def test_every_magic_token_is_documented_and_every_decline_has_advice() -> None:
-    assert all(token in (adapter.__doc__ or "") for token in TOKENS)
+    assert all(token in (tokens.__doc__ or "") for token in TOKENS)
     assert set(ADVICE) == set(DeclineCode)
 
 

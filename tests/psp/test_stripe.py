@@ -661,25 +661,31 @@ STRIPE_DECLINE_CODES: dict[str, DeclineCode] = {
     "incorrect_pin": DeclineCode.AUTHENTICATION_FAILED,
     "invalid_pin": DeclineCode.AUTHENTICATION_FAILED,
     "pin_try_exceeded": DeclineCode.AUTHENTICATION_FAILED,
-    # "can't be authorised: attempt the payment again"; "the issuer couldn't be reached";
-    # "couldn't be processed by the issuer: attempt again"; "an error occurred while
-    # processing the card"; (deprecated) "ask the customer to attempt the payment again";
-    # "a transaction with identical amount and card was submitted very recently"
-    "approve_with_id": DeclineCode.PROCESSING_ERROR,
-    "issuer_not_available": DeclineCode.PROCESSING_ERROR,
-    "reenter_transaction": DeclineCode.PROCESSING_ERROR,
+    # "can't be authorised: attempt the payment again"; (deprecated) "ask the customer to
+    # attempt the payment again": the issuer asks for a later attempt (Visa category 2)
+    "approve_with_id": DeclineCode.TRY_AGAIN_LATER,
+    "reenter_transaction": DeclineCode.TRY_AGAIN_LATER,
+    "try_again_later": DeclineCode.TRY_AGAIN_LATER,
+    # "the issuer couldn't be reached" (Visa 91, category 2)
+    "issuer_not_available": DeclineCode.ISSUER_UNAVAILABLE,
+    # "an error occurred while processing the card"
     "processing_error": DeclineCode.PROCESSING_ERROR,
-    "try_again_later": DeclineCode.PROCESSING_ERROR,
-    "duplicate_transaction": DeclineCode.PROCESSING_ERROR,
+    # "a transaction with identical amount and card was submitted very recently": not the
+    # card's fault, a later attempt may pass (a generic decline)
+    "duplicate_transaction": DeclineCode.CARD_DECLINED,
     # "declined for an unknown reason: the customer needs to contact their card issuer"
+    # (Visa 05 "do not honor", category 4: may be retried within the caps)
     "call_issuer": DeclineCode.DO_NOT_HONOR,
     "do_not_honor": DeclineCode.DO_NOT_HONOR,
-    "do_not_try_again": DeclineCode.DO_NOT_HONOR,  # deprecated
-    "no_action_taken": DeclineCode.DO_NOT_HONOR,
-    "revocation_of_all_authorizations": DeclineCode.DO_NOT_HONOR,
-    "revocation_of_authorization": DeclineCode.DO_NOT_HONOR,
     "security_violation": DeclineCode.DO_NOT_HONOR,
-    "stop_payment_order": DeclineCode.DO_NOT_HONOR,
+    "no_action_taken": DeclineCode.CARD_DECLINED,
+    # (deprecated) "declined for an unknown reason" under a name that says it all: never again
+    "do_not_try_again": DeclineCode.DO_NOT_TRY_AGAIN,
+    # the cardholder stopped this payment or every payment to the merchant (Visa R0, R1, R3:
+    # category 1, never retried)
+    "revocation_of_all_authorizations": DeclineCode.PAYMENT_STOPPED,
+    "revocation_of_authorization": DeclineCode.PAYMENT_STOPPED,
+    "stop_payment_order": DeclineCode.PAYMENT_STOPPED,
     # "declined for an unknown reason, or Radar or Adaptive Acceptance blocked the payment"
     "generic_decline": DeclineCode.CARD_DECLINED,
     # "doesn't support this type of purchase"; "isn't permitted"; "unknown reason" for the
@@ -696,19 +702,21 @@ STRIPE_DECLINE_CODES: dict[str, DeclineCode] = {
     "invalid_amount": DeclineCode.LIMIT_EXCEEDED,
     "insufficient_funds": DeclineCode.INSUFFICIENT_FUNDS,
     # "the card has expired"; "the expiry month/year is invalid: try again with the correct
-    # expiry date"; the issuer has new details of the card (a replaced card)
+    # expiry date"
     "expired_card": DeclineCode.EXPIRED_CARD,
     "invalid_expiry_month": DeclineCode.EXPIRED_CARD,
     "invalid_expiry_year": DeclineCode.EXPIRED_CARD,
-    "new_account_information_available": DeclineCode.EXPIRED_CARD,
     "incorrect_cvc": DeclineCode.INCORRECT_CVC,
     "invalid_cvc": DeclineCode.INCORRECT_CVC,
-    # "the card number is incorrect"; "the card, or account the card is connected to, is
-    # invalid"; "a Stripe test card number was used: a genuine card must be used"
+    # "the card number is incorrect"; "a Stripe test card number was used: a genuine card
+    # must be used"
     "incorrect_number": DeclineCode.INCORRECT_NUMBER,
     "invalid_number": DeclineCode.INCORRECT_NUMBER,
-    "invalid_account": DeclineCode.INCORRECT_NUMBER,
     "testmode_decline": DeclineCode.INCORRECT_NUMBER,
+    # "the card, or account the card is connected to, is invalid"; the issuer has new details
+    # of the card (a replaced card): the card on file will not be approved again
+    "invalid_account": DeclineCode.INVALID_ACCOUNT,
+    "new_account_information_available": DeclineCode.INVALID_ACCOUNT,
     # "the postal code / address is incorrect: try again using the correct one"
     "incorrect_zip": DeclineCode.PAYER_ACTION_REQUIRED,
     "incorrect_address": DeclineCode.PAYER_ACTION_REQUIRED,
@@ -716,11 +724,12 @@ STRIPE_DECLINE_CODES: dict[str, DeclineCode] = {
     "fraudulent": DeclineCode.FRAUDULENT,
     "merchant_blacklist": DeclineCode.FRAUDULENT,
     # "reported lost"; "reported stolen"; "can't use this card (it's possible it was reported
-    # lost or stolen)" for both pickup_card and restricted_card
-    "lost_card": DeclineCode.LOST_OR_STOLEN,
-    "stolen_card": DeclineCode.LOST_OR_STOLEN,
-    "pickup_card": DeclineCode.LOST_OR_STOLEN,
-    "restricted_card": DeclineCode.LOST_OR_STOLEN,
+    # lost or stolen)" for pickup_card (Visa 04, category 1) and restricted_card (Visa 62,
+    # category 2: a restriction that may be lifted)
+    "lost_card": DeclineCode.LOST_CARD,
+    "stolen_card": DeclineCode.STOLEN_CARD,
+    "pickup_card": DeclineCode.PICKUP_CARD,
+    "restricted_card": DeclineCode.RESTRICTED_CARD,
 }
 # The card errors of https://docs.stripe.com/error-codes that a failed PaymentIntent carries
 # as its ``code`` without a ``decline_code``; those named like a decline code mean the same.

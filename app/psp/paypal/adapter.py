@@ -59,7 +59,7 @@ from app.psp.base import (
     WebhookEvent,
 )
 from app.psp.errors import PspBadResponse, PspInvalidRequest, WebhookVerificationError
-from app.psp.paypal import mappers, webhooks
+from app.psp.paypal import declines, mappers, webhooks
 from app.psp.paypal.client import PayPalClient, PayPalDecline
 from app.psp.paypal.mappers import PSP, Json
 from app.settings import PayPalSettings
@@ -325,7 +325,7 @@ class PayPalGateway:
         return mappers.payment_from_order(mappers.with_transaction(order, "authorizations", voided))
 
     def _declined(self, reference: str, amount: Money, refused: PayPalDecline) -> PaymentResult:
-        decline = mappers.decline(refused.issue, refused.description)
+        decline = declines.decline(refused.issue, refused.description)
         return mappers.declined_payment(reference, amount, decline, f"DECLINED/{refused.issue}")
 
     # --- refunds -------------------------------------------------------------------------------

@@ -59,7 +59,8 @@ from app.psp.errors import (
     PspRateLimited,
     PspUnavailable,
 )
-from app.psp.paypal.mappers import ISSUE_DECLINES, PSP, Json
+from app.psp.paypal.declines import ISSUE_DECLINES
+from app.psp.paypal.mappers import PSP, Json
 from app.settings import PayPalSettings
 
 ENVIRONMENTS = {"sandbox": Environment.SANDBOX, "production": Environment.PRODUCTION}

@@ -26,8 +26,9 @@ from app.psp.base import (
     RefundResult,
     RefundStatus,
 )
-from app.psp.declines import Decline, DeclineCode, decline_from
+from app.psp.declines import Decline
 from app.psp.errors import OperationNotSupported, PspBadResponse, PspInvalidRequest
+from app.psp.paypal.declines import transaction_decline
 
 PSP = "paypal"
 Json = dict[str, Any]
@@ -102,57 +103,6 @@ REFUND_STATUS: dict[str, RefundStatus] = {
 }
 _CAPTURED = ("COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED")
 _CAPTURABLE = ("CREATED", "PARTIALLY_CAPTURED")
-
-# --- declines ------------------------------------------------------------------------------
-
-# details[].issue of a 422 that is a decline (data), not a fault. Any other issue of a
-# 4xx answer is a PspInvalidRequest.
-ISSUE_DECLINES: dict[str, DeclineCode] = {
-    "INSTRUMENT_DECLINED": DeclineCode.INSTRUMENT_DECLINED,
-    "REDIRECT_PAYER_FOR_ALTERNATE_FUNDING": DeclineCode.INSTRUMENT_DECLINED,
-    "PAYER_ACTION_REQUIRED": DeclineCode.PAYER_ACTION_REQUIRED,
-    "TRANSACTION_REFUSED": DeclineCode.CARD_DECLINED,
-    "PAYER_CANNOT_PAY": DeclineCode.DO_NOT_HONOR,
-    "PAYER_ACCOUNT_LOCKED_OR_CLOSED": DeclineCode.DO_NOT_HONOR,
-    "PAYER_ACCOUNT_RESTRICTED": DeclineCode.DO_NOT_HONOR,
-    "CARD_EXPIRED": DeclineCode.EXPIRED_CARD,
-    "TRANSACTION_BLOCKED_BY_PAYEE": DeclineCode.FRAUDULENT,
-    "TRANSACTION_LIMIT_EXCEEDED": DeclineCode.LIMIT_EXCEEDED,
-    "MAX_NUMBER_OF_PAYMENT_ATTEMPTS_EXCEEDED": DeclineCode.LIMIT_EXCEEDED,
-}
-# processor_response.response_code of a declined card capture/authorization, by our code
-# (PayPal's "processor response codes" reference; 5120 insufficient funds, 5400 expired,
-# 00N7/5110 CVV, 9500 suspected fraud, 1330 invalid account, 5650 SCA required …).
-_BY_PROCESSOR_CODE: dict[DeclineCode, str] = {
-    DeclineCode.CARD_DECLINED: "10BR 1335 1352 1393 5100 5140 5180 5210 5700 5930 9540 PP06",
-    DeclineCode.INSUFFICIENT_FUNDS: "5120",
-    DeclineCode.EXPIRED_CARD: "1380 5400 PPEF PPEX",
-    DeclineCode.INCORRECT_CVC: "00N7 1382 5110 PCVV PPC2",
-    DeclineCode.INCORRECT_NUMBER: "0390 1330 6300",
-    DeclineCode.DO_NOT_HONOR: "0100 0500 0580 5160 9530 PPRN",
-    DeclineCode.FRAUDULENT: "9500 9510",
-    DeclineCode.LOST_OR_STOLEN: "5150 9520",
-    DeclineCode.CARD_NOT_SUPPORTED: "1312 7800 PPCT",
-    DeclineCode.CURRENCY_NOT_SUPPORTED: "1320 PPCU PPUC",
-    DeclineCode.LIMIT_EXCEEDED: "5710 PPAX PPEL",
-    DeclineCode.AUTHENTICATION_REQUIRED: "5650",
-    DeclineCode.AUTHENTICATION_FAILED: "7700 7710 PPD3",
-    DeclineCode.PROCESSING_ERROR: "0880 0960 5920 8000 8110 8220 9100",
-}
-PROCESSOR_DECLINES: dict[str, DeclineCode] = {
-    code: ours for ours, codes in _BY_PROCESSOR_CODE.items() for code in codes.split()
-}
-# A declined/denied/failed transaction that carries no processor code.
-STATUS_DECLINES: dict[str, DeclineCode] = {
-    "DECLINED": DeclineCode.CARD_DECLINED,
-    "DENIED": DeclineCode.CARD_DECLINED,
-    "FAILED": DeclineCode.PROCESSING_ERROR,
-}
-_DECLINES = {**ISSUE_DECLINES, **PROCESSOR_DECLINES, **STATUS_DECLINES}
-
-
-def decline(provider_code: str, message: str) -> Decline:
-    return decline_from(_DECLINES, provider_code, message)
 
 
 def lookup(table: Mapping[str, T], raw: object, what: str) -> T:
@@ -248,15 +198,6 @@ def _payments(order: Mapping[str, Any]) -> tuple[Mapping[str, Any], list[Json], 
     )
 
 
-def transaction_decline(transaction: Mapping[str, Any]) -> Decline:
-    """Why a capture was DECLINED/FAILED or an authorization DENIED."""
-    processor = (transaction.get("processor_response") or {}).get("response_code")
-    if isinstance(processor, str) and processor != "0000":
-        return decline(processor, f"The card issuer declined the payment (code {processor}).")
-    status = str(transaction.get("status"))
-    return decline(status, f"PayPal reported the payment as {status}.")
-
-
 def payment_from_order(order: Mapping[str, Any]) -> PaymentResult:
     """A snapshot of an order: status from its latest capture or authorization."""
     reference = ident(order, "order")
@@ -286,7 +227,7 @@ def payment_from_order(order: Mapping[str, Any]) -> PaymentResult:
         status = lookup(table, newest.get("status"), "capture/authorization status")
         raw = f"COMPLETED/{newest.get('status')}"
         if status is PaymentStatus.FAILED:
-            result_decline = transaction_decline(newest)
+            result_decline = transaction_decline(newest, _card_brand(order))
     elif status is PaymentStatus.REQUIRES_ACTION:
         url = link(order, "payer-action", "approve")
         if url is not None:
@@ -301,6 +242,11 @@ def payment_from_order(order: Mapping[str, Any]) -> PaymentResult:
         decline=result_decline,
         raw_status=str(raw),
     )
+
+
+def _card_brand(order: Mapping[str, Any]) -> str | None:
+    brand = ((order.get("payment_source") or {}).get("card") or {}).get("brand")
+    return brand if isinstance(brand, str) and brand else None
 
 
 def declined_payment(reference: str, amount: Money, decline_: Decline, raw: str) -> PaymentResult:

@@ -25,6 +25,7 @@ from app.psp.base import (
 )
 from app.psp.errors import PspBadResponse, WebhookVerificationError
 from app.psp.paypal import mappers
+from app.psp.paypal.declines import transaction_decline
 from app.psp.paypal.mappers import (
     AUTHORIZATION_STATUS,
     CAPTURE_STATUS,
@@ -35,7 +36,6 @@ from app.psp.paypal.mappers import (
     money,
     related_order_id,
     timestamp,
-    transaction_decline,
 )
 
 TOLERANCE_SECONDS = 300

@@ -1,18 +1,6 @@
 """The sandbox PSP: deterministic, in-process, with magic tokens (as Stripe's test mode).
 
-| token                      | behaviour                                                     |
-|----------------------------|---------------------------------------------------------------|
-| tok_visa, tok_mastercard   | payments succeed                                              |
-| tok_chargeDeclined         | payments fail: card_declined                                  |
-| tok_insufficientFunds      | payments fail: insufficient_funds                             |
-| tok_expiredCard            | payments fail: expired_card                                   |
-| tok_incorrectCvc           | payments fail: incorrect_cvc                                  |
-| tok_threeDSecureRequired   | on session: requires_action until the customer completes 3DS; |
-|                            | off session: fails with authentication_required               |
-| tok_timeout                | the first attempt of each payment times out *after* charging: |
-|                            | an unknown outcome, resolved by retrieve or a replay          |
-| tok_disputed               | succeeds, then the cardholder disputes it (a webhook event)   |
-| tok_unavailable            | attaching it fails: the PSP is unavailable (retryable)        |
+Its magic tokens, and what each does, are listed in ``app.psp.sandbox.tokens``.
 
 References are derived from idempotency keys, so a replay reaches the same object.
 Customers are derived from our customer key and hold nothing; ``delete_customer`` records
@@ -71,7 +59,7 @@ from app.psp.codec import encode
 from app.psp.declines import Decline, DeclineCode
 from app.psp.errors import PspInvalidRequest, PspOutcomeUnknown, PspUnavailable
 from app.psp.sandbox.events import decode_event
-from app.psp.sandbox.tokens import DECLINE_MESSAGES, TOKENS
+from app.psp.sandbox.tokens import TOKENS, decline
 
 SIGNATURE_HEADER = "paygate-sandbox-signature"
 EventSink = Callable[[dict[str, str], bytes], Awaitable[None]]
@@ -250,10 +238,10 @@ class SandboxGateway:
         zero = Money(0, amount.currency)
         card = TOKENS[token]
         if card.decline is not None:
-            return self._failed(reference, amount, card.decline)
+            return self._failed(reference, amount, decline(card.decline, card))
         if token == "tok_threeDSecureRequired":
             if request.off_session:
-                return self._failed(reference, amount, DeclineCode.AUTHENTICATION_REQUIRED)
+                return self._failed(reference, amount, decline(DeclineCode.AUTHENTICATION_REQUIRED))
             return PaymentResult(
                 psp_reference=reference,
                 status=PaymentStatus.REQUIRES_ACTION,
@@ -281,7 +269,7 @@ class SandboxGateway:
         )
 
     @staticmethod
-    def _failed(reference: str, amount: Money, code: DeclineCode) -> PaymentResult:
+    def _failed(reference: str, amount: Money, declined: Decline) -> PaymentResult:
         zero = Money(0, amount.currency)
         return PaymentResult(
             psp_reference=reference,
@@ -289,7 +277,7 @@ class SandboxGateway:
             amount=amount,
             amount_capturable=zero,
             amount_received=zero,
-            decline=Decline(code, DECLINE_MESSAGES.get(code, code.value), code.value),
+            decline=declined,
             raw_status="failed",
         )
 
@@ -305,7 +293,7 @@ class SandboxGateway:
             payment.result = (
                 self._authorised(psp_reference, amount, payment.capture_method)
                 if succeed
-                else self._failed(psp_reference, amount, DeclineCode.AUTHENTICATION_FAILED)
+                else self._failed(psp_reference, amount, decline(DeclineCode.AUTHENTICATION_FAILED))
             )
         await self._emit_payment(payment.result)
         return payment.result

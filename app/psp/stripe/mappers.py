@@ -25,7 +25,7 @@ from app.psp.base import (
     RefundResult,
     RefundStatus,
 )
-from app.psp.declines import Decline, DeclineCode
+from app.psp.declines import Decline, DeclineCode, RetryAdvice
 from app.psp.errors import PspBadResponse, PspInvalidRequest
 
 PSP = "stripe"
@@ -119,79 +119,77 @@ def timestamp(value: object) -> datetime | None:
 
 # --- declines ------------------------------------------------------------------------------
 
-# Stripe's decline codes (error.decline_code: every row of the card table of
-# docs.stripe.com/declines/codes) and card error codes (error.code, docs.stripe.com/error-codes).
+# Stripe's decline codes (error.decline_code) and card error codes (error.code), as
+# docs.stripe.com/declines/codes lists them, onto our codes (whose advice follows the
+# networks: app/psp/declines.py). Every code of the card table is mapped;
 # tests/psp/test_stripe.py holds the same table, written from Stripe's documentation.
-DECLINE_CODES: dict[str, DeclineCode] = {
-    "card_declined": DeclineCode.CARD_DECLINED,
-    "generic_decline": DeclineCode.CARD_DECLINED,
-    "insufficient_funds": DeclineCode.INSUFFICIENT_FUNDS,
-    "expired_card": DeclineCode.EXPIRED_CARD,
-    "invalid_expiry_month": DeclineCode.EXPIRED_CARD,
-    "invalid_expiry_year": DeclineCode.EXPIRED_CARD,
-    # the card was replaced: the details on file are out of date
-    "new_account_information_available": DeclineCode.EXPIRED_CARD,
-    "incorrect_cvc": DeclineCode.INCORRECT_CVC,
-    "invalid_cvc": DeclineCode.INCORRECT_CVC,
-    "incorrect_number": DeclineCode.INCORRECT_NUMBER,
-    "invalid_number": DeclineCode.INCORRECT_NUMBER,
-    "invalid_account": DeclineCode.INCORRECT_NUMBER,  # the number names no valid account
-    "testmode_decline": DeclineCode.INCORRECT_NUMBER,  # a test card: a genuine one is needed
+_BY_CODE: dict[DeclineCode, str] = {
+    DeclineCode.CARD_DECLINED: "card_declined generic_decline no_action_taken "
+    "duplicate_transaction",
+    DeclineCode.DO_NOT_HONOR: "do_not_honor call_issuer security_violation",
+    DeclineCode.INSUFFICIENT_FUNDS: "insufficient_funds",
+    DeclineCode.LIMIT_EXCEEDED: "card_velocity_exceeded withdrawal_count_limit_exceeded "
+    "card_decline_rate_limit_exceeded invalid_amount",
+    DeclineCode.ISSUER_UNAVAILABLE: "issuer_not_available",
+    DeclineCode.TRY_AGAIN_LATER: "try_again_later reenter_transaction approve_with_id",
+    DeclineCode.PROCESSING_ERROR: "processing_error",
+    DeclineCode.RESTRICTED_CARD: "restricted_card",
+    DeclineCode.FRAUDULENT: "fraudulent merchant_blacklist",
+    DeclineCode.EXPIRED_CARD: "expired_card invalid_expiry_month invalid_expiry_year",
+    DeclineCode.INCORRECT_CVC: "incorrect_cvc invalid_cvc",
+    # testmode_decline: a test card used live; a genuine card is needed
+    DeclineCode.INCORRECT_NUMBER: "incorrect_number invalid_number testmode_decline",
     # billing details the issuer refused: the customer must correct them
-    "incorrect_zip": DeclineCode.PAYER_ACTION_REQUIRED,
-    "incorrect_address": DeclineCode.PAYER_ACTION_REQUIRED,
-    "authentication_required": DeclineCode.AUTHENTICATION_REQUIRED,
-    "authentication_not_handled": DeclineCode.AUTHENTICATION_REQUIRED,
-    "mobile_device_authentication_required": DeclineCode.AUTHENTICATION_REQUIRED,
-    "offline_pin_required": DeclineCode.AUTHENTICATION_REQUIRED,  # card readers only
-    "online_or_offline_pin_required": DeclineCode.AUTHENTICATION_REQUIRED,
-    "payment_intent_authentication_failure": DeclineCode.AUTHENTICATION_FAILED,
-    "incorrect_pin": DeclineCode.AUTHENTICATION_FAILED,  # card readers only
-    "invalid_pin": DeclineCode.AUTHENTICATION_FAILED,
-    "pin_try_exceeded": DeclineCode.AUTHENTICATION_FAILED,
-    "do_not_honor": DeclineCode.DO_NOT_HONOR,
-    "do_not_try_again": DeclineCode.DO_NOT_HONOR,
-    "call_issuer": DeclineCode.DO_NOT_HONOR,
-    "no_action_taken": DeclineCode.DO_NOT_HONOR,
-    "security_violation": DeclineCode.DO_NOT_HONOR,
-    "stop_payment_order": DeclineCode.DO_NOT_HONOR,
-    "revocation_of_authorization": DeclineCode.DO_NOT_HONOR,
-    "revocation_of_all_authorizations": DeclineCode.DO_NOT_HONOR,
-    "fraudulent": DeclineCode.FRAUDULENT,
-    "merchant_blacklist": DeclineCode.FRAUDULENT,
-    "lost_card": DeclineCode.LOST_OR_STOLEN,
-    "stolen_card": DeclineCode.LOST_OR_STOLEN,
-    "pickup_card": DeclineCode.LOST_OR_STOLEN,
-    "restricted_card": DeclineCode.LOST_OR_STOLEN,
-    "card_not_supported": DeclineCode.CARD_NOT_SUPPORTED,
-    "transaction_not_allowed": DeclineCode.CARD_NOT_SUPPORTED,
-    "service_not_allowed": DeclineCode.CARD_NOT_SUPPORTED,
-    "not_permitted": DeclineCode.CARD_NOT_SUPPORTED,
-    "currency_not_supported": DeclineCode.CURRENCY_NOT_SUPPORTED,
-    "card_velocity_exceeded": DeclineCode.LIMIT_EXCEEDED,
-    "withdrawal_count_limit_exceeded": DeclineCode.LIMIT_EXCEEDED,
-    "card_decline_rate_limit_exceeded": DeclineCode.LIMIT_EXCEEDED,
-    "invalid_amount": DeclineCode.LIMIT_EXCEEDED,
-    "processing_error": DeclineCode.PROCESSING_ERROR,
-    "try_again_later": DeclineCode.PROCESSING_ERROR,
-    "issuer_not_available": DeclineCode.PROCESSING_ERROR,
-    "reenter_transaction": DeclineCode.PROCESSING_ERROR,
-    "approve_with_id": DeclineCode.PROCESSING_ERROR,
-    # refused as a repeat of a very recent attempt, not for the card: a later one may pass
-    "duplicate_transaction": DeclineCode.PROCESSING_ERROR,
+    DeclineCode.PAYER_ACTION_REQUIRED: "incorrect_zip incorrect_address",
+    DeclineCode.LOST_CARD: "lost_card",
+    DeclineCode.STOLEN_CARD: "stolen_card",
+    DeclineCode.PICKUP_CARD: "pickup_card",
+    DeclineCode.INVALID_ACCOUNT: "invalid_account new_account_information_available",
+    DeclineCode.PAYMENT_STOPPED: "stop_payment_order revocation_of_authorization "
+    "revocation_of_all_authorizations",
+    DeclineCode.DO_NOT_TRY_AGAIN: "do_not_try_again",
+    DeclineCode.CARD_NOT_SUPPORTED: "card_not_supported transaction_not_allowed "
+    "service_not_allowed not_permitted",
+    DeclineCode.CURRENCY_NOT_SUPPORTED: "currency_not_supported",
+    DeclineCode.AUTHENTICATION_REQUIRED: "authentication_required authentication_not_handled "
+    "mobile_device_authentication_required offline_pin_required online_or_offline_pin_required",
+    DeclineCode.AUTHENTICATION_FAILED: "payment_intent_authentication_failure incorrect_pin "
+    "invalid_pin pin_try_exceeded",
+}
+DECLINE_CODES: dict[str, DeclineCode] = {
+    stripe: ours for ours, codes in _BY_CODE.items() for stripe in codes.split()
+}
+# error.advice_code: Stripe's own reading of the issuer's and network's advice
+# (docs.stripe.com/declines/card#retrying-issuer-declines).
+ADVICE_CODES: dict[str, RetryAdvice] = {
+    "try_again_later": RetryAdvice.RETRY_LATER,
+    "do_not_try_again": RetryAdvice.DO_NOT_RETRY,
+    "confirm_card_data": RetryAdvice.CUSTOMER_ACTION_REQUIRED,
 }
 
 
 def decline_of(error: Json) -> Decline:
     """Our decline for a Stripe error object (``last_payment_error`` or a 402 ``error``).
     The issuer's ``decline_code`` is more specific than ``code``, so it is tried first;
-    the provider code kept is the most specific one Stripe gave."""
+    the provider code kept is the most specific one Stripe gave. The network's codes
+    (``network_decline_code``, ``network_advice_code``, API 2024-12-18.acacia) and Stripe's
+    ``advice_code`` are kept too, with the card's brand, whose network's rules apply."""
     decline_code, code = optional_text(error, "decline_code"), optional_text(error, "code")
     message = optional_text(error, "message") or "The payment was declined."
+    ours = DeclineCode.UNKNOWN
     for candidate in (decline_code, code):
         if candidate in DECLINE_CODES:
-            return Decline(DECLINE_CODES[candidate], message, decline_code or code)
-    return Decline(DeclineCode.UNKNOWN, message, decline_code or code)
+            ours = DECLINE_CODES[candidate]
+            break
+    return Decline(
+        ours,
+        message,
+        decline_code or code,
+        network=optional_text(sub(sub(error, "payment_method"), "card"), "brand"),
+        network_decline_code=optional_text(error, "network_decline_code"),
+        network_advice_code=optional_text(error, "network_advice_code"),
+        provider_advice=ADVICE_CODES.get(optional_text(error, "advice_code") or ""),
+    )
 
 
 # --- payment intents --------------------------------------------------------------------

@@ -90,6 +90,7 @@ class PaymentMethodMutations:
                 psp=_psp(input.psp),
                 token=input.token,
                 set_default=input.set_as_default,
+                policy=info.context.runtime.settings.dunning_policy,
             )
             return _method_payload(row)
 
@@ -117,7 +118,11 @@ class PaymentMethodMutations:
 
         return await mutate_keyed(info, PaymentMethodPayload, act, input)
 
-    @strawberry.mutation(description="Make one of the customer's methods the default.")
+    @strawberry.mutation(
+        description="Make one of the customer's methods the default: the open invoices of "
+        "past-due and unpaid subscriptions are retried with it at once (once per invoice "
+        "and method)."
+    )
     async def set_default_payment_method(
         self,
         info: Info,
@@ -126,6 +131,7 @@ class PaymentMethodMutations:
         async def act(session: AsyncSession) -> PaymentMethodPayload:
             row = await payment_methods.set_default(
                 session,
+                registry=info.context.runtime.psps,
                 clock=info.context.clock,
                 customer_id=await owned_key(
                     info, session, input.customer_id, "Customer", "customerId"
@@ -133,6 +139,7 @@ class PaymentMethodMutations:
                 payment_method_id=await owned_key(
                     info, session, input.payment_method_id, "PaymentMethod", "paymentMethodId"
                 ),
+                policy=info.context.runtime.settings.dunning_policy,
             )
             return _method_payload(row)
 

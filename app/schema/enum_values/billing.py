@@ -26,8 +26,9 @@ SUBSCRIPTION_STATUS: dict[SubscriptionStatus, str] = {
     SubscriptionStatus.ACTIVE: "In good standing: each period is invoiced and charged.",
     SubscriptionStatus.PAST_DUE: (
         "A renewal's payment failed: its invoice stays open and is retried on the dunning "
-        "schedule, or waits for the customer (`payInvoice`) when the decline needs them. "
-        "Entitlements continue meanwhile; paid, it is `ACTIVE` again."
+        "schedule when the decline allows it, or collection stops (`collectionStop` says why "
+        "and what the customer must do: a new payment method, which retries it at once, or "
+        "`payInvoice`). Entitlements continue meanwhile; paid, it is `ACTIVE` again."
     ),
     SubscriptionStatus.UNPAID: (
         "Every dunning retry failed: it is still invoiced each period, without charges, and "

@@ -97,6 +97,10 @@ USER_ERROR_CODE: dict[ErrorCode, str] = {
         "key, a customer token) is never stored, so it comes back null. The object is the "
         "same; if the secret was lost, make a new one."
     ),
+    ErrorCode.RETRY_NOT_ALLOWED: (
+        "The card networks' rules forbid charging this payment method again for this invoice "
+        "(a decline that must not be retried, or the retry cap reached): pay with another one."
+    ),
     ErrorCode.PAYMENT_DECLINED: (
         "The payment was declined: the payload's payment has `status: FAILED` and its "
         "`decline` (code, a message to show, retry advice)."

@@ -8,7 +8,6 @@ from app.domain.payments import (
     RefundStatus,
 )
 from app.psp.base import SetupKind
-from app.psp.declines import DeclineCode, RetryAdvice
 
 PAYMENT_STATUS: dict[PaymentStatus, str] = {
     PaymentStatus.REQUIRES_PAYMENT_METHOD: (
@@ -105,76 +104,6 @@ DISPUTE_STATUS: dict[DisputeStatus, str] = {
     ),
 }
 
-DECLINE_CODE: dict[DeclineCode, str] = {
-    DeclineCode.CARD_DECLINED: (
-        "The issuer declined without giving a more specific reason (a generic decline)."
-    ),
-    DeclineCode.INSUFFICIENT_FUNDS: "Not enough money or credit left on the account.",
-    DeclineCode.EXPIRED_CARD: (
-        "The card has expired: the customer must use another card or update this one."
-    ),
-    DeclineCode.INCORRECT_CVC: "The card's security code (CVC) is wrong.",
-    DeclineCode.INCORRECT_NUMBER: "The card number is wrong or not a valid card.",
-    DeclineCode.AUTHENTICATION_REQUIRED: (
-        "The issuer requires the cardholder to authenticate (3-D Secure, strong customer "
-        "authentication), which cannot happen without them: charge again with the customer "
-        "present, e.g. `payInvoice` from your checkout."
-    ),
-    DeclineCode.AUTHENTICATION_FAILED: (
-        "The cardholder failed or abandoned the authentication (3-D Secure) challenge."
-    ),
-    DeclineCode.DO_NOT_HONOR: (
-        "The issuer refused without a reason it shares, asked the cardholder to call it, or "
-        "the cardholder stopped or revoked the payment; for PayPal, the payer's account "
-        "cannot pay."
-    ),
-    DeclineCode.FRAUDULENT: (
-        "The issuer or the PSP suspects fraud, or the payment matched a block list. Do not "
-        "tell the customer more than the decline's message."
-    ),
-    DeclineCode.LOST_OR_STOLEN: (
-        "The card is reported lost or stolen, or restricted by its issuer."
-    ),
-    DeclineCode.CARD_NOT_SUPPORTED: (
-        "The card does not support this kind of purchase (e.g. online or recurring payments, "
-        "or this merchant's category)."
-    ),
-    DeclineCode.CURRENCY_NOT_SUPPORTED: "The card cannot be charged in this currency.",
-    DeclineCode.LIMIT_EXCEEDED: (
-        "A limit of the card or account was reached: an amount, a number of payments, or of "
-        "attempts."
-    ),
-    DeclineCode.PROCESSING_ERROR: (
-        "The issuer, the network or the PSP could not process the payment now (an error, "
-        "or the issuer unavailable); nothing was charged."
-    ),
-    DeclineCode.PAYER_ACTION_REQUIRED: (
-        "PayPal: the payer must go back to PayPal and act there (approve again, or sort "
-        "out their account) before the payment can complete."
-    ),
-    DeclineCode.INSTRUMENT_DECLINED: (
-        "PayPal: the funding source the payer chose was declined; they may choose another "
-        "one in PayPal."
-    ),
-    DeclineCode.UNKNOWN: (
-        "A decline the PSP's code does not tell apart: `providerCode` holds the PSP's own code."
-    ),
-}
-
-RETRY_ADVICE: dict[RetryAdvice, str] = {
-    RetryAdvice.RETRY_LATER: (
-        "A later attempt with the same payment method may succeed (renewals retry it on "
-        "the dunning schedule)."
-    ),
-    RetryAdvice.DO_NOT_RETRY: (
-        "This payment method will not succeed for this payment: do not try it again; ask "
-        "the customer for another one."
-    ),
-    RetryAdvice.CUSTOMER_ACTION_REQUIRED: (
-        "The customer must act first: authenticate, correct or update their card, or "
-        "approve at PayPal. Renewals wait for them instead of retrying."
-    ),
-}
 
 PAYMENT_METHOD_SETUP_KIND: dict[SetupKind, str] = {
     SetupKind.CLIENT_SECRET: (
