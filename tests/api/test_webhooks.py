@@ -189,7 +189,8 @@ async def events_for(reference: str, n: int, total: int) -> list[dict[str, Any]]
 async def test_a_thousand_events_three_times_shuffled_and_concurrent(api: Api) -> None:
     customer = await customer_with(api)
     sandbox: SandboxGateway = api.runtime.psps.sandbox
-    per_group = 200
+    # SQLite serialises its writers: a fifth of the storm proves the same there, in less time
+    per_group = 200 if api.engine.dialect.name == "postgresql" else 40
     shuffled_ids, ordered_ids, deliveries = [], [], []
     for n in range(per_group * 2):
         payment = (await pay(api, customer, "10.00", captureMethod="MANUAL"))["payment"]
@@ -201,7 +202,7 @@ async def test_a_thousand_events_three_times_shuffled_and_concurrent(api: Api) -
             ordered_ids.append(payment["id"])
             for event in events:  # the reference: each event once, in order
                 assert (await post(api, *sandbox.signed(event))).status_code == 200
-    assert len(deliveries) == 3 * 5 * per_group  # 1,000 events, each delivered 3 times
+    assert len(deliveries) == 3 * 5 * per_group  # 1,000 events (PostgreSQL), each 3 times
     random.Random(7).shuffle(deliveries)
     gate = asyncio.Semaphore(16)
 
@@ -221,4 +222,5 @@ async def test_a_thousand_events_three_times_shuffled_and_concurrent(api: Api) -
             sa.text("SELECT count(*), sum(deliveries), count(processed_at) FROM webhook_events "
                     "WHERE event_id LIKE 'evt_%'")
         )  # fmt: skip
-        assert tuple(stored.one()) == (2000, 4000, 2000)
+        events = 2 * 5 * per_group  # each once in order (ordered), three times (shuffled)
+        assert tuple(stored.one()) == (events, 2 * events, events)
