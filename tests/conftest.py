@@ -286,16 +286,23 @@ class Api:
         return result
 
 
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    """A test app's settings: its database, nothing migrated or seeded on start, and rate
+    limits no load test reaches (load tests make thousands of mutations a minute; the
+    limits are tested on their own)."""
+    given: dict[str, Any] = {
+        "database_url": database_url,
+        "migrate_on_start": False,
+        "seed_demo": False,
+        "rate_limit_mutations": "1000000/minute",
+        "rate_limit_guessable": "1000000/minute",
+    }
+    return Settings(**{**given, **overrides})
+
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    # Load tests make thousands of mutations a minute: the limits are tested on their own.
-    return Settings(
-        database_url=database_url,
-        migrate_on_start=False,
-        seed_demo=False,
-        rate_limit_mutations="1000000/minute",
-        rate_limit_guessable="1000000/minute",
-    )
+    return make_settings(database_url)
 
 
 async def assert_invariants(engine: Any) -> None:

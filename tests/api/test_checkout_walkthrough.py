@@ -33,6 +33,7 @@ from app.cli import main as paygate_cli
 from app.domain.clock import FrozenClock
 from app.main import create_app
 from app.settings import Settings
+from tests.conftest import make_settings
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 HEADING = "## Frontend checkout walkthrough"
@@ -233,13 +234,7 @@ async def shop(
     environment, commands = set_up_commands()
     for name, value in {**environment, "PAYGATE_DATABASE_URL": database_url}.items():
         monkeypatch.setenv(name, value)
-    settings = Settings(
-        database_url=database_url,
-        migrate_on_start=False,
-        seed_demo=False,
-        rate_limit_mutations="1000000/minute",
-        rate_limit_guessable="1000000/minute",
-    )
+    settings = make_settings(database_url)
     assert settings.anonymous_role is None
     assert settings.cors_origins and settings.auth.jwt_secret is not None
     keys: dict[str, str] = {}

@@ -33,7 +33,7 @@ from tests.billing.helpers import (
     subscribe,
     subscription,
 )
-from tests.conftest import Api, StatementLog
+from tests.conftest import Api, StatementLog, make_settings
 
 # Mutations that move money or create a billable record: their key is `String!`.
 REQUIRED = {
@@ -58,26 +58,14 @@ JWT_SECRET = "test-only-secret-of-at-least-32-bytes!"
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        migrate_on_start=False,
-        seed_demo=False,
-        rate_limit_mutations="1000000/minute",
-        rate_limit_guessable="1000000/minute",
-        auth=AuthSettings(jwt_secret=SecretStr(JWT_SECRET)),
-    )
+    return make_settings(database_url, auth=AuthSettings(jwt_secret=SecretStr(JWT_SECRET)))
 
 
 @pytest.fixture
 async def sqlite_api(tmp_path: Path, clock: FrozenClock) -> AsyncIterator[Api]:
     """The embedded default: a SQLite file, migrated on start."""
     app = create_app(
-        Settings(
-            database_url=f"sqlite+aiosqlite:///{tmp_path / 'paygate.db'}",
-            seed_demo=False,
-            rate_limit_mutations="1000000/minute",
-            rate_limit_guessable="1000000/minute",
-        ),
+        make_settings(f"sqlite+aiosqlite:///{tmp_path / 'paygate.db'}", migrate_on_start=True),
         clock=clock,
     )
     async with (

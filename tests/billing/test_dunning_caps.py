@@ -20,19 +20,15 @@ from app.domain.dunning import CAPS
 from app.settings import Settings
 from tests.billing.dunning_helpers import attach, dunning_view, pay_invoice, set_default
 from tests.billing.helpers import advance, clock_and_customer, monthly_price, subscribe
-from tests.conftest import Api
+from tests.conftest import Api, make_settings
 
 DAILY = list(range(1, 21))  # a policy that would retry every day for 20 days
 
 
 @pytest.fixture
 def settings_(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        migrate_on_start=False,
-        seed_demo=False,
-        rate_limit_mutations="1000000/minute",
-        rate_limit_guessable="1000000/minute",
+    return make_settings(
+        database_url,
         dunning_retry_days=DAILY,
     )
 
