@@ -1,7 +1,10 @@
-"""Applying what a PSP reports to our rows: row locks, forward-only merges, event rows.
+"""The ledger: applying what a PSP reports to our rows (row locks, forward-only merges,
+event rows), and the settlement of refunds and disputes.
 
 Synchronous responses, webhooks and reconciliation all come through here, each holding the
-payment's row lock, so that whichever arrives first, the result is the same.
+payment's row lock, so that whichever arrives first, the result is the same. A payment of
+an invoice that succeeds states ``InvoicePaymentSucceeded``, which billing handles in the
+same transaction.
 """
 
 from __future__ import annotations
@@ -13,10 +16,22 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.clock import Clock
-from app.domain.payments import PaymentState, PaymentStatus, merge
-from app.models import Payment, PaymentEvent
+from app.domain.errors import ErrorCode, Problem, UserInputError
+from app.domain.events import InvoicePaymentSucceeded
+from app.domain.ids import new_id
+from app.domain.payments import (
+    DisputeStatus,
+    PaymentState,
+    PaymentStatus,
+    RefundReason,
+    RefundStatus,
+    dispute_moves,
+    merge,
+)
+from app.models import Dispute, Payment, PaymentEvent, Refund
 from app.psp import base as psp
 from app.psp.declines import Decline
+from app.services import events
 
 
 def event(
@@ -46,6 +61,13 @@ def event(
         data={},
         created_at=clock.now(),
     )
+
+
+async def get_payment(session: AsyncSession, payment_id: uuid.UUID) -> Payment:
+    payment = await session.get(Payment, payment_id)
+    if payment is None:
+        raise UserInputError(Problem(ErrorCode.NOT_FOUND, "No such payment.", ("paymentId",)))
+    return payment
 
 
 async def lock_payment(session: AsyncSession, payment_id: uuid.UUID) -> Payment:
@@ -91,11 +113,13 @@ async def apply_result(
     psp_event_id: str | None = None,
 ) -> bool:
     """Merge a PSP report into ``payment`` (locked by the caller); record what changed, and
-    settle the invoice it pays when it succeeded. Returns whether anything changed."""
+    state that the invoice it pays got its payment when it succeeded. Returns whether
+    anything changed."""
     changed = _merge(session, payment, result, source=source, clock=clock,
                      psp_event_id=psp_event_id)  # fmt: skip
-    if changed:
-        await settle_invoice(session, payment, clock)
+    if changed and payment.invoice_id is not None and payment.status is PaymentStatus.SUCCEEDED:
+        paid = InvoicePaymentSucceeded(payment_id=payment.id, invoice_id=payment.invoice_id)
+        await events.dispatch(session, paid, clock=clock)
     return changed
 
 
@@ -166,11 +190,127 @@ def _short(code: str | None, length: int) -> str | None:
     return None if code is None else code[:length]
 
 
-async def settle_invoice(session: AsyncSession, payment: Payment, clock: Clock) -> None:
-    """When a payment of an invoice has succeeded, the invoice is paid (and its
-    subscription current). Called after ``apply_result`` by every path that applies one."""
-    if payment.invoice_id is None or payment.status is not PaymentStatus.SUCCEEDED:
-        return
-    from app.services.subscriptions import invoice_paid  # subscriptions import payments
+def apply_refund(
+    session: AsyncSession,
+    payment: Payment,
+    refund: Refund,
+    result: psp.RefundResult,
+    *,
+    source: str,
+    clock: Clock,
+    psp_event_id: str | None = None,
+) -> bool:
+    """Merge a PSP report of a refund (both rows locked by the caller)."""
+    if refund.psp_reference is None:
+        refund.psp_reference = result.psp_reference
+    refund.outcome_unknown_since = None
+    status = RefundStatus(result.status.value)
+    if refund.status is not RefundStatus.PENDING or status is RefundStatus.PENDING:
+        return False
+    settle_refund(session, payment, refund, status, clock, source, result.failure_reason,
+                   psp_event_id)  # fmt: skip
+    return True
 
-    await invoice_paid(session, payment, clock)
+
+def settle_refund(
+    session: AsyncSession,
+    payment: Payment,
+    refund: Refund,
+    status: RefundStatus,
+    clock: Clock,
+    source: str,
+    failure: str | None,
+    psp_event_id: str | None = None,
+) -> None:
+    refund.status = status
+    refund.outcome_unknown_since = None
+    refund.failure_reason = failure
+    refund.updated_at = clock.now()
+    if status in (RefundStatus.FAILED, RefundStatus.CANCELED):
+        payment.amount_refunded_minor -= refund.amount_minor  # the reservation goes back
+        payment.updated_at = clock.now()
+    session.add(
+        event(payment, f"refund.{status.value}", source=source, clock=clock,
+              amount=refund.amount_minor, refund_id=refund.id, psp_event_id=psp_event_id)
+    )  # fmt: skip
+
+
+async def record_external_refund(
+    session: AsyncSession, payment: Payment, report: psp.RefundResult, clock: Clock
+) -> Refund | None:
+    """A refund we did not ask for (made in the PSP's dashboard): record it."""
+    if report.status in (psp.RefundStatus.FAILED, psp.RefundStatus.CANCELED):
+        return None
+    refund_id = new_id()
+    refund = Refund(
+        id=refund_id,
+        payment_id=payment.id,
+        psp=payment.psp,
+        psp_reference=report.psp_reference,
+        psp_idempotency_key=f"paygate-external-{refund_id.hex}",
+        status=RefundStatus.PENDING,
+        reason=RefundReason.OTHER,
+        currency=payment.currency,
+        amount_minor=report.amount.amount_minor,
+        created_at=clock.now(),
+        updated_at=clock.now(),
+    )
+    session.add(refund)
+    payment.amount_refunded_minor += refund.amount_minor
+    await session.flush()
+    session.add(
+        event(payment, "refund.created", source="webhook", clock=clock,
+              amount=refund.amount_minor, refund_id=refund.id)
+    )  # fmt: skip
+    return refund
+
+
+async def apply_dispute(
+    session: AsyncSession,
+    payment: Payment,
+    report: psp.DisputeInfo,
+    *,
+    clock: Clock,
+    psp_event_id: str,
+) -> None:
+    status = DisputeStatus(report.status.value)
+    dispute = await session.scalar(
+        sa.select(Dispute)
+        .where(Dispute.psp == payment.psp, Dispute.psp_reference == report.psp_reference)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    common: dict[str, Any] = {"source": "webhook", "clock": clock, "psp_event_id": psp_event_id}
+    if dispute is None:
+        dispute = Dispute(
+            id=new_id(),
+            payment_id=payment.id,
+            psp=payment.psp,
+            psp_reference=report.psp_reference,
+            status=status,
+            reason=report.reason[:64],
+            currency=report.amount.currency,
+            amount_minor=report.amount.amount_minor,
+            evidence_due_by=report.evidence_due_by,
+            created_at=clock.now(),
+            updated_at=clock.now(),
+        )
+        session.add(dispute)
+        await session.flush()
+        session.add(
+            event(payment, "dispute.created", amount=dispute.amount_minor,
+                  dispute_id=dispute.id, **common)
+        )  # fmt: skip
+    elif dispute_moves(dispute.status, status):
+        dispute.status = status
+        dispute.evidence_due_by = report.evidence_due_by or dispute.evidence_due_by
+        dispute.updated_at = clock.now()
+    else:
+        return
+    session.add(event(payment, f"dispute.{status.value}", dispute_id=dispute.id, **common))
+    if status is DisputeStatus.LOST:
+        # The money goes back to the cardholder: the reversal is its own ledger event.
+        session.add(
+            event(payment, "dispute.funds_reversed", amount=dispute.amount_minor,
+                  dispute_id=dispute.id, **common)
+        )  # fmt: skip
