@@ -70,7 +70,7 @@ async def after_attempt(
                                      populate_existing=True)  # fmt: skip
     assert invoice is not None and subscription is not None
     now = at.now()
-    if subscription.status not in DUNNABLE:  # paused or canceled meanwhile: that decided
+    if subscription.status not in DUNNABLE:  # paused or canceled since: that decided
         await session.commit()
         return
     if attempt.paid:

@@ -222,6 +222,8 @@ def settle_refund(
     failure: str | None,
     psp_event_id: str | None = None,
 ) -> None:
+    """A refund's final status (both rows locked by the caller): a failed or canceled
+    refund gives its reservation back."""
     refund.status = status
     refund.outcome_unknown_since = None
     refund.failure_reason = failure
