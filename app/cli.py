@@ -113,7 +113,7 @@ def _reconcile(args: argparse.Namespace) -> int:
     from app.db import make_engine, make_session_factory
     from app.domain.clock import SystemClock
     from app.psp.registry import build_registry
-    from app.services.reconciliation import reconcile
+    from app.services.webhooks.reconciliation import reconcile
 
     async def run() -> dict[str, object]:
         settings = Settings()
@@ -300,6 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from app.wiring import wire
+
+    wire()
     args = build_parser().parse_args(argv)
     return int(args.run(args))
 

@@ -39,6 +39,7 @@ from app.services.api_keys import KeyAuthenticator
 from app.settings import Settings
 from app.trusted.registry import load_documents
 from app.trusted.route import TrustedDocuments, TrustedDocumentsFront
+from app.wiring import wire
 
 logger = logging.getLogger("paygate")
 
@@ -150,6 +151,7 @@ async def _prepare_database(runtime: Runtime) -> None:
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    wire()
     settings = settings or Settings()
     engine = make_engine(
         settings.database_url,

@@ -10,7 +10,7 @@ from app.context import Runtime
 from app.observability.metrics import Metrics
 from app.psp.errors import PspInvalidRequest, WebhookVerificationError
 from app.psp.registry import UnknownPsp
-from app.services import webhooks
+from app.services.webhooks import inbound
 
 logger = logging.getLogger("paygate.webhooks")
 MAX_BODY = 1 << 20
@@ -28,7 +28,7 @@ async def deliver(
     result = "error"
     try:
         async with runtime.sessions() as session:
-            receipt = await webhooks.receive(
+            receipt = await inbound.receive(
                 session,
                 psps=runtime.psps,
                 clock=runtime.clock,

@@ -40,9 +40,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import make_engine, make_session_factory
 from app.domain.clock import Clock, SystemClock
 from app.psp.registry import PspRegistry, build_registry
-from app.services import erasure, idempotency, reconciliation, renewals
+from app.services import erasure, idempotency
+from app.services.billing import renewals
 from app.services.experiments import guardrails
+from app.services.webhooks import reconciliation
 from app.settings import Settings
+from app.wiring import wire
 
 logger = logging.getLogger("paygate.worker")
 
@@ -64,6 +67,9 @@ class Dependencies:
     settings: Settings
     psps: PspRegistry
     clock: Clock
+
+    def __post_init__(self) -> None:
+        wire()  # every job runs with its dependencies: the services' event handlers too
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Dependencies:

@@ -35,6 +35,7 @@ from app.main import create_app
 from app.migrations import upgrade_to_head
 from app.services import invariants
 from app.settings import Settings
+from app.wiring import wire
 from tests import card_scan
 
 DEFAULT_TEST_URL = "postgresql://postgres@127.0.0.1:5432/paygate_test"
@@ -73,6 +74,13 @@ async def _create_if_missing(name: str) -> None:
                 await connection.execute(f'CREATE DATABASE "{name}"')
     finally:
         await connection.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def wired() -> None:
+    """The services' domain-event handlers, wired as every entry point wires them (tests
+    that call services without building an app need them too)."""
+    wire()
 
 
 @pytest.fixture(scope="session")

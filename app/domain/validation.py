@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from babel import Locale, UnknownLocaleError
 from email_validator import EmailNotValidError, validate_email
 
+from app.domain.billing import BASIS_POINTS
 from app.domain.currencies import get_currency
 from app.domain.errors import ErrorCode, Problems
 from app.domain.pan import contains_card_number
@@ -245,3 +246,19 @@ def features(problems: Problems, value: list[str] | None, *field: str) -> list[s
         )
         return None
     return sorted(set(value))
+
+
+_PERCENT = re.compile(r"([0-9]{1,3})(?:\.([0-9]{1,2}))?")
+
+
+def basis_points(problems: Problems, value: str, *field: str, allow_zero: bool) -> int | None:
+    """``"19"`` or ``"12.5"`` percent as basis points; at most two decimals, 0-100 %."""
+    match = _PERCENT.fullmatch(value.strip())
+    if match is None:
+        problems.add(ErrorCode.INVALID, 'A percentage such as "19" or "12.5".', *field)
+        return None
+    points = int(match.group(1)) * 100 + int((match.group(2) or "").ljust(2, "0"))
+    if not (0 if allow_zero else 1) <= points <= BASIS_POINTS:
+        problems.add(ErrorCode.INVALID, "A percentage between 0 and 100.", *field)
+        return None
+    return points

@@ -46,7 +46,8 @@ from app.schema.security import (
     AuditEventConnection,
     AuditEventFilter,
 )
-from app.services import api_keys, audit, catalog, customers, pagination, subscription_changes
+from app.services import api_keys, audit, catalog, customers, pagination
+from app.services.billing import changes
 
 E = TypeVar("E", bound=Base)
 N = TypeVar("N")
@@ -259,7 +260,7 @@ class Query(ExperimentQueries):
         ] = ProrationBehavior.CREATE_PRORATIONS,
     ) -> InvoicePreview:
         async with info.context.db() as session:
-            preview = await subscription_changes.preview_change(
+            preview = await changes.preview_change(
                 session,
                 clock=info.context.clock,
                 subscription_id=await owned_key(

@@ -64,9 +64,9 @@ from graphql import (
 from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef
 
 from app.domain.currencies import CURRENCIES
+from app.services.billing.subscriptions import MAX_ITEMS
 from app.services.experiments.definitions import MAX_VARIANTS
 from app.services.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from app.services.subscriptions import MAX_ITEMS
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from app.domain.billing import SubscriptionStatus
 from app.domain.clock import Clock
 from app.domain.errors import UserInputError
 from app.domain.personal_data import Needles, scrub_optional, scrub_text
+from app.domain.subscription_states import Reason, transition
 from app.models import (
     Customer,
     Dispute,
@@ -164,7 +165,9 @@ async def _cancel_subscriptions(
         .execution_options(populate_existing=True)
     )
     for subscription in subscriptions:
-        subscription.status = SubscriptionStatus.CANCELED
+        subscription.status = transition(
+            subscription.status, SubscriptionStatus.CANCELED, Reason.CUSTOMER_ERASED
+        )
         subscription.canceled_at = subscription.canceled_at or now
         subscription.ended_at = now
         subscription.cancel_at_period_end = False

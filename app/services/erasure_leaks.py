@@ -12,7 +12,7 @@
 - **Events that arrive after the erasure** (Stripe sends ``customer.deleted`` with the
   customer as it was) are stored without what is under personal keys: ``about_erased``.
 - ``payment_events`` is append-only and never holds personal data in the first place
-  (``payment_records.event`` takes no free-form data), so there is nothing to scrub there.
+  (``payments.ledger.event`` takes no free-form data), so there is nothing to scrub there.
 
 The candidate rows are found in SQL (text search over the JSON, as stored: raw and
 JSON-escaped forms), then scrubbed in Python.

@@ -32,9 +32,9 @@ from app.psp.base import (
 )
 from app.psp.base import SetupResult as PspSetup
 from app.psp.registry import PspRegistry
-from app.services import dunning
+from app.services.billing import dunning
+from app.services.billing.dunning import DEFAULT_POLICY
 from app.services.customers import ensure_not_erased, get_customer, live_customer
-from app.services.dunning import DEFAULT_POLICY
 from app.services.psp_calls import call, gateway
 
 _TOKEN = re.compile(r"[A-Za-z0-9_\-.:]{1,255}")

@@ -56,7 +56,8 @@ async def get_test_clock(session: AsyncSession, clock_id: uuid.UUID, *field: str
 async def move(
     session: AsyncSession, *, clock: Clock, clock_id: uuid.UUID, to: datetime
 ) -> TestClock:
-    """Move a test clock forward (never backwards); the caller then runs billing."""
+    """Move a test clock forward (never backwards); ``renewals.advance_test_clock`` then
+    runs billing."""
     test_clock = await get_test_clock(session, clock_id, "testClockId")
     problems = Problems()
     check.moment(problems, to, "frozenTime")  # with its offset, within UTC

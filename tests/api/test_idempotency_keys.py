@@ -24,7 +24,8 @@ from app.graphql import schema
 from app.main import create_app
 from app.resolvers.keyed import _REREAD, MODES, RERUN, SERVICE_KEYED
 from app.schema.idempotency import SECRET_MARK
-from app.services import invoice_actions, psp_calls
+from app.services import psp_calls
+from app.services.billing import invoice_actions
 from app.settings import AuthSettings, Settings
 from tests.billing.helpers import (
     advance,

@@ -12,11 +12,13 @@ import uuid
 from app.db import make_engine, make_session_factory
 from app.domain.clock import SystemClock
 from app.psp.registry import build_registry
-from app.services import renewals
+from app.services.billing import renewals
 from app.settings import Settings
+from app.wiring import wire
 
 
 async def main(database_url: str, test_clock_id: uuid.UUID) -> int:
+    wire()
     settings = Settings(database_url=database_url, enabled_psps=["sandbox"])
     clock = SystemClock()
     engine = make_engine(settings.database_url, pool_size=2)

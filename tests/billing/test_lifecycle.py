@@ -101,3 +101,31 @@ async def test_incomplete_expires_after_23_hours(api: Api) -> None:
     expired = await subscription(api, sub["id"])
     assert expired["status"] == "INCOMPLETE_EXPIRED"
     assert expired["invoices"][0]["status"] == "VOID"
+
+
+async def test_a_move_the_state_machine_refuses_is_a_user_error(api: Api) -> None:
+    """Pausing a canceled subscription (``subscription_states``): INVALID_STATE, nothing changed."""
+    _, customer = await clock_and_customer(api, "tok_visa")
+    price = await featured_price(api, ["pro"])
+    sub = (await subscribe(api, customer, price))["subscription"]
+    await api.data(
+        "mutation($s: ID!) { cancelSubscription(input: {subscriptionId: $s}) "
+        "{ subscription { status } } }",
+        {"s": sub["id"]},
+    )
+    paused = await api.data(
+        "mutation($s: ID!, $k: String!) { pauseSubscription(input: {subscriptionId: $s, "
+        "idempotencyKey: $k}) { subscription { status } userErrors { field code message } } }",
+        {"s": sub["id"], "k": str(uuid.uuid4())},
+    )
+    assert paused["pauseSubscription"] == {
+        "subscription": None,
+        "userErrors": [
+            {
+                "field": ["input", "subscriptionId"],
+                "code": "INVALID_STATE",
+                "message": "A canceled subscription cannot be paused.",
+            }
+        ],
+    }
+    assert (await subscription(api, sub["id"]))["status"] == "CANCELED"

@@ -19,7 +19,8 @@ import sqlalchemy as sa
 
 from app.domain.clock import FrozenClock
 from app.models import PaymentMethod
-from app.services import customers, payment_methods, subscriptions, test_clocks
+from app.services import customers, payment_methods, test_clocks
+from app.services.billing import subscriptions
 from tests.billing.helpers import monthly_price
 from tests.conftest import Api
 

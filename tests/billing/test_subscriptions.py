@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 
-from app.services.renewals import run_due
+from app.services.billing.renewals import run_due
 from app.services.test_clocks import move
 from tests.billing.helpers import (
     advance,

@@ -29,7 +29,8 @@ from app.schema.coupons import (
     TaxRate,
     TaxRatePayload,
 )
-from app.services import coupons, renewals, subscriptions, test_clocks
+from app.services import test_clocks
+from app.services.billing import coupons, renewals, subscriptions
 
 
 def _sandbox_only(info: Info) -> None:
@@ -212,14 +213,12 @@ class BillingMutations:
         async def act(session: AsyncSession) -> TestClockPayload:
             _sandbox_only(info)
             clock_id = key_of(input.test_clock_id, "TestClock", "testClockId")
-            row = await test_clocks.move(
-                session, clock=info.context.clock, clock_id=clock_id, to=input.frozen_time
-            )
-            await renewals.run_due(
+            row = await renewals.advance_test_clock(
                 session,
                 psps=info.context.runtime.psps,
                 clock=info.context.clock,
-                test_clock_id=clock_id,
+                clock_id=clock_id,
+                to=input.frozen_time,
                 policy=info.context.runtime.settings.dunning_policy,
             )
             return TestClockPayload(test_clock=TestClock.from_model(row), user_errors=[])

@@ -25,8 +25,8 @@ from app.schema.billing import (
     SubscriptionPayload,
     UpdateSubscriptionInput,
 )
-from app.services import invoice_actions, subscription_changes
-from app.services.payments import Caller
+from app.services.billing import changes, invoice_actions
+from app.services.payments.outcomes import Caller
 
 InvoiceAction = Callable[[AsyncSession, uuid.UUID], Awaitable[InvoiceRow]]
 InvoiceInput = FinalizeInvoiceInput | InvoiceActionInput | PayInvoiceInput
@@ -59,7 +59,7 @@ class InvoiceMutations:
     ) -> SubscriptionPayload:
         async def act(session: AsyncSession) -> SubscriptionPayload:
             price = input.price_id
-            row = await subscription_changes.update_subscription(
+            row = await changes.update_subscription(
                 session,
                 psps=info.context.runtime.psps,
                 clock=info.context.clock,

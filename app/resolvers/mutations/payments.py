@@ -23,8 +23,8 @@ from app.schema.payment_inputs import (
     RefundPayload,
 )
 from app.security.principals import Actor
-from app.services import payment_actions, payments, refunds
-from app.services.payments import Caller, Outcome
+from app.services.payments import actions, create, refunds
+from app.services.payments.outcomes import Caller, Outcome
 
 
 def _caller(info: Info, idempotency_key: str) -> Caller:
@@ -84,7 +84,7 @@ class PaymentMutations:
     ) -> PaymentPayload:
         async def act(session: AsyncSession) -> PaymentPayload:
             method = input.payment_method_id
-            outcome = await payments.create_payment(
+            outcome = await create.create_payment(
                 session,
                 psps=info.context.runtime.psps,
                 clock=info.context.clock,
@@ -117,7 +117,7 @@ class PaymentMutations:
         info: Info,
         input: Annotated[PaymentActionInput, strawberry.argument(description="The payment.")],
     ) -> PaymentPayload:
-        return await _act_on_payment(info, input, payment_actions.confirm_payment)
+        return await _act_on_payment(info, input, actions.confirm_payment)
 
     @strawberry.mutation(description="Capture an authorised payment, in full or in part.")
     async def capture_payment(
@@ -126,7 +126,7 @@ class PaymentMutations:
         input: Annotated[CapturePaymentInput, strawberry.argument(description="The capture.")],
     ) -> PaymentPayload:
         async def act(session: AsyncSession) -> PaymentPayload:
-            outcome = await payment_actions.capture_payment(
+            outcome = await actions.capture_payment(
                 session,
                 psps=info.context.runtime.psps,
                 clock=info.context.clock,
@@ -145,7 +145,7 @@ class PaymentMutations:
         info: Info,
         input: Annotated[PaymentActionInput, strawberry.argument(description="The payment.")],
     ) -> PaymentPayload:
-        return await _act_on_payment(info, input, payment_actions.cancel_payment)
+        return await _act_on_payment(info, input, actions.cancel_payment)
 
     @strawberry.mutation(
         description="Refund a payment, fully or in part; the refunds of a payment never add "

@@ -26,7 +26,6 @@ from app.domain.experiments.lifecycle import (
 from app.domain.ids import new_id
 from app.domain.updates import KEEP, Keep
 from app.models import Coupon, Experiment, ExperimentVariant, Price, PriceType, Product
-from app.services.coupons import basis_points
 
 _KEY = re.compile(r"[a-z0-9][a-z0-9_.-]{1,63}")
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
@@ -216,7 +215,7 @@ def _guardrails(problems: Problems, guardrails: GuardrailSpec) -> dict[str, int 
         values[f"{attribute}_bp"] = (
             None
             if given is None
-            else basis_points(problems, given, "guardrails", name, allow_zero=False)
+            else check.basis_points(problems, given, "guardrails", name, allow_zero=False)
         )
     if not 1 <= guardrails.minimum_payments <= 1_000_000:
         problems.add(ErrorCode.INVALID, "At least one payment.", "guardrails", "minimumPayments")
@@ -259,8 +258,8 @@ async def create_experiment(
     hypothesis = check.text(problems, spec.hypothesis, "hypothesis", max_length=5000)
     if spec.currency not in CURRENCIES:
         problems.add(ErrorCode.UNKNOWN_CURRENCY, "Unknown currency.", "currency")
-    traffic = basis_points(problems, spec.traffic_percent, "trafficPercent", allow_zero=False)
-    mde = basis_points(
+    traffic = check.basis_points(problems, spec.traffic_percent, "trafficPercent", allow_zero=False)
+    mde = check.basis_points(
         problems, spec.minimum_detectable_lift, "minimumDetectableLift", allow_zero=False
     )
     alpha = _alpha(problems, spec.alpha)
@@ -342,11 +341,11 @@ async def update_experiment(
             problems.add(ErrorCode.UNKNOWN_CURRENCY, "Unknown currency.", "currency")
         values["currency"] = currency
     if changes.traffic_percent is not KEEP:
-        values["traffic_bp"] = basis_points(
+        values["traffic_bp"] = check.basis_points(
             problems, changes.traffic_percent, "trafficPercent", allow_zero=False
         )
     if changes.minimum_detectable_lift is not KEEP:
-        values["mde_bp"] = basis_points(
+        values["mde_bp"] = check.basis_points(
             problems, changes.minimum_detectable_lift, "minimumDetectableLift", allow_zero=False
         )
     if changes.alpha is not KEEP:

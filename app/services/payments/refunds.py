@@ -19,7 +19,7 @@ from app.domain.errors import ErrorCode, Problem, UserInputError
 from app.domain.ids import new_id
 from app.domain.money import Money, exponent_of, parse_money
 from app.domain.payments import RefundReason, RefundStatus
-from app.models import Payment, Refund
+from app.models import Refund
 from app.psp import base as psp
 from app.psp.errors import (
     OperationNotSupported,
@@ -30,9 +30,16 @@ from app.psp.errors import (
     PspUnavailable,
 )
 from app.psp.registry import PspRegistry
-from app.services import idempotency, webhooks
-from app.services.payment_records import event, lock_payment
-from app.services.payments import Caller, Outcome, get_payment, replayed, response_of
+from app.services import idempotency
+from app.services.payments import reports
+from app.services.payments.ledger import (
+    apply_refund,
+    event,
+    get_payment,
+    lock_payment,
+    settle_refund,
+)
+from app.services.payments.outcomes import Caller, Outcome, replayed, response_of
 from app.services.psp_calls import gateway
 
 
@@ -204,56 +211,11 @@ async def _finish(
     await session.refresh(refund, with_for_update=True)
     if result is not None:
         apply_refund(session, payment, refund, result, source="api", clock=clock)
-        await webhooks.apply_pending(session, refund.psp, result.psp_reference, clock=clock)
+        await reports.apply_pending(session, refund.psp, result.psp_reference, clock=clock)
     elif not unknown:
-        _settle_refund(session, payment, refund, RefundStatus.FAILED, clock, "api", failure)
+        settle_refund(session, payment, refund, RefundStatus.FAILED, clock, "api", failure)
     outcome = Outcome(payment=payment, refund=refund, problems=(problem,) if problem else ())
     key_row = await idempotency.key_row(session, claimed)
     idempotency.complete(key_row, response_of(outcome), clock)
     await session.commit()
     return outcome
-
-
-def apply_refund(
-    session: AsyncSession,
-    payment: Payment,
-    refund: Refund,
-    result: psp.RefundResult,
-    *,
-    source: str,
-    clock: Clock,
-    psp_event_id: str | None = None,
-) -> bool:
-    """Merge a PSP report of a refund (both rows locked by the caller)."""
-    if refund.psp_reference is None:
-        refund.psp_reference = result.psp_reference
-    refund.outcome_unknown_since = None
-    status = RefundStatus(result.status.value)
-    if refund.status is not RefundStatus.PENDING or status is RefundStatus.PENDING:
-        return False
-    _settle_refund(session, payment, refund, status, clock, source, result.failure_reason,
-                   psp_event_id)  # fmt: skip
-    return True
-
-
-def _settle_refund(
-    session: AsyncSession,
-    payment: Payment,
-    refund: Refund,
-    status: RefundStatus,
-    clock: Clock,
-    source: str,
-    failure: str | None,
-    psp_event_id: str | None = None,
-) -> None:
-    refund.status = status
-    refund.outcome_unknown_since = None
-    refund.failure_reason = failure
-    refund.updated_at = clock.now()
-    if status in (RefundStatus.FAILED, RefundStatus.CANCELED):
-        payment.amount_refunded_minor -= refund.amount_minor  # the reservation goes back
-        payment.updated_at = clock.now()
-    session.add(
-        event(payment, f"refund.{status.value}", source=source, clock=clock,
-              amount=refund.amount_minor, refund_id=refund.id, psp_event_id=psp_event_id)
-    )  # fmt: skip

@@ -24,12 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.billing import DunningPolicy, InvoiceStatus, SubscriptionStatus
 from app.domain.clock import Clock, FrozenClock
 from app.domain.dunning import WAITS_FOR_NEW_METHOD, CollectionStopReason, CustomerAction
+from app.domain.subscription_states import DUNNABLE, Reason, transition
 from app.models import Invoice, InvoiceMethodRetry, Subscription
 from app.models.billing import CollectionStopped
 from app.psp.declines import RetryAdvice
 from app.psp.registry import PspRegistry
-from app.services import invoices, test_clocks
-from app.services.payments import Caller
+from app.services import test_clocks
+from app.services.billing import invoices
+from app.services.payments.outcomes import Caller
 
 DEFAULT_POLICY = DunningPolicy()
 # Subscriptions whose open invoices a new default payment method retries (as Stripe does).
@@ -68,15 +70,20 @@ async def after_attempt(
                                      populate_existing=True)  # fmt: skip
     assert invoice is not None and subscription is not None
     now = at.now()
+    if subscription.status not in DUNNABLE:  # paused or canceled since: that decided
+        await session.commit()
+        return
     if attempt.paid:
-        subscription.status = SubscriptionStatus.ACTIVE
+        subscription.status = transition(
+            subscription.status, SubscriptionStatus.ACTIVE, Reason.INVOICE_PAID
+        )
         subscription.retry_count = 0
         subscription.next_retry_at = None
         resume(subscription)
     elif invoice.status is not InvoiceStatus.OPEN:
         pass  # paid, voided or written off meanwhile: that decided already
-    elif attempt.pending:
-        subscription.status = _dunned(subscription)  # the PSP's answer settles it
+    elif attempt.pending:  # the PSP's answer settles it
+        subscription.status = _dunned(subscription, Reason.PAYMENT_PENDING)
         subscription.next_retry_at = None
     elif attempt.refused is None and attempt.advice is RetryAdvice.RETRY_LATER:
         _schedule(subscription, invoice, attempt, now, first=first, policy=policy)
@@ -87,7 +94,7 @@ async def after_attempt(
             else CollectionStopReason.CUSTOMER_ACTION_REQUIRED
         )
         action = attempt.action or CustomerAction.ADD_PAYMENT_METHOD
-        subscription.status = _dunned(subscription)
+        subscription.status = _dunned(subscription, Reason.COLLECTION_STOPPED)
         subscription.next_retry_at = None
         stop(subscription, reason, action, now)
         stop(invoice, reason, action, now)
@@ -96,11 +103,11 @@ async def after_attempt(
     await session.commit()
 
 
-def _dunned(subscription: Subscription) -> SubscriptionStatus:
+def _dunned(subscription: Subscription, reason: Reason) -> SubscriptionStatus:
     """Past due, or still unpaid when dunning had already given up."""
     if subscription.status is SubscriptionStatus.UNPAID:
-        return SubscriptionStatus.UNPAID
-    return SubscriptionStatus.PAST_DUE
+        return transition(subscription.status, SubscriptionStatus.UNPAID, reason)
+    return transition(subscription.status, SubscriptionStatus.PAST_DUE, reason)
 
 
 def _schedule(
@@ -121,12 +128,16 @@ def _schedule(
         due = now + timedelta(days=days[retries] - waited)
         if attempt.wait is not None:  # a network's advice code: not sooner than asked
             due = max(due, now + attempt.wait)
-        subscription.status = SubscriptionStatus.PAST_DUE
+        subscription.status = transition(
+            subscription.status, SubscriptionStatus.PAST_DUE, Reason.RETRY_SCHEDULED
+        )
         subscription.next_retry_at = due
         resume(subscription)
         resume(invoice)
         return
-    subscription.status = policy.final_status
+    subscription.status = transition(
+        subscription.status, policy.final_status, Reason.RETRIES_EXHAUSTED
+    )
     subscription.next_retry_at = None
     if policy.final_status is SubscriptionStatus.CANCELED:
         subscription.ended_at = now

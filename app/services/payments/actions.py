@@ -19,14 +19,9 @@ from app.models import Payment
 from app.psp import base as psp
 from app.psp.registry import PspRegistry
 from app.services import idempotency
-from app.services.payments import (
-    Caller,
-    Outcome,
-    get_payment,
-    replayed,
-    response_of,
-    settle,
-)
+from app.services.payments.create import settle
+from app.services.payments.ledger import get_payment
+from app.services.payments.outcomes import Caller, Outcome, replayed, response_of
 from app.services.psp_calls import gateway
 
 

@@ -30,8 +30,9 @@ from app.models import (
 )
 from app.psp.declines import ADVICE, DeclineCode, RetryAdvice, customer_action, retry_wait
 from app.psp.registry import PspRegistry
-from app.services import coupons, retry_guard
-from app.services.payments import Caller, create_payment
+from app.services.billing import coupons, retry_guard
+from app.services.payments.create import create_payment
+from app.services.payments.outcomes import Caller
 
 PREFIX = "PG"
 
@@ -328,21 +329,6 @@ async def _customer_default(session: AsyncSession, customer_id: uuid.UUID) -> uu
             PaymentMethod.customer_id == customer_id, PaymentMethod.is_default.is_(True)
         )
     )
-
-
-def record_payment(invoice: Invoice, payment: Payment, clock: Clock) -> bool:
-    """A payment of ``invoice`` succeeded (both rows locked by the caller): mark it paid.
-    Returns whether the invoice changed."""
-    if invoice.status is not InvoiceStatus.OPEN:
-        return False
-    invoice.amount_paid_minor = min(
-        invoice.total_minor, invoice.amount_paid_minor + payment.amount_received_minor
-    )
-    if invoice.amount_paid_minor == invoice.total_minor:
-        invoice.status = InvoiceStatus.PAID
-        invoice.paid_at = clock.now()
-    invoice.updated_at = clock.now()
-    return True
 
 
 async def default_method(session: AsyncSession, subscription: Subscription) -> uuid.UUID | None:

@@ -23,13 +23,8 @@ from app.models import Payment, PaymentMethod, PspCustomer, Refund
 from app.psp import base as psp
 from app.psp.errors import PspError
 from app.psp.registry import PspRegistry
-from app.services import webhooks
-from app.services.payment_records import (
-    apply_result,
-    lock_payment,
-    lock_reference,
-)
-from app.services.refunds import apply_refund
+from app.services.payments import reports
+from app.services.payments.ledger import apply_refund, apply_result, lock_payment, lock_reference
 
 logger = logging.getLogger("paygate.reconciliation")
 GRACE = timedelta(seconds=60)  # in-flight requests get this long before we ask ourselves
@@ -70,7 +65,7 @@ async def reconcile(
         else:
             report.unresolved.append(payment_id)
     await _resolve_refunds(session, psps, clock, cutoff, limit, report)
-    report.events_applied = await webhooks.retry_waiting(session, clock=clock, limit=limit)
+    report.events_applied = await reports.retry_waiting(session, clock=clock, limit=limit)
     stuck_cutoff = clock.now() - stuck_after
     report.stuck = list(
         (
@@ -105,7 +100,7 @@ async def _resolve_payment(
     await lock_reference(session, payment.psp, result.psp_reference)
     locked = await lock_payment(session, payment_id)
     await apply_result(session, locked, result, source="reconciliation", clock=clock)
-    await webhooks.apply_pending(session, locked.psp, result.psp_reference, clock=clock)
+    await reports.apply_pending(session, locked.psp, result.psp_reference, clock=clock)
     await session.commit()
     return True
 

@@ -16,9 +16,10 @@ from app.domain.ids import new_id
 from app.domain.money import MAX_MINOR, parse_money
 from app.models import Invoice, InvoiceLine, Subscription
 from app.psp.registry import PspRegistry
-from app.services import invoices, test_clocks
+from app.services import test_clocks
+from app.services.billing import invoices
 from app.services.customers import live_customer
-from app.services.payments import Caller
+from app.services.payments.outcomes import Caller
 
 
 async def create_invoice_item(

@@ -39,8 +39,9 @@ from app.models import (
 )
 from app.models.catalog import PriceType
 from app.psp.registry import PspRegistry
-from app.services import coupons, idempotency, invoices, renewals, test_clocks
-from app.services.payments import Caller
+from app.services import idempotency, test_clocks
+from app.services.billing import coupons, invoices, renewals
+from app.services.payments.outcomes import Caller
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,9 +27,11 @@ from app.domain.billing import (
 )
 from app.domain.clock import Clock, FrozenClock
 from app.domain.dunning import WAITS_FOR_NEW_METHOD
-from app.models import Customer, Invoice, Subscription
+from app.domain.subscription_states import Reason, transition
+from app.models import Customer, Invoice, Subscription, TestClock
 from app.psp.registry import PspRegistry
-from app.services import dunning, invoices, test_clocks
+from app.services import test_clocks
+from app.services.billing import dunning, invoices
 
 DEFAULT_POLICY = dunning.DEFAULT_POLICY
 BILLABLE = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
@@ -90,7 +92,9 @@ async def _expire_if_stale(
         await session.commit()
         return None
     expired_at = subscription.created_at + INCOMPLETE_WINDOW
-    subscription.status = SubscriptionStatus.INCOMPLETE_EXPIRED
+    subscription.status = transition(
+        subscription.status, SubscriptionStatus.INCOMPLETE_EXPIRED, Reason.FIRST_INVOICE_UNPAID
+    )
     subscription.ended_at = expired_at
     subscription.updated_at = expired_at
     await session.execute(
@@ -111,7 +115,9 @@ async def _renew(
 ) -> str:
     start = subscription.current_period_end
     if subscription.cancel_at_period_end:
-        subscription.status = SubscriptionStatus.CANCELED
+        subscription.status = transition(
+            subscription.status, SubscriptionStatus.CANCELED, Reason.PERIOD_ENDED
+        )
         subscription.ended_at = start
         subscription.next_retry_at = None
         subscription.updated_at = start
@@ -129,7 +135,9 @@ async def _renew(
         return "skipped"
     await invoices.finalize(session, invoice, clock=at)
     if subscription.status is SubscriptionStatus.TRIALING:
-        subscription.status = SubscriptionStatus.ACTIVE
+        subscription.status = transition(
+            subscription.status, SubscriptionStatus.ACTIVE, Reason.TRIAL_ENDED
+        )
     subscription.current_period_start, subscription.current_period_end = start, end
     subscription.updated_at = start
     # An unpaid subscription keeps invoicing, but is not charged; nor is one whose
@@ -189,6 +197,22 @@ async def _retry(
     await dunning.after_attempt(session, subscription_id, attempt, at, first=False,
                                 policy=policy)  # fmt: skip
     return "retried"
+
+
+async def advance_test_clock(
+    session: AsyncSession,
+    *,
+    psps: PspRegistry,
+    clock: Clock,
+    clock_id: uuid.UUID,
+    to: datetime,
+    policy: DunningPolicy = DEFAULT_POLICY,
+) -> TestClock:
+    """Move a test clock forward (``test_clocks.move``), then bill its customers up to the
+    new time, as the wall clock's customers are billed by the worker."""
+    test_clock = await test_clocks.move(session, clock=clock, clock_id=clock_id, to=to)
+    await run_due(session, psps=psps, clock=clock, test_clock_id=clock_id, policy=policy)
+    return test_clock
 
 
 async def run_due(

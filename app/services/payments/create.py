@@ -1,4 +1,5 @@
-"""One-off payments: create, confirm (after 3DS or approval), capture, cancel.
+"""Creating a one-off payment, and ``settle``: the last phase of every payment operation
+(``actions`` confirms, captures and cancels through it).
 
 Each operation runs in atomic phases under an idempotency key (see ``idempotency``):
 validate, claim the key, record the payment (with a recovery point), call the PSP with a
@@ -12,8 +13,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable
-from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +23,7 @@ from app.domain.errors import ErrorCode, Problem, Problems, UserInputError
 from app.domain.ids import new_id
 from app.domain.money import Money, parse_money
 from app.domain.payments import CaptureMethod, PaymentStatus
-from app.models import Payment, PaymentMethod, PspCustomer, Refund
+from app.models import Payment, PaymentMethod, PspCustomer
 from app.psp import base as psp
 from app.psp.declines import Decline, DeclineCode
 from app.psp.errors import (
@@ -37,68 +36,20 @@ from app.psp.errors import (
     PspUnavailable,
 )
 from app.psp.registry import PspRegistry
-from app.services import idempotency, webhooks
+from app.services import idempotency
 from app.services.customers import ensure_not_erased, live_customer
-from app.services.payment_records import (
+from app.services.payments import reports
+from app.services.payments.ledger import (
     apply_result,
     event,
     lock_payment,
     lock_reference,
     record_decline,
 )
+from app.services.payments.outcomes import Caller, Outcome, replayed, response_of
 from app.services.psp_calls import gateway
 
 logger = logging.getLogger("paygate.payments")
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What a money-moving mutation answers: its objects and the problems to report."""
-
-    payment: Payment
-    refund: Refund | None = None
-    problems: tuple[Problem, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who asks, for scoping idempotency keys, and their key for this request."""
-
-    principal: str
-    idempotency_key: str
-
-
-def response_of(outcome: Outcome) -> dict[str, Any]:
-    return {
-        "payment_id": str(outcome.payment.id),
-        "refund_id": str(outcome.refund.id) if outcome.refund else None,
-        "problems": [
-            {"code": p.code.value, "message": p.message, "field": list(p.field)}
-            for p in outcome.problems
-        ],
-    }
-
-
-async def replayed(session: AsyncSession, response: dict[str, Any]) -> Outcome:
-    payment = await session.get(Payment, uuid.UUID(response["payment_id"]))
-    refund = (
-        await session.get(Refund, uuid.UUID(response["refund_id"]))
-        if response.get("refund_id")
-        else None
-    )
-    assert payment is not None
-    problems = tuple(
-        Problem(ErrorCode(p["code"]), p["message"], tuple(p["field"]))
-        for p in response.get("problems", [])
-    )
-    return Outcome(payment=payment, refund=refund, problems=problems)
-
-
-async def get_payment(session: AsyncSession, payment_id: uuid.UUID) -> Payment:
-    payment = await session.get(Payment, payment_id)
-    if payment is None:
-        raise UserInputError(Problem(ErrorCode.NOT_FOUND, "No such payment.", ("paymentId",)))
-    return payment
 
 
 async def _method_for(
@@ -312,13 +263,13 @@ async def settle(
     if result is not None:
         await apply_result(session, payment, result, source="api", clock=clock)
         if result.psp_reference:
-            await webhooks.apply_pending(session, psp_name, result.psp_reference, clock=clock)
+            await reports.apply_pending(session, psp_name, result.psp_reference, clock=clock)
         if result.status is psp.PaymentStatus.FAILED and result.decline is not None:
             problems.append(Problem(ErrorCode.PAYMENT_DECLINED, result.decline.message, ()))
     elif isinstance(fault, PspOutcomeUnknown | PspBadResponse):
         _outcome_unknown(session, payment, fault, clock)
         if payment.psp_reference is not None:  # its webhook may have told us already
-            await webhooks.apply_pending(session, psp_name, payment.psp_reference, clock=clock)
+            await reports.apply_pending(session, psp_name, payment.psp_reference, clock=clock)
     elif isinstance(fault, PspUnavailable | PspAuthError):
         if isinstance(fault, PspAuthError):
             logger.error("PSP %s refused our credentials", psp_name)

@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import validation as check
 from app.domain.billing import (
-    BASIS_POINTS,
     CouponDuration,
     LineTotals,
     invoice_discount,
@@ -25,20 +24,6 @@ from app.domain.money import parse_money
 from app.models import Coupon, Customer, Invoice, InvoiceLine, Subscription, TaxRate
 
 _CODE = re.compile(r"[A-Z0-9][A-Z0-9_-]{1,63}")
-_PERCENT = re.compile(r"([0-9]{1,3})(?:\.([0-9]{1,2}))?")
-
-
-def basis_points(problems: Problems, value: str, *field: str, allow_zero: bool) -> int | None:
-    """``"19"`` or ``"12.5"`` percent as basis points; at most two decimals, 0-100 %."""
-    match = _PERCENT.fullmatch(value.strip())
-    if match is None:
-        problems.add(ErrorCode.INVALID, 'A percentage such as "19" or "12.5".', *field)
-        return None
-    points = int(match.group(1)) * 100 + int((match.group(2) or "").ljust(2, "0"))
-    if not (0 if allow_zero else 1) <= points <= BASIS_POINTS:
-        problems.add(ErrorCode.INVALID, "A percentage between 0 and 100.", *field)
-        return None
-    return points
 
 
 async def create_coupon(
@@ -65,7 +50,7 @@ async def create_coupon(
             ErrorCode.INVALID, "Give exactly one of percentOff and amountOff.", "percentOff"
         )
     elif percent_off is not None:
-        percent = basis_points(problems, percent_off, "percentOff", allow_zero=False)
+        percent = check.basis_points(problems, percent_off, "percentOff", allow_zero=False)
     elif amount_off is not None:
         try:
             money = parse_money(*amount_off, field=("amountOff",))
@@ -145,7 +130,7 @@ async def create_tax_rate(
 ) -> TaxRate:
     problems = Problems()
     name = check.text(problems, display_name, "displayName", max_length=64, required=True)
-    points = basis_points(problems, percentage, "percentage", allow_zero=True)
+    points = check.basis_points(problems, percentage, "percentage", allow_zero=True)
     where = check.country(problems, country, "country")
     problems.raise_if_any()
     assert name is not None and points is not None

@@ -20,13 +20,15 @@ from app.domain.billing import (
 from app.domain.clock import Clock, FrozenClock
 from app.domain.errors import ErrorCode, Problem, Problems, UserInputError
 from app.domain.ids import new_id
-from app.models import Invoice, Payment, Price, Subscription, SubscriptionItem
+from app.domain.subscription_states import InvalidTransition, Reason, initial, transition
+from app.models import Price, Subscription, SubscriptionItem
 from app.models.catalog import PriceType
 from app.psp.registry import PspRegistry
-from app.services import coupons, dunning, idempotency, invoices, test_clocks
+from app.services import idempotency, test_clocks
+from app.services.billing import coupons, dunning, invoices
+from app.services.billing.renewals import BILLABLE
 from app.services.customers import ensure_not_erased, live_customer
 from app.services.experiments import units
-from app.services.renewals import BILLABLE
 
 MAX_ITEMS = 20
 
@@ -138,7 +140,7 @@ async def create_subscription(
     subscription = Subscription(
         id=new_id(),
         customer_id=customer_id,
-        status=SubscriptionStatus.TRIALING if trial_end else SubscriptionStatus.INCOMPLETE,
+        status=initial(trial=trial_end is not None),
         currency=first.currency,
         interval=first.recurring_interval,
         interval_count=first.recurring_interval_count,
@@ -193,8 +195,10 @@ async def create_subscription(
             period_start=now, period_end=subscription.current_period_end, clock=FrozenClock(now),
         )  # fmt: skip
         await invoices.finalize(session, invoice, clock=FrozenClock(now))
-        if invoice.status is InvoiceStatus.PAID:
-            subscription.status = SubscriptionStatus.ACTIVE
+        if invoice.status is InvoiceStatus.PAID:  # nothing to pay (a 100% coupon, say)
+            subscription.status = transition(
+                subscription.status, SubscriptionStatus.ACTIVE, Reason.INVOICE_PAID
+            )
     key_row = await idempotency.key_row(session, claimed)
     idempotency.complete(key_row, {"subscription_id": str(subscription.id)}, clock)
     subscription_id, invoice_id = subscription.id, invoice.id if invoice else None
@@ -207,30 +211,6 @@ async def create_subscription(
     refreshed = await session.get(Subscription, subscription_id, populate_existing=True)
     assert refreshed is not None
     return refreshed
-
-
-async def invoice_paid(session: AsyncSession, payment: Payment, clock: Clock) -> None:
-    """A payment of an invoice succeeded (payment row locked by the caller)."""
-    invoice = await session.get(Invoice, payment.invoice_id, with_for_update=True,
-                                populate_existing=True)  # fmt: skip
-    if invoice is None or not invoices.record_payment(invoice, payment, clock):
-        return
-    if invoice.status is not InvoiceStatus.PAID or invoice.subscription_id is None:
-        return
-    dunning.resume(invoice)
-    subscription = await session.get(Subscription, invoice.subscription_id,
-                                     with_for_update=True, populate_existing=True)  # fmt: skip
-    assert subscription is not None
-    if subscription.status in (
-        SubscriptionStatus.INCOMPLETE,
-        SubscriptionStatus.PAST_DUE,
-        SubscriptionStatus.UNPAID,
-    ):
-        subscription.status = SubscriptionStatus.ACTIVE
-        subscription.next_retry_at = None
-        subscription.retry_count = 0
-        dunning.resume(subscription)
-        subscription.updated_at = clock.now()
 
 
 async def cancel_subscription(
@@ -249,7 +229,9 @@ async def cancel_subscription(
     if at_period_end:
         subscription.cancel_at_period_end = True
     else:
-        subscription.status = SubscriptionStatus.CANCELED
+        subscription.status = transition(
+            subscription.status, SubscriptionStatus.CANCELED, Reason.CANCELED
+        )
         subscription.ended_at = now
         subscription.next_retry_at = None
     subscription.canceled_at = now
@@ -277,16 +259,14 @@ async def pause_subscription(
     """Stop billing (no renewals, no retries) until ``resume_subscription``."""
     subscription, now = await _locked_with_now(session, subscription_id, clock)
     if subscription.status is not SubscriptionStatus.PAUSED:
-        if subscription.status not in BILLABLE:
-            await session.rollback()
-            raise UserInputError(
-                Problem(
-                    ErrorCode.INVALID_STATE,
-                    f"A {subscription.status.value} subscription cannot be paused.",
-                    ("subscriptionId",),
-                )
+        try:
+            subscription.status = transition(
+                subscription.status, SubscriptionStatus.PAUSED, Reason.PAUSED
             )
-        subscription.status = SubscriptionStatus.PAUSED
+        except InvalidTransition as error:
+            await session.rollback()
+            message = f"A {error.current.value} subscription cannot be paused."
+            raise UserInputError(error.problem(message)) from None
         subscription.next_retry_at = None
         subscription.updated_at = now.now()
     await session.commit()
@@ -305,22 +285,20 @@ async def resume_subscription(
         subscription.updated_at = now.now()
         await session.commit()
         return subscription
-    if subscription.status is not SubscriptionStatus.PAUSED:
-        await session.rollback()
-        raise UserInputError(
-            Problem(
-                ErrorCode.INVALID_STATE,
-                "Only paused subscriptions, or those canceling at period end, resume.",
-                ("subscriptionId",),
-            )
+    try:
+        subscription.status = transition(
+            subscription.status, SubscriptionStatus.ACTIVE, Reason.RESUMED
         )
+    except InvalidTransition as error:
+        await session.rollback()
+        message = "Only paused subscriptions, or those canceling at period end, resume."
+        raise UserInputError(error.problem(message)) from None
     start = now.now()
     subscription.billing_cycle_anchor = start
     subscription.current_period_start = start
     subscription.current_period_end = period_boundary(
         start, subscription.interval, subscription.interval_count, 1
     )
-    subscription.status = SubscriptionStatus.ACTIVE
     subscription.updated_at = start
     invoice = await invoices.draft_for_period(
         session, subscription=subscription, reason=BillingReason.SUBSCRIPTION_CYCLE,
