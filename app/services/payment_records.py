@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.clock import Clock
+from app.domain.declines import Decline
 from app.domain.payments import PaymentState, PaymentStatus, merge
 from app.models import Payment, PaymentEvent
 from app.psp import base as psp
-from app.psp.declines import Decline
 
 
 def event(
@@ -118,7 +118,7 @@ def _merge(
         payment.status, payment.amount_capturable_minor, payment.amount_received_minor
     )
     report = PaymentState(
-        PaymentStatus(result.status.value),
+        result.status,
         result.amount_capturable.amount_minor,
         result.amount_received.amount_minor,
     )

@@ -110,7 +110,7 @@ async def create_refund(
             psp.RefundRequest(
                 payment_reference=payment.psp_reference,
                 amount=Money(refund.amount_minor, refund.currency),
-                reason=psp.RefundReason(reason.value),
+                reason=reason,
                 idempotency_key=refund.psp_idempotency_key,
             )
         )
@@ -228,7 +228,7 @@ def apply_refund(
     if refund.psp_reference is None:
         refund.psp_reference = result.psp_reference
     refund.outcome_unknown_since = None
-    status = RefundStatus(result.status.value)
+    status = result.status
     if refund.status is not RefundStatus.PENDING or status is RefundStatus.PENDING:
         return False
     _settle_refund(session, payment, refund, status, clock, source, result.failure_reason,

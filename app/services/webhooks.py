@@ -230,7 +230,7 @@ async def _apply_refund(
         if ours_in_flight:
             return report.psp_reference
         refundable = payment.amount_received_minor - payment.amount_refunded_minor
-        counts = report.status not in (psp.RefundStatus.FAILED, psp.RefundStatus.CANCELED)
+        counts = report.status not in (RefundStatus.FAILED, RefundStatus.CANCELED)
         if counts and report.amount.amount_minor > refundable:
             assert payment.psp_reference is not None
             return payment.psp_reference
@@ -247,7 +247,7 @@ async def _refund_made_elsewhere(
     session: AsyncSession, payment: Payment, report: psp.RefundResult, clock: Clock
 ) -> Refund | None:
     """A refund we did not ask for (made in the PSP's dashboard): record it."""
-    if report.status in (psp.RefundStatus.FAILED, psp.RefundStatus.CANCELED):
+    if report.status in (RefundStatus.FAILED, RefundStatus.CANCELED):
         return None
     refund_id = new_id()
     refund = Refund(
@@ -281,7 +281,7 @@ async def _apply_dispute(
     clock: Clock,
     psp_event_id: str,
 ) -> None:
-    status = DisputeStatus(report.status.value)
+    status = report.status
     dispute = await session.scalar(
         sa.select(Dispute)
         .where(Dispute.psp == payment.psp, Dispute.psp_reference == report.psp_reference)
