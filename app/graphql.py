@@ -27,15 +27,17 @@ from app.observability.graphql import OperationMetrics
 from app.resolvers.guard import AccessControl, MutationGuard, QueryLimits
 from app.resolvers.mutation import Mutation
 from app.resolvers.query import Query
-from app.schema.billing import Invoice, Subscription, TestClock
 from app.schema.catalog import Price, Product
 from app.schema.coupons import Coupon, TaxRate
 from app.schema.customer import Customer
 from app.schema.experiments import Experiment, ExperimentVariant
+from app.schema.invoices import Invoice
 from app.schema.payment import Dispute, Payment, Refund
 from app.schema.payment_method import PaymentMethod
 from app.schema.scalars import SCALAR_MAP
 from app.schema.security import ApiKey, AuditEvent
+from app.schema.subscriptions import Subscription
+from app.schema.test_clocks import TestClock
 from app.security.query_gate import timeout_error
 
 logger = logging.getLogger("paygate.graphql")

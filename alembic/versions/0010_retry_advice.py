@@ -28,7 +28,8 @@ STOP_REASONS = (
     "no_payment_method",
 )
 ACTIONS = ("add_payment_method", "authenticate", "update_payment_details", "contact_bank")
-# app.psp.declines.RULES as of this release, for the codes stored before it.
+# app.domain.declines.RULES (then app.psp.declines) as of this release, for the codes
+# stored before it.
 _ADVICE = {
     "do_not_retry": (
         "lost_or_stolen", "lost_card", "stolen_card", "pickup_card", "invalid_account",

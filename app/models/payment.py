@@ -70,7 +70,7 @@ class Payment(Entity):
     # field 39, e.g. "05") and the network's advice code (e.g. Mastercard's MAC "03").
     decline_network_code: Mapped[str | None] = mapped_column(sa.String(16))
     decline_network_advice_code: Mapped[str | None] = mapped_column(sa.String(16))
-    # The retry advice decided when the decline was recorded (app.psp.declines.RetryAdvice):
+    # The retry advice decided when the decline was recorded (app.domain.declines.RetryAdvice):
     # dunning and the per-card retry guard read it; later refinements of the rules do not
     # rewrite history.
     decline_advice: Mapped[str | None] = mapped_column(sa.String(32))

@@ -14,6 +14,7 @@ from datetime import datetime
 from time import perf_counter
 from typing import Any, TypeVar
 
+from app.domain.payments import PaymentStatus, RefundStatus
 from app.observability.metrics import Metrics
 from app.psp import base, errors
 from app.psp.base import Gateway
@@ -44,9 +45,9 @@ def fault_outcome(error: BaseException) -> str:
 
 
 def result_outcome(result: object) -> str:
-    if isinstance(result, base.PaymentResult) and result.status is base.PaymentStatus.FAILED:
+    if isinstance(result, base.PaymentResult) and result.status is PaymentStatus.FAILED:
         return "declined"
-    if isinstance(result, base.RefundResult) and result.status is base.RefundStatus.FAILED:
+    if isinstance(result, base.RefundResult) and result.status is RefundStatus.FAILED:
         return "declined"
     return "ok"
 

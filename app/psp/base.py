@@ -5,6 +5,11 @@ Adapters take and return the frozen dataclasses below, never ORM rows, and raise
 exception, and a timeout an unknown outcome (``PspOutcomeUnknown``), never a failure.
 Every money-moving call carries our idempotency key, which the adapter passes on to the
 provider, so that replaying a call after a crash cannot move money twice.
+
+The words in these dataclasses are the domain's (``app/domain/``: payment, refund and
+dispute statuses, capture methods, refund reasons, set-up kinds, declines); each adapter
+maps its provider's words onto them. A PSP reports only some of the payment statuses
+(never ``REQUIRES_PAYMENT_METHOD`` or ``REQUIRES_CONFIRMATION``, which are ours).
 """
 
 from __future__ import annotations
@@ -15,8 +20,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from app.domain.declines import Decline
 from app.domain.money import Money
-from app.psp.declines import Decline
+from app.domain.payment_methods import SetupKind
+from app.domain.payments import (
+    CaptureMethod,
+    DisputeStatus,
+    PaymentStatus,
+    RefundReason,
+    RefundStatus,
+)
 
 
 class Operation(enum.Enum):
@@ -35,11 +48,6 @@ class Operation(enum.Enum):
     RETRIEVE_PAYMENT = "retrieve_payment"
     RETRIEVE_REFUND = "retrieve_refund"
     PARSE_WEBHOOK = "parse_webhook"
-
-
-class CaptureMethod(enum.Enum):
-    AUTOMATIC = "automatic"  # authorise and capture at once
-    MANUAL = "manual"  # authorise now, capture later (capture_payment)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +94,6 @@ class DeleteCustomerRequest:
 
 
 # --- payment methods ---------------------------------------------------------------------
-
-
-class SetupKind(enum.Enum):
-    CLIENT_SECRET = "client_secret"  # noqa: S105 - confirm in the browser with the PSP's SDK (Stripe)
-    REDIRECT = "redirect"  # send the customer to approval_url (PayPal)
-    TOKEN = "token"  # noqa: S105 - a token to attach directly (sandbox)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,15 +144,6 @@ class DetachRequest:
 
 
 # --- payments ------------------------------------------------------------------------------
-
-
-class PaymentStatus(enum.Enum):
-    SUCCEEDED = "succeeded"
-    PROCESSING = "processing"
-    REQUIRES_ACTION = "requires_action"
-    REQUIRES_CAPTURE = "requires_capture"
-    FAILED = "failed"
-    CANCELED = "canceled"
 
 
 class NextActionKind(enum.Enum):
@@ -213,20 +206,6 @@ class CancelRequest:
 # --- refunds -------------------------------------------------------------------------------
 
 
-class RefundReason(enum.Enum):
-    REQUESTED_BY_CUSTOMER = "requested_by_customer"
-    DUPLICATE = "duplicate"
-    FRAUDULENT = "fraudulent"
-    OTHER = "other"
-
-
-class RefundStatus(enum.Enum):
-    PENDING = "pending"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELED = "canceled"
-
-
 @dataclass(frozen=True, slots=True)
 class RefundRequest:
     payment_reference: str
@@ -246,14 +225,6 @@ class RefundResult:
 
 
 # --- disputes and webhooks -------------------------------------------------------------------
-
-
-class DisputeStatus(enum.Enum):
-    NEEDS_RESPONSE = "needs_response"
-    UNDER_REVIEW = "under_review"
-    WON = "won"
-    LOST = "lost"
-    WARNING_CLOSED = "warning_closed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,20 +10,18 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from app.domain.declines import Decline, DeclineCode, RetryAdvice
 from app.domain.money import Money
+from app.domain.payments import DisputeStatus, PaymentStatus, RefundStatus
 from app.psp.base import (
     DisputeInfo,
-    DisputeStatus,
     EventKind,
     NextAction,
     NextActionKind,
     PaymentResult,
-    PaymentStatus,
     RefundResult,
-    RefundStatus,
     WebhookEvent,
 )
-from app.psp.declines import Decline, DeclineCode, RetryAdvice
 
 
 def encode(value: Any) -> Any:

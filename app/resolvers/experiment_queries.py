@@ -12,9 +12,10 @@ from app.domain.errors import ErrorCode
 from app.domain.experiments.lifecycle import Platform
 from app.resolvers.common import Info, key_of
 from app.resolvers.nodes import load_typed
+from app.schema.checkout_offers import CheckoutOffer
 from app.schema.errors import PublicError
 from app.schema.experiment_inputs import ExperimentFilter
-from app.schema.experiments import CheckoutOffer, Experiment
+from app.schema.experiments import Experiment
 from app.schema.pagination import Connection
 from app.schema.scalars import CurrencyCode
 from app.services.experiments import offers

@@ -29,16 +29,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import models
 from app.domain.errors import ErrorCode
 from app.resolvers.common import Info, mutate
-from app.schema.billing import Invoice, InvoiceLine, Subscription, TestClock
 from app.schema.catalog import Price, Product
 from app.schema.coupons import Coupon, TaxRate
 from app.schema.customer import Customer
 from app.schema.errors import UserError
 from app.schema.experiments import Experiment
 from app.schema.idempotency import SECRET_MARK
+from app.schema.invoices import Invoice, InvoiceLine
 from app.schema.node import Node, decode_gid
 from app.schema.payment_method import PaymentMethod
 from app.schema.security import ApiKey
+from app.schema.subscriptions import Subscription
+from app.schema.test_clocks import TestClock
 from app.services import keyed
 
 P = TypeVar("P")

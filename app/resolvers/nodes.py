@@ -9,15 +9,17 @@ from app.context import RequestContext
 from app.domain.errors import ErrorCode
 from app.loaders import Loaders
 from app.resolvers.access import can_see
-from app.schema.billing import Invoice, Subscription, TestClock
 from app.schema.catalog import Price, Product
 from app.schema.coupons import Coupon, TaxRate
 from app.schema.customer import Customer
 from app.schema.errors import PublicError
 from app.schema.experiments import Experiment, ExperimentVariant
+from app.schema.invoices import Invoice
 from app.schema.node import GlobalIdError, Node, decode_gid
 from app.schema.payment import Dispute, Payment, Refund
 from app.schema.payment_method import PaymentMethod
+from app.schema.subscriptions import Subscription
+from app.schema.test_clocks import TestClock
 
 MAX_NODES = 100
 

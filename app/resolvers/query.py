@@ -17,13 +17,6 @@ from app.resolvers.access import owned_key
 from app.resolvers.common import Info, key_of
 from app.resolvers.experiment_queries import ExperimentQueries
 from app.resolvers.nodes import MAX_NODES, load_node, load_typed
-from app.schema.billing import (
-    Invoice,
-    InvoiceConnection,
-    InvoiceFilter,
-    InvoicePreview,
-    Subscription,
-)
 from app.schema.catalog import (
     Price,
     PriceConnection,
@@ -34,6 +27,8 @@ from app.schema.catalog import (
 )
 from app.schema.customer import Customer, CustomerConnection, CustomerFilter
 from app.schema.errors import PublicError
+from app.schema.invoice_inputs import InvoiceFilter
+from app.schema.invoices import Invoice, InvoiceConnection, InvoicePreview
 from app.schema.money import Currency
 from app.schema.node import Node
 from app.schema.pagination import Connection
@@ -46,6 +41,7 @@ from app.schema.security import (
     AuditEventConnection,
     AuditEventFilter,
 )
+from app.schema.subscriptions import Subscription
 from app.services import api_keys, audit, catalog, customers, pagination
 from app.services.billing import changes
 

@@ -17,15 +17,16 @@ from app.models import Customer as CustomerRow
 from app.models import Invoice as InvoiceRow
 from app.models import PaymentMethod as PaymentMethodRow
 from app.models import Subscription as SubscriptionRow
-from app.schema.billing import Invoice, Subscription
 from app.schema.catalog import Product
 from app.schema.errors import UserError
 from app.schema.idempotency import optional_key
+from app.schema.invoices import Invoice
 from app.schema.node import Node, encode_gid
 from app.schema.pagination import Connection
 from app.schema.payment import Payment
 from app.schema.payment_method import PaymentMethod
 from app.schema.scalars import Metadata
+from app.schema.subscriptions import Subscription
 from app.services import pagination
 
 

@@ -1,6 +1,6 @@
 """GraphQL enums made from Python enums, with a description for every value.
 
-The vocabulary's enums (``app/domain``, ``app/psp``, ``app/models``) are plain Python and
+The vocabulary's enums (``app/domain``, ``app/models``) are plain Python and
 know nothing of GraphQL. The schema layer registers each one with strawberry and describes
 it, the type and each of its values, in one call where it is registered::
 

@@ -1,15 +1,21 @@
-"""Pricing experiments in GraphQL: the experiment, its variants, and the checkout offer."""
+"""Pricing experiments in GraphQL: the experiment, its variants and its results.
+
+The results are here with the experiment: they name its variants, a variant names its
+experiment, and the experiment has the results, one cycle of object types kept in one
+module (their statistics are in ``experiment_statistics``). Revenue totals are `Money`.
+"""
 
 import uuid
 from datetime import datetime
 from operator import attrgetter
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import strawberry
 
 from app import models
 from app.batching import batched
 from app.context import RequestContext
+from app.domain.currencies import get_currency
 from app.domain.experiments.assignment import BUCKETS
 from app.domain.experiments.lifecycle import ExperimentStatus, GuardrailMetric, Platform
 from app.models import Experiment as ExperimentRow
@@ -22,11 +28,19 @@ from app.schema.enum_values.experiments import (
     PLATFORM,
 )
 from app.schema.enums import described_enum
+from app.schema.experiment_statistics import (
+    Comparison,
+    ConfidenceInterval,
+    CupedAdjustment,
+    Estimate,
+    RateEstimate,
+    SampleRatioCheck,
+)
+from app.schema.money import Money
 from app.schema.node import Node, encode_gid
 from app.schema.scalars import CurrencyCode
-
-if TYPE_CHECKING:
-    from app.schema.experiment_results import ExperimentResults
+from app.services.experiments import guardrails
+from app.services.experiments import results as service
 
 Info = strawberry.Info[RequestContext, None]
 
@@ -112,9 +126,7 @@ class ExperimentVariant(Node):
 
     @strawberry.field(description="The experiment it belongs to.")
     @batched(lambda loaders: loaders.experiment, key=attrgetter("experiment_key"))
-    def experiment(
-        self, row: models.Experiment | None
-    ) -> Annotated["Experiment", strawberry.lazy("app.schema.experiments")]:
+    def experiment(self, row: models.Experiment | None) -> "Experiment":
         assert row is not None, "variants always have an experiment (foreign key)"
         return Experiment.from_model(row)
 
@@ -211,11 +223,9 @@ class Experiment(Node):
                 "revenue before their first exposure (CUPED)."
             ),
         ] = False,
-    ) -> Annotated["ExperimentResults", strawberry.lazy("app.schema.experiment_results")]:
-        from app.schema import experiment_results  # a cycle: its types use this module's
-
+    ) -> "ExperimentResults":
         data = await info.context.loaders.experiment_results.load((self.key_, cuped))
-        return experiment_results.ExperimentResults.of(data)
+        return ExperimentResults.of(data)
 
     @classmethod
     def from_model(cls, row: ExperimentRow) -> "Experiment":
@@ -262,33 +272,124 @@ class Experiment(Node):
         )
 
 
-@strawberry.type(
-    description="What to show a visitor for a product: the price, trial and coupon, and the "
-    "experiment and variant they come from (null outside experiments). Subscribing with "
-    "`createSubscription` keeps this price for the subscription's life."
-)
-class CheckoutOffer:
-    trial_period_days: int | None = strawberry.field(description="Trial to show; null: none.")
-    price_key: strawberry.Private[uuid.UUID]
-    coupon_key: strawberry.Private[uuid.UUID | None]
-    experiment_row: strawberry.Private[ExperimentRow | None]
-    variant_row: strawberry.Private[VariantRow | None]
+@strawberry.type(description="One variant's figures, and how it compares with the control.")
+class VariantResults:
+    variant: ExperimentVariant = strawberry.field(description="The variant.")
+    exposed_units: int = strawberry.field(
+        description="Units shown at least one of its offers: the denominator of every rate."
+    )
+    offers_shown: int = strawberry.field(description="Offers shown, repeats included.")
+    trials_started: int = strawberry.field(description="Exposed units that started a trial.")
+    paid_conversions: int = strawberry.field(description="Exposed units that paid.")
+    conversion_rate: RateEstimate = strawberry.field(
+        description="Paid conversions per exposed unit."
+    )
+    revenue: Money = strawberry.field(description="Net revenue (payments less refunds).")
+    revenue_per_exposed_unit: Estimate = strawberry.field(
+        description="Net revenue per exposed unit, in major units (CUPED-adjusted if asked)."
+    )
+    mrr: Money = strawberry.field(
+        description="Monthly recurring revenue of its active and past-due subscriptions, at "
+        "their locked amounts before discounts and tax."
+    )
+    active_subscriptions: int = strawberry.field(description="Active and past-due ones.")
+    refund_rate: RateEstimate = strawberry.field(description="Refunds per successful payment.")
+    dispute_rate: RateEstimate = strawberry.field(description="Disputes per successful payment.")
+    payment_failure_rate: RateEstimate = strawberry.field(
+        description="Failed payments per payment attempt."
+    )
+    conversion_vs_control: Comparison | None = strawberry.field(
+        description="Conversion rate against the control; null for the control."
+    )
+    revenue_per_exposed_unit_vs_control: Comparison | None = strawberry.field(
+        description="Revenue per exposed unit against the control (major units); null for "
+        "the control."
+    )
 
-    @strawberry.field(description="The price to show and to subscribe to.")
-    @batched(lambda loaders: loaders.price, key=attrgetter("price_key"))
-    def price(self, row: models.Price | None) -> Price:
-        assert row is not None, "offers are made of existing prices"
-        return Price.from_model(row)
 
-    @strawberry.field(description="Coupon applied when subscribing; null: none.")
-    @batched(lambda loaders: loaders.coupon, key=attrgetter("coupon_key"))
-    def coupon(self, row: models.Coupon | None) -> Coupon | None:
-        return None if row is None else Coupon.from_model(row)
+@strawberry.type(description="A guardrail of one variant, as of these results.")
+class GuardrailCheck:
+    metric: GuardrailMetric = strawberry.field(description="What is watched.")
+    variant: ExperimentVariant = strawberry.field(description="Whose payments.")
+    rate: float | None = strawberry.field(description="Current rate; null without payments.")
+    events: int = strawberry.field(description="Refunds, disputes or failures.")
+    payments: int = strawberry.field(description="The denominator.")
+    threshold: str = strawberry.field(description="The threshold, in percent.")
+    evaluated: bool = strawberry.field(description="There are enough payments to judge.")
+    breached: bool = strawberry.field(description="Over the threshold: pauses the experiment.")
 
-    @strawberry.field(description="The experiment the visitor is in; null: none.")
-    def experiment(self) -> Experiment | None:
-        return None if self.experiment_row is None else Experiment.from_model(self.experiment_row)
 
-    @strawberry.field(description="The visitor's variant; null outside experiments.")
-    def variant(self) -> ExperimentVariant | None:
-        return None if self.variant_row is None else ExperimentVariant.from_model(self.variant_row)
+@strawberry.type(description="An experiment's results, computed when asked.")
+class ExperimentResults:
+    computed_at: datetime = strawberry.field(description="When they were computed.")
+    status: ExperimentStatus = strawberry.field(
+        description="The experiment's status after its guardrails were checked."
+    )
+    alpha: float = strawberry.field(description="Significance level of every comparison.")
+    sample_ratio: SampleRatioCheck = strawberry.field(description="Assignment health.")
+    variants: list[VariantResults] = strawberry.field(description="In order, the control first.")
+    guardrails: list[GuardrailCheck] = strawberry.field(description="Each watched rate.")
+    cuped: CupedAdjustment | None = strawberry.field(
+        description="The adjustment, when asked for with `cuped: true`."
+    )
+
+    @classmethod
+    def of(cls, data: service.ExperimentResults) -> "ExperimentResults":
+        currency = data.experiment.currency
+        known = get_currency(currency)
+        scale = 10.0 ** -(known.minor_units if known else 2)
+        variants = [
+            VariantResults(
+                variant=ExperimentVariant.from_model(v.variant),
+                exposed_units=v.exposed_units,
+                offers_shown=v.offers_shown,
+                trials_started=v.trials_started,
+                paid_conversions=v.paid_conversions,
+                conversion_rate=RateEstimate.of(v.conversion_rate),
+                revenue=Money.of(v.revenue_minor, currency),
+                revenue_per_exposed_unit=Estimate(
+                    value=v.revenue_per_unit.mean * scale,
+                    interval=ConfidenceInterval.of(v.revenue_per_unit_interval, scale),
+                ),
+                mrr=Money.of(v.mrr_minor, currency),
+                active_subscriptions=v.active_subscriptions,
+                refund_rate=RateEstimate.of(v.refund_rate),
+                dispute_rate=RateEstimate.of(v.dispute_rate),
+                payment_failure_rate=RateEstimate.of(v.payment_failure_rate),
+                conversion_vs_control=Comparison.of(v.conversion, data.alpha),
+                revenue_per_exposed_unit_vs_control=Comparison.of(v.revenue, data.alpha, scale),
+            )
+            for v in data.variants
+        ]
+        srm = data.sample_ratio
+        return cls(
+            computed_at=data.computed_at,
+            status=data.experiment.status,
+            alpha=data.alpha,
+            sample_ratio=SampleRatioCheck(
+                chi_square=srm.chi_square,
+                p_value=srm.p_value,
+                mismatch=srm.mismatch,
+                expected_units=list(srm.expected),
+            ),
+            variants=variants,
+            guardrails=[_check(c) for c in data.guardrails],
+            cuped=None
+            if data.cuped is None
+            else CupedAdjustment(
+                theta=data.cuped.theta, variance_reduction=data.cuped.variance_reduction
+            ),
+        )
+
+
+def _check(check: guardrails.GuardrailCheck) -> GuardrailCheck:
+    return GuardrailCheck(
+        metric=check.metric,
+        variant=ExperimentVariant.from_model(check.variant),
+        rate=check.rate,
+        events=check.events,
+        payments=check.payments,
+        threshold=percent(check.threshold_bp) or "0.00",
+        evaluated=check.evaluated,
+        breached=check.breached,
+    )

@@ -9,6 +9,7 @@ import strawberry
 from app import models
 from app.batching import batched
 from app.context import RequestContext
+from app.domain.declines import ADVICE, RULES, DeclineCode, NetworkCategory, RetryAdvice, Rule
 from app.domain.payments import (
     CaptureMethod,
     DisputeStatus,
@@ -20,7 +21,6 @@ from app.models import Dispute as DisputeRow
 from app.models import Payment as PaymentRow
 from app.models import PaymentEvent as EventRow
 from app.models import Refund as RefundRow
-from app.psp.declines import ADVICE, RULES, DeclineCode, NetworkCategory, RetryAdvice, Rule
 from app.schema.enum_values.payments import (
     CAPTURE_METHOD,
     DISPUTE_STATUS,
@@ -72,7 +72,7 @@ def _described(rule: Rule) -> str:
     return f"{rule.summary} Advice: `{rule.advice.name}`{category}."
 
 
-# Each code's description comes from its rule (app/psp/declines.py), the README's table too.
+# Each code's description comes from its rule (app/domain/declines.py), the README's table too.
 described_enum(
     DeclineCode,
     description="Why a payment failed, the same for every PSP. Each code's retry advice "

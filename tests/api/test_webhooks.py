@@ -12,14 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from app.domain.money import Money
-from app.psp.base import (
-    DisputeInfo,
-    DisputeStatus,
-    PaymentResult,
-    PaymentStatus,
-    RefundResult,
-    RefundStatus,
-)
+from app.domain.payments import DisputeStatus, PaymentStatus, RefundStatus
+from app.psp.base import DisputeInfo, PaymentResult, RefundResult
 from app.psp.codec import encode
 from app.psp.sandbox import SandboxGateway
 from tests.api.payments_helpers import customer_with, get_payment, pay

@@ -12,9 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from app.domain.clock import FrozenClock
+from app.domain.payments import PaymentStatus
 from app.main import create_app
 from app.models import Payment, PaymentEvent
-from app.psp.base import PaymentStatus
 from app.schema.node import decode_gid
 from tests.api.payments_helpers import CONFIRM, customer_with, key, pay, refund
 from tests.api.test_webhooks import payment_report, post, sandbox_event

@@ -8,10 +8,11 @@ import pytest
 
 from app.domain.clock import SystemClock
 from app.domain.money import Money
+from app.domain.payments import RefundReason
 from app.observability.metrics import Metrics
 from app.observability.psp import InstrumentedGateway, instrument
 from app.psp import errors
-from app.psp.base import Gateway, RefundReason, RefundRequest
+from app.psp.base import Gateway, RefundRequest
 from app.psp.registry import build_registry
 from app.psp.sandbox import SandboxGateway
 from app.settings import Settings

@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 
+from app.domain.declines import DeclineCode
 from app.domain.money import Money
+from app.domain.payments import CaptureMethod, PaymentStatus, RefundReason, RefundStatus
 from app.psp.base import (
     AttachRequest,
     CancelRequest,
-    CaptureMethod,
     CaptureRequest,
     ConfirmRequest,
     CustomerRequest,
@@ -28,12 +29,8 @@ from app.psp.base import (
     Gateway,
     Operation,
     PaymentRequest,
-    PaymentStatus,
-    RefundReason,
     RefundRequest,
-    RefundStatus,
 )
-from app.psp.declines import DeclineCode
 from app.psp.errors import (
     PspAuthError,
     PspInvalidRequest,

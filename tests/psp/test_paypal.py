@@ -16,17 +16,24 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from app.domain.declines import DeclineCode, RetryAdvice
 from app.domain.money import Money
+from app.domain.payment_methods import SetupKind
+from app.domain.payments import (
+    CaptureMethod,
+    DisputeStatus,
+    PaymentStatus,
+    RefundReason,
+    RefundStatus,
+)
 from app.psp.base import (
     AttachRequest,
     CancelRequest,
-    CaptureMethod,
     CaptureRequest,
     ConfirmRequest,
     CustomerRequest,
     DeleteCustomerRequest,
     DetachRequest,
-    DisputeStatus,
     EventKind,
     Gateway,
     NextActionKind,
@@ -34,14 +41,9 @@ from app.psp.base import (
     PaymentMethodDetails,
     PaymentRequest,
     PaymentResult,
-    PaymentStatus,
-    RefundReason,
     RefundRequest,
-    RefundStatus,
-    SetupKind,
     SetupRequest,
 )
-from app.psp.declines import DeclineCode, RetryAdvice
 from app.psp.errors import (
     OperationNotSupported,
     PspAuthError,

@@ -11,8 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.domain.dunning import CustomerAction
-from app.psp.declines import (
+from app.domain.declines import (
     RULES,
     DeclineCode,
     NetworkCategory,
@@ -21,6 +20,7 @@ from app.psp.declines import (
     customer_action,
     retry_wait,
 )
+from app.domain.dunning import CustomerAction
 from app.psp.stripe.mappers import DECLINE_CODES, decline_of
 
 D = DeclineCode

@@ -8,19 +8,17 @@ from datetime import UTC, datetime
 import pytest
 
 from app.domain.clock import FrozenClock
+from app.domain.declines import ADVICE, DeclineCode, RetryAdvice
 from app.domain.money import Money
+from app.domain.payments import CaptureMethod, PaymentStatus, RefundReason
 from app.psp.base import (
     AttachRequest,
-    CaptureMethod,
     CustomerRequest,
     DeleteCustomerRequest,
     EventKind,
     PaymentRequest,
-    PaymentStatus,
-    RefundReason,
     RefundRequest,
 )
-from app.psp.declines import ADVICE, DeclineCode, RetryAdvice
 from app.psp.errors import PspInvalidRequest, PspOutcomeUnknown, PspUnavailable
 from app.psp.sandbox import TOKENS, SandboxGateway, tokens
 

@@ -14,30 +14,32 @@ import pytest
 import stripe
 from pydantic import SecretStr
 
+from app.domain.declines import DeclineCode, RetryAdvice
 from app.domain.money import Money
+from app.domain.payment_methods import SetupKind
+from app.domain.payments import (
+    CaptureMethod,
+    DisputeStatus,
+    PaymentStatus,
+    RefundReason,
+    RefundStatus,
+)
 from app.psp.base import (
     AttachRequest,
     CancelRequest,
-    CaptureMethod,
     CaptureRequest,
     ConfirmRequest,
     CustomerRequest,
     DeleteCustomerRequest,
     DetachRequest,
-    DisputeStatus,
     EventKind,
     NextActionKind,
     Operation,
     PaymentRequest,
     PaymentResult,
-    PaymentStatus,
-    RefundReason,
     RefundRequest,
-    RefundStatus,
-    SetupKind,
     SetupRequest,
 )
-from app.psp.declines import DeclineCode, RetryAdvice
 from app.psp.errors import (
     PspAuthError,
     PspBadResponse,

@@ -34,11 +34,12 @@ from datetime import datetime
 
 from app.domain.money import Money
 from app.domain.pan import contains_card_number
+from app.domain.payment_methods import SetupKind
+from app.domain.payments import CaptureMethod, PaymentStatus, RefundReason
 from app.psp.base import (
     AttachRequest,
     CancelRequest,
     Capabilities,
-    CaptureMethod,
     CaptureRequest,
     ConfirmRequest,
     CustomerRequest,
@@ -49,11 +50,8 @@ from app.psp.base import (
     PaymentMethodDetails,
     PaymentRequest,
     PaymentResult,
-    PaymentStatus,
-    RefundReason,
     RefundRequest,
     RefundResult,
-    SetupKind,
     SetupRequest,
     SetupResult,
     WebhookEvent,

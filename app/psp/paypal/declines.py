@@ -5,7 +5,7 @@ The processor response codes and their meanings are PayPal's "processor response
 reference (paypal-server-sdk ``ProcessorResponseCode``, whose notes say which codes must
 not be retried with the same card: 5150, 5180, 9500, 9520); the advice codes are PayPal's
 ``processor_response.payment_advice_code`` (``PaymentAdviceCode``: Mastercard's merchant
-advice codes, and Visa's for recurring payments), read in ``app.psp.declines``.
+advice codes, and Visa's for recurring payments), read in ``app.domain.declines``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from app.psp.declines import Decline, DeclineCode, decline_from
+from app.domain.declines import Decline, DeclineCode
 
 # details[].issue of a 422 that is a decline (data), not a fault. Any other issue of a
 # 4xx answer is a PspInvalidRequest.
@@ -69,7 +69,9 @@ _DECLINES = {**ISSUE_DECLINES, **PROCESSOR_DECLINES, **STATUS_DECLINES}
 
 
 def decline(provider_code: str, message: str) -> Decline:
-    return decline_from(_DECLINES, provider_code, message)
+    """A decline from one of PayPal's codes; a code we do not know is ``UNKNOWN``."""
+    code = _DECLINES.get(provider_code, DeclineCode.UNKNOWN)
+    return Decline(code=code, message=message, provider_code=provider_code)
 
 
 def transaction_decline(transaction: Mapping[str, Any], network: str | None = None) -> Decline:

@@ -15,18 +15,17 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
+from app.domain.declines import Decline
 from app.domain.errors import UserInputError
 from app.domain.money import Money, parse_money
+from app.domain.payments import PaymentStatus, RefundStatus
 from app.psp.base import (
     NextAction,
     NextActionKind,
     PaymentMethodDetails,
     PaymentResult,
-    PaymentStatus,
     RefundResult,
-    RefundStatus,
 )
-from app.psp.declines import Decline
 from app.psp.errors import OperationNotSupported, PspBadResponse, PspInvalidRequest
 from app.psp.paypal.declines import transaction_decline
 

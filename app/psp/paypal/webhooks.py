@@ -15,14 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.domain.money import Money
-from app.psp.base import (
-    DisputeInfo,
-    DisputeStatus,
-    EventKind,
-    PaymentResult,
-    PaymentStatus,
-    WebhookEvent,
-)
+from app.domain.payments import DisputeStatus, PaymentStatus
+from app.psp.base import DisputeInfo, EventKind, PaymentResult, WebhookEvent
 from app.psp.errors import PspBadResponse, WebhookVerificationError
 from app.psp.paypal import mappers
 from app.psp.paypal.declines import transaction_decline

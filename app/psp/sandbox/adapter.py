@@ -24,13 +24,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from app.domain.clock import Clock
+from app.domain.declines import Decline, DeclineCode
 from app.domain.money import Money
+from app.domain.payment_methods import SetupKind
+from app.domain.payments import CaptureMethod, DisputeStatus, PaymentStatus, RefundStatus
 from app.psp import signing
 from app.psp.base import (
     AttachRequest,
     CancelRequest,
     Capabilities,
-    CaptureMethod,
     CaptureRequest,
     ConfirmRequest,
     CustomerRequest,
@@ -38,7 +40,6 @@ from app.psp.base import (
     DeleteCustomerRequest,
     DetachRequest,
     DisputeInfo,
-    DisputeStatus,
     EventKind,
     NextAction,
     NextActionKind,
@@ -46,17 +47,13 @@ from app.psp.base import (
     PaymentMethodDetails,
     PaymentRequest,
     PaymentResult,
-    PaymentStatus,
     RefundRequest,
     RefundResult,
-    RefundStatus,
-    SetupKind,
     SetupRequest,
     SetupResult,
     WebhookEvent,
 )
 from app.psp.codec import encode
-from app.psp.declines import Decline, DeclineCode
 from app.psp.errors import PspInvalidRequest, PspOutcomeUnknown, PspUnavailable
 from app.psp.sandbox.events import decode_event
 from app.psp.sandbox.tokens import TOKENS, decline

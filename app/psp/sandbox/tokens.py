@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.psp.declines import Decline, DeclineCode
+from app.domain.declines import Decline, DeclineCode
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,11 +20,12 @@ from stripe.params import (
     RefundCreateParams,
 )
 
+from app.domain.payment_methods import SetupKind
+from app.domain.payments import CaptureMethod, RefundReason
 from app.psp.base import (
     AttachRequest,
     CancelRequest,
     Capabilities,
-    CaptureMethod,
     CaptureRequest,
     ConfirmRequest,
     CustomerRequest,
@@ -35,10 +36,8 @@ from app.psp.base import (
     PaymentMethodDetails,
     PaymentRequest,
     PaymentResult,
-    RefundReason,
     RefundRequest,
     RefundResult,
-    SetupKind,
     SetupRequest,
     SetupResult,
     WebhookEvent,

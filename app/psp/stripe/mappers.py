@@ -12,20 +12,17 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from app.domain.declines import Decline, DeclineCode, RetryAdvice
 from app.domain.money import Money
+from app.domain.payments import DisputeStatus, PaymentStatus, RefundReason, RefundStatus
 from app.psp.base import (
     DisputeInfo,
-    DisputeStatus,
     NextAction,
     NextActionKind,
     PaymentMethodDetails,
     PaymentResult,
-    PaymentStatus,
-    RefundReason,
     RefundResult,
-    RefundStatus,
 )
-from app.psp.declines import Decline, DeclineCode, RetryAdvice
 from app.psp.errors import PspBadResponse, PspInvalidRequest
 
 PSP = "stripe"
@@ -121,7 +118,7 @@ def timestamp(value: object) -> datetime | None:
 
 # Stripe's decline codes (error.decline_code) and card error codes (error.code), as
 # docs.stripe.com/declines/codes lists them, onto our codes (whose advice follows the
-# networks: app/psp/declines.py). Every code of the card table is mapped;
+# networks: app/domain/declines.py). Every code of the card table is mapped;
 # tests/psp/test_stripe.py holds the same table, written from Stripe's documentation.
 _BY_CODE: dict[DeclineCode, str] = {
     DeclineCode.CARD_DECLINED: "card_declined generic_decline no_action_taken "

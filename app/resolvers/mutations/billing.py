@@ -9,18 +9,6 @@ from app.domain.errors import ErrorCode, Problem, UserInputError
 from app.resolvers.access import owned_key
 from app.resolvers.common import Info, key_of, mutate
 from app.resolvers.keyed import mutate_keyed
-from app.schema.billing import (
-    AdvanceTestClockInput,
-    CancelSubscriptionInput,
-    CreateSubscriptionInput,
-    CreateTestClockInput,
-    ResumeSubscriptionInput,
-    Subscription,
-    SubscriptionActionInput,
-    SubscriptionPayload,
-    TestClock,
-    TestClockPayload,
-)
 from app.schema.coupons import (
     Coupon,
     CouponPayload,
@@ -28,6 +16,20 @@ from app.schema.coupons import (
     CreateTaxRateInput,
     TaxRate,
     TaxRatePayload,
+)
+from app.schema.subscription_inputs import (
+    CancelSubscriptionInput,
+    CreateSubscriptionInput,
+    ResumeSubscriptionInput,
+    SubscriptionActionInput,
+    SubscriptionPayload,
+)
+from app.schema.subscriptions import Subscription
+from app.schema.test_clocks import (
+    AdvanceTestClockInput,
+    CreateTestClockInput,
+    TestClock,
+    TestClockPayload,
 )
 from app.services import test_clocks
 from app.services.billing import coupons, renewals, subscriptions

@@ -11,20 +11,18 @@ from app.models import Invoice as InvoiceRow
 from app.resolvers.access import owned_key
 from app.resolvers.common import Info, key_of, mutate
 from app.resolvers.keyed import mutate_keyed
-from app.schema.billing import (
+from app.schema.invoice_inputs import (
     CreateInvoiceInput,
     CreateInvoiceItemInput,
     FinalizeInvoiceInput,
-    Invoice,
     InvoiceActionInput,
     InvoiceItemPayload,
-    InvoiceLine,
     InvoicePayload,
     PayInvoiceInput,
-    Subscription,
-    SubscriptionPayload,
-    UpdateSubscriptionInput,
 )
+from app.schema.invoices import Invoice, InvoiceLine
+from app.schema.subscription_inputs import SubscriptionPayload, UpdateSubscriptionInput
+from app.schema.subscriptions import Subscription
 from app.services.billing import changes, invoice_actions
 from app.services.payments.outcomes import Caller
 

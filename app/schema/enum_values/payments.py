@@ -1,5 +1,6 @@
 """Payments, refunds, disputes, declines and payment-method set-up: what each value means."""
 
+from app.domain.payment_methods import SetupKind
 from app.domain.payments import (
     CaptureMethod,
     DisputeStatus,
@@ -7,7 +8,6 @@ from app.domain.payments import (
     RefundReason,
     RefundStatus,
 )
-from app.psp.base import SetupKind
 
 PAYMENT_STATUS: dict[PaymentStatus, str] = {
     PaymentStatus.REQUIRES_PAYMENT_METHOD: (

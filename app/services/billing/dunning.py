@@ -1,7 +1,7 @@
 """Dunning: what a failed collection attempt of a subscription's invoice leads to, and the
 retry at once when the customer gives a new default payment method.
 
-The decline's advice decides (``app.psp.declines``, following the card networks):
+The decline's advice decides (``app.domain.declines``, following the card networks):
 - ``RETRY_LATER``: the next retry of the policy's schedule (never sooner than a network's
   advice code asks), within the networks' caps (``retry_guard`` refuses beyond them);
 - ``DO_NOT_RETRY``, or the caps reached: the schedule stops at once; the subscription is
@@ -23,11 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.billing import DunningPolicy, InvoiceStatus, SubscriptionStatus
 from app.domain.clock import Clock, FrozenClock
+from app.domain.declines import RetryAdvice
 from app.domain.dunning import WAITS_FOR_NEW_METHOD, CollectionStopReason, CustomerAction
 from app.domain.subscription_states import DUNNABLE, Reason, transition
 from app.models import Invoice, InvoiceMethodRetry, Subscription
 from app.models.billing import CollectionStopped
-from app.psp.declines import RetryAdvice
 from app.psp.registry import PspRegistry
 from app.services import test_clocks
 from app.services.billing import invoices

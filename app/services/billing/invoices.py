@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.billing import BillingReason, InvoiceStatus
 from app.domain.clock import Clock
+from app.domain.declines import ADVICE, DeclineCode, RetryAdvice, customer_action, retry_wait
 from app.domain.dunning import CollectionStopReason, CustomerAction
 from app.domain.errors import UserInputError
 from app.domain.ids import new_id
@@ -28,7 +29,6 @@ from app.models import (
     Subscription,
     SubscriptionItem,
 )
-from app.psp.declines import ADVICE, DeclineCode, RetryAdvice, customer_action, retry_wait
 from app.psp.registry import PspRegistry
 from app.services.billing import coupons, retry_guard
 from app.services.payments.create import create_payment

@@ -22,10 +22,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.domain.declines import RetryAdvice
 from app.domain.dunning import CollectionStopReason, within_caps
 from app.domain.payments import PaymentStatus
 from app.models import Payment, PaymentMethod
-from app.psp.declines import RetryAdvice
 
 _LOCAL_LOCKS: weakref.WeakValueDictionary[uuid.UUID, asyncio.Lock] = weakref.WeakValueDictionary()
 

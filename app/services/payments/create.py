@@ -19,13 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import validation as check
 from app.domain.clock import Clock
+from app.domain.declines import Decline, DeclineCode
 from app.domain.errors import ErrorCode, Problem, Problems, UserInputError
 from app.domain.ids import new_id
 from app.domain.money import Money, parse_money
 from app.domain.payments import CaptureMethod, PaymentStatus
 from app.models import Payment, PaymentMethod, PspCustomer
 from app.psp import base as psp
-from app.psp.declines import Decline, DeclineCode
 from app.psp.errors import (
     OperationNotSupported,
     PspAuthError,
@@ -172,7 +172,7 @@ async def create_payment(
         amount=money,
         psp_customer_id=psp_customer,
         payment_method=method_reference,
-        capture_method=psp.CaptureMethod(capture_method.value),
+        capture_method=capture_method,
         off_session=off_session,
         return_url=return_url,
         idempotency_key=payment.psp_idempotency_key,
@@ -226,7 +226,7 @@ def _check_capabilities(provider: psp.Gateway, money: Money, capture: CaptureMet
                 ("amount", "currency"),
             )
         )
-    if psp.CaptureMethod(capture.value) not in caps.capture_methods:
+    if capture not in caps.capture_methods:
         raise UserInputError(
             Problem(
                 ErrorCode.OPERATION_NOT_SUPPORTED,
@@ -264,7 +264,7 @@ async def settle(
         await apply_result(session, payment, result, source="api", clock=clock)
         if result.psp_reference:
             await reports.apply_pending(session, psp_name, result.psp_reference, clock=clock)
-        if result.status is psp.PaymentStatus.FAILED and result.decline is not None:
+        if result.status is PaymentStatus.FAILED and result.decline is not None:
             problems.append(Problem(ErrorCode.PAYMENT_DECLINED, result.decline.message, ()))
     elif isinstance(fault, PspOutcomeUnknown | PspBadResponse):
         _outcome_unknown(session, payment, fault, clock)

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.clock import Clock
+from app.domain.declines import Decline
 from app.domain.errors import ErrorCode, Problem, UserInputError
 from app.domain.events import InvoicePaymentSucceeded
 from app.domain.ids import new_id
@@ -30,7 +31,6 @@ from app.domain.payments import (
 )
 from app.models import Dispute, Payment, PaymentEvent, Refund
 from app.psp import base as psp
-from app.psp.declines import Decline
 from app.services import events
 
 
@@ -142,7 +142,7 @@ def _merge(
         payment.status, payment.amount_capturable_minor, payment.amount_received_minor
     )
     report = PaymentState(
-        PaymentStatus(result.status.value),
+        result.status,
         result.amount_capturable.amount_minor,
         result.amount_received.amount_minor,
     )
@@ -204,7 +204,7 @@ def apply_refund(
     if refund.psp_reference is None:
         refund.psp_reference = result.psp_reference
     refund.outcome_unknown_since = None
-    status = RefundStatus(result.status.value)
+    status = result.status
     if refund.status is not RefundStatus.PENDING or status is RefundStatus.PENDING:
         return False
     settle_refund(session, payment, refund, status, clock, source, result.failure_reason,
@@ -241,7 +241,7 @@ async def record_external_refund(
     session: AsyncSession, payment: Payment, report: psp.RefundResult, clock: Clock
 ) -> Refund | None:
     """A refund we did not ask for (made in the PSP's dashboard): record it."""
-    if report.status in (psp.RefundStatus.FAILED, psp.RefundStatus.CANCELED):
+    if report.status in (RefundStatus.FAILED, RefundStatus.CANCELED):
         return None
     refund_id = new_id()
     refund = Refund(
@@ -275,7 +275,7 @@ async def apply_dispute(
     clock: Clock,
     psp_event_id: str,
 ) -> None:
-    status = DisputeStatus(report.status.value)
+    status = report.status
     dispute = await session.scalar(
         sa.select(Dispute)
         .where(Dispute.psp == payment.psp, Dispute.psp_reference == report.psp_reference)

@@ -117,7 +117,7 @@ async def create_refund(
             psp.RefundRequest(
                 payment_reference=payment.psp_reference,
                 amount=Money(refund.amount_minor, refund.currency),
-                reason=psp.RefundReason(reason.value),
+                reason=reason,
                 idempotency_key=refund.psp_idempotency_key,
             )
         )

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.clock import Clock
+from app.domain.payments import RefundStatus
 from app.models import Payment, Refund
 from app.models import WebhookEvent as StoredEvent
 from app.psp import base as psp
@@ -151,7 +152,7 @@ async def _apply_refund(
         if ours_in_flight:
             return report.psp_reference
         refundable = payment.amount_received_minor - payment.amount_refunded_minor
-        counts = report.status not in (psp.RefundStatus.FAILED, psp.RefundStatus.CANCELED)
+        counts = report.status not in (RefundStatus.FAILED, RefundStatus.CANCELED)
         if counts and report.amount.amount_minor > refundable:
             assert payment.psp_reference is not None
             return payment.psp_reference

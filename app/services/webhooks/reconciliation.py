@@ -116,7 +116,7 @@ async def _replay_request(session: AsyncSession, payment: Payment) -> psp.Paymen
         amount=Money(payment.amount_minor, payment.currency),
         psp_customer_id=customer,
         payment_method=method.psp_reference if method else None,
-        capture_method=psp.CaptureMethod(payment.capture_method.value),
+        capture_method=payment.capture_method,
         off_session=payment.off_session,
         return_url=payment.return_url,
         idempotency_key=payment.psp_idempotency_key,
@@ -155,7 +155,7 @@ async def _resolve_refunds(
                     psp.RefundRequest(
                         payment_reference=payment.psp_reference,
                         amount=Money(refund.amount_minor, refund.currency),
-                        reason=psp.RefundReason(refund.reason.value),
+                        reason=refund.reason,
                         idempotency_key=refund.psp_idempotency_key,
                     )
                 )

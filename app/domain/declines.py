@@ -1,7 +1,8 @@
 """One decline taxonomy for every PSP, with retry advice that follows the card networks.
 
-Each adapter maps its provider's codes onto :class:`DeclineCode` (tests cover every
-mapping); anything it does not know becomes ``UNKNOWN`` with the provider's code kept. A
+The vocabulary is the domain's: each PSP adapter (``app/psp/<provider>/``) maps its
+provider's codes onto :class:`DeclineCode` (tests cover every mapping); anything it does
+not know becomes ``UNKNOWN`` with the provider's code kept. A
 :class:`Decline` also keeps what the network said, when the PSP passes it on: the issuer's
 response code and the network's merchant advice code, which refine the advice (the README's
 "Retry advice" table lists every rule and its source).
@@ -287,9 +288,3 @@ class Decline:
     @property
     def advice(self) -> RetryAdvice:
         return advise(self.code, self.network_advice_code, self.network, self.provider_advice)
-
-
-def decline_from(table: dict[str, DeclineCode], provider_code: str | None, message: str) -> Decline:
-    """A decline from a provider code via its adapter's mapping table."""
-    code = table.get(provider_code or "", DeclineCode.UNKNOWN)
-    return Decline(code=code, message=message, provider_code=provider_code)

@@ -1,0 +1,259 @@
+"""Invoices in GraphQL: the bill, its lines, and the preview of a subscription change."""
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from operator import attrgetter
+from typing import Any
+
+import strawberry
+
+from app import models
+from app.batching import batched, reads
+from app.domain.billing import BillingReason, InvoiceStatus
+from app.domain.billing import Preview as PreviewData
+from app.models import Invoice as InvoiceRow
+from app.models import InvoiceLine as InvoiceLineRow
+from app.schema.dunning import STOP_COLUMNS, CollectionStop
+from app.schema.enum_values.billing import BILLING_REASON, INVOICE_STATUS
+from app.schema.enums import described_enum
+from app.schema.money import Money
+from app.schema.node import Node, encode_gid
+from app.schema.pagination import Connection
+from app.schema.payment import Payment
+
+described_enum(
+    InvoiceStatus,
+    description="`DRAFT → OPEN → PAID | VOID | UNCOLLECTIBLE`.",
+    values=INVOICE_STATUS,
+)
+described_enum(BillingReason, description="Why an invoice was made.", values=BILLING_REASON)
+
+
+def _in_minor_units(attribute: str, *, optional: bool = False) -> Callable[[Any], Any]:
+    """The resolver of an amount kept in minor units in ``attribute`` of its object (in the
+    object's ``currency``): the ``Money`` is made only when the field is selected, and the
+    executor calls a resolver that takes only its object like an attribute read
+    (``app.field_plans``). A page selects a few of an invoice's or a line's amounts."""
+    minor_units = attrgetter(attribute)
+
+    def amount(root: Any) -> Money | None:
+        minor = minor_units(root)
+        return None if optional and minor is None else Money.of(minor, root.currency)
+
+    return amount
+
+
+@reads(
+    models.InvoiceLine,
+    same=("description", "quantity", "proration", "period_start", "period_end"),
+    unit_amount=("unit_amount_minor",),
+    amount=("amount_minor",),
+    discount=("discount_minor",),
+    tax=("tax_minor",),
+    tax_included=("tax_included_minor",),
+)
+@strawberry.type(description="One line of an invoice.")
+class InvoiceLine:
+    description: str = strawberry.field(description="What is billed.")
+    quantity: int = strawberry.field(description="Units.")
+    unit_amount: Money = strawberry.field(
+        resolver=_in_minor_units("unit_amount_minor"), description="Per unit."
+    )
+    amount: Money = strawberry.field(
+        resolver=_in_minor_units("amount_minor"), description="Line total."
+    )
+    proration: bool = strawberry.field(description="A proration of a change mid-period.")
+    period_start: datetime | None = strawberry.field(description="Service period start.")
+    period_end: datetime | None = strawberry.field(description="Service period end.")
+    discount: Money | None = strawberry.field(
+        resolver=_in_minor_units("discount_minor", optional=True),
+        description="This line's share of the invoice discount.",
+    )
+    tax: Money | None = strawberry.field(
+        resolver=_in_minor_units("tax_minor", optional=True),
+        description="Tax added on this line (exclusive rates), rounded per line.",
+    )
+    tax_included: Money | None = strawberry.field(
+        resolver=_in_minor_units("tax_included_minor", optional=True),
+        description="Tax contained in this line's amount (inclusive rates).",
+    )
+    currency: strawberry.Private[str]
+    unit_amount_minor: strawberry.Private[int]
+    amount_minor: strawberry.Private[int]
+    discount_minor: strawberry.Private[int | None] = None
+    tax_minor: strawberry.Private[int | None] = None
+    tax_included_minor: strawberry.Private[int | None] = None
+    # The line's database key (lines have no global ID): a replayed `createInvoiceItem`
+    # reads its line again by it.
+    key: strawberry.Private[uuid.UUID | None] = None
+
+    @classmethod
+    def from_model(cls, row: InvoiceLineRow, currency: str) -> "InvoiceLine":
+        return cls(
+            key=row.id,
+            description=row.description,
+            quantity=row.quantity,
+            currency=currency,
+            unit_amount_minor=row.unit_amount_minor,
+            amount_minor=row.amount_minor,
+            discount_minor=row.discount_minor,
+            tax_minor=row.tax_minor,
+            tax_included_minor=row.tax_included_minor,
+            proration=row.proration,
+            period_start=row.period_start,
+            period_end=row.period_end,
+        )
+
+
+@reads(
+    models.Invoice,
+    same=(
+        "id",
+        "number",
+        "status",
+        "billing_reason",
+        "period_start",
+        "period_end",
+        "attempt_count",
+        "due_date",
+        "paid_at",
+        "created_at",
+    ),
+    subtotal=("subtotal_minor", "currency"),
+    discount=("discount_minor", "currency"),
+    tax=("tax_minor", "currency"),
+    tax_included=("tax_included_minor", "currency"),
+    total=("total_minor", "currency"),
+    amount_paid=("amount_paid_minor", "currency"),
+    amount_remaining=("total_minor", "amount_paid_minor", "currency"),
+    lines=("id", "currency"),  # the lines' amounts are in the invoice's currency
+    payments=("id",),
+    collection_stop=STOP_COLUMNS,
+)
+@strawberry.type(description="A bill: `total = subtotal - discounts + tax`, in minor units.")
+class Invoice(Node):
+    number: str | None = strawberry.field(
+        description="Sequential number without gaps, set when finalized, e.g. `PG-000042`."
+    )
+    status: InvoiceStatus = strawberry.field(description="Where the invoice stands.")
+    billing_reason: BillingReason = strawberry.field(description="Why it was made.")
+    period_start: datetime = strawberry.field(description="Start of the billed period.")
+    period_end: datetime = strawberry.field(description="End of the billed period.")
+    subtotal: Money = strawberry.field(
+        resolver=_in_minor_units("subtotal_minor"), description="Sum of the lines."
+    )
+    discount: Money = strawberry.field(
+        resolver=_in_minor_units("discount_minor"), description="Discounts."
+    )
+    tax: Money = strawberry.field(
+        resolver=_in_minor_units("tax_minor"),
+        description="Tax added (exclusive rates), summed per line.",
+    )
+    tax_included: Money = strawberry.field(
+        resolver=_in_minor_units("tax_included_minor"),
+        description="Tax inside the amounts (inclusive).",
+    )
+    total: Money = strawberry.field(
+        resolver=_in_minor_units("total_minor"), description="Subtotal - discount + tax."
+    )
+    amount_paid: Money = strawberry.field(
+        resolver=_in_minor_units("amount_paid_minor"), description="Paid so far."
+    )
+    amount_remaining: Money = strawberry.field(
+        resolver=_in_minor_units("amount_remaining_minor"), description="Still to pay."
+    )
+    attempt_count: int = strawberry.field(description="Collection attempts so far.")
+    due_date: datetime | None = strawberry.field(description="When payment is due.")
+    paid_at: datetime | None = strawberry.field(description="When it was paid.")
+    created_at: datetime = strawberry.field(description="When it was drafted.")
+    collection_stop: CollectionStop | None = strawberry.field(
+        description="Why automatic collection of this invoice stopped and what the customer "
+        "must do; null while it is collected (or paid)."
+    )
+    key: strawberry.Private[uuid.UUID]
+    currency: strawberry.Private[str]
+    subtotal_minor: strawberry.Private[int]
+    discount_minor: strawberry.Private[int]
+    tax_minor: strawberry.Private[int]
+    tax_included_minor: strawberry.Private[int]
+    total_minor: strawberry.Private[int]
+    amount_paid_minor: strawberry.Private[int]
+
+    @property
+    def amount_remaining_minor(self) -> int:
+        return self.total_minor - self.amount_paid_minor
+
+    @strawberry.field(description="The lines billed.")
+    @batched(lambda loaders: loaders.invoice_lines, narrow=())
+    def lines(self, rows: list[models.InvoiceLine]) -> list[InvoiceLine]:
+        return [InvoiceLine.from_model(row, self.currency) for row in rows]
+
+    @strawberry.field(description="Payments made to collect it, oldest first.")
+    @batched(lambda loaders: loaders.invoice_payments)
+    def payments(self, rows: list[models.Payment]) -> list[Payment]:
+        return [Payment.from_model(row) for row in rows]
+
+    @classmethod
+    def from_model(cls, row: InvoiceRow) -> "Invoice":
+        currency = row.currency
+        return cls(
+            id=encode_gid("Invoice", row.id),
+            key=row.id,
+            currency=currency,
+            number=row.number,
+            status=row.status,
+            billing_reason=row.billing_reason,
+            period_start=row.period_start,
+            period_end=row.period_end,
+            subtotal_minor=row.subtotal_minor,
+            discount_minor=row.discount_minor,
+            tax_minor=row.tax_minor,
+            tax_included_minor=row.tax_included_minor,
+            total_minor=row.total_minor,
+            amount_paid_minor=row.amount_paid_minor,
+            attempt_count=row.attempt_count,
+            due_date=row.due_date,
+            paid_at=row.paid_at,
+            created_at=row.created_at,
+            collection_stop=CollectionStop.of(row),
+        )
+
+
+@strawberry.type(description="The invoice a subscription change would produce (a dry run).")
+class InvoicePreview:
+    immediate: bool = strawberry.field(
+        description="Billed at once (`ALWAYS_INVOICE`), or the next renewal invoice."
+    )
+    period_start: datetime = strawberry.field(description="Start of the billed period.")
+    period_end: datetime = strawberry.field(description="End of the billed period.")
+    lines: list[InvoiceLine] = strawberry.field(description="The lines it would carry.")
+    subtotal: Money = strawberry.field(description="Sum of the lines.")
+    total: Money = strawberry.field(description="What would be charged.")
+
+    @classmethod
+    def from_preview(cls, preview: PreviewData) -> "InvoicePreview":
+        currency = preview.currency
+        return cls(
+            immediate=preview.immediate,
+            period_start=preview.period_start,
+            period_end=preview.period_end,
+            lines=[
+                InvoiceLine(
+                    description=line.description,
+                    quantity=line.quantity,
+                    currency=currency,
+                    unit_amount_minor=line.unit_amount_minor,
+                    amount_minor=line.amount_minor,
+                    proration=line.proration,
+                    period_start=line.period_start,
+                    period_end=line.period_end,
+                )
+                for line in preview.lines
+            ],
+            subtotal=Money.of(preview.subtotal_minor, currency),
+            total=Money.of(preview.total_minor, currency),
+        )
+
+
+InvoiceConnection = Connection[Invoice]
