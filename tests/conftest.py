@@ -95,19 +95,20 @@ async def _create_if_missing(name: str) -> None:
 
 
 class _Drops:
-    """The databases of finished tests, dropped one after the other while the next tests
-    run. A ``DROP DATABASE`` waits for a checkpoint: half a second, and more on a busy
-    machine, that no test needs to wait for."""
+    """The databases of finished tests, dropped while the next tests run. A ``DROP
+    DATABASE`` waits for a checkpoint: from 0.3 s to more than 2 s on a busy machine, that no
+    test needs to wait for. Drops that wait together share a checkpoint (8 drops: 0.4 to
+    1.2 s at once, 4.6 to 7.1 s one after the other), so they are not queued one by one."""
 
     def __init__(self) -> None:
         self._pending: list[asyncio.Task[None]] = []
-        self._one_at_a_time = asyncio.Lock()
+        self._connections = asyncio.Semaphore(8)
 
     def later(self, name: str) -> None:
         self._pending.append(asyncio.get_running_loop().create_task(self._drop(name)))
 
     async def _drop(self, name: str) -> None:
-        async with self._one_at_a_time:
+        async with self._connections:
             await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     async def wait(self) -> None:
