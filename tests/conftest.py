@@ -43,9 +43,10 @@ _counter = itertools.count()
 
 
 # The sizes of the long simulations, in one place. ``make test`` (the README's command and
-# CI's) runs the first figure: every test within 10 minutes on a 2-core machine, each
-# simulation still proving its point. ``make test-long`` (``PAYGATE_TEST_LONG=1``) runs the
-# second, the issues' figures. An environment variable of the same name sets one by hand.
+# CI's) and a plain ``pytest`` run the first figure, chosen so that the whole suite fits in
+# 10 minutes on a 2-core machine while each simulation still proves its point (README,
+# Tests). ``make test-long`` (``PAYGATE_TEST_LONG=1``) runs the second, the issues' figures.
+# An environment variable of the same name sets one by hand.
 LONG = os.environ.get("PAYGATE_TEST_LONG") == "1"
 
 

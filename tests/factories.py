@@ -3,7 +3,7 @@
 Most are made as a client makes them, through GraphQL over HTTP (``Api``): a customer with a
 card, a payment, a refund, a test clock, a monthly price, a subscription, an API key. Where a
 test needs thousands of objects, or a credential on a gateway that refuses anonymous callers,
-the builders below the line call the services directly, as the CLI and the worker do.
+the builders of the last section call the services directly, as the CLI and the worker do.
 
 The services are imported here, at the top, and nowhere else in the builders: when a service
 moves, this is the one place of the builders to follow it.
@@ -14,6 +14,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.clock import Clock
 from app.resolvers.common import key_of
@@ -343,7 +345,9 @@ async def staff_key(runtime: Any, role: Role | str, name: str) -> str:
     return created.secret
 
 
-async def service_test_clock(session: Any, runtime: Any, name: str, at: datetime) -> uuid.UUID:
+async def service_test_clock(
+    session: AsyncSession, runtime: Any, name: str, at: datetime
+) -> uuid.UUID:
     """A test clock frozen ``at``: its key."""
     made = await test_clocks.create_test_clock(
         session, clock=runtime.clock, name=name, frozen_time=at
@@ -352,7 +356,7 @@ async def service_test_clock(session: Any, runtime: Any, name: str, at: datetime
 
 
 async def service_subscriber(
-    session: Any,
+    session: AsyncSession,
     runtime: Any,
     *,
     at: Clock,
@@ -382,7 +386,7 @@ async def service_subscriber(
 
 
 async def service_move_clock(
-    session: Any, runtime: Any, test_clock_id: uuid.UUID, to: datetime
+    session: AsyncSession, runtime: Any, test_clock_id: uuid.UUID, to: datetime
 ) -> None:
     """Move a test clock without running billing (the engines under test do that)."""
     await test_clocks.move(session, clock=runtime.clock, clock_id=test_clock_id, to=to)
