@@ -3,18 +3,29 @@
 SHELL := /bin/bash
 PYTHON ?= python3.11
 UV := .tools/bin/uv
+# two processes, work stealing, the tests marked slow first (tests/conftest.py)
+PYTEST := $(UV) run --frozen pytest -n 2 --dist worksteal --durations=15
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test lint types pytest deps assets schema clean
+.PHONY: run test test-fast test-long lint types pytest deps assets schema clean
 
 ## run: the gateway on embedded defaults (SQLite file, sandbox PSP), GraphiQL at :8000/graphql
 run: deps
 	@scripts/build-graphiql || echo "warning: GraphiQL assets not built (needs npm); the API works"
 	$(UV) run --frozen paygate serve
 
-## test: lint, types and the whole suite against PostgreSQL (TEST_DATABASE_URL)
+## test: lint, types and every test against PostgreSQL (TEST_DATABASE_URL), the long
+## simulations at the sizes of tests/conftest.py (README, Tests); what CI runs
 test: deps assets lint types pytest
+
+## test-fast: day to day: lint, types and every test not marked slow
+test-fast: deps assets lint types
+	$(PYTEST) -m "not slow"
+
+## test-long: as test, the long simulations at full size (the issues' figures)
+test-long: deps assets lint types
+	PAYGATE_TEST_LONG=1 $(PYTEST)
 
 lint: deps
 	$(UV) run --frozen ruff check app tests alembic
@@ -24,7 +35,7 @@ types: deps
 	$(UV) run --frozen mypy
 
 pytest: deps assets
-	$(UV) run --frozen pytest -n 2 --dist worksteal --durations=15
+	$(PYTEST)
 
 deps: $(UV)
 	@$(UV) sync --frozen --quiet

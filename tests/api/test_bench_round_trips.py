@@ -38,11 +38,11 @@ import pytest
 from sqlalchemy import event
 
 from app.security.principals import Role
-from app.services import api_keys
 from app.settings import Settings
 from bench.bench_ids import customer_cursor, customer_global_id
 from bench.load_paygate import SOURCE_QUERIES, transform, write
 from tests.conftest import Api, settled
+from tests.factories import staff_key
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 CUSTOMER_PAGE_BUDGET = 6
@@ -192,9 +192,8 @@ async def bench(api: Api, database_url: str) -> Counted:
         await write(connection, transform(data.tables))
     finally:
         await connection.close()
-    async with api.runtime.sessions() as session:
-        key = await api_keys.create_key(session, clock=api.runtime.clock, name="t", role=Role.ADMIN)
-    counted = Counted(api, data, f"Bearer {key.secret}", wire)
+    secret = await staff_key(api.runtime, Role.ADMIN, "t")
+    counted = Counted(api, data, f"Bearer {secret}", wire)
     # Verifies and caches the key; asyncpg learns the uuid[] type on this connection.
     await counted.run(workload("customer_page"), {"id": customer_global_id(2)})
     return counted

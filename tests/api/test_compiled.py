@@ -27,13 +27,13 @@ from sqlalchemy import event
 from app.domain.clock import FrozenClock
 from app.main import create_app
 from app.security.principals import Role
-from app.services import api_keys
 from app.settings import Settings
 from app.trusted.registry import TrustedDocument, document_hash, load_documents
 from bench.bench_ids import bench_key, customer_cursor, customer_global_id, global_id
 from bench.load_paygate import transform, write
 from tests.api.test_bench_round_trips import BenchData, Shape
 from tests.conftest import Api, settled
+from tests.factories import staff_key
 from tests.security.conftest import secured
 
 DOCUMENTS = {d.name: d for d in load_documents()}
@@ -166,9 +166,7 @@ async def both(settings: Settings, clock: FrozenClock, database_url: str) -> Asy
         runtime = compiled.app.state.runtime
         callers: dict[str, str | None] = {"anonymous": None, "bad key": "Bearer pgk_nope"}
         for role in (Role.ADMIN, Role.GROWTH):
-            async with runtime.sessions() as session:
-                key = await api_keys.create_key(session, clock=runtime.clock, name="k", role=role)
-            callers[role.value] = f"Bearer {key.secret}"
+            callers[role.value] = f"Bearer {await staff_key(runtime, role, 'k')}"
         for n in (4, EMPTY):
             token = runtime.tokens.mint(
                 customer_global_id(n), now=runtime.clock.now(), ttl=timedelta(hours=1)

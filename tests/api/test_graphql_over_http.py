@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from bench.bench_ids import customer_global_id
-from tests.api.payments_helpers import GET_PAYMENT
 from tests.api.test_compiled import DOCUMENTS, Both, both  # noqa: F401 - a fixture
 from tests.conftest import Api
+from tests.factories import GET_PAYMENT
 
 GRAPHQL_JSON = "application/graphql-response+json"
 

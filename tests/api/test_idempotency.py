@@ -11,16 +11,8 @@ import sqlalchemy as sa
 
 from app.domain.clock import FrozenClock
 from app.services import idempotency
-from tests.api.payments_helpers import (
-    CREATE_PAYMENT,
-    GET_PAYMENT,
-    REFUND,
-    customer_with,
-    key,
-    pay,
-    refund,
-)
 from tests.conftest import Api
+from tests.factories import CREATE_PAYMENT, GET_PAYMENT, REFUND, customer_with, key, pay, refund
 
 
 def count_calls(monkeypatch: pytest.MonkeyPatch, api: Api, method: str) -> list[Any]:

@@ -6,7 +6,6 @@ the embedded SQLite), and a secret shown once is never stored for a replay."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -27,14 +26,16 @@ from app.schema.idempotency import SECRET_MARK
 from app.services import psp_calls
 from app.services.billing import invoice_actions
 from app.settings import AuthSettings, Settings
-from tests.billing.helpers import (
+from tests.conftest import Api, StatementLog, make_settings
+from tests.factories import (
     advance,
     clock_and_customer,
+    key,
     monthly_price,
+    new_customer,
     subscribe,
     subscription,
 )
-from tests.conftest import Api, StatementLog, make_settings
 
 # Mutations that move money or create a billable record: their key is `String!`.
 REQUIRED = {
@@ -83,10 +84,6 @@ def any_api(request: pytest.FixtureRequest) -> Api:
     return found
 
 
-def key() -> str:
-    return str(uuid.uuid4())
-
-
 async def rows(api: Api, table: str) -> int:
     async with api.engine.connect() as connection:
         return int(await connection.scalar(sa.text(f"SELECT count(*) FROM {table}")))
@@ -97,15 +94,6 @@ async def stored_keys(api: Api) -> str:
     async with api.engine.connect() as connection:
         found = await connection.execute(sa.text("SELECT * FROM idempotency_keys"))
         return repr([tuple(row) for row in found])
-
-
-async def new_customer(api: Api, **fields: Any) -> str:
-    data = await api.data(
-        "mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { customer { id } } }",
-        {"i": {"name": "Payer", **fields}},
-    )
-    customer: str = data["createCustomer"]["customer"]["id"]
-    return customer
 
 
 ITEM = """

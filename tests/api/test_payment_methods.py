@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Api
+from tests.factories import new_customer
 
 CUSTOMER_FIELDS = """
   id
@@ -48,12 +49,6 @@ mutation($input: CustomerPaymentMethodInput!) {
 """
 
 
-async def new_customer(api: Api) -> str:
-    data = await api.data('mutation { createCustomer(input: {name: "P"}) { customer { id } } }')
-    customer_id: str = data["createCustomer"]["customer"]["id"]
-    return customer_id
-
-
 async def attach(api: Api, customer: str, token: str, **extra: Any) -> dict[str, Any]:
     data = await api.data(ATTACH, {"input": {"customerId": customer, "token": token, **extra}})
     payload: dict[str, Any] = data["attachPaymentMethod"]
@@ -67,7 +62,7 @@ async def customer_view(api: Api, customer: str) -> dict[str, Any]:
 
 
 async def test_newcomer_flow_setup_attach_default(api: Api) -> None:
-    customer = await new_customer(api)
+    customer = await new_customer(api, name="P")
     setup = (await api.data(START, {"input": {"customerId": customer}}))["startPaymentMethodSetup"]
     assert setup["userErrors"] == []
     assert setup["setup"]["psp"] == "SANDBOX"
@@ -99,7 +94,7 @@ async def test_newcomer_flow_setup_attach_default(api: Api) -> None:
 
 @pytest.mark.both_databases
 async def test_attaching_the_same_token_twice_is_one_method(api: Api) -> None:
-    customer = await new_customer(api)
+    customer = await new_customer(api, name="P")
     first = (await attach(api, customer, "tok_visa"))["paymentMethod"]
     again = await asyncio.gather(*(attach(api, customer, "tok_visa") for _ in range(5)))
     assert {a["paymentMethod"]["id"] for a in again} == {first["id"]}
@@ -107,7 +102,7 @@ async def test_attaching_the_same_token_twice_is_one_method(api: Api) -> None:
 
 
 async def test_detach_keeps_history_and_hides_the_method(api: Api) -> None:
-    customer = await new_customer(api)
+    customer = await new_customer(api, name="P")
     method = (await attach(api, customer, "tok_visa"))["paymentMethod"]
     detached = (
         await api.data(DETACH, {"input": {"customerId": customer, "paymentMethodId": method["id"]}})
@@ -131,7 +126,7 @@ async def test_detach_keeps_history_and_hides_the_method(api: Api) -> None:
 
 
 async def test_another_customers_method_is_not_found(api: Api) -> None:
-    owner, intruder = await new_customer(api), await new_customer(api)
+    owner, intruder = await new_customer(api, name="P"), await new_customer(api, name="P")
     method = (await attach(api, owner, "tok_visa"))["paymentMethod"]
     for mutation, name in (
         (DETACH, "detachPaymentMethod"),
@@ -150,7 +145,7 @@ async def test_another_customers_method_is_not_found(api: Api) -> None:
 
 
 async def test_refusals_write_nothing(api: Api) -> None:
-    customer = await new_customer(api)
+    customer = await new_customer(api, name="P")
     cases = [
         ({"token": "pm_card_visa"}, "PSP_REJECTED"),  # a Stripe token, not the sandbox's
         ({"token": "tok_unavailable"}, "PSP_UNAVAILABLE"),  # the PSP is down
@@ -170,13 +165,13 @@ async def test_refusals_write_nothing(api: Api) -> None:
 
 
 async def test_unavailable_psp_error_says_retry(api: Api) -> None:
-    customer = await new_customer(api)
+    customer = await new_customer(api, name="P")
     payload = await attach(api, customer, "tok_unavailable")
     assert "Retry" in payload["userErrors"][0]["message"]
 
 
 async def test_setup_validates_urls(api: Api) -> None:
-    customer = await new_customer(api)
+    customer = await new_customer(api, name="P")
     payload = (
         await api.data(
             START, {"input": {"customerId": customer, "returnUrl": "javascript:alert(1)"}}
@@ -189,7 +184,7 @@ async def test_setup_validates_urls(api: Api) -> None:
 
 async def test_payment_methods_of_many_customers_load_in_one_statement(api: Api) -> None:
     for _ in range(6):
-        customer = await new_customer(api)
+        customer = await new_customer(api, name="P")
         await attach(api, customer, "tok_visa")
         await attach(api, customer, "tok_mastercard")
     api.sql.clear()

@@ -7,17 +7,8 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
-from tests.api.payments_helpers import (
-    CANCEL,
-    CAPTURE,
-    CONFIRM,
-    customer_with,
-    get_payment,
-    key,
-    pay,
-    refund,
-)
 from tests.conftest import Api
+from tests.factories import CANCEL, CAPTURE, CONFIRM, customer_with, get_payment, key, pay, refund
 
 
 async def test_charge_tok_visa(api: Api) -> None:

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from app.domain.clock import FrozenClock
 from app.psp.errors import PspUnavailable
 from app.services.webhooks.reconciliation import reconcile
-from tests.api.payments_helpers import customer_with, get_payment, key, pay
 from tests.conftest import Api
+from tests.factories import customer_with, get_payment, key, pay
 
 
 async def run_reconcile(api: Api, **options: Any) -> Any:

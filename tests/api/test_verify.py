@@ -18,9 +18,16 @@ import pytest
 import sqlalchemy as sa
 
 from app.services.invariants import RULES
-from tests.api.payments_helpers import customer_with, pay, refund
-from tests.billing.helpers import advance, clock_and_customer, monthly_price, subscribe
 from tests.conftest import Api
+from tests.factories import (
+    advance,
+    clock_and_customer,
+    customer_with,
+    monthly_price,
+    pay,
+    refund,
+    subscribe,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.both_databases, pytest.mark.breaks_invariants]

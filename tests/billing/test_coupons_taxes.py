@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.billing.helpers import advance, monthly_price, subscribe, subscription
 from tests.conftest import Api
+from tests.factories import advance, monthly_price, subscribe, subscription
 
 
 async def customer_in(api: Api, country: str) -> tuple[str, str]:

@@ -17,14 +17,17 @@ from app.domain.clock import FrozenClock
 from app.main import create_app
 from app.migrations import upgrade_to_head
 from app.settings import Settings
-from tests.billing.dunning_helpers import (
+from tests.conftest import Api, StatementLog
+from tests.factories import (
+    advance,
     attach,
+    clock_and_customer,
     dunning_view,
+    monthly_price,
     pay_invoice,
     set_default,
+    subscribe,
 )
-from tests.billing.helpers import advance, clock_and_customer, monthly_price, subscribe
-from tests.conftest import Api, StatementLog
 
 
 async def _renewal_fails(api: Api, token: str) -> tuple[str, str, str]:

@@ -18,9 +18,17 @@ from hypothesis import strategies as st
 
 from app.domain.dunning import CAPS
 from app.settings import Settings
-from tests.billing.dunning_helpers import attach, dunning_view, pay_invoice, set_default
-from tests.billing.helpers import advance, clock_and_customer, monthly_price, subscribe
 from tests.conftest import Api, make_settings
+from tests.factories import (
+    advance,
+    attach,
+    clock_and_customer,
+    dunning_view,
+    monthly_price,
+    pay_invoice,
+    set_default,
+    subscribe,
+)
 
 DAILY = list(range(1, 21))  # a policy that would retry every day for 20 days
 

@@ -5,14 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from tests.billing.helpers import (
-    advance,
-    clock_and_customer,
-    monthly_price,
-    subscribe,
-    subscription,
-)
 from tests.conftest import Api
+from tests.factories import advance, clock_and_customer, monthly_price, subscribe, subscription
 
 PREVIEW = """
 query($s: ID!, $p: ID, $q: Int, $b: ProrationBehavior!) {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from tests.billing.helpers import advance, clock_and_customer, subscribe, subscription
 from tests.conftest import Api
+from tests.factories import advance, clock_and_customer, subscribe, subscription
 
 ENTITLEMENTS = """
 query($c: ID!) {

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.billing.helpers import SUBSCRIPTION_FIELDS, clock_and_customer, monthly_price
 from tests.conftest import Api
+from tests.factories import SUBSCRIPTION_FIELDS, clock_and_customer, monthly_price
 
 pytestmark = pytest.mark.both_databases
 

@@ -3,9 +3,9 @@ concluded, with another variant shipped as the default, bill the variant's price
 
 from __future__ import annotations
 
-from tests.billing.helpers import advance, subscribe, subscription
 from tests.conftest import Api
 from tests.experiments.helpers import act, offer, price_test, product_with_prices, visitors
+from tests.factories import advance, subscribe, subscription
 
 
 async def test_a_subscriber_renews_at_the_variant_price_after_another_winner_ships(

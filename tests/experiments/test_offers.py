@@ -11,7 +11,6 @@ import sqlalchemy as sa
 
 from app.models import ExperimentAssignment, ExperimentExposure
 from app.schema.node import encode_gid
-from tests.billing.helpers import subscribe
 from tests.conftest import Api
 from tests.experiments.helpers import (
     act,
@@ -23,23 +22,7 @@ from tests.experiments.helpers import (
     variant_of_customer,
     visitors,
 )
-
-
-async def _customer(api: Api, token: str | None = "tok_visa", **fields: object) -> str:
-    created = await api.data(
-        "mutation($i: CreateCustomerInput!) { createCustomer(input: $i) "
-        "{ customer { id } userErrors { field code message } } }",
-        {"i": {"name": "Ada", **fields}},
-    )
-    assert created["createCustomer"]["userErrors"] == [], created
-    customer: str = created["createCustomer"]["customer"]["id"]
-    if token:
-        await api.data(
-            "mutation($c: ID!, $t: String!) { attachPaymentMethod(input: "
-            "{customerId: $c, token: $t}) { userErrors { code } } }",
-            {"c": customer, "t": token},
-        )
-    return customer
+from tests.factories import new_customer, subscribe
 
 
 async def test_two_visitors_get_stable_offers_of_their_variants(api: Api) -> None:
@@ -118,7 +101,7 @@ async def test_a_visitor_who_signs_up_keeps_the_variant_and_subscribes_at_its_pr
     visitor = next(visitors(experiment, 1))
     assert (await offer(api, product, anon=visitor) or {})["variant"] == {"name": "lower"}
 
-    customer = await _customer(api, anonymousId=visitor)
+    customer = await new_customer(api, "tok_visa", name="Ada", anonymousId=visitor)
     signed_in = await offer(api, product, customer=customer)
     assert signed_in is not None and signed_in["variant"] == {"name": "lower"}
 
@@ -146,7 +129,7 @@ async def test_a_visitor_who_signs_up_keeps_the_variant_and_subscribes_at_its_pr
 async def test_the_anonymous_id_carries_over_at_subscription_too(api: Api) -> None:
     product, prices = await product_with_prices(api, "29.00", "24.00")
     experiment = (await price_test(api, product, prices))["experiment"]
-    customer = await _customer(api)
+    customer = await new_customer(api, "tok_visa", name="Ada")
     # a visitor id whose variant differs from the customer's own hash
     own = variant_of_customer(experiment, customer)
     visitor = next(visitors(experiment, 1 - own))
@@ -166,7 +149,7 @@ async def test_the_anonymous_id_carries_over_at_subscription_too(api: Api) -> No
 async def test_a_subscription_after_the_experiment_ended_records_none(api: Api) -> None:
     product, prices = await product_with_prices(api, "29.00", "24.00")
     experiment = (await price_test(api, product, prices))["experiment"]
-    customer = await _customer(api)
+    customer = await new_customer(api, "tok_visa", name="Ada")
     assert (await offer(api, product, customer=customer) or {})["experiment"] is not None
     await act(api, "concludeExperiment", experiment["id"])
     sub = await subscribe(api, customer, prices[0])
@@ -216,9 +199,9 @@ async def test_returning_customers_get_the_default_offer_unless_the_audience_inc
 ) -> None:
     product, prices = await product_with_prices(api, "29.00", "24.00")
     _, other_prices = await product_with_prices(api, "5.00")
-    returning = await _customer(api)
+    returning = await new_customer(api, "tok_visa", name="Ada")
     assert (await subscribe(api, returning, other_prices[0]))["subscription"]["status"] == "ACTIVE"
-    fresh = await _customer(api)
+    fresh = await new_customer(api, "tok_visa", name="Ada")
     experiment = (await price_test(api, product, prices))["experiment"]
     assert (await offer(api, product, customer=returning) or {})["experiment"] is None
     assert (await offer(api, product, customer=fresh) or {})["experiment"] == {"key": "pro-price"}
@@ -256,7 +239,7 @@ async def test_a_variant_can_change_the_trial_and_add_a_coupon(api: Api) -> None
     shown = await offer(api, product, anon=treated)
     assert shown is not None
     assert (shown["trialPeriodDays"], shown["coupon"]) == (30, {"code": "WELCOME20"})
-    customer = await _customer(api, anonymousId=treated)
+    customer = await new_customer(api, "tok_visa", name="Ada", anonymousId=treated)
     key = str(uuid.uuid4())
     sub = (await subscribe(api, customer, prices[0], idempotencyKey=key))["subscription"]
     assert (sub["status"], sub["trialEnd"][:10]) == ("TRIALING", "2026-02-14")
@@ -316,7 +299,7 @@ async def test_an_offer_costs_a_fixed_number_of_statements(api: Api) -> None:
 async def test_concurrent_first_offers_to_one_visitor_make_one_assignment(api: Api) -> None:
     product, prices = await product_with_prices(api, "29.00", "24.00")
     await price_test(api, product, prices)
-    customer = await _customer(api, token=None)
+    customer = await new_customer(api, name="Ada")
     shown = await asyncio.gather(
         *(offer(api, product, anon="racing-visitor-1") for _ in range(12)),
         *(offer(api, product, customer=customer) for _ in range(12)),

@@ -18,8 +18,6 @@ from app.models import Invoice, Payment, Subscription
 from app.resolvers.common import key_of
 from app.schema.node import encode_gid
 from app.services.experiments import guardrails
-from tests.api.payments_helpers import customer_with, pay, refund
-from tests.billing.helpers import subscribe
 from tests.conftest import Api
 from tests.experiments.helpers import (
     RESULTS,
@@ -30,6 +28,7 @@ from tests.experiments.helpers import (
     variant_of_customer,
     visitors,
 )
+from tests.factories import customer_with, pay, refund, subscribe
 
 
 async def _visit_and_maybe_subscribe(

@@ -11,9 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pytest
 
 from app.domain.experiments.stats import Summary, compare_means, compare_proportions
 from tests.experiments.figures import report
+
+pytestmark = pytest.mark.slow
 
 ALPHA = 0.05
 MIXTURE_LIFT = 0.10  # the effect size the sequential test is tuned to (10 % relative)

@@ -15,7 +15,7 @@ import structlog
 from app.main import create_app
 from app.settings import Settings
 from tests.conftest import Api
-from tests.security.helpers import api_key
+from tests.factories import api_key
 
 
 def lines(err: str) -> list[dict[str, Any]]:

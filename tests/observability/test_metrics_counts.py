@@ -16,9 +16,9 @@ from app.domain.payments import PaymentStatus
 from app.main import create_app
 from app.models import Payment, PaymentEvent
 from app.schema.node import decode_gid
-from tests.api.payments_helpers import CONFIRM, customer_with, key, pay, refund
 from tests.api.test_webhooks import payment_report, post, sandbox_event
 from tests.conftest import Api
+from tests.factories import CONFIRM, customer_with, key, pay, refund
 from tests.observability.scrape import Scrape, scrape
 
 SANDBOX = {"psp": "sandbox"}

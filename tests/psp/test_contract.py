@@ -39,6 +39,7 @@ from app.psp.errors import (
     PspUnavailable,
     WebhookVerificationError,
 )
+from tests.factories import key
 from tests.psp.harness import Harness, Scenario
 
 HARNESSES = {
@@ -58,10 +59,6 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
         close = getattr(built.gateway, "aclose", None)
         if close is not None:
             await close()
-
-
-def key() -> str:
-    return f"test-{uuid.uuid4()}"
 
 
 async def customer_and_method(harness: Harness, scenario: Scenario) -> tuple[str, str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -58,6 +57,7 @@ from app.psp.errors import (
 from app.psp.paypal import PayPalGateway, mappers, webhooks
 from app.psp.paypal import declines as paypal_declines
 from app.settings import PayPalSettings
+from tests.factories import key
 from tests.psp.fake_server import free_port
 from tests.psp.harness import RecordedCall
 from tests.psp.paypal_fake import CLIENT_ID, CLIENT_SECRET, WEBHOOK_ID, fixture
@@ -78,10 +78,6 @@ def harness() -> Iterator[PayPalHarness]:
 @pytest.fixture(autouse=True)
 def _fresh(harness: PayPalHarness) -> None:
     harness.fake.reset()
-
-
-def key() -> str:
-    return f"test-{uuid.uuid4()}"
 
 
 def posts(harness: PayPalHarness, suffix: str) -> list[RecordedCall]:

@@ -14,10 +14,9 @@ from pydantic import SecretStr
 
 from app.domain.clock import FrozenClock
 from app.main import create_app
-from app.security.principals import Role
-from app.services import api_keys
 from app.settings import AuthSettings, Settings
 from tests.conftest import Api, StatementLog
+from tests.factories import staff_key
 
 JWT_SECRET = "test-only-secret-of-at-least-32-bytes!"
 
@@ -27,11 +26,7 @@ class Secure:
     api: Api
 
     async def key(self, role: str) -> str:
-        async with self.api.runtime.sessions() as session:
-            created = await api_keys.create_key(
-                session, clock=self.api.runtime.clock, name=f"{role} key", role=Role(role)
-            )
-        return created.secret
+        return await staff_key(self.api.runtime, role, f"{role} key")
 
     def token(self, customer_id: str, ttl: timedelta = timedelta(hours=1)) -> str:
         runtime = self.api.runtime

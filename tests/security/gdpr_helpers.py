@@ -11,8 +11,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tests.billing.helpers import advance, monthly_price, subscribe
 from tests.conftest import Api
+from tests.factories import advance, attach, key, monthly_price, paid_payment, subscribe
 from tests.psp.paypal_fake import PayPalFake
 from tests.psp.paypal_fake import fixture as paypal_fixture
 from tests.psp.stripe_fake import StripeFake, new_id
@@ -35,10 +35,6 @@ mutation($input: ExportCustomerDataInput!) {
 }
 """
 TEXT_TYPES = ("text", "character varying", "character", "json", "jsonb")
-
-
-def key() -> str:
-    return str(uuid.uuid4())
 
 
 @dataclass
@@ -88,36 +84,6 @@ async def erase(api: Api, customer: str, **extra: Any) -> dict[str, Any]:
     return await gql(api, ERASE, input={"customerId": customer, **extra})
 
 
-async def attach(api: Api, customer: str, token: str, psp: str) -> str:
-    payload = await gql(
-        api,
-        "mutation($i: AttachPaymentMethodInput!) { attachPaymentMethod(input: $i) "
-        "{ paymentMethod { id } userErrors { field code message } } }",
-        i={"customerId": customer, "token": token, "psp": psp},
-    )
-    assert payload["userErrors"] == [], payload
-    method: str = payload["paymentMethod"]["id"]
-    return method
-
-
-async def pay(api: Api, customer: str, method: str, amount: str, **extra: Any) -> str:
-    payload = await gql(
-        api,
-        "mutation($i: CreatePaymentInput!) { createPayment(input: $i) "
-        "{ payment { id status } userErrors { field code message } } }",
-        i={
-            "idempotencyKey": extra.pop("idempotencyKey", key()),
-            "customerId": customer,
-            "paymentMethodId": method,
-            "amount": {"amount": amount, "currency": "USD"},
-            **extra,
-        },
-    )
-    assert payload["userErrors"] == [] and payload["payment"]["status"] == "SUCCEEDED", payload
-    payment: str = payload["payment"]["id"]
-    return payment
-
-
 async def ok(api: Api, document: str, **variables: Any) -> dict[str, Any]:
     payload = await gql(api, document, **variables)
     assert payload.get("userErrors", []) == [], payload
@@ -158,23 +124,37 @@ async def build_world(api: Api, person: Person, stripe: StripeFake, paypal: PayP
         )
     )["customer"]["id"]
     world = World(customer=customer, clock=clock, other=other)
-    world.methods["sandbox"] = await attach(api, customer, "tok_visa", "SANDBOX")
-    world.methods["stripe"] = await attach(api, customer, "pm_card_visa", "STRIPE")
-    world.methods["paypal"] = await attach(api, customer, paypal.setup_token("PAYPAL"), "PAYPAL")
-    other_method = await attach(api, other, "tok_mastercard", "SANDBOX")
+    world.methods["sandbox"] = await attach(api, customer, "tok_visa", psp="SANDBOX", default=False)
+    world.methods["stripe"] = await attach(
+        api, customer, "pm_card_visa", psp="STRIPE", default=False
+    )
+    world.methods["paypal"] = await attach(
+        api, customer, paypal.setup_token("PAYPAL"), psp="PAYPAL", default=False
+    )
+    other_method = await attach(api, other, "tok_mastercard", psp="SANDBOX", default=False)
 
-    world.payments["sandbox"] = await pay(
+    world.payments["sandbox"] = await paid_payment(
         api,
         customer,
-        world.methods["sandbox"],
         "40.00",
+        paymentMethodId=world.methods["sandbox"],
         idempotencyKey=f"order-{person.email}-1",  # merchants do put emails in keys
         description=f"Order for {person.email}",
         metadata={"buyer": person.name},
     )
-    world.payments["stripe"] = await pay(api, customer, world.methods["stripe"], "15.00")
-    world.payments["paypal"] = await pay(api, customer, world.methods["paypal"], "12.50")
-    await pay(api, other, other_method, "9.99", description="Order for grace.hopper@example.org")
+    world.payments["stripe"] = await paid_payment(
+        api, customer, "15.00", paymentMethodId=world.methods["stripe"]
+    )
+    world.payments["paypal"] = await paid_payment(
+        api, customer, "12.50", paymentMethodId=world.methods["paypal"]
+    )
+    await paid_payment(
+        api,
+        other,
+        "9.99",
+        paymentMethodId=other_method,
+        description="Order for grace.hopper@example.org",
+    )
     await ok(
         api,
         "mutation($i: CreateRefundInput!) { createRefund(input: $i) "

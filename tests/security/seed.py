@@ -3,11 +3,11 @@ and their global IDs and other strings (coupon code, lookup key, cursors) collec
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from tests.conftest import Api
+from tests.factories import key
 
 
 @dataclass
@@ -33,10 +33,6 @@ async def _one(
     if isinstance(payload, dict) and payload.get("userErrors"):
         raise AssertionError(f"seeding failed: {payload['userErrors']}")
     return payload
-
-
-def _key() -> str:
-    return str(uuid.uuid4())
 
 
 async def seed(api: Api) -> Seeded:
@@ -140,7 +136,7 @@ async def seed(api: Api) -> Seeded:
             "{ subscription { id latestInvoice { id } } userErrors { code } } }",
             {
                 "i": {
-                    "idempotencyKey": _key(),
+                    "idempotencyKey": key(),
                     "customerId": customer,
                     "items": [{"priceId": monthly, "quantity": 2}],
                     "couponCode": "FUZZ10",
@@ -154,7 +150,7 @@ async def seed(api: Api) -> Seeded:
         "mutation($c: ID!, $k: String!) { createInvoiceItem(input: {customerId: $c, "
         'idempotencyKey: $k, amount: {amount: "7.50", currency: "USD"}, description: "Setup"}) '
         "{ userErrors { code } } }",
-        {"c": plain, "k": str(uuid.uuid4())},
+        {"c": plain, "k": key()},
     )
     draft = (
         await _one(
@@ -162,7 +158,7 @@ async def seed(api: Api) -> Seeded:
             seeded,
             "mutation($c: ID!, $k: String!) { createInvoice(input: {customerId: $c, "
             'idempotencyKey: $k, currency: "USD"}) { invoice { id } userErrors { code } } }',
-            {"c": plain, "k": str(uuid.uuid4())},
+            {"c": plain, "k": key()},
         )
     )["invoice"]["id"]
     payments = {}
@@ -175,7 +171,7 @@ async def seed(api: Api) -> Seeded:
                 "{ payment { id } userErrors { code } } }",
                 {
                     "i": {
-                        "idempotencyKey": _key(),
+                        "idempotencyKey": key(),
                         "customerId": plain,
                         "amount": {"amount": "20.00", "currency": "USD"},
                         "captureMethod": capture,
@@ -192,7 +188,7 @@ async def seed(api: Api) -> Seeded:
             "{ refund { id } userErrors { code } } }",
             {
                 "i": {
-                    "idempotencyKey": _key(),
+                    "idempotencyKey": key(),
                     "paymentId": payments["AUTOMATIC"],
                     "amount": {"amount": "5.00", "currency": "USD"},
                 }
@@ -222,7 +218,7 @@ async def seed(api: Api) -> Seeded:
             "{ payment { id disputes { id } } userErrors { code } } }",
             {
                 "i": {
-                    "idempotencyKey": _key(),
+                    "idempotencyKey": key(),
                     "customerId": disputed_customer,
                     "amount": {"amount": "12.00", "currency": "EUR"},
                 }

@@ -24,9 +24,8 @@ import graphql
 from app.graphql import schema as paygate_schema
 from app.security.policy import TYPES
 from app.security.principals import Actor
-from tests.api.payments_helpers import customer_with, pay, refund
-from tests.billing.helpers import clock_and_customer, monthly_price, subscribe
 from tests.billing.test_coupons_taxes import coupon, tax_rate
+from tests.factories import clock_and_customer, customer_with, monthly_price, pay, refund, subscribe
 from tests.security.conftest import Secure
 
 EVERYTHING = """

@@ -4,8 +4,8 @@ customer."""
 
 from __future__ import annotations
 
-from tests.api.payments_helpers import customer_with
 from tests.experiments.helpers import price_test, product_with_prices
+from tests.factories import customer_with
 from tests.security.conftest import Secure
 
 OFFER = """

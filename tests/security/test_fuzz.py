@@ -6,10 +6,11 @@ test with a database of its own, seeded with one object of every kind, whose IDs
 schemathesis's resource pool puts into ID arguments of the right type, so that deep paths
 run; its dictionaries put plausible amounts, emails, tokens and codes into arguments by
 name, and the scalar strategies of ``fuzzing.py`` add values at and past every limit.
-Schemathesis generates ``PAYGATE_FUZZ_EXAMPLES`` (500) derandomized documents per field (the
-same ones on every run); some leave optional arguments out, about a third pass their
-arguments as variables. Each is POSTed to ``/graphql`` with ``fuzz_headers``, one after the
-other, on one app and one database.
+Schemathesis generates ``FUZZ_EXAMPLES`` derandomized documents per field (200 in ``make
+test``, 500 in ``make test-long``: ``tests/conftest.py``), the same ones on every run; some
+leave optional arguments out, about a third pass their arguments as variables. Each is
+POSTed to ``/graphql`` with ``fuzz_headers``, one after the other, on one app and one
+database.
 
 At least a quarter of each field's documents must reach execution (get past parsing,
 validation and coercion: ``data`` comes back, or an error at a field's ``path``): a fuzzer
@@ -51,8 +52,8 @@ from schemathesis.generation.feedback import FeedbackSources
 
 from app.graphql import schema as paygate_schema
 from app.security.principals import Role
-from app.services import api_keys
-from tests.conftest import Api
+from tests.conftest import FUZZ_EXAMPLES, Api
+from tests.factories import staff_key
 from tests.security.fuzzing import CONFIG, POOL, Tally, prepare, register_scalars
 from tests.security.seed import seed
 
@@ -62,7 +63,6 @@ SCHEMA = schemathesis.graphql.from_dict(
     graphql.introspection_from_schema(paygate_schema._schema), config=CONFIG
 )
 OPERATIONS = {result.ok().label: result.ok() for result in SCHEMA.get_all_operations()}
-FUZZ_EXAMPLES = int(os.environ.get("PAYGATE_FUZZ_EXAMPLES", "500"))
 MIN_EXECUTED = 0.25  # of each field's documents, reaching execution
 TALLIES: list[Tally] = []
 
@@ -71,11 +71,7 @@ TALLIES: list[Tally] = []
 async def fuzz_headers(api: Api) -> dict[str, str]:
     """Headers of every fuzzing request: an admin API key, so that every field is reachable
     and authentication runs as in production."""
-    async with api.runtime.sessions() as session:
-        created = await api_keys.create_key(
-            session, clock=api.runtime.clock, name="fuzz", role=Role.ADMIN
-        )
-    return {"authorization": f"Bearer {created.secret}"}
+    return {"authorization": f"Bearer {await staff_key(api.runtime, Role.ADMIN, 'fuzz')}"}
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.billing.helpers import clock_and_customer, monthly_price, subscribe
 from tests.conftest import Api
+from tests.factories import clock_and_customer, monthly_price, subscribe
 from tests.security.seed import seed
 
 

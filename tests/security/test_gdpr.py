@@ -26,24 +26,21 @@ from app.schema.node import decode_gid, encode_gid
 from app.services import erasure, idempotency
 from app.settings import PayPalSettings, Settings, StripeSettings
 from app.worker import Dependencies, delete_erased_psp_customers, use_dependencies
-from tests.billing.helpers import monthly_price
 from tests.conftest import Api
+from tests.factories import attach, key, monthly_price, paid_payment
 from tests.psp.fake_server import serve_in_thread
 from tests.psp.paypal_fake import CLIENT_ID, CLIENT_SECRET, WEBHOOK_ID, PayPalFake
 from tests.psp.stripe_fake import API_KEY, StripeFake
 from tests.psp.stripe_harness import WEBHOOK_SECRET
 from tests.security.gdpr_helpers import (
     Person,
-    attach,
     build_world,
     erase,
     export,
     fingerprint,
     gql,
-    key,
     occurrences,
     ok,
-    pay,
     stripe_customer,
     stripe_event,
     text_columns,
@@ -431,8 +428,8 @@ async def test_bad_ids_are_typed_user_errors_and_change_nothing(
             "{ customer { id } userErrors { code } } }",
         )
     )["customer"]["id"]
-    method = await attach(api, customer, "tok_visa", "SANDBOX")
-    payment = await pay(api, customer, method, "3.00")
+    method = await attach(api, customer, "tok_visa", psp="SANDBOX", default=False)
+    payment = await paid_payment(api, customer, "3.00", paymentMethodId=method)
     snapshot = await fingerprint(api)
     cases = {
         "not-a-global-id": "INVALID_ID",
@@ -493,7 +490,7 @@ async def test_an_erasure_committing_mid_request_refuses_its_write(
             "userErrors { code } } }",
         )
     )["customer"]["id"]
-    await attach(api, customer, "tok_visa", "SANDBOX")
+    await attach(api, customer, "tok_visa", psp="SANDBOX", default=False)
     price = await monthly_price(api)
     runtime = api.runtime
 

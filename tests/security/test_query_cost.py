@@ -25,13 +25,12 @@ from app.domain.clock import FrozenClock
 from app.graphql import schema
 from app.main import create_app
 from app.security.cost import CostAnalysis
-from app.security.principals import Role
-from app.services import api_keys
 from app.settings import QueryCostSettings, Settings
 from app.trusted.registry import load_documents
 from bench.bench_ids import customer_cursor, customer_global_id
 from bench.load_paygate import transform, write
 from tests.api.test_bench_round_trips import BenchData, Shape
+from tests.factories import staff_key
 from tests.security.conftest import secured
 
 # The documents, as sent: 30 aliases each.
@@ -98,11 +97,7 @@ class Served:
         return self.clients[address]
 
     async def key(self, role: str) -> str:
-        async with self.runtime.sessions() as session:
-            created = await api_keys.create_key(
-                session, clock=self.runtime.clock, name=role, role=Role(role)
-            )
-        return f"Bearer {created.secret}"
+        return f"Bearer {await staff_key(self.runtime, role, role)}"
 
     def token(self, customer: int) -> str:
         minted = self.runtime.tokens.mint(

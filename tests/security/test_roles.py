@@ -5,8 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from tests.api.payments_helpers import customer_with, pay
-from tests.billing.helpers import monthly_price
+from tests.factories import customer_with, monthly_price, pay
 from tests.security.conftest import Secure
 
 REFUND = """

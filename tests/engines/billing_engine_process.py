@@ -1,5 +1,5 @@
 """One billing engine in a process of its own, as a worker would run it:
-``python -m tests.billing.engine_process DATABASE_URL TEST_CLOCK_ID``. Prints ``ready`` once
+``python -m tests.engines.billing_engine_process DATABASE_URL TEST_CLOCK_ID``. Prints ``ready`` once
 set up, starts billing when a line arrives on its standard input (so that engines started
 together bill together, whatever their start-up times), and prints its steps."""
 

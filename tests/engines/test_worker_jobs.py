@@ -12,11 +12,10 @@ import sqlalchemy as sa
 from app.domain.clock import FrozenClock
 from app.psp.base import DeleteCustomerRequest
 from app.psp.errors import PspUnavailable
-from tests.api.payments_helpers import customer_with, get_payment, pay
-from tests.billing.helpers import monthly_price, subscribe, subscription
 from tests.conftest import Api
+from tests.engines.conftest import statuses, work
 from tests.experiments.helpers import offer, price_test, product_with_prices, visitors
-from tests.worker.conftest import statuses, work
+from tests.factories import customer_with, get_payment, monthly_price, pay, subscribe, subscription
 
 
 async def test_a_renewal_due_on_the_wall_clock_is_invoiced_and_charged(

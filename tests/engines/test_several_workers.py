@@ -17,10 +17,9 @@ from procrastinate.periodic import PeriodicDeferrer
 from app.domain.clock import FrozenClock
 from app.settings import Settings
 from app.worker import SCHEDULE, build_app
-from tests.api.payments_helpers import customer_with
-from tests.billing.helpers import monthly_price, subscribe
 from tests.conftest import Api
-from tests.worker.conftest import open_queue, statuses, work
+from tests.engines.conftest import open_queue, statuses, work
+from tests.factories import customer_with, monthly_price, subscribe
 
 SUBSCRIBERS = 24
 JOBS = 8
