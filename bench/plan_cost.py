@@ -29,10 +29,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from render_bodies import render  # noqa: E402
 
-from app.graphql import schema  # noqa: E402
+from app.graphql.compiled_path.compiler import compile_document  # noqa: E402
+from app.graphql.compiled_path.registry import load_documents  # noqa: E402
+from app.graphql.schema import schema  # noqa: E402
 from app.security.principals import Principal, Role  # noqa: E402
-from app.trusted.compiler import compile_document  # noqa: E402
-from app.trusted.registry import load_documents  # noqa: E402
 
 
 async def main(args: argparse.Namespace) -> None:

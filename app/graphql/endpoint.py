@@ -1,64 +1,79 @@
-"""POST /graphql for trusted documents, in front of the whole application.
+"""POST /graphql: the one GraphQL endpoint, in front of the whole application.
 
-The front is the outermost ASGI layer but for the request id, CORS and tracing.
-For a body naming a registered document (``documentId``, Apollo's persisted-query hash, or
-the exact text as ``query``) whose plan compiled, it authenticates, checks the field
-policy, coerces the variables and runs the plan's one SQL statement, answering
-``{"data": <the JSON text PostgreSQL wrote>}`` with the latency metrics and the request's
-log line, and nothing else: no Starlette middleware, no router, no GraphQL
-execution, no Python object per field. Every other single operation goes to the resolvers
-(``app.resolver_route``, also answered here, a document sent by id as its text), and the
-rest (batches, other content types, other routes) to the application unchanged. Whatever
-would make the resolvers report an error (a malformed or foreign ID, an out-of-range size,
-a refused field) goes on to them too, so errors are theirs, exactly.
+The endpoint is the outermost ASGI layer but for the request id, CORS and tracing. It
+negotiates the answer's media type (``app.graphql.http``), reads the body and finds the
+trusted document it names, if any (``documentId``, Apollo's persisted-query hash, or the
+exact text as ``query``). Then it authenticates the caller, once, and hands the operation
+to one of the two paths:
+
+- the **compiled path** (``app.graphql.compiled_path``), when the document's plan compiled
+  and takes the request: one SQL statement writes the answer, ``{"data": <JSON>}``, with
+  the latency metrics and the request's log line, and nothing else (no Starlette
+  middleware, no router, no GraphQL execution, no Python object per field);
+- the **resolver path** (``app.graphql.resolver_path``) for every other single operation
+  (a document sent by id goes as its text), and for whatever the plan does not answer
+  itself (a malformed or foreign ID, an out-of-range size, a refused field): errors are
+  the resolver path's, exactly.
+
+The rest (batches, other content types, streamed answers, GraphiQL, other routes) goes to
+the application unchanged, where strawberry's view (:func:`mount_view`) serves /graphql
+through the resolver path, with the same authentication (:func:`authenticate_once`).
 
 With ``PAYGATE_TRUSTED_DOCUMENTS_ONLY`` an unregistered document is refused.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import AsyncIterator
 from time import perf_counter
 from typing import Any
 
 import orjson
-from graphql import GraphQLSchema
-from starlette.requests import Request
+from fastapi import FastAPI, Request
+from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry import Schema
 
 from app.auth import Unauthenticated, authenticate, unauthenticated_response
-from app.context import Runtime
-from app.db import is_statement_timeout
-from app.domain.pan import contains_card_number
-from app.graphql import _strings
-from app.graphql_http import (
+from app.context import RequestContext, Runtime
+from app.graphql.compiled_path.compiler import FallThrough, Plan
+from app.graphql.compiled_path.handler import CompiledPath, Refused, TrustedDocuments
+from app.graphql.compiled_path.registry import TrustedDocument
+from app.graphql.http import (
     CONTENT_TYPES,
     GRAPHQL_RESPONSE_JSON,
     JSON,
+    Answer,
     NotAcceptable,
     accept_header,
     request_error_body,
     response_media_type,
     well_formed,
 )
-from app.observability.http import (
-    RequestObservation,
-    write_request_line,
-)
+from app.graphql.resolver_path.handler import ResolverPath, takes
+from app.graphql.resolver_path.view import PaygateGraphQLRouter
+from app.observability.http import RequestObservation, write_request_line
 from app.observability.logs import request_logger
 from app.observability.metrics import Metrics, operation_label
-from app.resolver_route import ResolverRoute, takes
-from app.security.query_gate import Verdict, cost_requested, timeout_error
-from app.trusted.compiler import FallThrough, Plan, Unsupported, compile_document
-from app.trusted.registry import TrustedDocument
+from app.security.principals import Principal
 
 logger = logging.getLogger("paygate.trusted")
 
 NOT_TRUSTED = "DOCUMENT_NOT_TRUSTED"
 UNKNOWN_DOCUMENT = "DOCUMENT_NOT_FOUND"
+
+
+async def authenticate_once(scope: Scope, runtime: Runtime) -> Principal:
+    """The request's caller (``app.auth``), authenticated on first use and kept in the
+    request's state: whichever path or view serves the request, its credentials are
+    verified once. Raises ``Unauthenticated`` for wrong credentials."""
+    state = scope["state"]
+    principal: Principal | None = state.get("principal")
+    if principal is None:
+        principal = state["principal"] = await authenticate(Request(scope), runtime)
+    return principal
 
 
 def _holds_float(value: Any) -> bool:
@@ -78,57 +93,21 @@ def _holds_float(value: Any) -> bool:
     return False
 
 
-class TrustedDocuments:
-    """The registry, with a plan for each document inside the compiled subset."""
+class _NoCaller(Exception):
+    """Authentication gave no caller: ``error`` is ``Unauthenticated`` (wrong credentials)
+    or what failed while verifying them."""
 
-    def __init__(
-        self, documents: Iterable[TrustedDocument], schema: GraphQLSchema, *, compile: bool
-    ) -> None:
-        self.by_hash: dict[str, TrustedDocument] = {}
-        self.by_text: dict[str, TrustedDocument] = {}
-        self.plans: dict[str, Plan] = {}
-        self.unsupported: dict[str, str] = {}
-        self.schema = schema
-        self.compile = compile
-        for document in documents:
-            self.add(document)
-
-    def add(self, document: TrustedDocument) -> None:
-        """Register a document (at start-up), compiling it when it is in the subset."""
-        self.by_hash[document.sha256] = document
-        self.by_text[document.text] = document
-        if not self.compile:
-            return
-        try:
-            self.plans[document.sha256] = compile_document(self.schema, document)
-        except Unsupported as reason:
-            self.unsupported[document.name] = str(reason)
-            logger.info("trusted document %s served by the resolvers: %s", document.name, reason)
-
-    def find(self, body: dict[str, Any]) -> tuple[TrustedDocument | None, bool]:
-        """The document a request names, and whether it named an id that is unknown (never
-        echoed: it could be anything, even card data)."""
-        named = body.get("documentId")
-        if named is None:
-            extensions = body.get("extensions")
-            persisted = extensions.get("persistedQuery") if isinstance(extensions, dict) else None
-            if isinstance(persisted, dict):
-                named = persisted.get("sha256Hash")
-                named = None if named is None else f"sha256:{named}"
-        if named is not None:
-            digest = named.removeprefix("sha256:") if isinstance(named, str) else ""
-            found = self.by_hash.get(digest)
-            return found, found is None
-        query = body.get("query")
-        return (self.by_text.get(query) if isinstance(query, str) else None), False
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
-def _not_acceptable() -> tuple[int, bytes]:
+def _not_acceptable() -> Answer:
     message = (
         "paygate answers in application/graphql-response+json or application/json: "
         "accept one of them."
     )
-    return 406, request_error_body(message, "NOT_ACCEPTABLE")
+    return Answer(406, request_error_body(message, "NOT_ACCEPTABLE"))
 
 
 def _without_data(body: bytes) -> bytes:
@@ -137,27 +116,14 @@ def _without_data(body: bytes) -> bytes:
     return orjson.dumps(answer)
 
 
-def _error(message: str, code: str, status: int = 200) -> tuple[int, bytes]:
+def _error(message: str, code: str, status: int = 200) -> Answer:
     body = {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
-    return status, json.dumps(body).encode()
+    return Answer(status, json.dumps(body).encode())
 
 
-class _Refused(Exception):
-    """A compiled plan's request refused with a GraphQL error (the resolvers' words)."""
-
-    def __init__(self, error: tuple[str, dict[str, Any]], report: dict[str, Any] | None) -> None:
-        super().__init__(error[0])
-        body: dict[str, Any] = {
-            "data": None,
-            "errors": [{"message": error[0], "extensions": error[1]}],
-        }
-        if report is not None:
-            body["extensions"] = {"cost": report}
-        self.answer = (200, orjson.dumps(body))
-
-
-class TrustedDocumentsFront:
-    """The outermost layer: compiled plans answered here, the rest passed to ``app``."""
+class GraphQLEndpoint:
+    """The outermost layer: single operations answered here by one of the two paths, the
+    rest passed to ``app``."""
 
     def __init__(
         self,
@@ -168,23 +134,21 @@ class TrustedDocumentsFront:
         only: bool,
         metrics: Metrics | None,
         request_log: bool,
-        resolvers: ResolverRoute | None = None,
+        resolvers: ResolverPath | None = None,
     ) -> None:
         self.app = app
-        # The other single operations, through the resolvers, also answered here.
-        self.resolvers = resolvers
-        # At most as many plans at once as the pool has connections, the others waiting in
-        # arrival order, with the resolvers' requests (``Runtime.connection_slots``).
-        self.slots = runtime.connection_slots
         self.runtime = runtime
         self.documents = documents
+        self.compiled = CompiledPath(runtime, metrics)
+        # The other single operations (None: all of them go to ``app``).
+        self.resolvers = resolvers
         self.only = only
         self.metrics = metrics
         self.request_log = request_log
         self.logger = request_logger()
         self.http_seconds = {
             family: metrics.http_duration.labels("POST", "/graphql", family)
-            for family in ("2xx", "4xx")
+            for family in ("2xx", "4xx", "5xx")
         } if metrics is not None else {}  # fmt: skip
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -216,42 +180,119 @@ class TrustedDocumentsFront:
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            body = None  # the router reads it, with ``json``
+            body = None  # the view reads it, with ``json``
             if media == GRAPHQL_RESPONSE_JSON:
-                invalid = (400, request_error_body("The body is not valid JSON.", "BAD_REQUEST"))
+                invalid = Answer(
+                    400, request_error_body("The body is not valid JSON.", "BAD_REQUEST")
+                )
                 await self._answer(scope, send, started, invalid, None, media)
                 return
         else:
             if _holds_float(body):  # orjson makes an integer beyond 64 bits a float:
-                body = json.loads(raw)  # ``json`` keeps it exact, as the router's reading
-        answer: tuple[int, bytes] | None = None
+                body = json.loads(raw)  # ``json`` keeps it exact, as the view's reading
+        answer: Answer | None = None
         plan: Plan | None = None
         if isinstance(body, dict):
-            answer, operation, plan = await self._single(scope, body)
-            if answer is None and self.resolvers is not None and takes(scope, operation):
-                await self.resolvers(scope, operation, receive, send, media)
+            try:
+                answer, operation, plan = await self._single(scope, body)
+                if answer is None and self.resolvers is not None and takes(scope, operation):
+                    principal = await self._caller(scope)
+                    await self.resolvers(scope, operation, principal, receive, send, media)
+                    return
+            except _NoCaller as refused:
+                error = refused.error
+                if not isinstance(error, Unauthenticated):
+                    # Verifying the credentials failed: as Starlette's ServerErrorMiddleware,
+                    # a plain 500 (inside the request id's middleware, so it carries the
+                    # id), the error raised on for the server to log.
+                    await self._fail(scope, receive, send, started, error)
+                    raise error from None
+                response = unauthenticated_response(error, scope["state"]["request_id"])
+                await self._answer(
+                    scope, send, started, Answer(401, bytes(response.body)), None, JSON
+                )
                 return
             if answer is None and media == GRAPHQL_RESPONSE_JSON:
                 reason = well_formed(operation) or "Send one operation as a JSON object."
-                answer = (400, request_error_body(reason, "BAD_REQUEST"))
+                answer = Answer(400, request_error_body(reason, "BAD_REQUEST"))
             if operation is not body:
                 raw = json.dumps(operation).encode()
         elif isinstance(body, list):
             answer, raw = self._batch(body, raw)
         elif media == GRAPHQL_RESPONSE_JSON:
             reason = "The body is a JSON object with the request's parameters."
-            answer = (400, request_error_body(reason, "BAD_REQUEST"))
+            answer = Answer(400, request_error_body(reason, "BAD_REQUEST"))
         if answer is not None:
             await self._answer(scope, send, started, answer, plan, media)
             return
         await self.app(scope, _replay(raw, receive), send)
+
+    async def _caller(self, scope: Scope) -> Principal:
+        """The request's caller (:func:`authenticate_once`); :class:`_NoCaller` if none."""
+        try:
+            return await authenticate_once(scope, self.runtime)
+        except Exception as error:
+            raise _NoCaller(error) from error
+
+    async def _single(
+        self, scope: Scope, body: dict[str, Any]
+    ) -> tuple[Answer | None, dict[str, Any], Plan | None]:
+        """The answer (and the plan that made it), or None and the operation for the
+        resolver path (``body``, or ``body`` with the document's text for its id)."""
+        document, unknown = self.documents.find(body)
+        if unknown:
+            if "documentId" not in body:  # Apollo's automatic persisted queries: the client
+                # sends the text next (refused with PAYGATE_TRUSTED_DOCUMENTS_ONLY)
+                return _error("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND"), body, None
+            message = "No trusted document has this documentId."
+            return _error(message, UNKNOWN_DOCUMENT), body, None
+        if document is None:
+            if self.only:
+                message = (
+                    "Only trusted (registered) documents are accepted here: send "
+                    '{"documentId": "sha256:<hex>", "variables": {...}}.'
+                )
+                return _error(message, NOT_TRUSTED), body, None
+            return None, body, None
+        plan = self.documents.plans.get(document.sha256)
+        if plan is not None and self.compiled.takes(plan, body):
+            principal = await self._caller(scope)
+            try:
+                return await self.compiled(plan, body, principal), body, plan
+            except FallThrough:
+                pass
+            except Refused as refused:  # logged with its error code, as the resolver path's
+                return refused.answer, body, None
+            except Exception:  # the resolver path answers, and reports what it meets
+                logger.exception("compiled plan of %s failed", document.name)
+        if body.get("query") == document.text:
+            return None, body, None
+        return None, _as_text(body, document), None
+
+    def _batch(self, body: list[Any], raw: bytes) -> tuple[Answer | None, bytes]:
+        """A batch goes to the view (never compiled), its documents sent by id as text."""
+        if not body or not all(isinstance(item, dict) for item in body):
+            # (strawberry's view failed with a 500 on a batch item that is not an object)
+            reason = "A batch is a non-empty JSON array of operations, each a JSON object."
+            return Answer(400, request_error_body(reason, "BAD_REQUEST")), raw
+        items = []
+        for item in body:
+            found, unknown = self.documents.find(item) if isinstance(item, dict) else (None, False)
+            if unknown:
+                return _error("No trusted document has this documentId.", UNKNOWN_DOCUMENT), raw
+            if found is None and self.only:
+                return _error("Batches may hold trusted documents only.", NOT_TRUSTED), raw
+            items.append(item if found is None else _as_text(item, found))
+        if all(a is b for a, b in zip(items, body, strict=True)):
+            return None, raw
+        return None, json.dumps(items).encode()
 
     async def _answer(
         self,
         scope: Scope,
         send: Send,
         started: float,
-        answer: tuple[int, bytes],
+        answer: Answer,
         plan: Plan | None,
         media: str,
     ) -> None:
@@ -272,9 +313,8 @@ class TrustedDocumentsFront:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         seconds = perf_counter() - started
-        family = "2xx" if status < 300 else "4xx"
         if self.metrics is not None:
-            self.http_seconds[family].observe(seconds)
+            self.http_seconds["2xx" if status < 300 else "4xx"].observe(seconds)
         if self.request_log:
             observation = RequestObservation(self.metrics, principal=state.get("principal"))
             if plan is not None:
@@ -287,128 +327,55 @@ class TrustedDocumentsFront:
                 request_id=request_id,
             )  # fmt: skip
 
-    def _batch(self, body: list[Any], raw: bytes) -> tuple[tuple[int, bytes] | None, bytes]:
-        """A batch goes to the router (never compiled), its documents sent by id as text."""
-        if not body or not all(isinstance(item, dict) for item in body):
-            # (strawberry's view failed with a 500 on a batch item that is not an object)
-            reason = "A batch is a non-empty JSON array of operations, each a JSON object."
-            return (400, request_error_body(reason, "BAD_REQUEST")), raw
-        items = []
-        for item in body:
-            found, unknown = self.documents.find(item) if isinstance(item, dict) else (None, False)
-            if unknown:
-                return _error("No trusted document has this documentId.", UNKNOWN_DOCUMENT), raw
-            if found is None and self.only:
-                return _error("Batches may hold trusted documents only.", NOT_TRUSTED), raw
-            items.append(item if found is None else _as_text(item, found))
-        if all(a is b for a, b in zip(items, body, strict=True)):
-            return None, raw
-        return None, json.dumps(items).encode()
-
-    async def _single(
-        self, scope: Scope, body: dict[str, Any]
-    ) -> tuple[tuple[int, bytes] | None, dict[str, Any], Plan | None]:
-        """The answer (and the plan that made it), or None and the operation for the
-        resolvers (``body``, or ``body`` with the document's text for its id)."""
-        document, unknown = self.documents.find(body)
-        if unknown:
-            if "documentId" not in body:  # Apollo's automatic persisted queries: the client
-                # sends the text next (refused with PAYGATE_TRUSTED_DOCUMENTS_ONLY)
-                return _error("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND"), body, None
-            message = "No trusted document has this documentId."
-            return _error(message, UNKNOWN_DOCUMENT), body, None
-        if document is None:
-            if self.only:
-                return (
-                    _error(
-                        "Only trusted (registered) documents are accepted here: send "
-                        '{"documentId": "sha256:<hex>", "variables": {...}}.',
-                        NOT_TRUSTED,
-                    ),
-                    body,
-                    None,
-                )
-            return None, body, None
-        plan = self.documents.plans.get(document.sha256)
-        if plan is not None:
-            try:
-                answer = await self._execute(scope, plan, body)
-            except FallThrough:
-                answer = None
-            except _Refused as refused:  # logged with its error code, as the resolvers'
-                return refused.answer, body, None
-            except Exception:  # the resolvers answer, and report what they meet
-                logger.exception("compiled plan of %s failed", document.name)
-                answer = None
-            if answer is not None:
-                return answer, body, plan
-        if body.get("query") == document.text:
-            return None, body, None
-        return None, _as_text(body, document), None
-
-    async def _execute(
-        self, scope: Scope, plan: Plan, body: dict[str, Any]
-    ) -> tuple[int, bytes] | None:
-        began = perf_counter()
-        variables = body.get("variables") or {}
-        operation_name = body.get("operationName")
-        if not isinstance(variables, dict) or operation_name not in (None, plan.operation_name):
-            raise FallThrough
-        if any(contains_card_number(text) for text in _strings(variables)):
-            raise FallThrough  # the router refuses it, as always
-        runtime = self.runtime
-        state = scope["state"]
-        request_id = state["request_id"]
-        try:
-            principal = await authenticate(Request(scope), runtime)
-        except Unauthenticated as error:
-            response = unauthenticated_response(error, request_id)
-            return 401, bytes(response.body)  # headers: see _answer
-        if runtime.policy.denied(plan.document.text, plan.operation_name, principal.actor):
-            raise FallThrough  # refused, with the router's error and audit
-        arguments = plan.arguments(variables, principal)
-        state["principal"] = principal
-        # The resolvers' rules (``QueryLimits``): the budget and rate limit by cost, then
-        # the request's time limit; a statement's own limit is the connection's.
-        gate = runtime.gate
-        verdict = await gate.admit(principal, plan.document.text, plan.operation_name, variables)
-        report = _report(verdict, body)
-        if verdict is not None and verdict.error is not None:
-            raise _Refused(verdict.error, report)
-        timeout = asyncio.timeout(gate.request_timeout)
-        try:
-            async with timeout, self.slots, runtime.engine.connect() as connection:
-                raw = await connection.get_raw_connection()
-                driver: Any = raw.driver_connection
-                data: str = await driver.fetchval(plan.sql, *arguments)
-        except TimeoutError:
-            if not timeout.expired():
-                raise
-            raise _Refused(timeout_error(gate.request_timeout, statement=False), report) from None
-        except Exception as error:
-            if not is_statement_timeout(error):
-                raise
-            seconds = runtime.settings.db_statement_timeout_seconds or None
-            logger.warning("statement timeout of compiled plan %s", plan.document.name)
-            raise _Refused(timeout_error(seconds, statement=True), report) from None
+    async def _fail(
+        self, scope: Scope, receive: Receive, send: Send, started: float, error: Exception
+    ) -> None:
+        """A plain 500, with its latency and log line."""
+        await PlainTextResponse("Internal Server Error", 500)(scope, receive, send)
+        seconds = perf_counter() - started
         if self.metrics is not None:
-            label = self.metrics.operation_name(plan.operation_name)
-            self.metrics.graphql_duration.labels(label, "query").observe(perf_counter() - began)
-        if report is not None:
-            extensions = orjson.dumps({"cost": report})
-            return 200, b'{"data":' + data.encode() + b',"extensions":' + extensions + b"}"
-        return 200, b'{"data":' + data.encode() + b"}"
+            self.http_seconds["5xx"].observe(seconds)
+        if self.request_log:
+            state = scope["state"]
+            observation = RequestObservation(self.metrics, principal=state.get("principal"))
+            write_request_line(
+                self.logger, "POST", "/graphql", 500, seconds, observation, error,
+                request_id=state["request_id"],
+            )  # fmt: skip
 
 
-def _report(verdict: Verdict | None, body: dict[str, Any]) -> dict[str, Any] | None:
-    """``extensions.cost`` when the request asks for it."""
-    if verdict is None or not cost_requested(body.get("extensions")):
-        return None
-    return verdict.report()
+def mount_view(app: FastAPI, schema: Schema, runtime: Runtime, *, graphiql: bool) -> None:
+    """strawberry's view at /graphql (``app.graphql.resolver_path.view``) for what the
+    endpoint passes on, and GraphiQL's page: its context authenticates the caller
+    (:func:`authenticate_once`), wrong credentials answered 401."""
+
+    async def get_context(request: Request) -> AsyncIterator[RequestContext]:
+        principal = await authenticate_once(request.scope, runtime)
+        context = RequestContext(runtime, request.state.request_id, principal)
+        try:
+            yield context
+        finally:
+            await context.close()
+
+    async def refuse(request: Request, error: Exception) -> Any:
+        assert isinstance(error, Unauthenticated)
+        return unauthenticated_response(error, request.state.request_id)
+
+    app.add_exception_handler(Unauthenticated, refuse)
+    app.include_router(
+        PaygateGraphQLRouter(
+            schema,
+            # A dependency with yield: FastAPI closes the context after the response.
+            context_getter=get_context,  # type: ignore[arg-type]
+            graphql_ide="graphiql" if graphiql else None,
+            allow_queries_via_get=False,
+            path="/graphql",
+        ),
+    )
 
 
 def _as_text(body: dict[str, Any], document: TrustedDocument) -> dict[str, Any]:
-    """The request with the document's text instead of its id, for the router (its
+    """The request with the document's text instead of its id, for the resolver path (its
     ``extensions`` without the persisted query's hash: ``cost`` is kept)."""
     rewritten = {k: v for k, v in body.items() if k not in ("documentId", "extensions")}
     rewritten["query"] = document.text
@@ -446,7 +413,7 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 def _code(body: bytes) -> str:
-    """The error code of an answer the front refused with."""
+    """The error code of an answer the endpoint refused with."""
     try:
         return str(orjson.loads(body)["errors"][0]["extensions"]["code"])
     except (orjson.JSONDecodeError, LookupError, TypeError):

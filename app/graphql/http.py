@@ -22,7 +22,7 @@ media type, and what a request error answers under ``application/graphql-respons
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -34,6 +34,13 @@ CONTENT_TYPES = {
     GRAPHQL_RESPONSE_JSON: b"application/graphql-response+json; charset=utf-8",
     JSON: b"application/json",
 }
+
+
+class Answer(NamedTuple):
+    """An HTTP answer made whole in memory: its status and its JSON body."""
+
+    status: int
+    body: bytes
 
 
 class NotAcceptable(Exception):

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import strawberry
 
-from app.batching import reads
+from app.graphql.read.fields import reads
 from app.models import PaymentMethod as PaymentMethodRow
 from app.psp.base import SetupKind
 from app.schema.enum_values.payments import PAYMENT_METHOD_SETUP_KIND
