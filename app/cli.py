@@ -78,7 +78,7 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _export_schema(args: argparse.Namespace) -> int:
-    from app.graphql import sdl
+    from app.graphql.schema import sdl
 
     text = sdl()
     if args.output == "-":

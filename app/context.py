@@ -22,9 +22,9 @@ from sqlalchemy.pool import PoolProxiedConnection
 from strawberry.fastapi import BaseContext
 
 from app.domain.clock import Clock
-from app.loaders import Loaders
+from app.graphql.read.loaders import Loaders
+from app.graphql.read.records import ReadSource, session_source
 from app.psp.registry import PspRegistry
-from app.records import ReadSource, session_source
 from app.security.policy import PolicyCheck
 from app.security.principals import Principal
 from app.security.query_gate import QueryGate
@@ -121,13 +121,13 @@ class RequestContext(BaseContext):
 
     @asynccontextmanager
     async def reads(self) -> AsyncIterator[ReadSource]:
-        """Where a loader batch reads its records (``app.records``), one batch at a time: the
-        session's connection once the request has a session (its transaction: the reads
-        see its writes); before that, on PostgreSQL, a pooled connection of its own, without
-        a session's set-up and tear-down (~0.1 ms per request), given back to the pool when
-        the request ends or makes its session (which the request's slot then holds). Its
-        reads run outside any transaction, as the session's own reads on the driver do until
-        it writes."""
+        """Where a loader batch reads its records (``app.graphql.read.records``), one batch
+        at a time: the session's connection once the request has a session (its
+        transaction: the reads see its writes); before that, on PostgreSQL, a pooled
+        connection of its own, without a session's set-up and tear-down (~0.1 ms per
+        request), given back to the pool when the request ends or makes its session (which
+        the request's slot then holds). Its reads run outside any transaction, as the
+        session's own reads on the driver do until it writes."""
         async with self._lock:
             self._user = asyncio.current_task()
             try:

@@ -9,26 +9,26 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from strawberry.fastapi import GraphQLRouter
 
 from app import graphiql, sandbox_pages, webhooks
-from app.auth import Unauthenticated, authenticate, unauthenticated_response
-from app.context import RequestContext, Runtime
+from app.context import Runtime
 from app.db import make_engine, make_session_factory
 from app.domain.clock import Clock, SystemClock
-from app.graphql import schema
+from app.graphql.compiled_path.handler import TrustedDocuments
+from app.graphql.compiled_path.registry import load_documents
+from app.graphql.endpoint import GraphQLEndpoint, mount_view
+from app.graphql.resolver_path.handler import ResolverPath
+from app.graphql.schema import core_schema, schema
 from app.migrations import current_revisions, head_revisions, upgrade_to_head
 from app.observability import Observability
 from app.observability.http import request_id_of
 from app.observability.scrape import queue_installed
 from app.psp.registry import build_registry
-from app.resolver_route import ResolverRoute
 from app.security.cost import CostAnalysis
 from app.security.policy import PolicyCheck
 from app.security.query_gate import QueryGate
@@ -37,46 +37,12 @@ from app.security.tokens import TokenConfig, TokenVerifier
 from app.seed import seed_demo_catalog
 from app.services.api_keys import KeyAuthenticator
 from app.settings import Settings
-from app.trusted.registry import load_documents
-from app.trusted.route import TrustedDocuments, TrustedDocumentsFront
 from app.wiring import wire
 
 logger = logging.getLogger("paygate")
 
 # The collector's thresholds once serving (generation 0's in container objects; see lifespan).
 GC_THRESHOLDS = (20_000, 10, 10)
-
-EXAMPLE_DOCUMENT = """\
-# Welcome to paygate. Run (Ctrl-Enter) to list the demo catalog.
-# The docs (top icon on the left) describe every type and field.
-
-query Catalog {
-  products(first: 10) {
-    totalCount
-    edges {
-      node {
-        id
-        name
-        prices(active: true) {
-          id
-          lookupKey
-          unitAmount { amount currency formatted }
-          recurring { interval intervalCount }
-          trialPeriodDays
-        }
-      }
-    }
-  }
-}
-
-# Then create a customer: pick this operation in the run menu.
-mutation CreateCustomer {
-  createCustomer(input: { email: "ada@example.com", name: "Ada Lovelace", country: "GB" }) {
-    customer { id email name country createdAt }
-    userErrors { field code message }
-  }
-}
-"""
 
 
 class RequestIdMiddleware:
@@ -106,25 +72,13 @@ class RequestIdMiddleware:
 
 class PaygateApp(FastAPI):
     """FastAPI with a front: the layers that ``front`` puts around Starlette's middleware
-    stack (the trusted documents' compiled plans, CORS, tracing; see ``create_app``)."""
+    stack (the GraphQL endpoint, CORS, tracing; see ``create_app``)."""
 
     front: Callable[[ASGIApp], ASGIApp] | None = None
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
         return self.front(stack) if self.front is not None else stack
-
-
-class PaygateGraphQLRouter(GraphQLRouter[RequestContext, None]):
-    def encode_json(self, data: object) -> bytes:
-        """Responses with orjson (the same compact JSON as ``json.dumps``, in UTF-8 rather
-        than ``\\u`` escapes), several times faster on large results. Requests are still
-        read with ``json``, which takes integers of any size."""
-        return orjson.dumps(data)
-
-    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
-        page = graphiql.render_page(endpoint=request.url.path, default_query=EXAMPLE_DOCUMENT)
-        return HTMLResponse(page, headers={"Content-Security-Policy": graphiql.CSP})
 
 
 def token_config(settings: Settings) -> TokenConfig:
@@ -188,12 +142,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         keys=KeyAuthenticator(sessions, ttl_seconds=auth.key_cache_seconds),
         tokens=TokenVerifier(token_config(settings)),
         limits=limits,
-        policy=PolicyCheck(schema._schema, introspection=settings.introspection_enabled),
+        policy=PolicyCheck(core_schema, introspection=settings.introspection_enabled),
         audit_engine=audit_engine,
         audit_sessions=make_session_factory(audit_engine),
         connection_slots=asyncio.Semaphore(settings.db_pool_size + overflow),
         gate=QueryGate(
-            CostAnalysis(schema._schema),
+            CostAnalysis(core_schema),
             budgets=settings.query_cost.budgets,
             limits=limits,
             request_timeout=settings.request_timeout_seconds or None,
@@ -237,15 +191,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         await runtime.dispose()
         observability.shutdown()
 
-    async def get_context(request: Request) -> AsyncIterator[RequestContext]:
-        principal = await authenticate(request, runtime)
-        request.state.principal = principal
-        context = RequestContext(runtime, request.state.request_id, principal)
-        try:
-            yield context
-        finally:
-            await context.close()
-
     app = PaygateApp(
         title="paygate",
         lifespan=lifespan,
@@ -256,31 +201,27 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.runtime = runtime
     app.state.observability = observability
 
-    @app.exception_handler(Unauthenticated)
-    async def refuse(request: Request, error: Unauthenticated) -> JSONResponse:
-        return unauthenticated_response(error, request.state.request_id)
-
-    # POST /graphql is answered by the front, outside Starlette's middleware stack: trusted
-    # documents by their compiled plans (PostgreSQL only; embedded SQLite serves them
-    # through the resolvers), other single operations through the resolvers
-    # (``ResolverRoute``); CORS, the request id and tracing wrap both (so every answer, a
-    # CORS preflight or a 500 included, carries X-Request-ID).
+    # POST /graphql is answered by the GraphQL endpoint, outside Starlette's middleware
+    # stack (``app.graphql.endpoint``): trusted documents by their compiled plans
+    # (PostgreSQL only; embedded SQLite serves them through the resolvers), other single
+    # operations through the resolvers; CORS, the request id and tracing wrap it (so every
+    # answer, a CORS preflight or a 500 included, carries X-Request-ID).
     trusted = TrustedDocuments(
         load_documents(settings.trusted_documents_dir),
-        schema._schema,
+        core_schema,
         compile=settings.compiled_documents and engine.dialect.name == "postgresql",
     )
     app.state.trusted_documents = trusted
 
     def front(stack: ASGIApp) -> ASGIApp:
-        outer: ASGIApp = TrustedDocumentsFront(
+        outer: ASGIApp = GraphQLEndpoint(
             stack,
             runtime=runtime,
             documents=trusted,
             only=settings.trusted_documents_only,
             metrics=observability.metrics,
             request_log=settings.request_log,
-            resolvers=ResolverRoute(schema, runtime, observability.watcher()),
+            resolvers=ResolverPath(schema, runtime, observability.watcher()),
         )
         if settings.cors_origins:
             outer = CORSMiddleware(
@@ -294,16 +235,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         return observability.wrap_outermost(RequestIdMiddleware(outer))
 
     app.front = front
-    app.include_router(
-        PaygateGraphQLRouter(
-            schema,
-            # A dependency with yield: FastAPI closes the context after the response.
-            context_getter=get_context,  # type: ignore[arg-type]
-            graphql_ide="graphiql" if settings.graphiql_enabled else None,
-            allow_queries_via_get=False,
-            path="/graphql",
-        ),
-    )
+    # What the endpoint passes on (batches, streamed answers, GraphiQL): strawberry's view.
+    mount_view(app, schema, runtime, graphiql=settings.graphiql_enabled)
     app.include_router(webhooks.router(runtime, metrics=observability.metrics))
     if sandbox is not None:
         app.include_router(sandbox_pages.router(runtime))

@@ -256,7 +256,7 @@ class Settings(BaseSettings):
     trusted_documents_dir: Path | None = Field(
         None,
         description="Directory of the trusted documents (*.graphql); default: the ones shipped "
-        "in app/trusted/documents.",
+        "in app/graphql/compiled_path/documents.",
     )
     compiled_documents: bool = Field(
         True,

@@ -21,7 +21,7 @@ from starlette.requests import Request  # noqa: E402
 
 from app.auth import authenticate  # noqa: E402
 from app.context import RequestContext  # noqa: E402
-from app.graphql import schema  # noqa: E402
+from app.graphql.schema import schema  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.security.principals import Role  # noqa: E402
 from app.services import api_keys  # noqa: E402

@@ -24,7 +24,7 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.db import make_engine, make_session_factory  # noqa: E402
-from app.loaders import Loaders  # noqa: E402
+from app.graphql.read.loaders import Loaders  # noqa: E402
 from app.models import Customer  # noqa: E402
 
 DSN = "postgresql+asyncpg://bench:bench@127.0.0.1:5432/bench_paygate"

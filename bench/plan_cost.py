@@ -8,7 +8,7 @@ then 5 rounds of executing them one after another on one connection whose backen
 to CPU 1 (this process on CPU 0); prints the fastest and the median round's milliseconds per
 statement. Prepared statements, as the front runs them. Needs ``bench_paygate``
 (``load_paygate.py``) and root for ``taskset``. For comparing one form of the SQL with the
-next (``app/trusted/sql.py``): the figures to quote come from ``run.sh``.
+next (``app/graphql/compiled_path/sql.py``): the figures to quote come from ``run.sh``.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from render_bodies import render  # noqa: E402
 
-from app.graphql import schema  # noqa: E402
+from app.graphql.compiled_path.compiler import compile_document  # noqa: E402
+from app.graphql.compiled_path.registry import load_documents  # noqa: E402
+from app.graphql.schema import schema  # noqa: E402
 from app.security.principals import Principal, Role  # noqa: E402
-from app.trusted.compiler import compile_document  # noqa: E402
-from app.trusted.registry import load_documents  # noqa: E402
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -295,8 +295,8 @@ async def settled(engine: Any) -> None:
 @dataclass
 class StatementLog:
     """The SQL statements the app sent, for round-trip assertions: those SQLAlchemy executes
-    (prepared statements) and those the loaders run on asyncpg directly (``app.records``),
-    without transaction bookkeeping."""
+    (prepared statements) and those the loaders run on asyncpg directly
+    (``app.graphql.read.records``), without transaction bookkeeping."""
 
     statements: list[str] = field(default_factory=list)
 

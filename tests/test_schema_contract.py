@@ -19,7 +19,7 @@ from graphql import (
 )
 
 from app.cli import main
-from app.graphql import schema
+from app.graphql.schema import schema
 
 SDL = Path(__file__).resolve().parent.parent / "schema.graphql"
 

@@ -1,4 +1,4 @@
-"""GraphQL operation metrics: a schema extension (listed first in ``app.graphql``).
+"""GraphQL operation metrics: a schema extension (listed first in ``app.graphql.schema``).
 
 Latency by operation name and type, GraphQL errors by ``extensions.code`` and user errors
 by ``UserErrorCode``, counted from the response as the client gets it (after masking). The

@@ -148,7 +148,7 @@ class Watch:
     """One request observed from its start to its end: the :class:`RequestObservation` made
     current and the request id bound for the log lines written meanwhile, then the latency
     and the request line. What :class:`ObservabilityMiddleware` does around the
-    application, and the front's route for the resolvers (``app.resolver_route``)."""
+    application, and the endpoint's resolver path (``app.graphql.resolver_path.handler``)."""
 
     __slots__ = ("_bound", "_token", "observation", "scope", "started", "watcher")
 

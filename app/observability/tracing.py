@@ -3,7 +3,7 @@
 Spans at the HTTP layer (the ASGI middleware; ``ObservabilityMiddleware`` names them by
 route template and adds the GraphQL operation) and the database layer (one span per
 statement, for this app's engine only: SQLAlchemy's, and the reads that run on the driver
-directly, ``app.records``), exported over OTLP/HTTP in batches. No per-field
+directly, ``app.graphql.read.records``), exported over OTLP/HTTP in batches. No per-field
 GraphQL spans: strawberry's async tracing extension makes large lists many times slower.
 Each app has its own tracer provider; nothing global is patched or set.
 """
@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp
 
-from app import records
+from app.graphql.read import records
 from app.settings import Settings
 
 EXCLUDED_URLS = "/healthz,/readyz,/metrics"

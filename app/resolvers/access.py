@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import models
 from app.domain.errors import ErrorCode, Problem, UserInputError
-from app.loaders import Loaders
+from app.graphql.read.loaders import Loaders
 from app.resolvers.common import Info, key_of
 from app.security.principals import Principal
 

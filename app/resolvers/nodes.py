@@ -7,7 +7,7 @@ from strawberry.dataloader import DataLoader
 
 from app.context import RequestContext
 from app.domain.errors import ErrorCode
-from app.loaders import Loaders
+from app.graphql.read.loaders import Loaders
 from app.resolvers.access import can_see
 from app.schema.catalog import Price, Product
 from app.schema.coupons import Coupon, TaxRate

@@ -12,6 +12,7 @@ from app.domain import validation as check
 from app.domain.billing import ProrationBehavior
 from app.domain.currencies import CURRENCIES
 from app.domain.errors import ErrorCode, Problem, Problems, UserInputError
+from app.graphql.read.pages import read_page
 from app.models.base import Base
 from app.resolvers.access import owned_key
 from app.resolvers.common import Info, key_of
@@ -64,7 +65,7 @@ async def connection(
     after: str | None,
 ) -> Connection[N]:
     async with info.context.reads() as source:
-        page = await pagination.read_page(source, statement, key, first=first, after=after)
+        page = await read_page(source, statement, key, first=first, after=after)
 
     async def count() -> int:
         async with info.context.db() as session:

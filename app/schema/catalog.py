@@ -8,9 +8,9 @@ from typing import Annotated
 import strawberry
 
 from app import models
-from app.batching import batched
 from app.context import RequestContext
 from app.domain.money import Money as DomainMoney
+from app.graphql.read.fields import batched
 from app.models import Price as PriceRow
 from app.models import PriceType, RecurringInterval
 from app.models import Product as ProductRow

@@ -7,7 +7,7 @@ from operator import attrgetter
 import strawberry
 
 from app import models
-from app.batching import batched
+from app.graphql.read.fields import batched
 from app.models import Experiment as ExperimentRow
 from app.models import ExperimentVariant as VariantRow
 from app.schema.catalog import Price

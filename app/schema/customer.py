@@ -7,12 +7,13 @@ from typing import Annotated
 
 import strawberry
 
-from app import loaders, models
-from app.batching import batched
+from app import models
 from app.context import RequestContext
 from app.domain import validation as check
 from app.domain.errors import Problems
 from app.domain.payments import PaymentStatus
+from app.graphql.read import loaders
+from app.graphql.read.fields import batched
 from app.models import Customer as CustomerRow
 from app.models import Invoice as InvoiceRow
 from app.models import PaymentMethod as PaymentMethodRow

@@ -68,5 +68,5 @@ class CollectionStop:
         )
 
 
-# The columns ``CollectionStop.of`` reads (``app.batching.reads``).
+# The columns ``CollectionStop.of`` reads (``app.graphql.read.fields.reads``).
 STOP_COLUMNS = ("collection_stop_reason", "collection_stop_action", "collection_stopped_at")

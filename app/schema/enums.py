@@ -14,7 +14,7 @@ itself passes its mapping inline. To add a value to an enum: add its line to the
 Strawberry (0.341) reads value descriptions only from ``strawberry.enum_value(...)`` in the
 enum's class body, which a domain enum cannot use without importing strawberry; so they
 are set on the enum's strawberry definition right after it is built, before the schema is
-assembled from it (``app.graphql`` imports the schema modules first).
+assembled from it (``app.graphql.schema`` imports the schema modules first).
 """
 
 from __future__ import annotations

@@ -13,11 +13,11 @@ from typing import Annotated
 import strawberry
 
 from app import models
-from app.batching import batched
 from app.context import RequestContext
 from app.domain.currencies import get_currency
 from app.domain.experiments.assignment import BUCKETS
 from app.domain.experiments.lifecycle import ExperimentStatus, GuardrailMetric, Platform
+from app.graphql.read.fields import batched
 from app.models import Experiment as ExperimentRow
 from app.models import ExperimentVariant as VariantRow
 from app.schema.catalog import Price, Product

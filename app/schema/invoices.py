@@ -9,9 +9,9 @@ from typing import Any
 import strawberry
 
 from app import models
-from app.batching import batched, reads
 from app.domain.billing import BillingReason, InvoiceStatus
 from app.domain.billing import Preview as PreviewData
+from app.graphql.read.fields import batched, reads
 from app.models import Invoice as InvoiceRow
 from app.models import InvoiceLine as InvoiceLineRow
 from app.schema.dunning import STOP_COLUMNS, CollectionStop
@@ -34,7 +34,8 @@ def _in_minor_units(attribute: str, *, optional: bool = False) -> Callable[[Any]
     """The resolver of an amount kept in minor units in ``attribute`` of its object (in the
     object's ``currency``): the ``Money`` is made only when the field is selected, and the
     executor calls a resolver that takes only its object like an attribute read
-    (``app.field_plans``). A page selects a few of an invoice's or a line's amounts."""
+    (``app.graphql.resolver_path.plans``). A page selects a few of an invoice's or a line's
+    amounts."""
     minor_units = attrgetter(attribute)
 
     def amount(root: Any) -> Money | None:

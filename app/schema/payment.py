@@ -7,7 +7,6 @@ from operator import attrgetter
 import strawberry
 
 from app import models
-from app.batching import batched
 from app.context import RequestContext
 from app.domain.declines import ADVICE, RULES, DeclineCode, NetworkCategory, RetryAdvice, Rule
 from app.domain.payments import (
@@ -17,6 +16,7 @@ from app.domain.payments import (
     RefundReason,
     RefundStatus,
 )
+from app.graphql.read.fields import batched
 from app.models import Dispute as DisputeRow
 from app.models import Payment as PaymentRow
 from app.models import PaymentEvent as EventRow

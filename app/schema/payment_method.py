@@ -6,8 +6,8 @@ from datetime import datetime
 
 import strawberry
 
-from app.batching import reads
 from app.domain.payment_methods import SetupKind
+from app.graphql.read.fields import reads
 from app.models import PaymentMethod as PaymentMethodRow
 from app.schema.enum_values.payments import PAYMENT_METHOD_SETUP_KIND
 from app.schema.enums import described_enum

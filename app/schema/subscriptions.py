@@ -7,8 +7,8 @@ from operator import attrgetter
 import strawberry
 
 from app import models
-from app.batching import batched, reads
 from app.domain.billing import SubscriptionStatus
+from app.graphql.read.fields import batched, reads
 from app.models import Subscription as SubscriptionRow
 from app.models import SubscriptionItem as ItemRow
 from app.schema.catalog import Price

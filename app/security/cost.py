@@ -55,13 +55,14 @@ from graphql import (
     NullValueNode,
     OperationDefinitionNode,
     OperationType,
+    SchemaMetaFieldDef,
     SelectionSetNode,
+    TypeMetaFieldDef,
     VariableNode,
     get_operation_ast,
     is_leaf_type,
     parse,
 )
-from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef
 
 from app.domain.currencies import CURRENCIES
 from app.services.billing.subscriptions import MAX_ITEMS

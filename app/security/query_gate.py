@@ -1,6 +1,6 @@
 """The rules every GraphQL request meets before it executes, on either path: the resolvers
 (``app.resolvers.guard.QueryLimits``) and the compiled trusted documents
-(``app.trusted.route``). Its estimated cost (``app.security.cost``) within its actor's
+(``app.graphql.compiled_path``). Its estimated cost (``app.security.cost``) within its actor's
 budget; for a query, its cost spent from its caller's rate limit (``app.security.ratelimit``);
 and the time a query may take. The errors they answer are made here, so that both paths
 word them alike.

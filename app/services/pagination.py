@@ -1,4 +1,8 @@
-"""Keyset pagination over time-ordered UUID keys, newest first, with opaque cursors."""
+"""Keyset pagination over time-ordered UUID keys, newest first, with opaque cursors.
+
+``fetch_page`` reads a page of ORM rows through a session; the read side reads the same
+pages as records (``app.graphql.read.pages``) with the same rules: :func:`window`,
+:func:`newest_first`, :func:`page_of`."""
 
 from __future__ import annotations
 
@@ -7,14 +11,12 @@ import binascii
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import ErrorCode, Problem, UserInputError
-from app.records import ReadSource, columns, read_select
 
 T = TypeVar("T")
 MAX_PAGE_SIZE = 100
@@ -68,8 +70,8 @@ class Page(Generic[T]):
     has_previous_page: bool
 
 
-def _window(first: int | None, after: str | None) -> tuple[int, dict[str, Any]]:
-    """The page size, and the values of ``_ordered``'s parameters for it."""
+def window(first: int | None, after: str | None) -> tuple[int, dict[str, Any]]:
+    """The page size, and the values of ``newest_first``'s parameters for it."""
     size = page_size(first)
     values: dict[str, Any] = {"page_limit": size + 1}
     if after is not None:
@@ -77,7 +79,7 @@ def _window(first: int | None, after: str | None) -> tuple[int, dict[str, Any]]:
     return size, values
 
 
-def _ordered(statement: sa.Select[T], key: sa.ColumnElement[Any], after: bool) -> sa.Select[T]:
+def newest_first(statement: sa.Select[T], key: sa.ColumnElement[Any], after: bool) -> sa.Select[T]:
     """``statement``'s page: newest key first, after ``:page_after`` if ``after``, at most
     ``:page_limit`` rows (one more than the page: whether there is a next one)."""
     if after:
@@ -85,7 +87,8 @@ def _ordered(statement: sa.Select[T], key: sa.ColumnElement[Any], after: bool) -
     return statement.order_by(key.desc()).limit(sa.bindparam("page_limit", type_=sa.Integer))
 
 
-def _page(rows: Sequence[T], size: int, after: str | None) -> Page[T]:
+def page_of(rows: Sequence[T], size: int, after: str | None) -> Page[T]:
+    """The page of ``size`` in ``rows`` (read with one more: whether there is a next)."""
     return Page(
         items=rows[:size], has_next_page=len(rows) > size, has_previous_page=after is not None
     )
@@ -100,35 +103,9 @@ async def fetch_page(
     after: str | None,
 ) -> Page[T]:
     """One statement: the filtered rows after the cursor, newest key first."""
-    size, values = _window(first, after)
-    ordered = _ordered(statement, key, after is not None)
-    return _page((await session.scalars(ordered, values)).all(), size, after)
-
-
-async def read_page(
-    source: ReadSource,
-    statement: sa.Select[Any],
-    key: sa.ColumnElement[Any],
-    *,
-    first: int | None,
-    after: str | None,
-) -> Page[Any]:
-    """``fetch_page`` for pages only read: one model's rows as read-only records, without
-    ORM or session; the page's cursor and limit are added to the statement once per shape
-    (``app.records.read_select``)."""
-    size, values = _window(first, after)
-    variant = ("page", str(key), after is not None)
-    rows = await read_select(
-        source, statement, partial(_read_columns, key, after is not None), variant, values
-    )
-    return _page(rows, size, after)
-
-
-def _read_columns(
-    key: sa.ColumnElement[Any], after: bool, statement: sa.Select[Any], model: type
-) -> sa.Select[Any]:
-    """``statement``'s page with the model's columns as records read them."""
-    return _ordered(statement, key, after).with_only_columns(*columns(model))
+    size, values = window(first, after)
+    ordered = newest_first(statement, key, after is not None)
+    return page_of((await session.scalars(ordered, values)).all(), size, after)
 
 
 async def count(session: AsyncSession, statement: sa.Select[Any]) -> int:

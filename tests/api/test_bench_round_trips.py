@@ -8,7 +8,7 @@ and copied into paygate's schema by the benchmark's own loader (``bench/load_pay
 What is counted, exactly:
 
 - ``api.sql``: the SQL statements the app executes (SQLAlchemy's cursor executions and the
-  loaders' reads on asyncpg directly, ``app.records``): the budgeted figure.
+  loaders' reads on asyncpg directly, ``app.graphql.read.records``): the budgeted figure.
   customer_page = 6 (customer; payment methods; subscriptions; their items with prices;
   last 12 invoices; their lines), customers_list = 3 (page of customers; subscriptions;
   latest invoice of each), whatever the list sizes.

@@ -25,10 +25,10 @@ import pytest
 from sqlalchemy import event
 
 from app.domain.clock import FrozenClock
+from app.graphql.compiled_path.registry import TrustedDocument, document_hash, load_documents
 from app.main import create_app
 from app.security.principals import Role
 from app.settings import Settings
-from app.trusted.registry import TrustedDocument, document_hash, load_documents
 from bench.bench_ids import bench_key, customer_cursor, customer_global_id, global_id
 from bench.load_paygate import transform, write
 from tests.api.test_bench_round_trips import BenchData, Shape
@@ -341,8 +341,8 @@ async def test_trusted_documents_only_refuses_the_others(only: Side) -> None:
 async def test_the_compiler_keeps_the_schema_limits(api: Api) -> None:
     """What the router refuses for its limits is never compiled (depth: the subset cannot
     reach it; aliases: at the limit and beyond it)."""
-    from app.graphql import schema
-    from app.trusted import compiler
+    from app.graphql.compiled_path import compiler
+    from app.graphql.schema import core_schema
 
     for count, refused in ((30, False), (31, True)):
         aliases = " ".join(f"a{k}: __typename" for k in range(count))
@@ -351,9 +351,9 @@ async def test_the_compiler_keeps_the_schema_limits(api: Api) -> None:
         assert ("errors" in body) is refused
         if refused:
             with pytest.raises(compiler.Unsupported):
-                compiler.compile_document(schema._schema, document)
+                compiler.compile_document(core_schema, document)
         else:
-            compiler.compile_document(schema._schema, document)
+            compiler.compile_document(core_schema, document)
 
 
 async def test_on_sqlite_trusted_documents_are_served_by_the_resolvers(tmp_path: Any) -> None:

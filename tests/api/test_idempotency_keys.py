@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from strawberry.types.base import StrawberryList, StrawberryOptional
 
 from app.domain.clock import FrozenClock
-from app.graphql import schema
+from app.graphql.schema import schema
 from app.main import create_app
 from app.resolvers.keyed import _REREAD, MODES, RERUN, SERVICE_KEYED
 from app.schema.idempotency import SECRET_MARK

@@ -1,4 +1,5 @@
-"""A single operation is answered by the front (``app/resolver_route.py``), a batch by
+"""A single operation is answered by the endpoint's resolver path
+(``app/graphql/resolver_path/handler.py``), a batch by
 FastAPI's router and strawberry's view: the same operation gets the same answer both ways,
 errors included, and every answer carries its request id."""
 

@@ -1,4 +1,4 @@
-"""Batched fields read only the columns their selection needs (``app.batching.reads``,
+"""Batched fields read only the columns their selection needs (``app.graphql.read.fields.reads``,
 ``NarrowLoader``), and answer exactly as with whole rows.
 
 Every field of a type declared with ``reads`` is asked alone, through each batched field that
@@ -15,9 +15,9 @@ import pytest
 import sqlalchemy as sa
 from graphql import GraphQLObjectType, get_named_type, is_leaf_type
 
-from app.batching import READS
-from app.graphql import schema
-from app.loaders import Loaders
+from app.graphql.read.fields import READS
+from app.graphql.read.loaders import Loaders
+from app.graphql.schema import schema
 from bench.bench_ids import customer_global_id
 from bench.load_paygate import transform, write
 from tests.api.test_bench_round_trips import BenchData, Shape

@@ -21,7 +21,7 @@ from typing import Any
 
 import graphql
 
-from app.graphql import schema as paygate_schema
+from app.graphql.schema import schema as paygate_schema
 from app.security.policy import TYPES
 from app.security.principals import Actor
 from tests.billing.test_coupons_taxes import coupon, tax_rate

@@ -50,7 +50,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis.generation.feedback import FeedbackSources
 
-from app.graphql import schema as paygate_schema
+from app.graphql.schema import schema as paygate_schema
 from app.security.principals import Role
 from tests.conftest import FUZZ_EXAMPLES, Api
 from tests.factories import staff_key

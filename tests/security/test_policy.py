@@ -4,7 +4,7 @@ it fails here."""
 
 from graphql import GraphQLInterfaceType, GraphQLObjectType, parse
 
-from app.graphql import schema
+from app.graphql.schema import schema
 from app.security.policy import TYPES, VALUE_TYPES, denied_fields
 from app.security.principals import Actor
 

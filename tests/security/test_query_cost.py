@@ -22,11 +22,11 @@ import pytest
 from sqlalchemy import event
 
 from app.domain.clock import FrozenClock
-from app.graphql import schema
+from app.graphql.compiled_path.registry import load_documents
+from app.graphql.schema import schema
 from app.main import create_app
 from app.security.cost import CostAnalysis
 from app.settings import QueryCostSettings, Settings
-from app.trusted.registry import load_documents
 from bench.bench_ids import customer_cursor, customer_global_id
 from bench.load_paygate import transform, write
 from tests.api.test_bench_round_trips import BenchData, Shape

@@ -3,7 +3,7 @@
 answer ``REQUEST_TIMEOUT``, on the resolvers and on the compiled path, and the request's
 connection goes back to the pool (a statement still running for it is cancelled on the
 server). The slow statements are real ones on the request's own connection: a test-only
-``pg_sleep`` run before a read (``app.records.Read``) or around a compiled plan's
+``pg_sleep`` run before a read (``app.graphql.read.records.Read``) or around a compiled plan's
 statement. SQLite has no statement timeout: a progress handler interrupts the statement.
 """
 
@@ -19,13 +19,12 @@ import asyncpg
 import pytest
 import sqlalchemy as sa
 
-from app import records
 from app.db import is_statement_timeout, make_engine
 from app.domain.clock import FrozenClock
-from app.loaders import Loaders
-from app.services import pagination
+from app.graphql.compiled_path.registry import load_documents
+from app.graphql.read import pages, records
+from app.graphql.read.loaders import Loaders
 from app.settings import Settings
-from app.trusted.registry import load_documents
 from bench.bench_ids import customer_cursor
 from tests.security.conftest import secured
 from tests.security.test_query_cost import Served, seeded, serve
@@ -205,14 +204,14 @@ async def test_on_sqlite_a_progress_handler_is_the_statement_timeout(
     # through the API: the same typed error
     settings = Settings(database_url=url, db_statement_timeout_seconds=0.2, seed_demo=False)
     async with serve(settings, clock) as served, served.app.router.lifespan_context(served.app):
-        original = pagination.read_select
+        original = pages.read_select
 
         async def forever_first(source: records.ReadSource, *args: Any) -> Any:
             assert source.session is not None  # SQLite reads through the session
             await source.session.execute(sa.text(FOREVER))
             return await original(source, *args)
 
-        monkeypatch.setattr(pagination, "read_select", forever_first)
+        monkeypatch.setattr(pages, "read_select", forever_first)
         timed_out(await served.post({"query": PAGE}), "statement", 0.2)
         monkeypatch.undo()
         assert "errors" not in await served.post({"query": PAGE})

@@ -1,5 +1,5 @@
-"""Batched fields (``app.batching``) through ``PlainFieldExecutor`` answer exactly as their
-resolvers do through graphql-core's own executor (data and errors: message, path,
+"""Batched fields (``app.graphql.read.fields``) through ``PlainFieldExecutor`` answer exactly
+as their resolvers do through graphql-core's own executor (data and errors: message, path,
 locations), and load each level of a query in one round: one batch per loader and level,
 whatever the list sizes.
 
@@ -21,8 +21,8 @@ import strawberry
 from strawberry.dataloader import DataLoader
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from app.batching import batched
-from app.execution import PlainFieldExecutor
+from app.graphql.read.fields import batched
+from app.graphql.resolver_path.executor import PlainFieldExecutor
 
 OWNERS = {1: "ada", 2: "bob", 3: "cy", 4: "dee"}
 PETS = {1: ["rex", "tom"], 2: [], 3: ["kit"], 4: ["zed", "boo", "ivy"]}

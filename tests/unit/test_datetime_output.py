@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.graphql import schema
+from app.graphql.schema import schema
 from app.schema.scalars import serialize_datetime
 
 OFFSETS = st.sampled_from(

@@ -14,7 +14,7 @@ import pytest
 import strawberry
 from strawberry.extensions import SchemaExtension
 
-from app.lean_extensions import LeanExtensionsRunner, LeanSchema
+from app.graphql.resolver_path.lean_extensions import LeanExtensionsRunner, LeanSchema
 
 
 class Boom(Exception):

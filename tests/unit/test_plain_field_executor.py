@@ -14,9 +14,10 @@ import strawberry
 from strawberry.extensions import ParserCache
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from app import execution
-from app.execution import PlainFieldExecutor
-from app.graphql import schema as paygate_schema
+from app.graphql.resolver_path import executor
+from app.graphql.resolver_path.executor import PlainFieldExecutor
+from app.graphql.resolver_path.plans import Batched, Plain, plain_field
+from app.graphql.schema import schema as paygate_schema
 
 
 @strawberry.enum
@@ -161,7 +162,7 @@ async def test_documents_again_answer_the_same() -> None:
         expected = await answer_async(StrawberryGraphQLCoreExecutionContext, document)
         for _ in range(2):
             assert await answer_async(PlainFieldExecutor, document) == expected
-    assert execution._SHARED_SELECTIONS  # the plans were shared
+    assert executor._SHARED_SELECTIONS  # the plans were shared
 
 
 async def test_variables_that_skip_fields_are_read_on_each_request() -> None:
@@ -210,11 +211,11 @@ def test_plain_fields_are_the_attribute_ones() -> None:
     invoice = graphql_schema.get_type("Invoice")
     money = graphql_schema.get_type("Money")
     plans = {
-        name: execution.plain_field(field)
+        name: plain_field(field)
         for name, field in {**invoice.fields, **money.fields}.items()  # type: ignore[union-attr]
     }
-    direct = {name for name, plan in plans.items() if isinstance(plan, execution.Plain)}
-    batched = {name for name, plan in plans.items() if isinstance(plan, execution.Batched)}
+    direct = {name for name, plan in plans.items() if isinstance(plan, Plain)}
+    batched = {name for name, plan in plans.items() if isinstance(plan, Batched)}
     assert {"number", "status", "periodStart", "total", "amountMinor", "currency"} <= direct
     assert {"lines", "payments"} == batched
     assert plans["formatted"] is None  # a resolver of its own

@@ -19,7 +19,7 @@ from graphql import (
 )
 
 from app.domain.currencies import CURRENCIES
-from app.graphql import schema
+from app.graphql.schema import schema
 from app.resolvers.nodes import MAX_NODES
 from app.security.cost import LIST_SIZES, CostAnalysis, Estimate
 from app.services.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE

@@ -7,7 +7,7 @@ import pytest
 from strawberry.dataloader import DataLoader
 from strawberry.exceptions import WrongNumberOfResultsReturned
 
-from app.batching import settle_many
+from app.graphql.resolver_path.batching import settle_many
 
 
 class Recorder:

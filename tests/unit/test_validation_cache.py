@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from app import graphql as paygate_graphql
-from app.graphql import DocumentValidationCache, schema
+from app.graphql import schema as paygate_graphql
+from app.graphql.schema import DocumentValidationCache, schema
 
 VALID = "{ __typename products(first: 1) { totalCount } }"
 INVALID = "{ products(first: 1) { noSuchField } }"

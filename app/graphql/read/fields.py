@@ -1,12 +1,14 @@
-"""Batched fields: a field whose value is one DataLoader lookup, declared as such.
+"""How the schema types' fields read: batched fields (one DataLoader lookup, declared as
+such) and the columns of their rows that each field reads.
 
 Most relation fields of the schema are the same three steps: pick a request DataLoader, load
 the parent's key, turn the rows into GraphQL objects. Declared with :func:`batched`, the
 field is still an ordinary strawberry resolver (``await loader.load(key)``, then the
-conversion), and it also tells the executor (``app.execution``) what it needs: the executor
-then loads a whole level at once, every parent's key in one ``load`` round, before it
-completes the level synchronously, instead of awaiting one resolver coroutine per parent
-and field. Both ways call the same three functions, so they give the same values.
+conversion), and it also tells the resolver path's executor
+(``app.graphql.resolver_path.executor``) what it needs: the executor then loads a whole
+level at once, every parent's key in one ``load`` round, before it completes the level
+synchronously, instead of awaiting one resolver coroutine per parent and field. Both ways
+call the same three functions, so they give the same values.
 
     @strawberry.field(description="The customer's subscriptions, oldest first.")
     @batched(lambda loaders: loaders.customer_subscriptions)
@@ -22,14 +24,13 @@ Batched fields carry no field extensions: what the resolver does is all there is
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import strawberry
-from strawberry.dataloader import DataLoader, LoaderTask, get_current_batch
+from strawberry.dataloader import DataLoader
 
 R = TypeVar("R")
 
@@ -135,50 +136,3 @@ def batch_of(resolver: Any) -> Batch | None:
     """The :class:`Batch` behind a resolver made by :func:`batched`, if it is one."""
     batch = getattr(resolver, "batch", None)
     return batch if isinstance(batch, Batch) else None
-
-
-def join_batch(loader: DataLoader[Any, Any], keys: Sequence[Any]) -> list[asyncio.Future[Any]]:
-    """Each key's future, as ``loader.load`` makes it: through its cache, and in its current
-    batch (loads made in the same turn of the loop, here or anywhere else, share one call of
-    the batch function). Unlike ``load``, the new keys' futures get no done-callback each
-    (strawberry's, which only cancels a batch whose futures were all cancelled: nothing here
-    cancels them). Await them with :func:`settle`."""
-    if not loader.cache or loader.max_batch_size:
-        return [loader.load(key) for key in keys]  # type: ignore[misc]
-    cache = loader.cache_map
-    create_future = loader.loop.create_future
-    batch = None
-    futures = []
-    for key in keys:
-        future = cache.get(key)
-        if future is None or future.cancelled():
-            future = create_future()
-            cache.set(key, future)
-            if batch is None:
-                batch = get_current_batch(loader)
-            batch.tasks.append(LoaderTask(key, future))
-        futures.append(future)
-    return futures
-
-
-async def settle(futures: Sequence[asyncio.Future[Any]]) -> list[Any]:
-    """Each future's value, or the exception it ended with, awaited one after the other
-    instead of gathered: a batch settles all its futures at once, so after the first of a
-    batch the others are done, and no task or callback is made per future. A cancelled
-    future gives ``CancelledError``; cancelling this coroutine cancels none of them."""
-    settled: list[Any] = []
-    for future in futures:
-        if not future.done():
-            await asyncio.wait((future,))
-        if future.cancelled():
-            settled.append(asyncio.CancelledError())
-        else:
-            failure = future.exception()
-            settled.append(failure if failure is not None else future.result())
-    return settled
-
-
-async def settle_many(loader: DataLoader[Any, Any], keys: Sequence[Any]) -> list[Any]:
-    """Each key's value, or the exception its load ended with, as ``loader.load`` gives them
-    (:func:`join_batch`, then :func:`settle`)."""
-    return await settle(join_batch(loader, keys))

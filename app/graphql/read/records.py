@@ -1,4 +1,4 @@
-"""Read-only records for the loaders: rows as light tuples instead of ORM instances.
+"""Read-only records for the read side: rows as light tuples instead of ORM instances.
 
 A page of the resolver path reads a few hundred rows and only reads them: no identity map,
 no change tracking, no relationships. Building ORM instances for them cost about as much
@@ -14,7 +14,7 @@ the same names, with the same Python values (SQLAlchemy's result processors appl
 datetimes, enums), so the schema types' ``from_model`` read them like the models.
 
 Records are not ORM instances: immutable, no relationships. Code that changes rows loads
-them through its session (the services do).
+them through its session (the services do). Their type is :data:`Record`.
 """
 
 from __future__ import annotations
@@ -23,28 +23,41 @@ import weakref
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, NamedTuple, TypeAlias, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-_CLASSES: dict[type, tuple[type, tuple[tuple[str, Any], ...]]] = {}
+M = TypeVar("M")
+# A record of model ``M`` (:func:`record_class`). To a type checker it is ``M``: it has the
+# model's column attributes, under the same names and with the same Python values, which is
+# what its readers use (the schema types' ``from_model``). At run time it is a named tuple:
+# no relationships, nothing to change, in no session.
+Record: TypeAlias = Annotated[M, "a read-only record (app.graphql.read.records)"]
 
 
-def _model_columns(model: type) -> tuple[type, tuple[tuple[str, Any], ...]]:
+class _ModelColumns(NamedTuple):
+    record_class: type
+    columns: tuple[tuple[str, Any], ...]  # (attribute name, column), in record order
+
+
+_CLASSES: dict[type, _ModelColumns] = {}
+
+
+def _model_columns(model: type) -> _ModelColumns:
     found = _CLASSES.get(model)
     if found is None:
         mapper: Any = sa.inspect(model)
         columns = tuple((attr.key, attr.columns[0]) for attr in mapper.column_attrs)
         cls = namedtuple(f"{model.__name__}Record", [key for key, _ in columns])  # type: ignore[misc]
-        cls.__doc__ = f"A read-only row of {model.__name__} (``app.records``)."
-        found = _CLASSES[model] = (cls, columns)
+        cls.__doc__ = f"A read-only row of {model.__name__} (``app.graphql.read.records``)."
+        found = _CLASSES[model] = _ModelColumns(cls, columns)
     return found
 
 
 def record_class(model: type) -> type:
     """The record type of ``model``: a named tuple of its column attributes."""
-    return _model_columns(model)[0]
+    return _model_columns(model).record_class
 
 
 def columns(model: type, source: Any = None, only: frozenset[str] | None = None) -> list[Any]:
@@ -69,11 +82,18 @@ def _columns(model: type, source: Any, only: frozenset[str] | None) -> list[Any]
         (column if source is None else source.c[key]).label(key)
         if only is None or key in only
         else sa.null().label(key)
-        for key, column in _model_columns(model)[1]
+        for key, column in _model_columns(model).columns
     ]
 
 
 _DRIVER = "paygate.records.driver"
+
+
+class _Driver(NamedTuple):
+    """The driver connection of a session's transaction, kept in ``session.info``."""
+
+    transaction: Any
+    connection: Any
 
 
 async def _driver_connection(session: AsyncSession) -> Any:
@@ -87,13 +107,13 @@ async def _driver_connection(session: AsyncSession) -> Any:
         transaction is not None
         and transaction.is_active
         and cached is not None
-        and cached[0] is transaction
+        and cached.transaction is transaction
     ):
-        return cached[1]
+        return cached.connection
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection
-    session.info[_DRIVER] = (session.sync_session.get_transaction(), driver)
+    session.info[_DRIVER] = _Driver(session.sync_session.get_transaction(), driver)
     return driver
 
 

@@ -1,28 +1,22 @@
-"""Assembles the one GraphQL schema of the process, with its limits and error policy."""
+"""Assembles the one GraphQL schema of the process, with its extensions: limits, card
+data, validation cache, access control, query cost and error policy."""
 
 import logging
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
-from graphql import GraphQLError, OperationDefinitionNode
-from strawberry.extensions import (
-    AddValidationRules,
-    MaskErrors,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    SchemaExtension,
-)
+from graphql import DocumentNode, GraphQLError, GraphQLSchema, OperationDefinitionNode
+from strawberry.extensions import MaskErrors, ParserCache, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import validate_document
 
 from app.db import is_statement_timeout
-from app.domain.errors import ErrorCode, UserInputError
-from app.domain.pan import contains_card_number
-from app.execution import PlainFieldExecutor
-from app.lean_extensions import LeanSchema
+from app.domain.errors import UserInputError
+from app.graphql.card_data import CardDataGuard
+from app.graphql.limits import MAX_BATCH, DocumentLimits, token_limiter
+from app.graphql.resolver_path.executor import PlainFieldExecutor
+from app.graphql.resolver_path.lean_extensions import LeanSchema
 from app.observability.graphql import OperationMetrics
 from app.resolvers.guard import AccessControl, MutationGuard, QueryLimits
 from app.resolvers.mutation import Mutation
@@ -42,61 +36,15 @@ from app.security.query_gate import timeout_error
 
 logger = logging.getLogger("paygate.graphql")
 
-MAX_BATCH = 10  # operations in one batched request (a JSON array)
-
-
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, bool):
-        return
-    elif isinstance(value, int | float):
-        yield str(value)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield str(key)
-            yield from _strings(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _strings(item)
-
-
-# Texts known to hold no card number: at most 1024, of at most 20,000 characters each.
-_CLEAN_DOCUMENTS: dict[str, None] = {}
-
-
-def _document_holds_card_number(document: str) -> bool:
-    """Scanned once per document text: clients send the same few documents over and over.
-    Only clean texts are remembered: one that holds a card number is refused, never kept."""
-    if document in _CLEAN_DOCUMENTS:
-        return False
-    if contains_card_number(document):
-        return True
-    if len(document) <= 20_000:  # documents, not whatever a caller may send
-        if len(_CLEAN_DOCUMENTS) >= 1024:
-            _CLEAN_DOCUMENTS.clear()
-        _CLEAN_DOCUMENTS[document] = None
-    return False
-
-
-class CardDataGuard(SchemaExtension):
-    """Refuse any operation whose document or variables hold something shaped like a card
-    number, before parsing, so that it is never executed, echoed in an error or logged."""
-
-    def on_operation(self) -> Iterator[None]:
-        context = self.execution_context
-        if _document_holds_card_number(context.query or "") or any(
-            contains_card_number(text) for text in _strings(context.variables or {})
-        ):
-            raise GraphQLError(
-                "The request contains what looks like a card number. paygate never accepts "
-                "card data: collect cards with your PSP's hosted fields and send the token.",
-                extensions={"code": ErrorCode.CARD_DATA_NOT_ALLOWED.value},
-            )
-        yield
-
-
 SEVERAL_OPERATIONS = "Must provide operationName: the document holds several operations."
+
+
+class _Validated(NamedTuple):
+    """A document's validation, remembered."""
+
+    document: DocumentNode  # kept with its entry: its id is not reused while the entry lives
+    errors: list[GraphQLError]
+    operations: int  # how many operations it defines
 
 
 class DocumentValidationCache(SchemaExtension):
@@ -104,11 +52,10 @@ class DocumentValidationCache(SchemaExtension):
     of its parsed document: ``ParserCache`` hands out the same ``DocumentNode`` for the same
     text. strawberry's ``ValidationCache`` keys an ``lru_cache`` on the document itself, and
     a document is a tree of frozen dataclasses whose hash walks every node in Python (~280
-    calls for customer_page's document, on every request). The document is kept with its
-    entry, so that its id is not reused while the entry lives; at most ``MAX`` entries."""
+    calls for customer_page's document, on every request). At most ``MAX`` entries."""
 
     MAX = 1024
-    _validated: dict[tuple[int, tuple[Any, ...]], tuple[Any, list[GraphQLError], int]] = {}
+    _validated: dict[tuple[int, tuple[Any, ...]], _Validated] = {}
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
@@ -116,37 +63,22 @@ class DocumentValidationCache(SchemaExtension):
         rules = context.validation_rules
         key = (id(document), rules)
         entry = self._validated.get(key)
-        if entry is None or entry[0] is not document:
+        if entry is None or entry.document is not document:
             assert document is not None  # parsed before validation
             errors = validate_document(context.schema._schema, document, rules)
             operations = sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
             if len(self._validated) >= self.MAX:
                 self._validated.clear()
-            entry = self._validated[key] = (document, errors, operations)
-        errors = entry[1]
-        if entry[2] > 1 and context._provided_operation_name is None:
+            entry = self._validated[key] = _Validated(document, errors, operations)
+        errors = entry.errors
+        # strawberry keeps the request's operationName privately: ``operation_name`` falls
+        # back to the first operation's
+        if entry.operations > 1 and context._provided_operation_name is None:
             # GraphQL spec, GetOperation(): with several operations and no operationName,
             # a request error (strawberry ran the first one)
             errors = [*errors, GraphQLError(SEVERAL_OPERATIONS)]
         context.pre_execution_errors = errors
         yield
-
-
-class DocumentLimits(AddValidationRules):
-    """Depth (10) and alias (30) limits as validation rules built once for the process.
-
-    ``DocumentValidationCache`` keys its cache on the rule classes too: strawberry's
-    ``QueryDepthLimiter`` and ``MaxAliasesLimiter`` make a new rule class each time they are
-    constructed, so made per request they would make every request miss the cache and
-    validate again."""
-
-    RULES = [
-        *QueryDepthLimiter(max_depth=10).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=30).validation_rules,
-    ]
-
-    def __init__(self) -> None:
-        super().__init__(self.RULES)
 
 
 class ErrorPolicy(MaskErrors):
@@ -236,12 +168,14 @@ schema = LeanSchema(
         ParserCache,
         DocumentValidationCache,
         DocumentLimits,
-        lambda: MaxTokensLimiter(max_token_count=4000),
+        token_limiter,
         AccessControl,
         QueryLimits,  # after the field policy: a refused field is reported as such
         ErrorPolicy,
     ],
 )
+# The graphql-core schema under strawberry's (strawberry keeps it under a private name).
+core_schema: GraphQLSchema = schema._schema
 
 
 def sdl() -> str:
@@ -252,7 +186,7 @@ def sdl() -> str:
     Operation Types": the default names apply only when the block is absent)."""
     text = schema.as_str()
     if not re.search(r"^schema \{", text, re.MULTILINE):
-        served = schema._schema
+        served = core_schema
         roots = [("query", served.query_type), ("mutation", served.mutation_type)]
         roots.append(("subscription", served.subscription_type))
         block = "".join(f"  {op}: {root.name}\n" for op, root in roots if root is not None)

@@ -1,7 +1,7 @@
 """Trusted documents: the GraphQL documents paygate's own frontends send, registered as
-files under ``app/trusted/documents/*.graphql`` (shipped with the package; another
-directory with ``PAYGATE_TRUSTED_DOCUMENTS_DIR``) and identified by the SHA-256 of their
-text.
+files under ``app/graphql/compiled_path/documents/*.graphql`` (shipped with the package;
+another directory with ``PAYGATE_TRUSTED_DOCUMENTS_DIR``) and identified by the SHA-256 of
+their text.
 
 A document's text is its file's content without trailing whitespace; its identifier is
 ``sha256:<hex>`` of that text in UTF-8. Clients send ``{"documentId": "sha256:<hex>"}``,

@@ -7,8 +7,8 @@ The supported subset is what paygate's frontends ask for: ``customer(id:)`` and
 ``customers(first:, after:)`` with Customer, PaymentMethod, Subscription, SubscriptionItem,
 Price, Invoice, InvoiceLine, Money and Recurring fields, plain fields and aliases (no
 fragments, no directives). Lists are ordered and limited exactly as the DataLoaders do
-(``app/loaders.py``). Anything else raises :class:`Unsupported`: the document is then
-served by the resolvers, which stay the reference.
+(``app/graphql/read/loaders/``). Anything else raises :class:`Unsupported`: the document is
+then served by the resolvers, which stay the reference.
 
 The row scoping of customer sessions is compiled in: the root customer must be the
 session's own (``app/resolvers/access.py``); nested lists follow its own relations.
@@ -16,10 +16,11 @@ session's own (``app/resolvers/access.py``); nested lists follow its own relatio
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from graphql import (
     ArgumentNode,
@@ -34,26 +35,21 @@ from graphql import (
     StringValueNode,
     VariableNode,
     parse,
+    print_ast,
     specified_rules,
     validate,
 )
-from strawberry.extensions.max_aliases import create_validator as alias_limit
-from strawberry.extensions.query_depth_limiter import create_validator as depth_limit
 
 from app.domain.billing import BillingReason, InvoiceStatus, RecurringInterval, SubscriptionStatus
+from app.domain.errors import UserInputError
+from app.graphql.compiled_path import sql
+from app.graphql.compiled_path.registry import TrustedDocument
+from app.graphql.limits import MAX_TOKENS, VALIDATION_RULES
 from app.models.catalog import PriceType
 from app.schema.node import GlobalIdError, decode_gid
 from app.schema.payment_method import Psp
 from app.security.principals import Principal
-from app.services.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from app.trusted import sql
-from app.trusted.registry import TrustedDocument
-
-# The limits of app/graphql.py's extensions (tests/api/test_compiled.py checks they agree):
-# a document beyond them is left to the resolvers' path, which refuses it.
-MAX_DEPTH = 10
-MAX_TOKENS = 4000
-MAX_ALIASES = 30
+from app.services.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, decode_cursor
 
 
 class Unsupported(Exception):
@@ -80,9 +76,6 @@ def _customer_key(value: Any) -> uuid.UUID:
 
 
 def _cursor_key(value: Any) -> uuid.UUID:
-    from app.domain.errors import UserInputError
-    from app.services.pagination import decode_cursor
-
     if not isinstance(value, str):
         raise FallThrough
     try:
@@ -97,17 +90,31 @@ def _bounded(value: Any) -> int:
     return value
 
 
-COERCE: dict[str, Callable[[Any], Any]] = {
-    "customer": _customer_key,
-    "cursor": _cursor_key,
-    "bounded": _bounded,
+class ParamKind(enum.Enum):
+    """What a statement's parameter holds."""
+
+    CUSTOMER = "customer"  # a Customer's key, from its global ID
+    CURSOR = "cursor"  # the key of a list page's cursor
+    BOUNDED = "bounded"  # a size, 0 to MAX_PAGE_SIZE
+    SCOPE = "scope"  # the customer session's own customer (NULL for staff)
+
+
+COERCE: dict[ParamKind, Callable[[Any], Any]] = {
+    ParamKind.CUSTOMER: _customer_key,
+    ParamKind.CURSOR: _cursor_key,
+    ParamKind.BOUNDED: _bounded,
 }
-CASTS = {"customer": "uuid", "cursor": "uuid", "bounded": "int", "scope": "uuid"}
+CASTS = {
+    ParamKind.CUSTOMER: "uuid",
+    ParamKind.CURSOR: "uuid",
+    ParamKind.BOUNDED: "int",
+    ParamKind.SCOPE: "uuid",
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Param:
-    kind: str  # a key of COERCE, or "scope" (the customer session's own customer)
+    kind: ParamKind
     variable: str | None = None  # None: a constant, or the scope
     constant: Any = None
 
@@ -123,7 +130,7 @@ class Plan:
         """The statement's arguments; :class:`FallThrough` when the resolvers must answer."""
         values: list[Any] = []
         for param in self.params:
-            if param.kind == "scope":
+            if param.kind is ParamKind.SCOPE:
                 values.append(None if principal.is_staff else principal.customer_id)
             elif param.variable is None:
                 values.append(param.constant)
@@ -134,7 +141,11 @@ class Plan:
         return values
 
 
-Source = tuple[str, Any]  # ("var", name) | ("const", value)
+class Source(NamedTuple):
+    """Where an argument's value comes from: a variable (its name), or the document."""
+
+    variable: str | None  # None: a constant
+    constant: Any = None
 
 
 class _Compiler:
@@ -165,19 +176,19 @@ class _Compiler:
             declared = self.variables[value.name.value]
             if declared not in types:
                 raise Unsupported(f"${value.name.value}: {declared}")
-            return ("var", value.name.value)
+            return Source(value.name.value)
         if isinstance(value, IntValueNode):
-            return ("const", int(value.value))
+            return Source(None, int(value.value))
         if isinstance(value, StringValueNode):
-            return ("const", value.value)
+            return Source(None, value.value)
         raise Unsupported(f"argument {name}")
 
     def bounded(self, source: Source | None, default: int | None) -> str | None:
         if source is None:
             return None if default is None else str(default)
-        kind, value = source
-        if kind == "var":
-            return self.param(Param("bounded", value))
+        if source.variable is not None:
+            return self.param(Param(ParamKind.BOUNDED, source.variable))
+        value = source.constant
         if type(value) is not int or not 0 <= value <= MAX_PAGE_SIZE:
             raise Unsupported("out of range")  # the resolvers report it
         return str(value)
@@ -415,17 +426,18 @@ class _Compiler:
 
     def query(self, field: FieldNode) -> str:
         name = field.name.value
-        scope = self.param(Param("scope"))
+        scope = self.param(Param(ParamKind.SCOPE))
         if name == "customer":
             self.only_arguments(field, "id")
             source = self.argument(field, "id", ("ID!",))
             if source is None:
                 raise Unsupported("customer(id: null)")
-            if source[0] == "var":
-                key = self.param(Param("customer", source[1]))
+            if source.variable is not None:
+                key = self.param(Param(ParamKind.CUSTOMER, source.variable))
             else:
                 try:
-                    key = self.param(Param("customer", constant=_customer_key(source[1])))
+                    constant = _customer_key(source.constant)
+                    key = self.param(Param(ParamKind.CUSTOMER, constant=constant))
                 except FallThrough:
                     raise Unsupported("customer(id:) literal") from None
             t = self.alias()
@@ -443,15 +455,14 @@ class _Compiler:
         after = self.argument(field, "after", ("String", "String!"))
         conditions = [f"({scope} IS NULL OR c.id = {scope})"]
         if after is not None:
-            kind, value = after
-            if kind == "const":
+            if after.variable is None:
                 try:
-                    value = _cursor_key(value)
+                    value = _cursor_key(after.constant)
                 except FallThrough:
                     raise Unsupported("customers(after:) literal") from None
-                conditions.append(f"c.id < {self.param(Param('cursor', constant=value))}")
+                conditions.append(f"c.id < {self.param(Param(ParamKind.CURSOR, constant=value))}")
             else:
-                conditions.append(f"c.id < {self.param(Param('cursor', value))}")
+                conditions.append(f"c.id < {self.param(Param(ParamKind.CURSOR, after.variable))}")
         t = self.alias()
         in_page = f"{t}._rn <= {size}"
 
@@ -506,12 +517,9 @@ def compile_document(schema: GraphQLSchema, trusted: TrustedDocument) -> Plan:
         document = parse(trusted.text, max_tokens=MAX_TOKENS)
     except GraphQLError:
         raise Unsupported("too many tokens") from None
-    rules = [
-        *specified_rules,
-        depth_limit(max_depth=MAX_DEPTH, should_ignore=None),
-        alias_limit(max_alias_count=MAX_ALIASES),
-    ]
-    if validate(schema, document, rules):
+    # The schema's limits (``app.graphql.limits``): a document beyond them is left to the
+    # resolver path, which refuses it.
+    if validate(schema, document, [*specified_rules, *VALIDATION_RULES]):
         raise Unsupported("invalid document, or beyond the limits")
     if len(document.definitions) != 1:
         raise Unsupported("one operation, no fragments")
@@ -524,7 +532,7 @@ def compile_document(schema: GraphQLSchema, trusted: TrustedDocument) -> Plan:
     for definition in operation.variable_definitions or ():
         if definition.default_value is not None or definition.directives:
             raise Unsupported("variable defaults")
-        variables[definition.variable.name.value] = _type_text(definition.type)
+        variables[definition.variable.name.value] = print_ast(definition.type)
     compiler = _Compiler(variables)
     body = compiler.object("Query", operation.selection_set, compiler.query)
     return Plan(
@@ -533,9 +541,3 @@ def compile_document(schema: GraphQLSchema, trusted: TrustedDocument) -> Plan:
         sql=f"/* trusted document {trusted.name} */ SELECT {body}",
         params=tuple(compiler.params),
     )
-
-
-def _type_text(node: Any) -> str:
-    from graphql import print_ast
-
-    return print_ast(node)

@@ -14,6 +14,7 @@ callable) goes through strawberry's own context manager, as does ``on_stream_res
 
 from __future__ import annotations
 
+import enum
 import inspect
 from collections.abc import AsyncGenerator, Generator
 from types import TracebackType
@@ -31,20 +32,29 @@ from strawberry.extensions.context import (
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.types import ExecutionContext
 
-_SYNC, _ASYNC, _OTHER = "sync", "async", "other"
+
+class HookKind(enum.Enum):
+    """What an extension's hook for a stage is."""
+
+    SYNC = "sync"  # a generator function: driven here
+    ASYNC = "async"  # an async generator function: driven here
+    OTHER = "other"  # anything else: the stage goes through strawberry's context manager
+
+
+_SYNC, _ASYNC, _OTHER = HookKind.SYNC, HookKind.ASYNC, HookKind.OTHER
 # (extension class, hook name) -> its kind, or None when the class leaves the hook out
-_KINDS: dict[tuple[type, str], str | None] = {}
+_KINDS: dict[tuple[type, str], HookKind | None] = {}
 # extension class -> whether it has results of its own (``get_results``)
 _RESULTS: dict[type, bool] = {}
 
 
-def _kind(cls: type, name: str) -> str | None:
+def _kind(cls: type, name: str) -> HookKind | None:
     key = (cls, name)
     try:
         return _KINDS[key]
     except KeyError:
         hook = getattr(cls, name)
-        kind = None
+        kind: HookKind | None = None
         if hook is not getattr(SchemaExtension, name):
             if inspect.isgeneratorfunction(hook):
                 kind = _SYNC

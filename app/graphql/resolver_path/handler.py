@@ -1,15 +1,16 @@
-"""POST /graphql through the resolvers, answered by the front (``app.trusted.route``).
+"""The resolver path for one operation: POST /graphql handed over by the endpoint
+(``app.graphql.endpoint``) with the caller it authenticated.
 
-A JSON request for one operation, the usual kind, is executed here by the same schema,
-context and principal as through FastAPI's router and strawberry's HTTP view, with the same
-answer (``{"data", "errors", "extensions"}`` as strawberry's ``process_result`` makes it,
-encoded with orjson like ``PaygateGraphQLRouter``), the same 401 and 400 answers, and the
-same metrics and request line (``app.observability.http.Watch``). What it skips is the
-per-request machinery on the way there: Starlette's middleware stack and router, FastAPI's
-dependency solving and exit stack, strawberry's request adapter.
+A JSON request for one operation, the usual kind, is executed here by the same schema and
+context as through strawberry's HTTP view (``app.graphql.resolver_path.view``), with the
+same answer (``{"data", "errors", "extensions"}`` as strawberry's ``process_result`` makes
+it, encoded with orjson like the view), the same 400 answers, and the same metrics and
+request line (``app.observability.http.Watch``). What it skips is the per-request machinery
+on the way there: Starlette's middleware stack and router, FastAPI's dependency solving and
+exit stack, strawberry's request adapter.
 
-Anything else goes to the application as before: batches, bodies that are not an object or
-whose ``query``, ``variables``, ``operationName`` or ``extensions`` have the wrong type
+Anything else goes to the view as before: batches, bodies that are not an object or whose
+``query``, ``variables``, ``operationName`` or ``extensions`` have the wrong type
 (strawberry's view words those errors), and requests that ask for a streamed answer.
 Resolvers get ``info.context.request`` (a Starlette request); there is no
 ``info.context.response`` to set headers on (nothing in paygate does).
@@ -31,17 +32,17 @@ from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
-from app.auth import Unauthenticated, authenticate, unauthenticated_response
 from app.context import RequestContext, Runtime
-from app.graphql_http import CONTENT_TYPES, GRAPHQL_RESPONSE_JSON, JSON, request_error_body
+from app.graphql.http import CONTENT_TYPES, GRAPHQL_RESPONSE_JSON, JSON, request_error_body
 from app.observability.http import Watch, Watcher
+from app.security.principals import Principal
 
 ROUTE = "/graphql"
 _OPERATION_TYPES = OperationType.from_http("POST")
 
 
 def takes(scope: Scope, body: dict[str, Any]) -> bool:
-    """Whether this route answers ``body`` (see the module's docstring)."""
+    """Whether this handler answers ``body`` (see the module's docstring)."""
     for name, value in scope["headers"]:
         if name == b"accept" and (b"multipart" in value or b"event-stream" in value):
             return False  # a streamed answer: strawberry's view
@@ -57,8 +58,9 @@ def takes(scope: Scope, body: dict[str, Any]) -> bool:
     )
 
 
-class ResolverRoute:
-    """Called by the front with a single operation that ``takes`` accepts."""
+class ResolverPath:
+    """Called by the endpoint with a single operation that ``takes`` accepts, and the
+    caller."""
 
     def __init__(self, schema: Schema, runtime: Runtime, watcher: Watcher) -> None:
         self.schema = schema
@@ -69,6 +71,7 @@ class ResolverRoute:
         self,
         scope: Scope,
         body: dict[str, Any],
+        principal: Principal,
         receive: Receive,
         send: Send,
         media: str = JSON,
@@ -87,7 +90,7 @@ class ResolverRoute:
 
         failure: BaseException | None = None
         try:
-            await self._serve(scope, body, receive, send_and_watch, media)
+            await self._serve(scope, body, principal, receive, send_and_watch, media)
         except BaseException as error:
             failure = error
             if not started and isinstance(error, Exception):
@@ -100,19 +103,16 @@ class ResolverRoute:
             watch.end(ROUTE, status, failure)
 
     async def _serve(
-        self, scope: Scope, body: dict[str, Any], receive: Receive, send: Send, media: str
+        self,
+        scope: Scope,
+        body: dict[str, Any],
+        principal: Principal,
+        receive: Receive,
+        send: Send,
+        media: str,
     ) -> None:
-        runtime = self.runtime
-        state = scope["state"]
-        request = Request(scope, receive)
-        try:
-            principal = await authenticate(request, runtime)
-        except Unauthenticated as error:
-            await unauthenticated_response(error, state["request_id"])(scope, receive, send)
-            return
-        state["principal"] = principal
-        context = RequestContext(runtime, state["request_id"], principal)
-        context.request = request
+        context = RequestContext(self.runtime, scope["state"]["request_id"], principal)
+        context.request = Request(scope, receive)
         try:
             try:
                 result = await self.schema.execute(

@@ -10,68 +10,111 @@ would be an error (``null`` in a non-null field, a value its scalar refuses), go
 graphql-core's own ``execute_field``, which builds the same error as before: the answer
 (data and errors) is the same, only cheaper to make.
 
-Batched fields (``app.batching``) are loaded ahead: when an object's selection holds some
-(directly, under plain attributes, or under other batched fields), the executor loads the
-whole subtree a level at a time, each level's keys in one round of DataLoader loads, then
-completes it synchronously from those values. How each field is taken is worked out once
-per process in ``app.field_plans``.
+Batched fields (``app.graphql.read.fields``) are loaded ahead: when an object's selection
+holds some (directly, under plain attributes, or under other batched fields), the executor
+loads the whole subtree a level at a time, each level's keys in one round of DataLoader
+loads (``app.graphql.resolver_path.batching``), then completes it synchronously from those
+values. How each field is taken is worked out once per process
+(``app.graphql.resolver_path.plans``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import enum
+from typing import Any, NamedTuple
 
-from graphql import GraphQLNonNull, GraphQLObjectType
-from graphql.execution.collect_fields import GroupedFieldSet
-from graphql.execution.executor import gather_with_cancel, to_nodes  # type: ignore[attr-defined]
-from graphql.execution.values import get_argument_values
-from graphql.pyutils import Path, Undefined
+from graphql import GraphQLNonNull, GraphQLObjectType, get_argument_values
+from graphql.execution.collect_fields import CollectedFields, GroupedFieldSet, collect_subfields
+from graphql.pyutils import Path, Undefined, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.cast import TYPE_CAST_ATTRIBUTE as CAST
 
-from app.batching import READS, join_batch, settle
-from app.field_plans import Batched, Objects, Plain, attributes_of, plain_field
-from app.loaders import NarrowLoader
+from app.graphql.read.loaders.base import NarrowLoader
+from app.graphql.resolver_path.batching import (
+    Columns,
+    Load,
+    Narrowing,
+    narrowed,
+    selected_columns,
+    settle_level,
+    want,
+)
+from app.graphql.resolver_path.plans import Batched, Objects, Plain, attributes_of, plain_field
 
-__all__ = ["Batched", "Plain", "PlainFieldExecutor", "plain_field"]
+__all__ = ["PlainFieldExecutor"]
 
 
-# What to prefetch under an object: (batched field, its field group, its objects' selection
-# or None, the columns its rows are read with or None: all), or (plain object attribute,
-# its field group, its selection, None).
-Walk = list[tuple[Any, Any, Any, Any]]
+class FieldKind(enum.Enum):
+    """How ``execute_fields`` takes a field."""
 
-# How execute_fields takes a field: (response name, field group, kind, plan, the
-# sub-selection of its objects or None).
-_OTHER, _LEAF, _OBJECT, _BATCHED = "other", "leaf", "object", "batched"
-Step = tuple[str, Any, str, Any, Any]
+    OTHER = "other"  # graphql-core's way, through the field's resolver
+    LEAF = "leaf"  # a plain scalar or enum attribute, read and coerced here
+    OBJECT = "object"  # a plain object attribute, its sub-selection executed here
+    BATCHED = "batched"  # a batched field: its value loaded ahead, with its level
+
+
+# Bound once: ``execute_fields`` compares them for every field of a page.
+_OTHER, _LEAF, _OBJECT, _BATCHED = (
+    FieldKind.OTHER,
+    FieldKind.LEAF,
+    FieldKind.OBJECT,
+    FieldKind.BATCHED,
+)
+
+
+class Prefetch(NamedTuple):
+    """One field to walk through when prefetching under an object: a batched field (loaded),
+    or a plain object attribute (whose objects' selection holds batched fields)."""
+
+    plan: Batched | Plain
+    fields: Any  # its field group (graphql-core's field details list)
+    sub: GroupedFieldSet | None  # its objects' selection
+    columns: Columns | None  # a batched field's: the columns its rows are read with (None: all)
+
+
+Walk = list[Prefetch]
+
+
+class Step(NamedTuple):
+    """How ``execute_fields`` takes one field of a selection."""
+
+    response_name: str
+    fields: Any  # its field group (graphql-core's field details list)
+    kind: FieldKind
+    # Plain (LEAF, OBJECT) or Batched (BATCHED), as ``kind`` says; OTHER: either, or None
+    plan: Any
+    sub: Any  # the sub-selection of its objects (a GroupedFieldSet), if any
+
+
+class Selection(NamedTuple):
+    """An object's selection, worked out once: its steps, and what to prefetch under it."""
+
+    fields: GroupedFieldSet  # kept: its id is not reused while the selection lives
+    walk: Walk | None  # None: nothing to prefetch
+    steps: tuple[Step, ...]
+
+
+class _Collected(NamedTuple):
+    """Sub-fields collected once, kept with what their key holds the ids of (so that no
+    other object takes those ids while the entry lives)."""
+
+    kept: Any  # the field nodes, or the field group
+    collected: CollectedFields
+
+
+class _Static(NamedTuple):
+    operation: Any  # kept: its id is the key
+    static: bool  # its selections are the same whatever the variables
+
+
 _COMPLETED = frozenset((dict, list, str, int, bool))  # what a completed field can be
 # Path(prev, key, typename) without the named tuple's Python-level __new__ (~2x faster; a
 # page makes a few hundred).
 _path = tuple.__new__
-Selection = tuple[GroupedFieldSet, Walk | None, tuple[Step, ...]]
 
 # (parent type, field name) -> its Plain, or None (graphql-core's way): the schema is built
 # once per process.
 _PLANS: dict[tuple[GraphQLObjectType, str], Plain | Batched | None] = {}
-
-
-# One batched field's loads at one level: (plan, field node, its objects' selection, the
-# parents, their keys, the field's arguments, its loader).
-Load = tuple[Batched, Any, Any, list[Any], list[Any], dict[str, Any], Any]
-
-
-async def _settle_level(loads: list[Load]) -> list[list[Any]]:
-    """Each load's values (or exceptions), in the order of its keys; a key of ``None`` is
-    ``None`` without a load. Every key joins its loader's current batch first (loads of one
-    loader share it, ``join_batch``), then the futures are awaited in turn: no task per
-    load."""
-    joined = [join_batch(load[6], [key for key in load[4] if key is not None]) for load in loads]
-    settled = iter(await settle([future for futures in joined for future in futures]))
-    values = []
-    for load in loads:
-        values.append([None if key is None else next(settled) for key in load[4]])
-    return values
 
 
 # Sub-selections and their plans shared by every request of the same parsed document
@@ -80,21 +123,21 @@ async def _settle_level(loads: list[Load]) -> list[list[Any]]:
 # Selection. An entry keeps its nodes and sets alive, so no other object takes their ids
 # while it lives. Only documents whose selections do not depend on variables (no @skip,
 # @include, @defer or @stream) share them; at most _MAX_SHARED entries.
-_SHARED_FIELDS: dict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = {}
+_SHARED_FIELDS: dict[tuple[Any, ...], _Collected] = {}
 _SHARED_SELECTIONS: dict[int, Selection] = {}
 _SHARED_SETS: dict[int, GroupedFieldSet] = {}
 _MAX_SHARED = 4096
 _DYNAMIC_DIRECTIVES = frozenset(("skip", "include", "defer", "stream"))
-# id(operation node) -> (the node, whether its selections are the same for any variables).
-_STATIC: dict[int, tuple[Any, bool]] = {}
+# id(operation node) -> the node, and whether its selections are the same for any variables.
+_STATIC: dict[int, _Static] = {}
 
 
 def _static(operation: Any, fragments: dict[str, Any]) -> bool:
     """Whether the operation's selections (with its fragments') are the same whatever the
     variables: no directive that includes, skips or splits fields, no fragment variables."""
     known = _STATIC.get(id(operation))
-    if known is not None and known[0] is operation:
-        return known[1]
+    if known is not None and known.operation is operation:
+        return known.static
     static = not any(details.variable_signatures for details in fragments.values()) and not any(
         directive.name.value in _DYNAMIC_DIRECTIVES
         for root in (operation, *(details.definition for details in fragments.values()))
@@ -102,7 +145,7 @@ def _static(operation: Any, fragments: dict[str, Any]) -> bool:
     )
     if len(_STATIC) >= _MAX_SHARED:
         _STATIC.clear()
-    _STATIC[id(operation)] = (operation, static)
+    _STATIC[id(operation)] = _Static(operation, static)
     return static
 
 
@@ -113,56 +156,6 @@ def _directives(selection_set: Any) -> Any:
     for selection in selection_set.selections:
         yield from selection.directives or ()
         yield from _directives(getattr(selection, "selection_set", None))
-
-
-def selected_columns(
-    object_type: GraphQLObjectType, selection: GroupedFieldSet, extra: tuple[str, ...]
-) -> tuple[type, frozenset[str]] | None:
-    """The model whose rows make ``object_type``'s objects and the columns of them that
-    ``selection`` reads (with ``extra``), as its type declares them (``app.batching.reads``);
-    ``None``: every column (an undeclared type, or a field it does not declare)."""
-    definition = object_type.extensions.get("strawberry-definition")
-    declared = READS.get(getattr(definition, "origin", None))  # type: ignore[arg-type]
-    if declared is None:
-        return None
-    columns = set(declared.always)
-    columns.update(extra)
-    for field_details_list in selection.values():
-        name = field_details_list[0].node.name.value
-        if name == "__typename":
-            continue
-        field = object_type.fields.get(name)
-        definition = field.extensions.get("strawberry-definition") if field else None
-        read = declared.fields.get(getattr(definition, "python_name", ""))
-        if read is None:
-            return None
-        columns.update(read)
-    return declared.model, frozenset(columns)
-
-
-def _want(
-    narrow: dict[int, tuple[NarrowLoader[Any, Any], frozenset[str] | None]],
-    loader: NarrowLoader[Any, Any],
-    only: tuple[type, frozenset[str]] | None,
-) -> None:
-    """Add one load's columns to what its loader reads at this level: every load of a loader
-    in one level shares one statement, which reads the union of their columns (all of them
-    if one load needs all, or its rows are of another model than its selection declares)."""
-    columns = only[1] if only is not None and only[0] is loader.model else None
-    known = narrow.get(id(loader))
-    if known is not None:
-        columns = None if columns is None or known[1] is None else columns | known[1]
-    narrow[id(loader)] = (loader, columns)
-
-
-def _narrowed(
-    load: Load, narrow: dict[int, tuple[NarrowLoader[Any, Any], frozenset[str] | None]]
-) -> Load:
-    """``load`` with its loader narrowed to the columns its level reads of it."""
-    known = narrow.get(id(load[6]))
-    if known is None or known[1] is None:
-        return load
-    return (*load[:6], known[0].narrowed(known[1]))
 
 
 class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
@@ -181,7 +174,7 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
     ) -> Any:
         """graphql-core's; when the operation cannot start (its variables cannot be
         coerced: a request error, GraphQL spec "CoerceVariableValues()"), the request's
-        context is told, so that GraphQL over HTTP answers it as one (``app.graphql_http``)."""
+        context is told, so that GraphQL over HTTP answers it as one (``app.graphql.http``)."""
         built = super().build(schema, document, root_value, context_value, *args, **kwargs)
         if isinstance(built, list) and hasattr(context_value, "request_error"):
             context_value.request_error = True
@@ -189,34 +182,58 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # Batched fields' values: (id(parent), id(field node)) -> (parent, value); the
-        # parent is kept so that its id is not reused while the request runs.
-        self._loaded: dict[tuple[int, int], tuple[Any, Any]] = {}
+        # Batched fields' values: (id(parent), id(field node)) -> value; the parents are
+        # kept (``_parents``) so that their ids are not reused while the request runs.
+        self._loaded: dict[tuple[int, int], Any] = {}
+        self._parents: list[Any] = []
         # (id(object), id(its grouped field set)) -> object, for objects already prefetched.
         self._prefetched: dict[tuple[int, int], Any] = {}
-        # id(grouped field set) -> (the set, what to prefetch under it, its steps).
+        # id(grouped field set) -> its selection: its steps, what to prefetch under it.
         self._selections: dict[int, Selection] = {}
+        # (return type, id(field group)) -> its sub-fields, for this request (graphql-core's
+        # memo, kept here so that the response can let it go).
+        self._subfields: dict[tuple[GraphQLObjectType, int], _Collected] = {}
         # Sub-selections and plans from the process-wide caches above?
         self._shared = _static(self.operation, self.fragments)
 
-    def collect_subfields(self, return_type: GraphQLObjectType, field_details_list: Any) -> Any:
-        """graphql-core's, shared by the requests of a document whose selections are the
-        same for any variables (the same fields, collected once per process)."""
+    def collect_subfields(
+        self, return_type: GraphQLObjectType, field_details_list: Any
+    ) -> CollectedFields:
+        """graphql-core's, memoized per request on the field group, or shared by the requests
+        of a document whose selections are the same for any variables (the same fields,
+        collected once per process)."""
         if not self._shared:
-            return super().collect_subfields(return_type, field_details_list)
+            key = (return_type, id(field_details_list))
+            entry = self._subfields.get(key)
+            if entry is not None:
+                return entry.collected
+            collected = self._collect(return_type, field_details_list)
+            self._subfields[key] = _Collected(field_details_list, collected)
+            return collected
         nodes = tuple(details.node for details in field_details_list)
-        key = (return_type, *map(id, nodes))
-        entry = _SHARED_FIELDS.get(key)
-        if entry is not None:
-            return entry[1]
-        collected = super().collect_subfields(return_type, field_details_list)
+        shared_key = (return_type, *map(id, nodes))
+        shared = _SHARED_FIELDS.get(shared_key)
+        if shared is not None:
+            return shared.collected
+        collected = self._collect(return_type, field_details_list)
         if len(_SHARED_FIELDS) >= _MAX_SHARED:
             _SHARED_FIELDS.clear()
             _SHARED_SELECTIONS.clear()
             _SHARED_SETS.clear()
-        _SHARED_FIELDS[key] = (nodes, collected)
+        _SHARED_FIELDS[shared_key] = _Collected(nodes, collected)
         _SHARED_SETS[id(collected.grouped_field_set)] = collected.grouped_field_set
         return collected
+
+    def _collect(self, return_type: GraphQLObjectType, field_details_list: Any) -> CollectedFields:
+        return collect_subfields(
+            self.schema,
+            self.fragments,
+            self.variable_values,
+            self.operation,
+            return_type,
+            field_details_list,
+            self.hide_suggestions,
+        )
 
     def execute_fields(
         self,
@@ -227,14 +244,14 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
         position_context: Any,
     ) -> Any:
         manager = self.middleware_manager
-        if manager is not None and manager._middleware_resolvers:
+        if manager is not None and manager.middlewares:
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
             )
         selection = self._selections.get(id(grouped_field_set))
         if selection is None:
             selection = self._selection_of(parent_type, grouped_field_set)
-        walk, steps = selection[1], selection[2]
+        walk, steps = selection.walk, selection.steps
         if walk is not None and (id(source_value), id(grouped_field_set)) not in self._prefetched:
             return self._prefetch_then_execute(
                 parent_type, source_value, path, grouped_field_set, position_context
@@ -280,19 +297,21 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
                             value, position_context,
                         )  # fmt: skip
                 elif kind is _BATCHED:
-                    entry = loaded.get((id(source_value), id(field_details_list[0].node)))
-                    if entry is not None:
+                    value = loaded.get(
+                        (id(source_value), id(field_details_list[0].node)), Undefined
+                    )
+                    if value is not Undefined:
                         field_path = _path(Path, (path, response_name, parent_type.name))
                         objects = plan.objects
                         if objects is not None:
                             result = self._complete_objects(
-                                objects, field_details_list, sub, field_path, entry[1],
+                                objects, field_details_list, sub, field_path, value,
                                 position_context,
                             )  # fmt: skip
                         if result is Undefined:
                             result = self._complete_batched(
                                 plan, parent_type, field_details_list, field_path,
-                                entry[1], position_context,
+                                value, position_context,
                             )  # fmt: skip
                 if result is Undefined:
                     # Not plain, not loaded, or an error to report (null in a non-null
@@ -335,9 +354,10 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
         held (every batched value, with its rows) would wait for the garbage collector."""
         response = super().build_response(data)
         self._loaded.clear()
+        self._parents.clear()
         self._prefetched.clear()
         self._selections.clear()
-        self._relevant_sub_fields.clear()
+        self._subfields.clear()
         return response
 
     def _plan(self, parent_type: GraphQLObjectType, field_name: str) -> Plain | Batched | None:
@@ -388,16 +408,16 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
                     sub = self._sub_selection(plan.object_type, field_details_list)
                     if plan.batch.narrow is not None:
                         only = selected_columns(plan.object_type, sub, plan.batch.narrow)
-                walk.append((plan, field_details_list, sub, only))
+                walk.append(Prefetch(plan, field_details_list, sub, only))
             elif type(plan) is Plain:
                 if plan.direct:
                     kind = _LEAF if plan.leaf else _OBJECT
                 if not plan.leaf:
                     sub = self._sub_selection(plan.named_type, field_details_list)
                     if not plan.computed and self._walk(plan.named_type, sub) is not None:
-                        walk.append((plan, field_details_list, sub, None))
-            steps.append((response_name, field_details_list, kind, plan, sub))
-        return (grouped_field_set, walk or None, tuple(steps))
+                        walk.append(Prefetch(plan, field_details_list, sub, None))
+            steps.append(Step(response_name, field_details_list, kind, plan, sub))
+        return Selection(grouped_field_set, walk or None, tuple(steps))
 
     def _walk(
         self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
@@ -406,7 +426,7 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
         selection = self._selections.get(id(grouped_field_set))
         if selection is None:
             selection = self._selection_of(parent_type, grouped_field_set)
-        return selection[1]
+        return selection.walk
 
     def _sub_selection(self, object_type: GraphQLObjectType, field_details_list: Any) -> Any:
         return self.collect_subfields(object_type, field_details_list).grouped_field_set
@@ -433,12 +453,11 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
         ]
         loaders = self.context_value.loaders
         loaded = self._loaded
+        parents_kept = self._parents
         while level:
-            # This level's loads: (plan, field node, its sub-selection, parents, keys,
-            # arguments, loader).
-            loads: list[Load] = []
-            # id(loader) -> (loader, the columns this level's loads of it need, or None: all)
-            narrow: dict[int, tuple[NarrowLoader[Any, Any], frozenset[str] | None]] = {}
+            loads: list[Load] = []  # this level's
+            # id(loader) -> the columns this level's loads of it need
+            narrow: dict[int, Narrowing] = {}
             while level:
                 object_type, objects, selection = level.pop()
                 walk = self._walk(object_type, selection)
@@ -446,52 +465,49 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
                     continue
                 for obj in objects:
                     self._prefetched[(id(obj), id(selection))] = obj
-                for plan, field_details_list, sub, only in walk:
-                    if type(plan) is Plain:
-                        level.append((plan.named_type, attributes_of(objects, plan), sub))
+                for prefetch in walk:
+                    plan = prefetch.plan
+                    if isinstance(plan, Plain):
+                        level.append((plan.named_type, attributes_of(objects, plan), prefetch.sub))
                         continue
-                    load = self._load(plan, field_details_list, objects, loaders)
+                    load = self._load(plan, prefetch, objects, loaders)
                     if load is not None:
-                        loads.append((plan, field_details_list[0].node, sub, *load))
-                        if isinstance(load[3], NarrowLoader):
-                            _want(narrow, load[3], only if loaders.narrow else None)
+                        loads.append(load)
+                        if isinstance(load.loader, NarrowLoader):
+                            want(narrow, load.loader, prefetch.columns if loaders.narrow else None)
             if not loads:
                 return
             if narrow:
-                loads = [_narrowed(load, narrow) for load in loads]
+                loads = [narrowed(load, narrow) for load in loads]
                 narrow.clear()
-            for (plan, node, sub, parents, _, arguments, _), values in zip(
-                loads, await _settle_level(loads), strict=True
-            ):
+            for load, values in zip(loads, await settle_level(loads), strict=True):
+                node, sub, arguments = load.node, load.sub, load.arguments
                 objects = []
-                convert = plan.batch.convert
-                for parent, value in zip(parents, values, strict=True):
+                convert = load.plan.batch.convert
+                for parent, value in zip(load.parents, values, strict=True):
                     if isinstance(value, BaseException):
                         continue
                     try:
                         field_value = convert(parent, value, **arguments)
                     except Exception:  # noqa: S112 - the resolver reports it
                         continue
-                    loaded[(id(parent), id(node))] = (parent, field_value)
+                    loaded[(id(parent), id(node))] = field_value
+                    parents_kept.append(parent)
                     if sub is not None and field_value is not None:
                         if isinstance(field_value, list):
                             objects.extend(item for item in field_value if item is not None)
                         else:
                             objects.append(field_value)
                 if objects:
-                    level.append((plan.object_type, objects, sub))  # type: ignore[arg-type]
+                    level.append((load.plan.object_type, objects, sub))  # type: ignore[arg-type]
 
     def _load(
-        self,
-        plan: Batched,
-        field_details_list: Any,
-        parents: list[Any],
-        loaders: Any,
-    ) -> tuple[list[Any], list[Any], dict[str, Any], Any] | None:
+        self, plan: Batched, prefetch: Prefetch, parents: list[Any], loaders: Any
+    ) -> Load | None:
         """What to load for ``plan`` for the parents that have no value yet: the parents,
         their keys (``None``: nothing to load, the value is ``None``), the field's arguments
         and its loader; ``None`` if there is nothing, or the arguments are wrong."""
-        details = field_details_list[0]
+        details = prefetch.fields[0]
         node = details.node
         try:
             arguments = (
@@ -525,7 +541,9 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
                 continue
             waiting.append(parent)
             keys.append(key)
-        return (waiting, keys, keywords, loader) if keys else None
+        if not keys:
+            return None
+        return Load(plan, node, prefetch.sub, waiting, keys, keywords, loader)
 
     def _complete_batched(
         self,
@@ -540,9 +558,8 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
         resolver's result (the same errors, in the same places)."""
         field_def = plan.field_def
         return_type = field_def.type
-        info = self.build_resolve_info(
-            field_def, to_nodes(field_details_list), parent_type, field_path
-        )
+        nodes = [details.node for details in field_details_list]
+        info = self.build_resolve_info(field_def, nodes, parent_type, field_path)
         try:
             completed = self.complete_value(
                 return_type, field_details_list, info, field_path, value, position_context

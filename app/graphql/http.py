@@ -22,7 +22,7 @@ media type, and what a request error answers under ``application/graphql-respons
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -34,6 +34,13 @@ CONTENT_TYPES = {
     GRAPHQL_RESPONSE_JSON: b"application/graphql-response+json; charset=utf-8",
     JSON: b"application/json",
 }
+
+
+class Answer(NamedTuple):
+    """An HTTP answer made whole in memory: its status and its JSON body."""
+
+    status: int
+    body: bytes
 
 
 class NotAcceptable(Exception):
@@ -58,29 +65,42 @@ def _ranges(accept: str) -> list[tuple[str, float]]:
     return ranges
 
 
+class _Candidate(NamedTuple):
+    """A media type the request accepts and paygate answers in."""
+
+    quality: float
+    specificity: int  # 2: the type itself, 1: a wildcard range
+    media: str
+
+    @property
+    def rank(self) -> tuple[float, int]:
+        """The higher the better: the quality, then the most specific range."""
+        return (self.quality, self.specificity)
+
+
 @functools.lru_cache(maxsize=256)  # clients send a few distinct headers, again and again
 def response_media_type(accept: str | None) -> str | None:
     """The media type to answer in; ``None`` for a streamed answer (strawberry's view).
     Raises :class:`NotAcceptable` when the request accepts nothing paygate answers in."""
     if accept is None or not accept.strip():
         return JSON
-    best: tuple[float, int, str] | None = None  # quality, specificity, media type
+    best: _Candidate | None = None
     for kind, quality in _ranges(accept):
         if quality <= 0:
             continue
         if kind in _STREAMED:
             return None
         if kind in (GRAPHQL_RESPONSE_JSON, JSON):
-            candidate = (quality, 2, kind)
+            candidate = _Candidate(quality, 2, kind)
         elif kind in ("*/*", "application/*"):
-            candidate = (quality, 1, JSON)
+            candidate = _Candidate(quality, 1, JSON)
         else:
             continue
-        if best is None or candidate[:2] > best[:2]:
+        if best is None or candidate.rank > best.rank:
             best = candidate
     if best is None:
         raise NotAcceptable(accept)
-    return best[2]
+    return best.media
 
 
 def accept_header(headers: list[tuple[bytes, bytes]]) -> str | None:

@@ -1,7 +1,8 @@
-"""How the resolver path's executor (``app.execution``) takes each field of the schema: a
-plain attribute read directly (:class:`Plain`), a batched field loaded a level at a time
-(:class:`Batched`, declared with ``app.batching.batched``), or neither (``None``: graphql-core's
-own way, through the field's resolver). Worked out once per (type, field) for the process."""
+"""How the resolver path's executor (``app.graphql.resolver_path.executor``) takes each field
+of the schema: a plain attribute read directly (:class:`Plain`), a batched field loaded a
+level at a time (:class:`Batched`, declared with ``app.graphql.read.fields.batched``), or
+neither (``None``: graphql-core's own way, through the field's resolver). Worked out once per
+(type, field) for the process."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from graphql import (
 )
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 
-from app.batching import Batch, batch_of
+from app.graphql.read.fields import Batch, batch_of
 
 
 class Objects:
@@ -138,7 +139,7 @@ class Plain:
 
 
 class Batched:
-    """A field declared with ``app.batching.batched``: one DataLoader lookup."""
+    """A field declared with ``app.graphql.read.fields.batched``: one DataLoader lookup."""
 
     __slots__ = ("arguments", "batch", "field_def", "object_type", "objects")
 

@@ -1,2 +1,0 @@
-"""Trusted (persisted) documents: a registry by hash, and plans that answer them with one
-SQL statement."""
