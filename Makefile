@@ -27,9 +27,11 @@ test-fast: deps assets lint types
 test-long: deps assets lint types
 	PAYGATE_TEST_LONG=1 $(PYTEST)
 
+## lint: ruff (check and format) and the architecture contract (lint-imports, pyproject.toml)
 lint: deps
 	$(UV) run --frozen ruff check app tests alembic
 	$(UV) run --frozen ruff format --check app tests alembic
+	$(UV) run --frozen lint-imports --no-cache
 
 types: deps
 	$(UV) run --frozen mypy
