@@ -9,6 +9,7 @@ is advanced under its row lock.
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -38,6 +39,18 @@ BILLABLE = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, Subscription
 INCOMPLETE_WINDOW = timedelta(hours=23)
 
 
+class Step(enum.Enum):
+    """What one step of a subscription's billing did (``None``: nothing was due)."""
+
+    CANCELED = "canceled"  # canceled at the end of its period, now over
+    SKIPPED = "skipped"  # another engine billed this period first
+    EXPIRED = "expired"  # incomplete for 23 hours: expired, its first invoice voided
+    INVOICED = "invoiced"  # a period invoiced: paid already, or its collection waits
+    RENEWED = "renewed"  # a period invoiced and its charge attempted
+    NOTHING_TO_RETRY = "nothing to retry"  # a retry fell due with no open invoice
+    RETRIED = "retried"  # a dunning retry attempted
+
+
 async def advance(
     session: AsyncSession,
     *,
@@ -62,7 +75,7 @@ async def _next_step(
     subscription_id: uuid.UUID,
     now: FrozenClock,
     policy: DunningPolicy,
-) -> str | None:
+) -> Step | None:
     subscription = await session.get(Subscription, subscription_id, with_for_update=True,
                                      populate_existing=True)  # fmt: skip
     assert subscription is not None
@@ -85,7 +98,7 @@ async def _next_step(
 
 async def _expire_if_stale(
     session: AsyncSession, subscription: Subscription, now: FrozenClock
-) -> str | None:
+) -> Step | None:
     """An incomplete subscription whose first invoice is unpaid after 23 hours expires, and
     that invoice is voided (as Stripe does)."""
     if subscription.created_at + INCOMPLETE_WINDOW > now.now():
@@ -103,7 +116,7 @@ async def _expire_if_stale(
         .values(status=InvoiceStatus.VOID, voided_at=expired_at, updated_at=expired_at)
     )
     await session.commit()
-    return "expired"
+    return Step.EXPIRED
 
 
 async def _renew(
@@ -112,7 +125,7 @@ async def _renew(
     subscription: Subscription,
     at: FrozenClock,
     policy: DunningPolicy,
-) -> str:
+) -> Step:
     start = subscription.current_period_end
     if subscription.cancel_at_period_end:
         subscription.status = transition(
@@ -122,7 +135,7 @@ async def _renew(
         subscription.next_retry_at = None
         subscription.updated_at = start
         await session.commit()
-        return "canceled"
+        return Step.CANCELED
     end = period_after(subscription, start)
     invoice = await invoices.draft_for_period(
         session, subscription=subscription, reason=BillingReason.SUBSCRIPTION_CYCLE,
@@ -132,7 +145,7 @@ async def _renew(
         await session.flush()
     except IntegrityError:  # another worker billed this period first
         await session.rollback()
-        return "skipped"
+        return Step.SKIPPED
     await invoices.finalize(session, invoice, clock=at)
     if subscription.status is SubscriptionStatus.TRIALING:
         subscription.status = transition(
@@ -152,14 +165,14 @@ async def _renew(
     method = await invoices.default_method(session, subscription)
     await session.commit()
     if waiting or invoice.status is InvoiceStatus.PAID:
-        return "invoiced"
+        return Step.INVOICED
     attempt = await invoices.collect(
         session, psps=psps, clock=at, invoice_id=invoice_id, payment_method_id=method,
         off_session=True,
     )  # fmt: skip
     await dunning.after_attempt(session, subscription_id, attempt, at, first=True,
                                 policy=policy)  # fmt: skip
-    return "renewed"
+    return Step.RENEWED
 
 
 def period_after(subscription: Subscription, start: datetime) -> datetime:
@@ -175,7 +188,7 @@ async def _retry(
     subscription: Subscription,
     at: FrozenClock,
     policy: DunningPolicy,
-) -> str:
+) -> Step:
     invoice_id = await session.scalar(
         sa.select(Invoice.id)
         .where(Invoice.subscription_id == subscription.id, Invoice.status == InvoiceStatus.OPEN)
@@ -187,7 +200,7 @@ async def _retry(
     if invoice_id is None:
         subscription.next_retry_at = None
         await session.commit()
-        return "nothing to retry"
+        return Step.NOTHING_TO_RETRY
     subscription.next_retry_at = None  # taken: another worker will not retry it too
     await session.commit()
     attempt = await invoices.collect(
@@ -196,7 +209,7 @@ async def _retry(
     )  # fmt: skip
     await dunning.after_attempt(session, subscription_id, attempt, at, first=False,
                                 policy=policy)  # fmt: skip
-    return "retried"
+    return Step.RETRIED
 
 
 async def advance_test_clock(
