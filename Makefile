@@ -31,7 +31,7 @@ test-long: deps assets lint types
 lint: deps
 	$(UV) run --frozen ruff check app tests alembic
 	$(UV) run --frozen ruff format --check app tests alembic
-	$(UV) run --frozen lint-imports --no-cache
+	$(UV) run --frozen lint-imports --no-cache --no-logo
 
 types: deps
 	$(UV) run --frozen mypy
