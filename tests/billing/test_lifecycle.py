@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.clock import FrozenClock
+from app.domain.declines import RetryAdvice
+from app.services.billing import dunning
+from app.services.billing.invoices import Attempt
 from tests.conftest import Api
 from tests.factories import advance, clock_and_customer, subscribe, subscription
 
@@ -129,3 +137,39 @@ async def test_a_move_the_state_machine_refuses_is_a_user_error(api: Api) -> Non
         ],
     }
     assert (await subscription(api, sub["id"]))["status"] == "CANCELED"
+
+
+async def test_a_charge_that_settles_after_a_cancel_does_not_revive_the_subscription(
+    api: Api,
+) -> None:
+    """The race of ``dunning.after_attempt``: a renewal's charge was running when the
+    subscription was canceled; when the attempt's outcome arrives, even a paid one, the
+    subscription stays canceled (the state machine has no move out of CANCELED) and no
+    retry is scheduled."""
+    _, customer = await clock_and_customer(api, "tok_visa")
+    price = await featured_price(api, ["pro"])
+    sub = (await subscribe(api, customer, price))["subscription"]
+    canceled = await api.data(
+        "mutation($s: ID!) { cancelSubscription(input: {subscriptionId: $s}) "
+        "{ subscription { status } } }",
+        {"s": sub["id"]},
+    )
+    assert canceled["cancelSubscription"]["subscription"]["status"] == "CANCELED"
+    async with api.engine.connect() as connection:
+        subscription_id, invoice_id = (
+            await connection.execute(sa.text("SELECT subscription_id, id FROM invoices"))
+        ).one()
+    for paid, advice in ((True, None), (False, RetryAdvice.RETRY_LATER)):
+        attempt = Attempt(invoice_id=invoice_id, payment=None, paid=paid, advice=advice)
+        async with AsyncSession(api.engine, expire_on_commit=False) as session:
+            await dunning.after_attempt(
+                session,
+                subscription_id,
+                attempt,
+                FrozenClock(datetime(2026, 2, 1, tzinfo=UTC)),
+                first=True,
+            )
+        after = await subscription(api, sub["id"])
+        assert after["status"] == "CANCELED"
+    async with api.engine.connect() as connection:
+        assert (await connection.scalar(sa.text("SELECT next_retry_at FROM subscriptions"))) is None
