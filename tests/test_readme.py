@@ -4,6 +4,7 @@ setting the code reads."""
 from __future__ import annotations
 
 import re
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -79,3 +80,25 @@ def test_every_cli_command_is_documented() -> None:
     commands = next(a for a in parser._actions if a.dest == "command").choices
     assert commands is not None
     assert [c for c in commands if f"`paygate {c}" not in text] == []
+
+
+def _architecture() -> str:
+    text = (ROOT / "README.md").read_text()
+    return text.split("## Architecture\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_architecture_section_lists_the_contract_s_layers_in_order() -> None:
+    """The README's layers are the import contract's (``pyproject.toml``), in its order."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    (layers,) = [c["layers"] for c in config["contracts"] if c["type"] == "layers"]
+    expected = [layer.replace("app.", "") for layer in layers]
+    section = " ".join(_architecture().split())
+    listed = section.split("top to bottom ", 1)[1].split(";", 1)[0]
+    assert re.findall(r"`([^`]+)`", listed) == expected
+
+
+def test_the_architecture_section_names_paths_that_exist() -> None:
+    """Every ``app/...`` path the section (and its diagram) names is in the tree."""
+    paths = set(re.findall(r"\bapp/[\w/.]*\w", _architecture()))
+    assert paths, "the section names no path"
+    assert sorted(p for p in paths if not (ROOT / p).exists()) == []
