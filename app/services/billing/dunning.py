@@ -52,6 +52,16 @@ def resume(row: CollectionStopped) -> None:
     row.collection_stopped_at = None
 
 
+def paid_up(subscription: Subscription) -> None:
+    """Its invoice is paid: active again, its retry schedule and collection stop cleared."""
+    subscription.status = transition(
+        subscription.status, SubscriptionStatus.ACTIVE, Reason.INVOICE_PAID
+    )
+    subscription.retry_count = 0
+    subscription.next_retry_at = None
+    resume(subscription)
+
+
 async def after_attempt(
     session: AsyncSession,
     subscription_id: uuid.UUID,
@@ -74,12 +84,7 @@ async def after_attempt(
         await session.commit()
         return
     if attempt.paid:
-        subscription.status = transition(
-            subscription.status, SubscriptionStatus.ACTIVE, Reason.INVOICE_PAID
-        )
-        subscription.retry_count = 0
-        subscription.next_retry_at = None
-        resume(subscription)
+        paid_up(subscription)
     elif invoice.status is not InvoiceStatus.OPEN:
         pass  # paid, voided or written off meanwhile: that decided already
     elif attempt.pending:  # the PSP's answer settles it

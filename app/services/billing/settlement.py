@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.billing import InvoiceStatus, SubscriptionStatus
 from app.domain.clock import Clock
 from app.domain.events import InvoicePaymentSucceeded
-from app.domain.subscription_states import Reason, transition
 from app.models import Invoice, Payment, Subscription
 from app.services.billing import dunning
 
@@ -40,12 +39,7 @@ async def invoice_paid(session: AsyncSession, paid: InvoicePaymentSucceeded, clo
                                      with_for_update=True, populate_existing=True)  # fmt: skip
     assert subscription is not None
     if subscription.status in SETTLED_BY_PAYMENT:
-        subscription.status = transition(
-            subscription.status, SubscriptionStatus.ACTIVE, Reason.INVOICE_PAID
-        )
-        subscription.next_retry_at = None
-        subscription.retry_count = 0
-        dunning.resume(subscription)
+        dunning.paid_up(subscription)
         subscription.updated_at = clock.now()
 
 
