@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import uuid
 
 import uuid_utils.compat
@@ -10,3 +12,28 @@ import uuid_utils.compat
 def new_id() -> uuid.UUID:
     """A new UUIDv7 (RFC 9562): unique, and ordered by creation time."""
     return uuid_utils.compat.uuid7()
+
+
+# Relay global IDs: the URL-safe base64 of ``Type:uuid``, without padding. Opaque to clients.
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def global_id(type_name: str, key: uuid.UUID) -> str:
+    raw = f"{type_name}:{key}".encode()
+    return binascii.b2a_base64(raw, newline=False).translate(_URL_SAFE).rstrip(b"=").decode()
+
+
+class GlobalIdError(ValueError):
+    """The string is not a global ID issued by paygate."""
+
+
+def parse_global_id(value: str) -> tuple[str, uuid.UUID]:
+    """The type name and key of a global ID."""
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+        type_name, _, key = raw.partition(":")
+        if not type_name.isalpha():
+            raise GlobalIdError(value)
+        return type_name, uuid.UUID(key)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise GlobalIdError(value) from None

@@ -22,6 +22,7 @@ from app.models.billing import (
 )
 from app.models.catalog import Price, PriceType, Product
 from app.models.customer import Customer
+from app.models.events import Event
 from app.models.experiments import (
     Experiment,
     ExperimentAssignment,
@@ -43,6 +44,7 @@ __all__ = [
     "Customer",
     "Dispute",
     "DisputeStatus",
+    "Event",
     "Experiment",
     "ExperimentAssignment",
     "ExperimentExposure",

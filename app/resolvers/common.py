@@ -17,6 +17,16 @@ from app.schema.node import GlobalIdError, decode_gid
 Info = strawberry.Info[RequestContext, None]
 
 
+def any_key(global_id: str, *field: str) -> tuple[str, uuid.UUID]:
+    """The type name and database key inside a global ID of any type."""
+    try:
+        return decode_gid(global_id)
+    except GlobalIdError:
+        raise UserInputError(
+            Problem(ErrorCode.INVALID_ID, f"Not a global ID: {global_id[:100]!r}.", field)
+        ) from None
+
+
 def key_of(global_id: str, expected: str, *field: str) -> uuid.UUID:
     """The database key inside a global ID of type ``expected``."""
     try:

@@ -1,10 +1,10 @@
-"""Relay: the Node interface and opaque global IDs."""
+"""Relay: the Node interface and opaque global IDs (``app.domain.ids``)."""
 
-import base64
-import binascii
 import uuid
 
 import strawberry
+
+from app.domain.ids import GlobalIdError, global_id, parse_global_id
 
 
 @strawberry.interface(description="An object with a global ID, fetchable with `node(id:)`.")
@@ -14,27 +14,13 @@ class Node:
     )
 
 
-class GlobalIdError(ValueError):
-    """The string is not a global ID issued by paygate."""
-
-
-# base64's URL-safe alphabet from the standard one (what base64.urlsafe_b64encode does).
-URL_SAFE = bytes.maketrans(b"+/", b"-_")
-
-
 def encode_gid(type_name: str, key: uuid.UUID) -> strawberry.ID:
-    raw = f"{type_name}:{key}".encode()
-    encoded = binascii.b2a_base64(raw, newline=False).translate(URL_SAFE)
-    return encoded.rstrip(b"=").decode()  # type: ignore[return-value]  # an ID: no NewType call
+    return global_id(type_name, key)  # type: ignore[return-value]  # an ID: no NewType call
 
 
 def decode_gid(value: str) -> tuple[str, uuid.UUID]:
     """The type name and key of a global ID."""
-    try:
-        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
-        type_name, _, key = raw.partition(":")
-        if not type_name.isalpha():
-            raise GlobalIdError(value)
-        return type_name, uuid.UUID(key)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise GlobalIdError(value) from None
+    return parse_global_id(value)
+
+
+__all__ = ["GlobalIdError", "Node", "decode_gid", "encode_gid"]

@@ -71,6 +71,7 @@ TYPES: dict[str, dict[str, Policy]] = {
         (PUBLIC, "checkoutOffer"),
         (STAFF, "customers invoices experiment experiments"),
         (ADMIN, "auditEvents apiKeys"),
+        (STAFF_PII, "events event"),
     ),
     "Mutation": fields(
         (SUPPORT, "createCustomer updateCustomer capturePayment cancelPayment createRefund"),
@@ -92,6 +93,13 @@ TYPES: dict[str, dict[str, Policy]] = {
         (FINANCE, "voidInvoice markInvoiceUncollectible"),
     ),
     "Node": fields((PUBLIC, "id")),
+    "Event": fields(
+        (
+            STAFF_PII,
+            "id sequence type name apiVersion createdAt objectType objectId data "
+            "previousAttributes",
+        ),
+    ),
     "Product": fields(
         (PUBLIC, "id name description active features createdAt updatedAt prices"),
         (PUBLIC, "defaultPrice"),
@@ -195,6 +203,9 @@ VALUE_TYPES = frozenset(
         "CustomerEdge",
         "Decline",
         "Entitlement",
+        "EventConnection",
+        "EventEdge",
+        "EventPageInfo",
         "InvoiceConnection",
         "InvoiceEdge",
         "InvoiceItemPayload",

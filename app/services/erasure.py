@@ -3,9 +3,10 @@
 One transaction erases everything we hold locally (see ``README``, "GDPR: erasure and
 export"): the customer's email, name, locale and metadata; the personal details of their
 payment methods (which are all detached); the free text of their payments; their values
-wherever they leaked into stored webhook payloads, invoice line texts and idempotency
-records; and cancels their subscriptions at once, without proration. Invoices, payments,
-refunds, disputes, amounts, numbers and the tax country stay (legal retention).
+wherever they leaked into stored webhook payloads, invoice line texts, idempotency
+records and the event log (``app.services.outbox``); and cancels their subscriptions at
+once, without proration. Invoices, payments, refunds, disputes, amounts, numbers and the
+tax country stay (legal retention).
 
 The same transaction marks each of the customer's PSP counterparts for deletion
 (``psp_customers.deletion_requested_at``: an outbox). The PSPs are called after the commit;
@@ -44,6 +45,7 @@ from app.psp.errors import PspError
 from app.psp.registry import PspRegistry, UnknownPsp
 from app.services import erasure_leaks, idempotency, test_clocks
 from app.services.customers import get_customer
+from app.services.outbox import log as outbox_log
 
 logger = logging.getLogger("paygate.erasure")
 
@@ -150,6 +152,7 @@ async def _erase_locally(session: AsyncSession, customer_id: uuid.UUID, clock: C
         method_references=[(m.psp, m.psp_reference) for m in methods],
         now=now,
     )
+    await outbox_log.erase(session, customer_id, needles)
     logger.info("customer %s erased", customer_id)
 
 

@@ -261,12 +261,14 @@ async def _make_default(
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    await session.execute(
-        sa.update(PaymentMethod)
+    # Row by row (there is one), so that the change states its event (the outbox).
+    for previous in await session.scalars(
+        sa.select(PaymentMethod)
         .where(PaymentMethod.customer_id == customer.id, PaymentMethod.id != method.id)
         .where(PaymentMethod.is_default.is_(True))
-        .values(is_default=False, updated_at=clock.now())
-    )
+    ):
+        previous.is_default = False
+        previous.updated_at = clock.now()
     method.is_default = True
     await session.flush()
 
