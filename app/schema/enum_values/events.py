@@ -35,7 +35,7 @@ _FACTS: dict[T, str] = {
     T.CUSTOMER_UPDATED: "A customer's details changed.",
     T.CUSTOMER_ERASED: "A customer's personal data was erased (GDPR).",
     T.PAYMENT_METHOD_ATTACHED: "A payment method was saved to a customer.",
-    T.PAYMENT_METHOD_UPDATED: "A payment method changed (it became, or stopped being, the default).",
+    T.PAYMENT_METHOD_UPDATED: "A payment method became, or stopped being, the default.",
     T.PAYMENT_METHOD_DETACHED: "A payment method was removed from a customer.",
     T.EXPERIMENT_STARTED: "A pricing experiment started (or resumed).",
     T.EXPERIMENT_PAUSED: "A pricing experiment was paused (by hand or by a guardrail).",
