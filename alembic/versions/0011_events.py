@@ -1,4 +1,4 @@
-"""events: the outbox, every business fact in commit order
+"""events: the outbox, every business fact in commit order, and its readers' cursors
 
 Expand only (a new table): the previous release keeps working, and writes no events.
 
@@ -46,7 +46,15 @@ def upgrade() -> None:
     op.create_index("ix_events_type", "events", ["type", "seq"])
     op.create_index("ix_events_customer_id", "events", ["customer_id"])
     op.create_index("ix_events_created_at", "events", ["created_at"])
+    op.create_table(
+        "outbox_cursors",
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name", name="pk_outbox_cursors"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("outbox_cursors")
     op.drop_table("events")

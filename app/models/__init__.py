@@ -22,7 +22,7 @@ from app.models.billing import (
 )
 from app.models.catalog import Price, PriceType, Product
 from app.models.customer import Customer
-from app.models.events import Event
+from app.models.events import Event, OutboxCursor
 from app.models.experiments import (
     Experiment,
     ExperimentAssignment,
@@ -54,6 +54,7 @@ __all__ = [
     "InvoiceLine",
     "InvoiceMethodRetry",
     "InvoiceSequence",
+    "OutboxCursor",
     "Payment",
     "PaymentEvent",
     "PaymentMethod",

@@ -42,3 +42,14 @@ class Event(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
     previous: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class OutboxCursor(Base):
+    """How far a reader of the log that must not miss an event (the event bus relay) has
+    published: it resumes after ``seq``."""
+
+    __tablename__ = "outbox_cursors"
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
