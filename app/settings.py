@@ -230,6 +230,11 @@ class Settings(BaseSettings):
     dunning_final_status: Literal["unpaid", "canceled"] = Field(
         "unpaid", description="What a subscription becomes when every retry failed."
     )
+    event_retention_days: int = Field(
+        30,
+        ge=7,
+        description="Days the event log keeps an event (events(after:) replays that far).",
+    )
     queue_required: bool | None = Field(
         None,
         description="/readyz needs the job queue's tables. Default: in production on PostgreSQL.",

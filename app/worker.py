@@ -7,6 +7,7 @@ Every job calls the same services as GraphQL and the CLI, with a session of its 
 | bill_due_subscriptions      | billing     | every minute   | renewals, dunning on wall clock    |
 | reconcile_payments          | payments    | every minute   | unknown PSP outcomes, webhooks     |
 | purge_idempotency_keys      | maintenance | hourly, at :17 | keys past their retention          |
+| purge_events                | maintenance | hourly, at :23 | events past their retention        |
 | delete_erased_psp_customers | maintenance | every minute   | erased customers still at a PSP    |
 | release_stalled_jobs        | maintenance | every minute   | frees the locks of dead workers    |
 | check_experiment_guardrails | maintenance | every 5 min    | pauses experiments over guardrails |
@@ -28,6 +29,7 @@ import logging
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import procrastinate
 import psycopg
@@ -43,6 +45,7 @@ from app.psp.registry import PspRegistry, build_registry
 from app.services import erasure, idempotency
 from app.services.billing import renewals
 from app.services.experiments import guardrails
+from app.services.outbox import log as outbox_log
 from app.services.webhooks import reconciliation
 from app.settings import Settings
 from app.wiring import wire
@@ -148,6 +151,15 @@ async def purge_idempotency_keys(timestamp: int | None = None) -> dict[str, int]
         return {"deleted": await idempotency.purge_expired(session, clock=deps.clock)}
 
 
+async def purge_events(timestamp: int | None = None) -> dict[str, int]:
+    """Delete the events older than ``event_retention_days`` (the log's replay window).
+    Events carry their commit's wall-clock time (test clocks move objects, not commits)."""
+    deps = dependencies()
+    before = datetime.now(UTC) - timedelta(days=deps.settings.event_retention_days)
+    async with _session(deps.settings) as session:
+        return {"deleted": await outbox_log.purge(session, before=before)}
+
+
 async def delete_erased_psp_customers(timestamp: int | None = None) -> dict[str, int]:
     """Delete at their PSPs the erased customers whose deletion failed so far (GDPR)."""
     deps = dependencies()
@@ -191,6 +203,7 @@ SCHEDULE: dict[str, _Schedule] = {
     "bill_due_subscriptions": _Schedule(BILLING, "* * * * *"),
     "reconcile_payments": _Schedule(PAYMENTS, "* * * * *"),
     "purge_idempotency_keys": _Schedule(MAINTENANCE, "17 * * * *"),
+    "purge_events": _Schedule(MAINTENANCE, "23 * * * *"),
     "delete_erased_psp_customers": _Schedule(MAINTENANCE, "* * * * *"),
     "release_stalled_jobs": _Schedule(MAINTENANCE, "* * * * *"),
     "check_experiment_guardrails": _Schedule(MAINTENANCE, "*/5 * * * *"),
@@ -227,6 +240,7 @@ def build_app(settings: Settings, *, pool_size: int = 4) -> procrastinate.App:
         bill_due_subscriptions,
         reconcile_payments,
         purge_idempotency_keys,
+        purge_events,
         delete_erased_psp_customers,
         check_experiment_guardrails,
     ):

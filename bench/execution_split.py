@@ -38,26 +38,40 @@ async def main(workload: str) -> None:
     bodies = [json.loads(body) for body in render(spec)][:600]
     async with app.router.lifespan_context(app):
         async with runtime.sessions() as session:
-            key = await api_keys.create_key(session, clock=runtime.clock, name="split", role=Role.ADMIN)
+            key = await api_keys.create_key(
+                session, clock=runtime.clock, name="split", role=Role.ADMIN
+            )
         headers = [(b"authorization", f"Bearer {key.secret}".encode())]
-        scope = {"type": "http", "headers": headers, "method": "POST", "path": "/graphql",
-                 "query_string": b"", "state": {}}
+        scope = {
+            "type": "http",
+            "headers": headers,
+            "method": "POST",
+            "path": "/graphql",
+            "query_string": b"",
+            "state": {},
+        }
         principal = await authenticate(Request(scope), runtime)
         cold, warm = [], []
         for i, body in enumerate(bodies):
             context = RequestContext(runtime, "split", principal)
             started = time.process_time()
-            first = await schema.execute(body["query"], variable_values=body["variables"], context_value=context)
+            first = await schema.execute(
+                body["query"], variable_values=body["variables"], context_value=context
+            )
             middle = time.process_time()
-            await schema.execute(body["query"], variable_values=body["variables"], context_value=context)
+            await schema.execute(
+                body["query"], variable_values=body["variables"], context_value=context
+            )
             ended = time.process_time()
             await context.close()
             assert not first.errors, first.errors
             if i >= 50:
                 cold.append((middle - started) * 1000)
                 warm.append((ended - middle) * 1000)
-    print(f"{workload}: execution with SQL {statistics.median(cold):.2f} ms CPU; "  # noqa: T201
-          f"loaders filled (no SQL) {statistics.median(warm):.2f} ms CPU")
+    print(
+        f"{workload}: execution with SQL {statistics.median(cold):.2f} ms CPU; "  # noqa: T201
+        f"loaders filled (no SQL) {statistics.median(warm):.2f} ms CPU"
+    )
 
 
 if __name__ == "__main__":

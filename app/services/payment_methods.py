@@ -269,6 +269,7 @@ async def _make_default(
     ):
         previous.is_default = False
         previous.updated_at = clock.now()
+    await session.flush()  # before the new default: one default per customer (an index)
     method.is_default = True
     await session.flush()
 

@@ -95,6 +95,33 @@ async def test_purge_job_deletes_expired_idempotency_keys(
     assert await statuses(queue) == {"purge_idempotency_keys": ["succeeded", "succeeded"]}
 
 
+async def test_purge_job_keeps_the_log_for_its_retention_period(
+    api: Api, queue: procrastinate.App
+) -> None:
+    await customer_with(api, "tok_visa")  # customer.created, payment_method.attached
+
+    async def age(days: int, seq: int) -> None:
+        """Events carry their commit's wall-clock time: make one ``days`` old."""
+        async with api.engine.begin() as connection:
+            await connection.execute(
+                sa.text("UPDATE events SET created_at = now() - make_interval(days => :d) "
+                        "WHERE seq = :s"),
+                {"d": days, "s": seq},
+            )  # fmt: skip
+
+    async def left() -> list[int]:
+        async with api.engine.connect() as connection:
+            return list(await connection.scalars(sa.text("SELECT seq FROM events ORDER BY seq")))
+
+    first, second = await left()
+    await age(29, first)
+    await age(31, second)
+    await queue.configure_task("purge_events").defer_async()
+    await work(queue)
+    assert await left() == [first]  # replayable for 30 days (the default)
+    assert await statuses(queue) == {"purge_events": ["succeeded"]}
+
+
 async def test_the_erasure_job_deletes_at_the_psp_what_failed_at_erasure(
     api: Api, queue: procrastinate.App, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:

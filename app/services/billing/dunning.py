@@ -168,15 +168,17 @@ async def retry_with_new_default(
     the customer's default from now on. Returns how many invoices were retried."""
     now = FrozenClock((await test_clocks.clock_of(session, customer_id, clock)).now())
     dunned = sa.and_(Subscription.customer_id == customer_id, Subscription.status.in_(DUNNED))
-    await session.execute(
-        sa.update(Subscription)
+    for waiting in await session.scalars(
+        sa.select(Subscription)
         .where(
             dunned,
             Subscription.collection_stop_reason.in_(WAITS_FOR_NEW_METHOD),
             Subscription.default_payment_method_id.is_not(None),
         )
-        .values(default_payment_method_id=None, updated_at=now.now())
-    )
+        .with_for_update()
+    ):  # row by row, so that each change states its event
+        waiting.default_payment_method_id = None
+        waiting.updated_at = now.now()
     open_invoices = (
         await session.execute(
             sa.select(Invoice.id, Invoice.subscription_id)
@@ -217,18 +219,17 @@ async def _nothing_left_to_wait_for(
         .where(Invoice.subscription_id == Subscription.id, Invoice.status == InvoiceStatus.OPEN)
         .exists()
     )
-    await session.execute(
-        sa.update(Subscription)
+    for waiting in await session.scalars(
+        sa.select(Subscription)
         .where(
             Subscription.customer_id == customer_id,
             Subscription.collection_stop_reason.in_(WAITS_FOR_NEW_METHOD),
             ~has_open,
         )
-        .values(
-            collection_stop_reason=None,
-            collection_stop_action=None,
-            collection_stopped_at=None,
-            updated_at=now,
-        )
-    )
+        .with_for_update()
+    ):  # row by row, so that each change states its event
+        waiting.collection_stop_reason = None
+        waiting.collection_stop_action = None
+        waiting.collection_stopped_at = None
+        waiting.updated_at = now
     await session.commit()

@@ -32,7 +32,7 @@ from app.domain.subscription_states import Reason, transition
 from app.models import Customer, Invoice, Subscription, TestClock
 from app.psp.registry import PspRegistry
 from app.services import test_clocks
-from app.services.billing import dunning, invoices
+from app.services.billing import dunning, invoices, trial_notices
 
 DEFAULT_POLICY = dunning.DEFAULT_POLICY
 BILLABLE = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
@@ -110,11 +110,15 @@ async def _expire_if_stale(
     )
     subscription.ended_at = expired_at
     subscription.updated_at = expired_at
-    await session.execute(
-        sa.update(Invoice)
+    # Row by row (one, as a rule), so that each voided invoice states its event.
+    for invoice in await session.scalars(
+        sa.select(Invoice)
         .where(Invoice.subscription_id == subscription.id, Invoice.status == InvoiceStatus.OPEN)
-        .values(status=InvoiceStatus.VOID, voided_at=expired_at, updated_at=expired_at)
-    )
+        .with_for_update()
+    ):
+        invoice.status = InvoiceStatus.VOID
+        invoice.voided_at = expired_at
+        invoice.updated_at = expired_at
     await session.commit()
     return Step.EXPIRED
 
@@ -259,6 +263,7 @@ async def run_due(
         now = FrozenClock(test_clock.frozen_time)
     ids = (await session.scalars(statement)).all()
     await session.commit()
+    await trial_notices.give_due(session, now=now, test_clock_id=test_clock_id)
     steps = 0
     async with _Exclusive.of(session) as exclusive:
         for subscription_id in ids:

@@ -83,11 +83,16 @@ class _Before:
 
 def install() -> None:
     """Record events from every session of this process (idempotent)."""
-    if not event.contains(Session, "after_flush", _after_flush):
-        event.listen(Session, "after_flush", _after_flush)
-        event.listen(Session, "after_soft_rollback", _after_soft_rollback)
-        event.listen(Session, "before_commit", _before_commit)
-        event.listen(Session, "after_transaction_end", _after_transaction_end)
+    for name, listener in _LISTENERS:
+        if not event.contains(Session, name, listener):
+            event.listen(Session, name, listener)
+
+
+def uninstall() -> None:
+    """Stop recording (``bench/outbox_overhead.py`` measures a payment without the outbox)."""
+    for name, listener in _LISTENERS:
+        if event.contains(Session, name, listener):
+            event.remove(Session, name, listener)
 
 
 def record(session: Session, type_: T, row: Any, previous: Snapshot | None = None) -> None:
@@ -239,3 +244,11 @@ def _before_commit(session: Session) -> None:
     connection.execute(sa.insert(Event), rows)
     if postgres:
         connection.execute(sa.select(sa.func.pg_notify(CHANNEL, "")))
+
+
+_LISTENERS: tuple[tuple[str, Any], ...] = (
+    ("after_flush", _after_flush),
+    ("after_soft_rollback", _after_soft_rollback),
+    ("before_commit", _before_commit),
+    ("after_transaction_end", _after_transaction_end),
+)
