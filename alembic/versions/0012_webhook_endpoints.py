@@ -92,9 +92,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
-        sa.UniqueConstraint(
-            "endpoint_id", "event_id", name="uq_webhook_deliveries_endpoint_event"
-        ),
+        sa.UniqueConstraint("endpoint_id", "event_id", name="uq_webhook_deliveries_endpoint_event"),
     )
     op.create_index(
         op.f("ix_webhook_deliveries_created_at"),

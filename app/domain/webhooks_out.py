@@ -25,7 +25,7 @@ class DisabledReason(enum.Enum):
     FAILING = "failing"  # every attempt failed for `disable_after` (3 days)
 
 
-SECRET_PREFIX = "whsec_"  # Standard Webhooks' (and Svix's) prefix of a symmetric secret
+SECRET_PREFIX = "whsec_"  # noqa: S105 - Standard Webhooks' (and Svix's) prefix of a symmetric secret
 SECRET_BYTES = 32  # the specification asks for 24 to 64 random bytes
 MAX_URL_LENGTH = 2048
 MAX_DESCRIPTION_LENGTH = 500
@@ -44,7 +44,7 @@ def backoff(
     the retries of many deliveries that failed together (AWS Architecture Blog, "Exponential
     Backoff And Jitter")."""
     ceiling = min(cap.total_seconds(), base.total_seconds() * 2 ** max(attempts - 1, 0))
-    draw = (rng or random).uniform(0, ceiling)  # noqa: S311 - jitter, not a secret
+    draw = (rng or random).uniform(0, ceiling)
     return timedelta(seconds=max(draw, 1.0))
 
 
