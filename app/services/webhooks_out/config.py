@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +22,22 @@ class DeliveryConfig:
     secret_overlap: timedelta = timedelta(hours=24)
     batch_size: int = 50
     concurrency: int = 10
+
+    @classmethod
+    def of(cls, settings: Settings) -> DeliveryConfig:
+        hooks = settings.webhooks
+        return cls(
+            production=settings.is_production,
+            allowed_hosts=frozenset(h.lower() for h in hooks.allowed_hosts),
+            timeout=hooks.timeout_seconds,
+            claim_for=timedelta(seconds=hooks.claim_for),
+            retry_base=timedelta(seconds=hooks.retry_base_seconds),
+            retry_cap=timedelta(seconds=hooks.retry_cap_seconds),
+            disable_after=timedelta(hours=hooks.disable_after_hours),
+            secret_overlap=timedelta(hours=hooks.secret_overlap_hours),
+            batch_size=hooks.batch_size,
+            concurrency=hooks.concurrency,
+        )
 
 
 class DeliveryMetrics(Protocol):
