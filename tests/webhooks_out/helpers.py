@@ -35,9 +35,9 @@ query {
 async def create_endpoint(
     api: Api, url: str, types: list[str], **extra: Any
 ) -> tuple[dict[str, Any], str]:
-    payload = (
-        await api.data(CREATE, {"input": {"url": url, "eventTypes": types, **extra}})
-    )["createWebhookEndpoint"]
+    payload = (await api.data(CREATE, {"input": {"url": url, "eventTypes": types, **extra}}))[
+        "createWebhookEndpoint"
+    ]
     assert payload["userErrors"] == [], payload
     return payload["webhookEndpoint"], payload["secret"]
 

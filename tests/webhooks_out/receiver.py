@@ -55,7 +55,7 @@ def receiver(path: str = "/hooks") -> Iterator[Receiver]:
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             length = int(self.headers.get("content-length", "0"))
             got = Received({k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length))
             with lock:
