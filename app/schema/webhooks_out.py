@@ -212,8 +212,8 @@ class DeleteWebhookEndpointInput:
 
 @strawberry.type(description="The deleted endpoint's ID.")
 class DeleteWebhookEndpointPayload:
-    deleted_webhook_endpoint_id: strawberry.ID | None = strawberry.field(
-        description="Global ID of the endpoint deleted."
+    deleted_webhook_endpoint_id: str | None = strawberry.field(
+        description="Global ID of the endpoint deleted (a string: replays return it as stored)."
     )
     user_errors: list[UserError] = strawberry.field(description="Why nothing was deleted.")
 

@@ -92,7 +92,7 @@ class WebhookOutMutations:
                 session, endpoint_id=key_of(input.id, "WebhookEndpoint", "id")
             )
             return DeleteWebhookEndpointPayload(
-                deleted_webhook_endpoint_id=strawberry.ID(encode_gid("WebhookEndpoint", key)),
+                deleted_webhook_endpoint_id=encode_gid("WebhookEndpoint", key),
                 user_errors=[],
             )
 
