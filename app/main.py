@@ -36,6 +36,8 @@ from app.security.ratelimit import RateLimits
 from app.security.tokens import TokenConfig, TokenVerifier
 from app.seed import seed_demo_catalog
 from app.services.api_keys import KeyAuthenticator
+from app.services.webhooks_out.config import DeliveryConfig
+from app.services.webhooks_out.runner import DeliveryLoop
 from app.settings import Settings
 from app.wiring import wire
 
@@ -173,9 +175,24 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
         sandbox.sink = sandbox_sink
 
+    # Webhooks to merchants from this process: the embedded default has no worker.
+    deliveries = (
+        DeliveryLoop(
+            sessions,
+            clock=clock,
+            config=DeliveryConfig.of(settings),
+            metrics=observability.metrics,
+            interval=settings.webhooks.poll_seconds,
+        )
+        if settings.deliver_webhooks_in_process
+        else None
+    )
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await _prepare_database(runtime)
+        if deliveries is not None:
+            deliveries.start()
         # Everything made at start-up (modules, the schema, the app) lives as long as the
         # process: move it out of the collector's generations, so that the collections that
         # requests' garbage triggers no longer walk it (Instagram's gc.freeze recipe).
@@ -188,6 +205,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         # finds mostly garbage (bench/README.md, step 18).
         gc.set_threshold(*GC_THRESHOLDS)
         yield
+        if deliveries is not None:
+            await deliveries.stop()
         await runtime.dispose()
         observability.shutdown()
 
@@ -200,6 +219,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     )
     app.state.runtime = runtime
     app.state.observability = observability
+    app.state.webhook_deliveries = deliveries
 
     # POST /graphql is answered by the GraphQL endpoint, outside Starlette's middleware
     # stack (``app.graphql.endpoint``): trusted documents by their compiled plans

@@ -81,6 +81,47 @@ class AuthSettings(BaseModel):
     )
 
 
+class WebhookSettings(BaseModel):
+    """Webhooks to merchants (README: Webhooks to merchants)."""
+
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts an endpoint may name in production although they resolve to a "
+        "private, loopback, link-local or reserved address (e.g. an internal receiver).",
+    )
+    timeout_seconds: float = Field(10.0, gt=0, le=60, description="Per-attempt HTTP timeout.")
+    claim_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="How long an attempt holds its delivery before another worker may send "
+        "it again (a worker that died mid-attempt). Default: the timeout plus 5 s.",
+    )
+    retry_base_seconds: float = Field(
+        5.0, gt=0, description="Back-off base: the first retry within this, then doubling."
+    )
+    retry_cap_seconds: float = Field(3600.0, gt=0, description="Longest wait between attempts.")
+    disable_after_hours: float = Field(
+        72.0, gt=0, description="An endpoint failing every attempt for this long is disabled."
+    )
+    secret_overlap_hours: float = Field(
+        24.0, ge=0, description="A rotated-out secret keeps signing (beside the new) this long."
+    )
+    in_process: bool | None = Field(
+        None,
+        description="Deliver from the API process (a loop started with the app). Default: on "
+        "for SQLite (no worker there), off on PostgreSQL (`paygate worker` delivers).",
+    )
+    poll_seconds: float = Field(
+        1.0, gt=0, description="How often the in-process loop looks for due deliveries."
+    )
+    batch_size: int = Field(50, ge=1, le=1000, description="Deliveries claimed per round.")
+    concurrency: int = Field(10, ge=1, le=100, description="Requests in flight per process.")
+
+    @property
+    def claim_for(self) -> float:
+        return self.claim_seconds or self.timeout_seconds + 5.0
+
+
 class QueryCostSettings(BaseModel):
     """Budgets (estimated objects per request) and rate limits (estimated objects per
     caller and window) of the four tiers of callers (README: Query cost and time limits)."""
@@ -289,6 +330,7 @@ class Settings(BaseSettings):
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     stripe: StripeSettings = Field(default_factory=StripeSettings)
     paypal: PayPalSettings = Field(default_factory=PayPalSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     @field_validator("database_url")
     @classmethod
@@ -352,6 +394,12 @@ class Settings(BaseSettings):
     @property
     def log_as_json(self) -> bool:
         return self.log_format == "json" or (self.log_format is None and self.is_production)
+
+    @property
+    def deliver_webhooks_in_process(self) -> bool:
+        if self.webhooks.in_process is not None:
+            return self.webhooks.in_process
+        return self.database_url.startswith("sqlite")
 
     @property
     def queue_must_exist(self) -> bool:

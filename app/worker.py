@@ -11,6 +11,7 @@ Every job calls the same services as GraphQL and the CLI, with a session of its 
 | delete_erased_psp_customers | maintenance | every minute   | erased customers still at a PSP    |
 | release_stalled_jobs        | maintenance | every minute   | frees the locks of dead workers    |
 | check_experiment_guardrails | maintenance | every 5 min    | pauses experiments over guardrails |
+| deliver_webhooks            | webhooks    | every 2 s      | merchants' webhooks: fan-out, sends|
 
 Several workers (processes or machines) may run at once. Each worker defers the periodic
 jobs, and procrastinate keeps one job per task and tick; a job's ``queueing_lock`` keeps
@@ -47,13 +48,16 @@ from app.services.billing import renewals
 from app.services.experiments import guardrails
 from app.services.outbox import log as outbox_log
 from app.services.webhooks import reconciliation
+from app.services.webhooks_out import runner
+from app.services.webhooks_out.config import DeliveryConfig
 from app.settings import Settings
 from app.wiring import wire
 
 logger = logging.getLogger("paygate.worker")
 
 BILLING, PAYMENTS, MAINTENANCE = "billing", "payments", "maintenance"
-QUEUES = (BILLING, PAYMENTS, MAINTENANCE)
+WEBHOOKS = "webhooks"
+QUEUES = (BILLING, PAYMENTS, MAINTENANCE, WEBHOOKS)
 NEEDS_POSTGRES = "the worker needs PostgreSQL; in the embedded mode use advanceTestClock"
 _SCHEMA_LOCK = 0x70_61_79_67_61_74_65  # pg_advisory_lock key of the queue schema ("paygate")
 
@@ -177,6 +181,24 @@ async def check_experiment_guardrails(timestamp: int | None = None) -> dict[str,
     return {"paused": len(paused)}
 
 
+async def deliver_webhooks(timestamp: int | None = None) -> dict[str, int]:
+    """Webhooks to merchants: fan the new events out, send what is due (one round). It has
+    no ``lock``: a worker killed mid-round would hold it until ``release_stalled_jobs`` (a
+    minute or more); rounds are safe side by side (SKIP LOCKED claims, and an attempt a
+    dead worker left is sent again when its hold ends)."""
+    deps = dependencies()
+    engine = make_engine(deps.settings.database_url, pool_size=2)
+    try:
+        attempts = await runner.run_round(
+            make_session_factory(engine),
+            clock=deps.clock,
+            config=DeliveryConfig.of(deps.settings),
+        )
+    finally:
+        await engine.dispose()
+    return {"attempts": attempts}
+
+
 async def release_stalled_jobs(context: JobContext, timestamp: int | None = None) -> dict[str, int]:
     """Fail the jobs of workers that died (no heartbeat for 30 s), which would otherwise
     hold their ``lock`` for ever. The next tick does their work: every job is idempotent."""
@@ -207,6 +229,7 @@ SCHEDULE: dict[str, _Schedule] = {
     "delete_erased_psp_customers": _Schedule(MAINTENANCE, "* * * * *"),
     "release_stalled_jobs": _Schedule(MAINTENANCE, "* * * * *"),
     "check_experiment_guardrails": _Schedule(MAINTENANCE, "*/5 * * * *"),
+    "deliver_webhooks": _Schedule(WEBHOOKS, "* * * * * */2"),  # croniter: seconds last
 }
 
 
@@ -248,6 +271,9 @@ def build_app(settings: Settings, *, pool_size: int = 4) -> procrastinate.App:
         schedule = SCHEDULE[name]
         task = queue.task(name=name, queue=schedule.queue, lock=name, queueing_lock=name)(function)
         queue.periodic(cron=schedule.cron, periodic_id=name)(task)
+    name, schedule = "deliver_webhooks", SCHEDULE["deliver_webhooks"]
+    hooks = queue.task(name=name, queue=schedule.queue, queueing_lock=name)(deliver_webhooks)
+    queue.periodic(cron=schedule.cron, periodic_id=name)(hooks)
     # No lock: if this job stalled too, nothing would be left to free it.
     name, schedule = "release_stalled_jobs", SCHEDULE["release_stalled_jobs"]
     stalled = queue.task(name=name, queue=schedule.queue, queueing_lock=name, pass_context=True)(

@@ -34,6 +34,7 @@ from app.models.payment import Dispute, Payment, PaymentEvent, Refund
 from app.models.payment_method import PaymentMethod, PspCustomer
 from app.models.security import ApiKey, AuditEvent
 from app.models.webhook import WebhookEvent
+from app.models.webhook_out import WebhookDelivery, WebhookEndpoint, WebhookSecret
 
 __all__ = [
     "ApiKey",
@@ -71,5 +72,8 @@ __all__ = [
     "SubscriptionItem",
     "TaxRate",
     "TestClock",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "WebhookEvent",
+    "WebhookSecret",
 ]

@@ -173,6 +173,25 @@ class Metrics:
             ["psp", "result"],
             registry=registry,
         )
+        self.webhook_deliveries = Counter(
+            "paygate_webhook_deliveries",
+            "Attempts to deliver webhooks to merchants, by outcome (succeeded, retry, gone, "
+            "disabled, stale).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.webhook_delivery_lag = Histogram(
+            "paygate_webhook_delivery_lag_seconds",
+            "From an event's commit to its delivery to a merchant's endpoint (2xx received).",
+            buckets=LAG_BUCKETS,
+            registry=registry,
+        )
+        self.webhook_endpoints_disabled = Counter(
+            "paygate_webhook_endpoints_disabled",
+            "Merchant webhook endpoints disabled, by reason (gone, failing, manual).",
+            ["reason"],
+            registry=registry,
+        )
         self.webhook_lag = Histogram(
             "paygate_webhook_processing_lag_seconds",
             "From a PSP event's occurrence to its application here, by PSP.",
@@ -180,3 +199,11 @@ class Metrics:
             buckets=LAG_BUCKETS,
             registry=registry,
         )
+
+    def webhook_delivered(self, outcome: str, lag_seconds: float | None) -> None:
+        self.webhook_deliveries.labels(outcome).inc()
+        if lag_seconds is not None:
+            self.webhook_delivery_lag.observe(lag_seconds)
+
+    def webhook_endpoint_disabled(self, reason: str) -> None:
+        self.webhook_endpoints_disabled.labels(reason).inc()

@@ -41,6 +41,7 @@ from app.schema.payment_method import PaymentMethod
 from app.schema.security import ApiKey
 from app.schema.subscriptions import Subscription
 from app.schema.test_clocks import TestClock
+from app.schema.webhooks_out import WebhookDelivery, WebhookEndpoint
 from app.services import keyed
 
 P = TypeVar("P")
@@ -83,6 +84,11 @@ MODES: dict[str, keyed.Mode] = {
     "pauseExperiment": ATOMIC,
     "concludeExperiment": ATOMIC,
     "archiveExperiment": ATOMIC,
+    "createWebhookEndpoint": ATOMIC,
+    "updateWebhookEndpoint": ATOMIC,
+    "deleteWebhookEndpoint": ATOMIC,
+    "rotateWebhookEndpointSecret": ATOMIC,
+    "retryWebhookDelivery": ATOMIC,
 }
 
 SERVICE_KEYED = frozenset(
@@ -113,6 +119,8 @@ _REREAD: dict[str, tuple[type[Any], Callable[[Any], Any]]] = {
     "InvoiceLine": (models.InvoiceLine, lambda row: InvoiceLine.from_model(row, row.currency)),
     "ApiKey": (models.ApiKey, ApiKey.from_model),
     "Experiment": (models.Experiment, Experiment.from_model),
+    "WebhookEndpoint": (models.WebhookEndpoint, WebhookEndpoint.from_model),
+    "WebhookDelivery": (models.WebhookDelivery, WebhookDelivery.from_model),
 }
 
 

@@ -11,6 +11,7 @@ from app.resolvers.mutations.invoices import InvoiceMutations
 from app.resolvers.mutations.payment_methods import PaymentMethodMutations
 from app.resolvers.mutations.payments import PaymentMutations
 from app.resolvers.mutations.security import SecurityMutations
+from app.resolvers.mutations.webhooks_out import WebhookOutMutations
 
 
 @strawberry.type(
@@ -27,5 +28,6 @@ class Mutation(
     SecurityMutations,
     GdprMutations,
     ExperimentMutations,
+    WebhookOutMutations,
 ):
     pass

@@ -72,6 +72,7 @@ TYPES: dict[str, dict[str, Policy]] = {
         (STAFF, "customers invoices experiment experiments"),
         (ADMIN, "auditEvents apiKeys"),
         (STAFF_PII, "events event"),
+        (SUPPORT, "webhookEndpoints"),
     ),
     "Mutation": fields(
         (SUPPORT, "createCustomer updateCustomer capturePayment cancelPayment createRefund"),
@@ -91,6 +92,11 @@ TYPES: dict[str, dict[str, Policy]] = {
         (SELF_SERVICE | {Actor.FINANCE}, "payInvoice"),
         (BILLING, "createInvoiceItem createInvoice finalizeInvoice"),
         (FINANCE, "voidInvoice markInvoiceUncollectible"),
+        (
+            ADMIN,
+            "createWebhookEndpoint updateWebhookEndpoint deleteWebhookEndpoint "
+            "rotateWebhookEndpointSecret retryWebhookDelivery",
+        ),
     ),
     "Node": fields((PUBLIC, "id")),
     "Event": fields(
@@ -182,6 +188,20 @@ TYPES: dict[str, dict[str, Policy]] = {
         (STAFF, "isControl weight trialPeriodDays price coupon experiment"),
     ),
     "ApiKey": fields((ADMIN, "id name role prefix createdAt revokedAt")),
+    "WebhookEndpoint": fields(
+        (
+            SUPPORT,
+            "id url description eventTypes enabled disabledAt disabledReason failingSince "
+            "createdAt updatedAt deliveries",
+        )
+    ),
+    "WebhookDelivery": fields(
+        (
+            SUPPORT,
+            "id status attempts responseCode latencyMs lastError nextAttemptAt deliveredAt "
+            "createdAt event",
+        )
+    ),
     "AuditEvent": fields(
         (
             ADMIN,
@@ -260,6 +280,15 @@ VALUE_TYPES = frozenset(
         "ExperimentPayload",
         "ExperimentConnection",
         "ExperimentEdge",
+        "WebhookEndpointConnection",
+        "WebhookEndpointEdge",
+        "WebhookDeliveryConnection",
+        "WebhookDeliveryEdge",
+        "CreateWebhookEndpointPayload",
+        "WebhookEndpointPayload",
+        "DeleteWebhookEndpointPayload",
+        "RotateWebhookEndpointSecretPayload",
+        "WebhookDeliveryPayload",
     }
 )
 

@@ -143,4 +143,13 @@ USER_ERROR_CODE: dict[ErrorCode, str] = {
         "charged, subscribed, given a payment method or changed."
     ),
     ErrorCode.DUPLICATE_KEY: "An experiment with this key exists.",
+    ErrorCode.URL_NOT_HTTPS: (
+        "A webhook endpoint's URL must use `https://` in production (plain `http://` is "
+        "accepted in development only)."
+    ),
+    ErrorCode.URL_NOT_ALLOWED: (
+        "A webhook endpoint's URL names, or resolves to, a private, loopback, link-local or "
+        "reserved address, or cannot be resolved: refused in production unless its host is "
+        "in `PAYGATE_WEBHOOKS__ALLOWED_HOSTS`."
+    ),
 }

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from app.domain.declines import ADVICE, DeclineCode, RetryAdvice
+from app.domain.event_types import EventType
 from app.domain.ids import global_id
 from app.domain.money import Money
 from app.domain.payments import DisputeStatus, PaymentStatus
@@ -26,6 +27,7 @@ from app.models import (
     PaymentMethod,
     Refund,
     Subscription,
+    WebhookEndpoint,
 )
 
 Snapshot = dict[str, Any]
@@ -223,6 +225,21 @@ def experiment(row: Any) -> Snapshot:
     }
 
 
+def webhook_endpoint(row: Any) -> Snapshot:
+    """No secret, ever."""
+    return {
+        "id": global_id("WebhookEndpoint", row.id),
+        "url": row.url,
+        "description": row.description,
+        "eventTypes": sorted(EventType(value).name for value in row.event_types),
+        "enabled": row.disabled_at is None,
+        "disabledAt": _when(row.disabled_at),
+        "disabledReason": _name(row.disabled_reason),
+        "failingSince": _when(row.failing_since),
+        "createdAt": _when(row.created_at),
+    }
+
+
 # The GraphQL type name and the snapshot of each model an event can be about.
 SNAPSHOTS: dict[type, tuple[str, Callable[[Any], Snapshot]]] = {
     Payment: ("Payment", payment),
@@ -233,6 +250,7 @@ SNAPSHOTS: dict[type, tuple[str, Callable[[Any], Snapshot]]] = {
     Customer: ("Customer", customer),
     PaymentMethod: ("PaymentMethod", payment_method),
     Experiment: ("Experiment", experiment),
+    WebhookEndpoint: ("WebhookEndpoint", webhook_endpoint),
 }
 
 # Keys of a snapshot that hold personal data (removed from a customer's events by an
