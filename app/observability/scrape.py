@@ -1,5 +1,7 @@
 """Gauges read when Prometheus scrapes: the database pool, the webhook backlog, payments
-stuck with an unknown outcome and the job queue.
+stuck with an unknown outcome, the job queue, and the outbound side (the event log's end,
+webhooks to merchants waiting, endpoints disabled). Read from the database, they hold
+whichever process did the work (the worker on PostgreSQL, which serves no /metrics).
 
 ``/metrics`` awaits :meth:`ScrapeCollector.refresh` (a few indexed reads, under a short
 timeout) and then renders the registry, whose ``collect`` yields what was just read. When
@@ -42,6 +44,14 @@ _QUEUE = sa.text(
 _STUCK = sa.text(
     "SELECT psp, count(*) FROM payments WHERE outcome_unknown_since < :cutoff GROUP BY psp"
 )
+_LOG_END = sa.text("SELECT coalesce(max(seq), 0) FROM events")
+_OUTBOUND = sa.text(
+    "SELECT count(*), min(created_at) FROM webhook_deliveries WHERE status = 'pending'"
+)
+_DISABLED = sa.text(
+    "SELECT disabled_reason, count(*) FROM webhook_endpoints "
+    "WHERE disabled_at IS NOT NULL GROUP BY disabled_reason"
+)
 _BACKLOG = sa.text(
     "SELECT psp, count(*), min(created_at) FROM webhook_events "
     "WHERE processed_at IS NULL GROUP BY psp"
@@ -63,6 +73,10 @@ class DatabaseStats:
     stuck: dict[str, int] = field(default_factory=dict)
     backlog: dict[str, int] = field(default_factory=dict)
     backlog_oldest_age: dict[str, float] = field(default_factory=dict)
+    log_end: int = 0
+    outbound_pending: int = 0
+    outbound_oldest_age: float = 0.0
+    endpoints_disabled: dict[str, int] = field(default_factory=dict)
 
 
 class ScrapeCollector(Collector):
@@ -101,6 +115,13 @@ class ScrapeCollector(Collector):
             for psp, count, oldest in await connection.execute(_BACKLOG):
                 stats.backlog[psp] = count
                 stats.backlog_oldest_age[psp] = max(0.0, (now - _aware(oldest)).total_seconds())
+            stats.log_end = int(await connection.scalar(_LOG_END) or 0)
+            pending, oldest = (await connection.execute(_OUTBOUND)).one()
+            stats.outbound_pending = int(pending)
+            if oldest is not None:
+                stats.outbound_oldest_age = max(0.0, (now - _aware(oldest)).total_seconds())
+            for reason, count in await connection.execute(_DISABLED):
+                stats.endpoints_disabled[str(reason)] = int(count)
             if await queue_installed(connection):
                 stats.queue_installed = True
                 depth, age = (await connection.execute(_QUEUE)).one()
@@ -148,10 +169,26 @@ class ScrapeCollector(Collector):
              float(stats.queue_depth)),
             ("paygate_job_queue_oldest_age_seconds",
              "How long the oldest job due has been waiting.", stats.queue_oldest_age),
+            ("paygate_event_log_sequence", "The sequence of the newest event of the log.",
+             float(stats.log_end)),
+            ("paygate_webhook_deliveries_pending",
+             "Deliveries of events to merchants' endpoints not done yet.",
+             float(stats.outbound_pending)),
+            ("paygate_webhook_delivery_oldest_pending_age_seconds",
+             "How long the oldest pending delivery to a merchant has waited.",
+             stats.outbound_oldest_age),
         ):  # fmt: skip
             gauge = GaugeMetricFamily(name, doc)
             gauge.add_metric([], value)
             yield gauge
+        disabled = GaugeMetricFamily(
+            "paygate_webhook_endpoints_disabled_now",
+            "Merchant webhook endpoints disabled now, by reason (gone, failing, manual).",
+            labels=["reason"],
+        )
+        for reason in ("gone", "failing", "manual"):
+            disabled.add_metric([reason], float(stats.endpoints_disabled.get(reason, 0)))
+        yield disabled
 
     def _pool(self) -> Iterator[GaugeMetricFamily]:
         pool: Any = self.engine.sync_engine.pool

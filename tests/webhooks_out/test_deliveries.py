@@ -98,6 +98,10 @@ async def test_410_gone_disables_the_endpoint(api: Api, clock: FrozenClock) -> N
         assert watcher.received[0].event["data"]["id"] == gone["id"]
         metrics = api.app.state.observability.metrics
         assert metrics.webhook_endpoints_disabled.labels("gone")._value.get() == 1
+        # and /metrics reads it from the database, whichever process delivered
+        scraped = (await api.http.get("/metrics")).text
+        assert 'paygate_webhook_endpoints_disabled_now{reason="gone"} 1.0' in scraped
+        assert "paygate_webhook_deliveries_pending 0.0" in scraped
 
 
 async def test_a_redirect_is_not_followed(api: Api) -> None:
