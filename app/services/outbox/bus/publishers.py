@@ -233,4 +233,3 @@ def publisher(url: str, name: str) -> Publisher:
     if kind == "rabbitmq":
         return RabbitPublisher(url, name)
     return KafkaPublisher(url, name)
-
