@@ -47,9 +47,9 @@ async def cursor(api: Api) -> int:
     return int(found or 0)
 
 
-async def until(condition: Callable[[], Awaitable[bool] | bool], timeout: float = 30) -> None:
-    """Wait for ``condition`` (checked every 50 ms); fail after ``timeout`` seconds."""
-    async with asyncio.timeout(timeout):
+async def until(condition: Callable[[], Awaitable[bool] | bool], seconds: float = 30) -> None:
+    """Wait for ``condition`` (checked every 50 ms); fail after ``seconds``."""
+    async with asyncio.timeout(seconds):
         while True:
             result = condition()
             if not isinstance(result, bool):

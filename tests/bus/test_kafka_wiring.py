@@ -73,7 +73,10 @@ def test_urls_name_their_broker_and_are_logged_without_credentials() -> None:
         "rabbitmq",
         "kafka",
     ]
-    assert redact("amqps://paygate:s3cret@mq.internal:5671/prod") == "amqps://***@mq.internal:5671/prod"
+    assert (
+        redact("amqps://paygate:s3cret@mq.internal:5671/prod")
+        == "amqps://***@mq.internal:5671/prod"
+    )
     assert publisher("tls://nats.internal:4222", "paygate.events").kind == "nats"
     shown = Settings(event_bus_url="amqp://paygate:s3cret@mq/")
     assert "s3cret" not in repr(shown) and "s3cret" not in str(shown.model_dump())
