@@ -77,6 +77,34 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _relay(args: argparse.Namespace) -> int:
+    """Publish the event log to the event bus until SIGINT or SIGTERM; exit 2 without a bus."""
+    import logging
+    import signal
+
+    from app import worker
+    from app.observability.logs import configure_logging
+
+    settings = Settings()
+    if settings.event_bus_url is None:
+        print("paygate relay: set PAYGATE_EVENT_BUS_URL (README, Event bus)", file=sys.stderr)  # noqa: T201
+        return 2
+    configure_logging(settings)
+    logging.getLogger().setLevel(args.log_level.upper())
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        task = asyncio.create_task(worker.run_relay(settings, stop))
+        await stop.wait()
+        await worker.stop_relay(task, stop)
+
+    asyncio.run(run())
+    return 0
+
+
 def _export_schema(args: argparse.Namespace) -> int:
     from app.graphql.schema import sdl
 
@@ -256,6 +284,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     work.add_argument("--log-level", default="info", help="lowest level logged (default info)")
     work.set_defaults(run=_worker)
+
+    relay = commands.add_parser(
+        "relay",
+        help="publish the event log to the event bus (PAYGATE_EVENT_BUS_URL); the worker "
+        "runs it too when that is set",
+    )
+    relay.add_argument("--log-level", default="info", help="lowest level logged (default info)")
+    relay.set_defaults(run=_relay)
 
     export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     export.add_argument("output", nargs="?", default="-", help="file to write, - for stdout")

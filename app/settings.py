@@ -10,6 +10,7 @@ from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from limits import parse as parse_rate
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
@@ -17,6 +18,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.domain.billing import DunningPolicy, SubscriptionStatus
 from app.security.principals import Role
+
+# The event bus's URL schemes, and the broker each names (app.services.outbox.bus).
+EVENT_BUS_SCHEMES = {
+    "nats": "nats",
+    "tls": "nats",
+    "amqp": "rabbitmq",
+    "amqps": "rabbitmq",
+    "kafka": "kafka",
+}
 
 
 class SandboxSettings(BaseModel):
@@ -191,7 +201,13 @@ class QueryCostSettings(BaseModel):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="PAYGATE_", env_file=".env", env_nested_delimiter="__", extra="ignore"
+        env_prefix="PAYGATE_",
+        env_file=".env",
+        env_nested_delimiter="__",
+        extra="ignore",
+        # A refused value is never repeated in the error: it may be a secret (a password in
+        # PAYGATE_EVENT_BUS_URL or PAYGATE_DATABASE_URL).
+        hide_input_in_errors=True,
     )
 
     profile: Literal["development", "production"] = Field(
@@ -325,6 +341,40 @@ class Settings(BaseSettings):
         description="Where rate-limit counters live (`limits` storage URI); use "
         "redis://host:6379 when several processes serve the API.",
     )
+    event_bus_url: SecretStr | None = Field(
+        None,
+        description="Publish every event to this broker (README, Event bus): nats://host:4222 "
+        "(JetStream), amqp:// or amqps://user:pw@host/vhost (RabbitMQ), kafka://host:9092[,"
+        "host:9092] (Kafka). Off by default. Never logged with its credentials.",
+    )
+    event_bus_name: str = Field(
+        "paygate.events",
+        pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$",
+        description="NATS subject prefix (subjects <name>.<type>, stream named after it), "
+        "RabbitMQ topic exchange, or Kafka topic.",
+    )
+    event_bus_batch_size: int = Field(
+        100, ge=1, le=1000, description="Events the relay publishes before advancing its cursor."
+    )
+    event_bus_poll_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="How often the relay looks for events when no NOTIFY woke it.",
+    )
+    event_bus_throttle_seconds: float = Field(
+        0.0,
+        ge=0,
+        le=10,
+        description="Pause after each message (tests that stop the relay half-way); 0 in use.",
+    )
+    event_bus_metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Serve the relay's metrics (published, errors, lag) on this port, from "
+        "`paygate relay` or the worker that runs it.",
+    )
     query_cost: QueryCostSettings = Field(default_factory=QueryCostSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
@@ -339,6 +389,16 @@ class Settings(BaseSettings):
         for prefix in ("postgres://", "postgresql://"):
             if url.startswith(prefix):
                 return "postgresql+asyncpg://" + url[len(prefix) :]
+        return url
+
+    @field_validator("event_bus_url")
+    @classmethod
+    def _bus_scheme(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is not None:
+            scheme = urlsplit(url.get_secret_value()).scheme.lower()
+            if scheme not in EVENT_BUS_SCHEMES:
+                known = ", ".join(f"{s}://" for s in EVENT_BUS_SCHEMES)
+                raise ValueError(f"the event bus URL's scheme must be one of {known}")
         return url
 
     @field_validator("log_level", mode="before")

@@ -13,6 +13,9 @@ Every job calls the same services as GraphQL and the CLI, with a session of its 
 | check_experiment_guardrails | maintenance | every 5 min    | pauses experiments over guardrails |
 | deliver_webhooks            | webhooks    | every 2 s      | merchants' webhooks: fan-out, sends|
 
+With ``PAYGATE_EVENT_BUS_URL`` set, the worker also runs the event bus relay
+(``app.services.outbox.bus.relay``) as a task beside the jobs; ``paygate relay`` runs it alone.
+
 Several workers (processes or machines) may run at once. Each worker defers the periodic
 jobs, and procrastinate keeps one job per task and tick; a job's ``queueing_lock`` keeps
 at most one of it waiting, and its ``lock`` lets only one run at a time, so slow runs do not
@@ -26,6 +29,7 @@ share the API's in-memory sandbox PSP with the worker this way).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -37,16 +41,19 @@ import psycopg
 from procrastinate.exceptions import ConnectorException
 from procrastinate.job_context import JobContext
 from procrastinate.jobs import Status
+from prometheus_client import start_http_server
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import make_engine, make_session_factory
 from app.domain.clock import Clock, SystemClock
+from app.observability.metrics import Metrics
 from app.psp.registry import PspRegistry, build_registry
 from app.services import erasure, idempotency
 from app.services.billing import renewals
 from app.services.experiments import guardrails
 from app.services.outbox import log as outbox_log
+from app.services.outbox.bus.relay import Relay, RelayConfig
 from app.services.webhooks import reconciliation
 from app.services.webhooks_out import runner
 from app.services.webhooks_out.config import DeliveryConfig
@@ -311,13 +318,48 @@ async def apply_queue_schema(settings: Settings) -> bool:
 async def run(
     settings: Settings, *, concurrency: int = 4, queues: Iterable[str] | None = None
 ) -> None:
-    """Work until SIGINT or SIGTERM (``paygate worker``): finish the running jobs, then stop."""
+    """Work until SIGINT or SIGTERM (``paygate worker``): finish the running jobs, then stop.
+    With ``PAYGATE_EVENT_BUS_URL`` set, the event bus relay runs beside the jobs (a task of
+    this process, stopped after them)."""
     queue = build_app(settings, pool_size=concurrency + 2)
     if not await queue_schema_applied(libpq_conninfo(settings.database_url)):
         raise QueueUnavailable("the job queue's tables are missing: run `paygate migrate` first")
-    with use_dependencies(Dependencies.from_settings(settings)):
-        async with queue.open_async():
-            if queues:
-                await queue.run_worker_async(concurrency=concurrency, queues=list(queues))
-            else:
-                await queue.run_worker_async(concurrency=concurrency)
+    stop = asyncio.Event()
+    relay = None
+    if settings.event_bus_url is not None:
+        relay = asyncio.create_task(run_relay(settings, stop), name="paygate-relay")
+    try:
+        with use_dependencies(Dependencies.from_settings(settings)):
+            async with queue.open_async():
+                if queues:
+                    await queue.run_worker_async(concurrency=concurrency, queues=list(queues))
+                else:
+                    await queue.run_worker_async(concurrency=concurrency)
+    finally:
+        if relay is not None:
+            await stop_relay(relay, stop)
+
+
+# --- the event bus relay ----------------------------------------------------------------
+
+RELAY_STOP_SECONDS = 15.0  # a batch under way is finished (its publishes are confirmed)
+
+
+async def run_relay(settings: Settings, stop: asyncio.Event) -> None:
+    """The event bus relay until ``stop`` is set (``paygate relay``, or inside the worker);
+    its metrics on ``PAYGATE_EVENT_BUS_METRICS_PORT`` when set."""
+    metrics = Metrics()
+    if settings.event_bus_metrics_port is not None:
+        start_http_server(settings.event_bus_metrics_port, registry=metrics.registry)
+    relay = Relay(RelayConfig.from_settings(settings), clock=SystemClock(), metrics=metrics)
+    await relay.run(stop)
+
+
+async def stop_relay(task: asyncio.Task[None], stop: asyncio.Event) -> None:
+    """Let the relay finish its batch, then end it (cancelled after ``RELAY_STOP_SECONDS``:
+    the batch is published again by the next relay, which consumers deduplicate)."""
+    stop.set()
+    try:
+        await asyncio.wait_for(task, RELAY_STOP_SECONDS)
+    except TimeoutError:
+        logger.warning("the event bus relay did not stop in time; cancelled")

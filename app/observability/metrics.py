@@ -14,6 +14,7 @@ from importlib import metadata
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     Info,
     disable_created_metrics,
@@ -190,6 +191,25 @@ class Metrics:
             "paygate_webhook_endpoints_disabled",
             "Merchant webhook endpoints disabled, by reason (gone, failing, manual).",
             ["reason"],
+            registry=registry,
+        )
+        self.bus_published = Counter(
+            "paygate_event_bus_published",
+            "Events the relay published to the event bus and the broker confirmed, by broker "
+            "(a re-publish after a crash counts again).",
+            ["broker"],
+            registry=registry,
+        )
+        self.bus_publish_errors = Counter(
+            "paygate_event_bus_publish_errors",
+            "Failures of the relay (broker unreachable, message not confirmed, database), by "
+            "broker; the relay backs off and retries from its cursor.",
+            ["broker"],
+            registry=registry,
+        )
+        self.bus_lag = Gauge(
+            "paygate_event_bus_lag_events",
+            "Events in the log not yet published: the log's end minus the relay's cursor.",
             registry=registry,
         )
         self.webhook_lag = Histogram(

@@ -45,6 +45,7 @@ _STUCK = sa.text(
     "SELECT psp, count(*) FROM payments WHERE outcome_unknown_since < :cutoff GROUP BY psp"
 )
 _LOG_END = sa.text("SELECT coalesce(max(seq), 0) FROM events")
+_BUS_CURSOR = sa.text("SELECT seq FROM outbox_cursors WHERE name = 'bus'")
 _OUTBOUND = sa.text(
     "SELECT count(*), min(created_at) FROM webhook_deliveries WHERE status = 'pending'"
 )
@@ -74,6 +75,7 @@ class DatabaseStats:
     backlog: dict[str, int] = field(default_factory=dict)
     backlog_oldest_age: dict[str, float] = field(default_factory=dict)
     log_end: int = 0
+    bus_cursor: int | None = None  # None: no relay has run
     outbound_pending: int = 0
     outbound_oldest_age: float = 0.0
     endpoints_disabled: dict[str, int] = field(default_factory=dict)
@@ -116,6 +118,8 @@ class ScrapeCollector(Collector):
                 stats.backlog[psp] = count
                 stats.backlog_oldest_age[psp] = max(0.0, (now - _aware(oldest)).total_seconds())
             stats.log_end = int(await connection.scalar(_LOG_END) or 0)
+            cursor = await connection.scalar(_BUS_CURSOR)
+            stats.bus_cursor = None if cursor is None else int(cursor)
             pending, oldest = (await connection.execute(_OUTBOUND)).one()
             stats.outbound_pending = int(pending)
             if oldest is not None:
@@ -181,6 +185,14 @@ class ScrapeCollector(Collector):
             gauge = GaugeMetricFamily(name, doc)
             gauge.add_metric([], value)
             yield gauge
+        if stats.bus_cursor is not None:
+            bus = GaugeMetricFamily(
+                "paygate_event_bus_cursor",
+                "The sequence of the last event the event bus relay published (its lag: "
+                "paygate_event_log_sequence minus this).",
+            )
+            bus.add_metric([], float(stats.bus_cursor))
+            yield bus
         disabled = GaugeMetricFamily(
             "paygate_webhook_endpoints_disabled_now",
             "Merchant webhook endpoints disabled now, by reason (gone, failing, manual).",
