@@ -61,6 +61,9 @@ class ErrorCode(enum.Enum):
     TOKENS_NOT_CONFIGURED = "TOKENS_NOT_CONFIGURED"
     CUSTOMER_ERASED = "CUSTOMER_ERASED"
     DUPLICATE_KEY = "DUPLICATE_KEY"
+    # Live subscriptions (graphql-transport-ws)
+    TOO_MANY_SUBSCRIPTIONS = "TOO_MANY_SUBSCRIPTIONS"
+    SUBSCRIBER_TOO_SLOW = "SUBSCRIBER_TOO_SLOW"
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,4 +143,12 @@ USER_ERROR_CODE: dict[ErrorCode, str] = {
         "charged, subscribed, given a payment method or changed."
     ),
     ErrorCode.DUPLICATE_KEY: "An experiment with this key exists.",
+    ErrorCode.TOO_MANY_SUBSCRIPTIONS: (
+        "A live subscription over the connection's limit of active subscriptions "
+        "(`PAYGATE_LIVE__MAX_SUBSCRIPTIONS`): complete one first, or open another connection."
+    ),
+    ErrorCode.SUBSCRIBER_TOO_SLOW: (
+        "A live `events` subscription fell further behind than its buffer holds and was "
+        "ended: read on with the `events(after:)` query from the last `sequence` received."
+    ),
 }
