@@ -189,6 +189,7 @@ class Hub:
         connection, self._listener = self._listener, None
         if connection is not None:
             with contextlib.suppress(Exception):
+                connection.remove_termination_listener(self._lost)
                 await connection.close()
 
     def _notified(self, *_: object) -> None:
