@@ -107,6 +107,8 @@ class RequestContext(BaseContext):
         # The operation never started executing (its variables could not be coerced): a
         # GraphQL request error, as parsing and validation failures are.
         self.request_error = False
+        # A live subscription's operation (graphql-transport-ws), not an HTTP request.
+        self.over_websocket = False
         self.loaders = Loaders(self.db, self.reads, clock=runtime.clock)
 
     @asynccontextmanager

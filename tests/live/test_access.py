@@ -114,3 +114,13 @@ async def test_anonymous_callers_get_the_querys_refusal(secure_server: Server) -
     async with live(secure_server) as client:
         assert (await client.init())["type"] == "connection_ack"
         assert error_code(await first(client, PAYMENT, {"id": payment})) == "UNAUTHENTICATED"
+
+
+async def test_a_subscription_over_http_is_refused(secure_server: Server) -> None:
+    """strawberry's view would run it over multipart HTTP, outside the WebSocket's limits."""
+    accept = 'multipart/mixed;subscriptionSpec="1.0",application/json'
+    response = await secure_server.api.http.post(
+        "/graphql", json={"query": EVENTS}, headers={"accept": accept}
+    )
+    errors = response.json()["errors"]
+    assert errors[0]["extensions"]["code"] == "SUBSCRIPTION_OVER_HTTP"

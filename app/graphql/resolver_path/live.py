@@ -195,6 +195,7 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
             connection.runtime, f"{connection.request_id}:{operation.id}"[:80],
             connection.principal,
         )  # fmt: skip
+        context.over_websocket = True
         try:
             result_source = await self.schema.stream(
                 operation.query,
