@@ -270,20 +270,7 @@ class RequestContext(BaseContext):
         back and forget what the loaders loaded, so that the next result reads the rows
         afresh and a waiting subscription holds no connection. The next use opens another."""
         async with self._lock:
-            self.loaders.release()
-            session, self._session = self._session, None
-            try:
-                self._return_reader()
-                if session is not None:
-                    try:
-                        await session.close()
-                    except Exception:
-                        with contextlib.suppress(Exception):
-                            await session.invalidate()
-            finally:
-                if self._slot:
-                    self._slot = False
-                    self.runtime.connection_slots.release()
+            await self._give_back()
 
     async def close(self) -> None:
         """Close the session once no resolver uses it. One may still be running when the
@@ -292,17 +279,21 @@ class RequestContext(BaseContext):
         running statement fails the request after its answer was made."""
         async with self._lock:
             self._closed = True
-            self.loaders.release()
-            session, self._session = self._session, None
-            try:
-                self._return_reader()
-                if session is not None:
-                    try:
-                        await session.close()
-                    except Exception:
-                        with contextlib.suppress(Exception):
-                            await session.invalidate()
-            finally:
-                if self._slot:
-                    self._slot = False
-                    self.runtime.connection_slots.release()
+            await self._give_back()
+
+    async def _give_back(self) -> None:
+        """Release the loaders, close the session or reader, free the slot (lock held)."""
+        self.loaders.release()
+        session, self._session = self._session, None
+        try:
+            self._return_reader()
+            if session is not None:
+                try:
+                    await session.close()
+                except Exception:
+                    with contextlib.suppress(Exception):
+                        await session.invalidate()
+        finally:
+            if self._slot:
+                self._slot = False
+                self.runtime.connection_slots.release()

@@ -174,7 +174,9 @@ class LiveSettings(BaseModel):
         "PostgreSQL the fallback read when no notification came.",
     )
     queue_size: int = Field(
-        256, ge=1, description="Events buffered per subscriber; a subscriber further behind "
+        256,
+        ge=1,
+        description="Events buffered per subscriber; a subscriber further behind "
         "is ended with SUBSCRIBER_TOO_SLOW.",
     )
     listen_url: str | None = Field(

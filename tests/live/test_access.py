@@ -78,9 +78,9 @@ async def test_a_customer_follows_its_own_payment_and_no_other(secure_server: Se
         others = await first(client, PAYMENT, {"id": bobs})
         missing = await first(client, PAYMENT, {"id": unknown})
         assert error_code(others) == error_code(missing) == "NOT_FOUND"
-        assert others["payload"]["errors"][0]["message"] == missing["payload"]["errors"][0][
-            "message"
-        ]
+        assert (
+            others["payload"]["errors"][0]["message"] == missing["payload"]["errors"][0]["message"]
+        )
         # The field policy, as for the `events` query: staff only.
         assert error_code(await first(client, EVENTS, {})) == "FORBIDDEN"
         # IDs: the typed errors of queries.

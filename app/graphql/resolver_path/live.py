@@ -102,9 +102,7 @@ class LiveWebSocketAdapter(ASGIWebSocketAdapter):
                 try:
                     text = await self.ws.receive_text()
                     if len(text) > limit // 4 and len(text.encode()) > limit:
-                        await self.close(
-                            CLOSE_TOO_BIG, f"Message too big: at most {limit} bytes."
-                        )
+                        await self.close(CLOSE_TOO_BIG, f"Message too big: at most {limit} bytes.")
                         return
                     yield self.view.decode_json(text)
                 except JSONDecodeError as e:
@@ -173,17 +171,20 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         limit = self.live.max_subscriptions
-        if self.connection_acknowledged and message["id"] not in self.operations:
-            if len(self.operations) >= limit:
-                error = GraphQLError(
-                    f"At most {limit} active subscriptions per connection: complete one "
-                    "first, or open another connection.",
-                    extensions={"code": ErrorCode.TOO_MANY_SUBSCRIPTIONS.value, "limit": limit},
-                )
-                await self.send_message(
-                    {"id": message["id"], "type": "error", "payload": [error.formatted]}
-                )
-                return
+        if (
+            self.connection_acknowledged
+            and message["id"] not in self.operations
+            and len(self.operations) >= limit
+        ):
+            error = GraphQLError(
+                f"At most {limit} active subscriptions per connection: complete one "
+                "first, or open another connection.",
+                extensions={"code": ErrorCode.TOO_MANY_SUBSCRIPTIONS.value, "limit": limit},
+            )
+            await self.send_message(
+                {"id": message["id"], "type": "error", "payload": [error.formatted]}
+            )
+            return
         await super().handle_subscribe(message)
 
     async def run_operation(self, operation: Operation[Any, None]) -> None:
