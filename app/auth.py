@@ -1,4 +1,5 @@
-"""Authentication of HTTP requests: the ``Authorization`` header becomes a principal.
+"""Authentication of HTTP requests (and of WebSocket connections: ``connection_init``'s
+``authorization``): the ``Authorization`` header becomes a principal.
 
 - no header: anonymous (the deployment decides what anonymous callers may do);
 - ``Bearer pgk_…``: a server API key (``app/services/api_keys.py``);
@@ -25,9 +26,14 @@ class Unauthenticated(Exception):
 
 
 async def authenticate(request: Request, runtime: Runtime) -> Principal:
-    header = request.headers.get("authorization")
+    client = request.client.host if request.client else "unknown"
+    return await authenticate_header(request.headers.get("authorization"), client, runtime)
+
+
+async def authenticate_header(header: str | None, client: str, runtime: Runtime) -> Principal:
+    """The principal of an ``Authorization`` value (HTTP's header, or the ``authorization``
+    of a WebSocket's ``connection_init``); ``client`` is the caller's address."""
     if header is None:
-        client = request.client.host if request.client else "unknown"
         return Principal.anonymous(client, runtime.settings.anonymous_role)
     scheme, _, credential = header.strip().partition(" ")
     credential = credential.strip()

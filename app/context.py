@@ -31,6 +31,7 @@ from app.security.query_gate import QueryGate
 from app.security.ratelimit import RateLimits
 from app.security.tokens import TokenVerifier
 from app.services.api_keys import KeyAuthenticator
+from app.services.outbox.hub import Hub
 from app.settings import Settings
 
 logger = logging.getLogger("paygate.transactions")
@@ -61,8 +62,11 @@ class Runtime:
     connection_slots: asyncio.Semaphore
     # What a request may cost and how long a query may take, on either path.
     gate: QueryGate
+    # Follows the event log for the live subscriptions (started by the first one).
+    hub: Hub
 
     async def dispose(self) -> None:
+        await self.hub.stop()
         await self.engine.dispose()
         await self.audit_engine.dispose()
 
@@ -103,6 +107,8 @@ class RequestContext(BaseContext):
         # The operation never started executing (its variables could not be coerced): a
         # GraphQL request error, as parsing and validation failures are.
         self.request_error = False
+        # A live subscription's operation (graphql-transport-ws), not an HTTP request.
+        self.over_websocket = False
         self.loaders = Loaders(self.db, self.reads, clock=runtime.clock)
 
     @asynccontextmanager
@@ -259,6 +265,13 @@ class RequestContext(BaseContext):
             with contextlib.suppress(Exception):
                 await session.invalidate()
 
+    async def rest(self) -> None:
+        """Between two results of a live subscription: give the connection (and its slot)
+        back and forget what the loaders loaded, so that the next result reads the rows
+        afresh and a waiting subscription holds no connection. The next use opens another."""
+        async with self._lock:
+            await self._give_back()
+
     async def close(self) -> None:
         """Close the session once no resolver uses it. One may still be running when the
         response is complete: GraphQL does not cancel the siblings of a field that failed
@@ -266,17 +279,21 @@ class RequestContext(BaseContext):
         running statement fails the request after its answer was made."""
         async with self._lock:
             self._closed = True
-            self.loaders.release()
-            session, self._session = self._session, None
-            try:
-                self._return_reader()
-                if session is not None:
-                    try:
-                        await session.close()
-                    except Exception:
-                        with contextlib.suppress(Exception):
-                            await session.invalidate()
-            finally:
-                if self._slot:
-                    self._slot = False
-                    self.runtime.connection_slots.release()
+            await self._give_back()
+
+    async def _give_back(self) -> None:
+        """Release the loaders, close the session or reader, free the slot (lock held)."""
+        self.loaders.release()
+        session, self._session = self._session, None
+        try:
+            self._return_reader()
+            if session is not None:
+                try:
+                    await session.close()
+                except Exception:
+                    with contextlib.suppress(Exception):
+                        await session.invalidate()
+        finally:
+            if self._slot:
+                self._slot = False
+                self.runtime.connection_slots.release()

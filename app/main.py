@@ -36,6 +36,7 @@ from app.security.ratelimit import RateLimits
 from app.security.tokens import TokenConfig, TokenVerifier
 from app.seed import seed_demo_catalog
 from app.services.api_keys import KeyAuthenticator
+from app.services.outbox.hub import Hub
 from app.services.webhooks_out.config import DeliveryConfig
 from app.services.webhooks_out.runner import DeliveryLoop
 from app.settings import Settings
@@ -153,6 +154,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             budgets=settings.query_cost.budgets,
             limits=limits,
             request_timeout=settings.request_timeout_seconds or None,
+        ),
+        hub=Hub(
+            sessions,
+            listen_url=settings.live.listen_url or settings.database_url,
+            poll_seconds=settings.live.poll_seconds,
+            queue_size=settings.live.queue_size,
         ),
     )
     if settings.anonymous_role is not None:

@@ -199,6 +199,45 @@ class QueryCostSettings(BaseModel):
         }
 
 
+class LiveSettings(BaseModel):
+    """Live GraphQL subscriptions over WebSocket (graphql-transport-ws on /graphql; README:
+    Live updates over WebSocket)."""
+
+    max_subscriptions: int = Field(
+        10, ge=1, le=1000, description="Active subscriptions one WebSocket connection may hold."
+    )
+    init_timeout_seconds: float = Field(
+        10.0, gt=0, description="Time a new connection has to send `connection_init`."
+    )
+    idle_timeout_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="A connection without any active subscription (and no message) for this "
+        "long is closed.",
+    )
+    max_message_bytes: int = Field(
+        65_536, ge=1024, description="Largest message a client may send (a bigger one: 1009)."
+    )
+    poll_seconds: float = Field(
+        0.2,
+        gt=0,
+        description="How often the hub reads the event log on SQLite (no LISTEN/NOTIFY); on "
+        "PostgreSQL the fallback read when no notification came.",
+    )
+    queue_size: int = Field(
+        256,
+        ge=1,
+        description="Events buffered per subscriber; a subscriber further behind "
+        "is ended with SUBSCRIBER_TOO_SLOW.",
+    )
+    listen_url: str | None = Field(
+        None,
+        description="PostgreSQL URL of the hub's LISTEN connection. Default: database_url; "
+        "set it when database_url goes through PgBouncer in transaction pooling, where "
+        "LISTEN does not work.",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PAYGATE_",
@@ -377,6 +416,7 @@ class Settings(BaseSettings):
     )
     query_cost: QueryCostSettings = Field(default_factory=QueryCostSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    live: LiveSettings = Field(default_factory=LiveSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     stripe: StripeSettings = Field(default_factory=StripeSettings)
     paypal: PayPalSettings = Field(default_factory=PayPalSettings)

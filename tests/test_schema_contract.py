@@ -95,8 +95,9 @@ def test_the_committed_sdl_builds_the_served_schema() -> None:
     built = build_schema(SDL.read_text(encoding="utf-8"))
     served = schema._schema
     roots = (built.query_type, built.mutation_type, built.subscription_type)
-    assert [r.name if r else None for r in roots] == ["Query", "Mutation", None]
-    assert served.subscription_type is None
+    assert [r.name if r else None for r in roots] == ["Query", "Mutation", "LiveUpdates"]
+    assert served.subscription_type is not None
+    assert served.subscription_type.name == "LiveUpdates"  # not the billing object's name
     assert isinstance(built.type_map["Subscription"], GraphQLObjectType)  # the billing object
     names = {name for name in served.type_map if not name.startswith("__")}
     assert {name for name in built.type_map if not name.startswith("__")} == names

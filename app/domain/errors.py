@@ -63,6 +63,9 @@ class ErrorCode(enum.Enum):
     DUPLICATE_KEY = "DUPLICATE_KEY"
     URL_NOT_HTTPS = "URL_NOT_HTTPS"
     URL_NOT_ALLOWED = "URL_NOT_ALLOWED"
+    # Live subscriptions (graphql-transport-ws)
+    TOO_MANY_SUBSCRIPTIONS = "TOO_MANY_SUBSCRIPTIONS"
+    SUBSCRIBER_TOO_SLOW = "SUBSCRIBER_TOO_SLOW"
 
 
 @dataclass(frozen=True, slots=True)

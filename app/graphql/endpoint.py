@@ -27,14 +27,17 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from time import perf_counter
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
+from starlette.requests import HTTPConnection
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry import Schema
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from app.auth import Unauthenticated, authenticate, unauthenticated_response
 from app.context import RequestContext, Runtime
@@ -53,8 +56,9 @@ from app.graphql.http import (
     well_formed,
 )
 from app.graphql.resolver_path.handler import ResolverPath, takes
+from app.graphql.resolver_path.live import LiveConnection
 from app.graphql.resolver_path.view import PaygateGraphQLRouter
-from app.observability.http import RequestObservation, write_request_line
+from app.observability.http import RequestObservation, request_id_of, write_request_line
 from app.observability.logs import request_logger
 from app.observability.metrics import Metrics, operation_label
 from app.security.principals import Principal
@@ -349,9 +353,15 @@ def mount_view(app: FastAPI, schema: Schema, runtime: Runtime, *, graphiql: bool
     endpoint passes on, and GraphiQL's page: its context authenticates the caller
     (:func:`authenticate_once`), wrong credentials answered 401."""
 
-    async def get_context(request: Request) -> AsyncIterator[RequestContext]:
-        principal = await authenticate_once(request.scope, runtime)
-        context = RequestContext(runtime, request.state.request_id, principal)
+    async def get_context(
+        connection: HTTPConnection,
+    ) -> AsyncIterator[RequestContext | LiveConnection]:
+        if connection.scope["type"] == "websocket":
+            # Authenticated by ``connection_init`` (app.graphql.resolver_path.live).
+            yield LiveConnection(runtime, connection, request_id_of(connection.scope))
+            return
+        principal = await authenticate_once(connection.scope, runtime)
+        context = RequestContext(runtime, connection.state.request_id, principal)
         try:
             yield context
         finally:
@@ -362,16 +372,20 @@ def mount_view(app: FastAPI, schema: Schema, runtime: Runtime, *, graphiql: bool
         return unauthenticated_response(error, request.state.request_id)
 
     app.add_exception_handler(Unauthenticated, refuse)
-    app.include_router(
-        PaygateGraphQLRouter(
-            schema,
-            # A dependency with yield: FastAPI closes the context after the response.
-            context_getter=get_context,  # type: ignore[arg-type]
-            graphql_ide="graphiql" if graphiql else None,
-            allow_queries_via_get=False,
-            path="/graphql",
-        ),
+    live = runtime.settings.live
+    router = PaygateGraphQLRouter(
+        schema,
+        # A dependency with yield: FastAPI closes the context after the response.
+        context_getter=get_context,  # type: ignore[arg-type]
+        graphql_ide="graphiql" if graphiql else None,
+        allow_queries_via_get=False,
+        path="/graphql",
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        connection_init_wait_timeout=timedelta(seconds=live.init_timeout_seconds),
+        max_subscriptions_per_connection=None,  # LiveTransportWSHandler's own, typed
     )
+    router.live = live
+    app.include_router(router)
 
 
 def _as_text(body: dict[str, Any], document: TrustedDocument) -> dict[str, Any]:

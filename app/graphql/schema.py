@@ -19,6 +19,7 @@ from app.graphql.resolver_path.executor import PlainFieldExecutor
 from app.graphql.resolver_path.lean_extensions import LeanSchema
 from app.observability.graphql import OperationMetrics
 from app.resolvers.guard import AccessControl, MutationGuard, QueryLimits
+from app.resolvers.live import LiveUpdates
 from app.resolvers.mutation import Mutation
 from app.resolvers.query import Query
 from app.schema.catalog import Price, Product
@@ -142,6 +143,9 @@ for _field in Mutation.__strawberry_definition__.fields:  # type: ignore[attr-de
 schema = LeanSchema(
     query=Query,
     mutation=Mutation,
+    # Live subscriptions (graphql-transport-ws): the root is not called ``Subscription``,
+    # the billing object's name (``sdl`` writes the ``schema`` block that says so).
+    subscription=LiveUpdates,
     types=[
         Customer,
         Product,

@@ -31,6 +31,17 @@ class AccessControl(SchemaExtension):
         context = execution.context
         runtime = getattr(context, "runtime", None)
         if runtime is not None and execution.query is not None:
+            # (strawberry's OperationType, not graphql-core's)
+            if execution.operation_type.value == "subscription" and not getattr(
+                context, "over_websocket", False
+            ):
+                # strawberry's view would run one over HTTP too (multipart/mixed), outside
+                # the WebSocket's limits (app.graphql.resolver_path.live)
+                raise GraphQLError(
+                    "Subscriptions are served over WebSocket (graphql-transport-ws) at "
+                    "/graphql, not over HTTP.",
+                    extensions={"code": "SUBSCRIPTION_OVER_HTTP"},
+                )
             principal = context.principal
             denied = runtime.policy.denied(
                 execution.query, execution.operation_name, principal.actor

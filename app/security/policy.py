@@ -98,6 +98,12 @@ TYPES: dict[str, dict[str, Policy]] = {
             "rotateWebhookEndpointSecret retryWebhookDelivery",
         ),
     ),
+    # Live subscriptions: as the query roots of the same objects (a customer only its own,
+    # app/resolvers/live.py), the event stream as the `events` query.
+    "LiveUpdates": fields(
+        (SELF, "paymentUpdated invoiceUpdated subscriptionUpdated"),
+        (STAFF_PII, "events"),
+    ),
     "Node": fields((PUBLIC, "id")),
     "Event": fields(
         (

@@ -10,6 +10,8 @@ from strawberry.fastapi import GraphQLRouter
 
 from app import graphiql
 from app.context import RequestContext
+from app.graphql.resolver_path.live import LiveTransportWSHandler, LiveWebSocketAdapter
+from app.settings import LiveSettings
 
 EXAMPLE_DOCUMENT = """\
 # Welcome to paygate. Run (Ctrl-Enter) to list the demo catalog.
@@ -45,7 +47,13 @@ mutation CreateCustomer {
 
 
 class PaygateGraphQLRouter(GraphQLRouter[RequestContext, None]):
-    """The view at /graphql: answers encoded with orjson, GraphiQL with paygate's page."""
+    """The view at /graphql: answers encoded with orjson, GraphiQL with paygate's page, and
+    live subscriptions over WebSocket (graphql-transport-ws only: the older graphql-ws
+    protocol is not offered) with paygate's handler (``app.graphql.resolver_path.live``)."""
+
+    graphql_transport_ws_handler_class = LiveTransportWSHandler
+    websocket_adapter_class = LiveWebSocketAdapter
+    live = LiveSettings()
 
     def encode_json(self, data: object) -> bytes:
         """Responses with orjson (the same compact JSON as ``json.dumps``, in UTF-8 rather

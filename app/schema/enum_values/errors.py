@@ -152,4 +152,12 @@ USER_ERROR_CODE: dict[ErrorCode, str] = {
         "reserved address, or cannot be resolved: refused in production unless its host is "
         "in `PAYGATE_WEBHOOKS__ALLOWED_HOSTS`."
     ),
+    ErrorCode.TOO_MANY_SUBSCRIPTIONS: (
+        "A live subscription over the connection's limit of active subscriptions "
+        "(`PAYGATE_LIVE__MAX_SUBSCRIPTIONS`): complete one first, or open another connection."
+    ),
+    ErrorCode.SUBSCRIBER_TOO_SLOW: (
+        "A live `events` subscription fell further behind than its buffer holds and was "
+        "ended: read on with the `events(after:)` query from the last `sequence` received."
+    ),
 }
