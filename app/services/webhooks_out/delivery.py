@@ -166,23 +166,31 @@ async def send(
     client: httpx.AsyncClient, attempt: Attempt, *, config: DeliveryConfig, wall: Clock
 ) -> Outcome:
     host = urls.shape(Problems(), attempt.url, production=config.production, field=())
-    reason = (
-        await urls.refusal(host, production=config.production, allowed_hosts=config.allowed_hosts)
+    reason, address = (
+        await urls.checked_address(
+            host, production=config.production, allowed_hosts=config.allowed_hosts
+        )
         if host
-        else "the URL is no longer accepted"
+        else ("the URL is no longer accepted", None)
     )
     if reason is not None:
         return Outcome(None, 0, _error(f"refused: {reason}"))
     if not attempt.secrets:
         return Outcome(None, 0, "no signing secret")
+    url, sent_headers = attempt.url, headers(attempt, wall.now())
+    extensions: dict[str, str] = {}
+    if address is not None:  # connect to the address checked, not to a fresh resolution
+        url, host_header, extensions = urls.pinned(attempt.url, address)
+        sent_headers |= host_header
     started = time.monotonic()
     try:
         response = await client.post(
-            attempt.url,
+            url,
             content=attempt.payload,
-            headers=headers(attempt, wall.now()),
+            headers=sent_headers,
             timeout=config.timeout,
             follow_redirects=False,
+            extensions=extensions,
         )
     except httpx.TimeoutException:
         return Outcome(None, _ms(started), f"timed out after {config.timeout:g} s")

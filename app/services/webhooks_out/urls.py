@@ -8,9 +8,11 @@ Webhooks asks senders to guard against SSRF this way ("Security considerations",
 https://www.standardwebhooks.com/). Development accepts http and local receivers, so a
 receiver on the developer's machine works.
 
-Not covered: a name that resolves to a global address here and to a private one when the
-HTTP client resolves it again a moment later (DNS rebinding); pinning the connection to the
-checked address would close that gap.
+Against DNS rebinding (a name that resolves to a global address for the check and to a
+private one a moment later, when the HTTP client resolves it again), a delivery in
+production connects to the address it checked: :func:`pinned` puts that address in the URL
+and sends the name in the ``Host`` header and as TLS's server name (SNI), which the
+certificate is verified against.
 """
 
 from __future__ import annotations
@@ -58,19 +60,44 @@ async def _addresses(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Ad
     return [ipaddress.ip_address(info[4][0]) for info in infos]
 
 
-async def refusal(host: str, *, production: bool, allowed_hosts: frozenset[str]) -> str | None:
-    """Why ``host`` may not be sent to (``None``: it may)."""
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+async def checked_address(
+    host: str, *, production: bool, allowed_hosts: frozenset[str]
+) -> tuple[str | None, Address | None]:
+    """Why ``host`` may not be sent to (``None``: it may), and the address checked (``None``
+    where nothing is checked: development, an allow-listed host)."""
     if not production or host in allowed_hosts:
-        return None
+        return None, None
     try:
         addresses = await _addresses(host)
     except OSError:
-        return f"{host} does not resolve"
+        return f"{host} does not resolve", None
     for address in addresses:
         mapped = getattr(address, "ipv4_mapped", None)
         if not (mapped or address).is_global:
-            return f"{host} resolves to a non-public address"
-    return None if addresses else f"{host} does not resolve"
+            return f"{host} resolves to a non-public address", None
+    if not addresses:
+        return f"{host} does not resolve", None
+    return None, addresses[0]
+
+
+async def refusal(host: str, *, production: bool, allowed_hosts: frozenset[str]) -> str | None:
+    """Why ``host`` may not be sent to (``None``: it may)."""
+    reason, _ = await checked_address(host, production=production, allowed_hosts=allowed_hosts)
+    return reason
+
+
+def pinned(url: str, address: Address) -> tuple[str, dict[str, str], dict[str, str]]:
+    """``url`` with its host replaced by ``address``; the ``Host`` header and the request
+    extensions (TLS server name) that keep the name for the receiver and its certificate."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    literal = f"[{address}]" if address.version == 6 else str(address)
+    netloc = literal if parts.port is None else f"{literal}:{parts.port}"
+    header = host if parts.port is None else f"{host}:{parts.port}"
+    return parts._replace(netloc=netloc).geturl(), {"host": header}, {"sni_hostname": host}
 
 
 async def check(
