@@ -7,7 +7,7 @@ Every job calls the same services as GraphQL and the CLI, with a session of its 
 | bill_due_subscriptions      | billing     | every minute   | renewals, dunning on wall clock    |
 | reconcile_payments          | payments    | every minute   | unknown PSP outcomes, webhooks     |
 | purge_idempotency_keys      | maintenance | hourly, at :17 | keys past their retention          |
-| purge_events                | maintenance | hourly, at :23 | events past their retention        |
+| purge_events                | maintenance | hourly, at :17 | events past their retention        |
 | delete_erased_psp_customers | maintenance | every minute   | erased customers still at a PSP    |
 | release_stalled_jobs        | maintenance | every minute   | frees the locks of dead workers    |
 | check_experiment_guardrails | maintenance | every 5 min    | pauses experiments over guardrails |
@@ -232,7 +232,7 @@ SCHEDULE: dict[str, _Schedule] = {
     "bill_due_subscriptions": _Schedule(BILLING, "* * * * *"),
     "reconcile_payments": _Schedule(PAYMENTS, "* * * * *"),
     "purge_idempotency_keys": _Schedule(MAINTENANCE, "17 * * * *"),
-    "purge_events": _Schedule(MAINTENANCE, "23 * * * *"),
+    "purge_events": _Schedule(MAINTENANCE, "17 * * * *"),
     "delete_erased_psp_customers": _Schedule(MAINTENANCE, "* * * * *"),
     "release_stalled_jobs": _Schedule(MAINTENANCE, "* * * * *"),
     "check_experiment_guardrails": _Schedule(MAINTENANCE, "*/5 * * * *"),

@@ -14,6 +14,7 @@ from app.psp.base import DisputeInfo, PaymentResult
 from app.psp.codec import encode
 from app.psp.sandbox import SandboxGateway
 from tests.conftest import Api
+from tests.events.helpers import all_events
 from tests.factories import customer_with, get_payment, pay
 
 
@@ -155,3 +156,10 @@ async def test_disputed_payment_and_a_lost_dispute(api: Api) -> None:
     assert [(d["status"], d["outcome"]) for d in payment["disputes"]] == [("LOST", "lost")]
     reversal = [e for e in payment["events"] if e["type"] == "dispute.funds_reversed"]
     assert [e["amount"] for e in reversal] == [{"amount": "30.00"}]
+    # the event log: created, then closed, with the dispute as the API shows it
+    disputes = await all_events(api, objectId=existing["id"])
+    assert [(e["name"], e["data"]["status"]) for e in disputes] == [
+        ("dispute.created", "NEEDS_RESPONSE"),
+        ("dispute.closed", "LOST"),
+    ]
+    assert disputes[-1]["previousAttributes"]["status"] == "NEEDS_RESPONSE"

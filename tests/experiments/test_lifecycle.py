@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import Api
+from tests.events.helpers import all_events
 from tests.experiments.helpers import (
     EXPERIMENT_FIELDS,
     act,
@@ -151,6 +152,22 @@ async def test_only_the_arrows_of_the_lifecycle_are_allowed(api: Api) -> None:
     assert _codes(await act(api, "startExperiment", draft)) == {"input.id": "INVALID_STATE"}
     assert _codes(await act(api, "archiveExperiment", draft)) == {"input.id": "INVALID_STATE"}
     assert _codes(await act(api, "startExperiment", product)) == {"input.id": "WRONG_ID_TYPE"}
+    # the refused moves stated nothing; each move made, its event
+    assert [e["name"] for e in await all_events(api, objectId=draft)] == [
+        "experiment.started",
+        "experiment.paused",
+    ]
+
+
+async def test_a_concluded_experiment_states_it(api: Api) -> None:
+    product, prices = await product_with_prices(api, "29.00", "24.00")
+    started = await price_test(api, product, prices, key="concluded")
+    experiment = started["experiment"]["id"]
+    concluded = await act(api, "concludeExperiment", experiment)
+    assert concluded["experiment"]["status"] == "CONCLUDED", concluded
+    [event] = await all_events(api, objectId=experiment, types=["EXPERIMENT_CONCLUDED"])
+    assert event["data"]["status"] == "CONCLUDED"
+    assert event["previousAttributes"]["status"] == "RUNNING"
 
 
 async def test_experiments_of_a_layer_never_share_units(api: Api) -> None:

@@ -28,9 +28,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm.base import NO_VALUE
 
 from app.domain.event_types import API_VERSION
 from app.domain.event_types import EventType as T
@@ -44,6 +46,24 @@ from app.services.outbox.snapshots import SNAPSHOTS, Snapshot
 OUTBOX_LOCK = 0x6F_75_74_62_6F_78  # pg_advisory_xact_lock key ("outbox")
 CHANNEL = "paygate_events"
 _BUFFER = "paygate.outbox"
+# PostgreSQL: the lock, the notification and the rows in one statement (one round trip
+# at COMMIT). The CTEs are materialised in order: the lock is held before any row takes
+# its ``seq`` (the bigserial's nextval, evaluated per inserted row, in ``ord`` order).
+_INSERT_LOCKED = sa.text(
+    """
+    WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock(:lock)),
+         woken AS MATERIALIZED (SELECT pg_notify(:channel, '') FROM locked)
+    INSERT INTO events
+        (id, type, api_version, object_type, object_id, customer_id, data, previous,
+         created_at)
+    SELECT r.id, r.type, r.api_version, r.object_type, r.object_id, r.customer_id, r.data,
+           r.previous, r.created_at
+    FROM woken, jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
+        ord int, id uuid, type text, api_version text, object_type text, object_id uuid,
+        customer_id uuid, data jsonb, previous jsonb, created_at timestamptz)
+    ORDER BY r.ord
+    """
+)
 _CREATIONS = frozenset(
     {T.CUSTOMER_CREATED, T.SUBSCRIPTION_CREATED, T.DISPUTE_CREATED, T.PAYMENT_METHOD_ATTACHED}
 )
@@ -64,21 +84,39 @@ class Pending:
 
 
 class _Before:
-    """A row's attributes as they were before the flush (its history's deleted values)."""
+    """A row's attributes as they were before the flush (what the flush changed)."""
 
-    __slots__ = ("_row", "_state")
+    __slots__ = ("_old", "_row")
 
-    def __init__(self, row: Any) -> None:
+    def __init__(self, row: Any, old: dict[str, Any]) -> None:
         self._row = row
-        self._state = sa.inspect(row)
+        self._old = old
 
     def __getattr__(self, name: str) -> Any:
-        attr = self._state.attrs.get(name)
-        if attr is not None:
-            deleted = attr.history.deleted
-            if deleted:
-                return deleted[0]
-        return getattr(self._row, name)
+        old = self._old
+        return old[name] if name in old else getattr(self._row, name)
+
+
+def _changes(row: Any) -> tuple[frozenset[str], dict[str, Any], bool]:
+    """What a flush changed of ``row``: the attributes, their previous values, and whether
+    one was set with its previous value unknown (set while expired). Read from the state's
+    committed values, which hold only the attributes set since the last flush (cheaper
+    than every attribute's history)."""
+    state = sa.inspect(row)
+    columns = state.mapper.column_attrs
+    current = state.dict
+    old: dict[str, Any] = {}
+    blind = False
+    for key, value in state.committed_state.items():
+        if key not in columns:
+            continue
+        if value is NO_VALUE:
+            blind = True
+            old[key] = NO_VALUE
+        elif value != current.get(key, NO_VALUE):
+            old[key] = value
+    changed = frozenset(old)
+    return changed, {k: v for k, v in old.items() if v is not NO_VALUE}, blind
 
 
 def install() -> None:
@@ -128,19 +166,14 @@ def _after_flush(session: Session, _context: Any) -> None:
     tag = _current(session)
     pending = _buffer(session)
     for row, new in found:
-        blind = False
-        if new:
-            changed: frozenset[str] = frozenset()
-        else:
-            state = sa.inspect(row)
-            moved = [a for a in state.attrs if a.history.has_changes()]
-            if not moved:
+        before = None
+        changed: frozenset[str] = frozenset()
+        blind = False  # a value set on an expired attribute: count it as visible
+        if not new:
+            changed, old, blind = _changes(row)
+            if not changed:
                 continue
-            changed = frozenset(a.key for a in moved)
-            # A value set on an expired attribute has no known previous value: count it
-            # as a change a reader can see.
-            blind = any(not a.history.deleted for a in moved)
-        before = None if new else _Before(row)
+            before = _Before(row, old)
         snapshot = SNAPSHOTS[type(row)][1]
         data: Snapshot | None = None
         previous: Snapshot | None = None
@@ -238,12 +271,12 @@ def _before_commit(session: Session) -> None:
                 row["data"] = scrub_json(row["data"], needles, personal_keys=True)
                 row["previous"] = scrub_json(row["previous"], needles, personal_keys=True)
     connection = session.connection()
-    postgres = connection.dialect.name == "postgresql"
-    if postgres:
-        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(OUTBOX_LOCK)))
-    connection.execute(sa.insert(Event), rows)
-    if postgres:
-        connection.execute(sa.select(sa.func.pg_notify(CHANNEL, "")))
+    if connection.dialect.name == "postgresql":
+        ordered = [{**row, "ord": order} for order, row in enumerate(rows)]
+        batch = orjson.dumps(ordered, default=str).decode()  # asyncpg's UUIDs: str
+        connection.execute(_INSERT_LOCKED, {"lock": OUTBOX_LOCK, "channel": CHANNEL, "rows": batch})
+    else:
+        connection.execute(sa.insert(Event), rows)
 
 
 _LISTENERS: tuple[tuple[str, Any], ...] = (
