@@ -61,6 +61,8 @@ SIMULATION_SUBSCRIPTIONS = _size("PAYGATE_SIMULATION_SUBSCRIPTIONS", 400, 2000)
 FUZZ_EXAMPLES = _size("PAYGATE_FUZZ_EXAMPLES", 200, 500)
 # Webhook events, each delivered three times shuffled (tests/engines/test_webhook_storm.py).
 WEBHOOK_STORM_EVENTS = _size("PAYGATE_WEBHOOK_STORM_EVENTS", 500, 1000)
+# Times `paygate worker` is SIGKILLed mid-delivery (tests/webhooks_out/test_worker_killed.py).
+WORKER_KILLS = _size("PAYGATE_WORKER_KILLS", 2, 5)
 
 
 def _dsn(url: str, database: str) -> str:

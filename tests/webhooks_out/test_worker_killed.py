@@ -1,6 +1,7 @@
 """At least once, through crashes: `paygate worker` processes SIGKILLed again and again
-while they deliver to a slow merchant, then one left running: every event arrives, signed,
-and a receiver that deduplicates by `webhook-id` sees each exactly once."""
+(``WORKER_KILLS``: 2, 5 in `make test-long`) while they deliver to a slow merchant, then one
+left running: every event arrives, signed, and a receiver that deduplicates by `webhook-id`
+sees each exactly once."""
 
 from __future__ import annotations
 
@@ -14,13 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Api
+from tests.conftest import WORKER_KILLS, Api
 from tests.events.helpers import all_events
 from tests.factories import customer_with, pay
 from tests.webhooks_out.receiver import Received, receiver
 
 ROOT = Path(__file__).resolve().parents[2]
-KILLS = 5
 PAYMENTS = 12
 
 CREATE = """mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) {
@@ -82,7 +82,7 @@ async def test_workers_killed_during_delivery_lose_nothing(api: Api, database_ur
         }
         assert len(expected) == 2 * PAYMENTS
 
-        for kill in range(KILLS):
+        for kill in range(WORKER_KILLS):
             process = await _worker(database_url)
             seen = len(hooks.received)
             try:
