@@ -43,6 +43,7 @@ class Receiver:
     # How to answer the n-th request (0-based): a status code, or "hang" (sleep past it).
     answer: Callable[[int, Received], int | str] = lambda _n, _r: 200
     received: list[Received] = field(default_factory=list)
+    cut_short: int = 0  # requests whose body never arrived whole
     release: threading.Event = field(default_factory=threading.Event)
 
     def ids(self) -> list[str]:
@@ -57,7 +58,11 @@ def receiver(path: str = "/hooks") -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length", "0"))
-            got = Received({k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length))
+            body = self.rfile.read(length)
+            if len(body) < length:  # the sender died mid-request (a killed worker)
+                state.cut_short += 1
+                return
+            got = Received({k.lower(): v for k, v in self.headers.items()}, body)
             with lock:
                 n = len(state.received)
                 state.received.append(got)
