@@ -3,8 +3,9 @@
 SHELL := /bin/bash
 PYTHON ?= python3.11
 UV := .tools/bin/uv
-# two processes, work stealing, the tests marked slow first (tests/conftest.py)
-PYTEST := $(UV) run --frozen pytest -n 2 --dist worksteal --durations=15
+# three processes (the tests wait on PostgreSQL, brokers and child processes a third of
+# their time), work stealing, the tests marked slow first (tests/conftest.py)
+PYTEST := $(UV) run --frozen pytest -n 3 --dist worksteal --durations=15
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 

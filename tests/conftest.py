@@ -56,9 +56,9 @@ def _size(name: str, test: int, long: int) -> int:
 
 
 # A year of billing with three engine processes (tests/engines/test_billing_simulation.py).
-SIMULATION_SUBSCRIPTIONS = _size("PAYGATE_SIMULATION_SUBSCRIPTIONS", 400, 2000)
+SIMULATION_SUBSCRIPTIONS = _size("PAYGATE_SIMULATION_SUBSCRIPTIONS", 250, 2000)
 # Derandomized documents per Query and Mutation field (tests/security/test_fuzz.py).
-FUZZ_EXAMPLES = _size("PAYGATE_FUZZ_EXAMPLES", 200, 500)
+FUZZ_EXAMPLES = _size("PAYGATE_FUZZ_EXAMPLES", 60, 500)
 # Webhook events, each delivered three times shuffled (tests/engines/test_webhook_storm.py).
 WEBHOOK_STORM_EVENTS = _size("PAYGATE_WEBHOOK_STORM_EVENTS", 500, 1000)
 # Times `paygate worker` is SIGKILLed mid-delivery (tests/webhooks_out/test_worker_killed.py).
