@@ -97,6 +97,25 @@ async def test_pause_stops_billing_and_resume_restarts_it(api: Api) -> None:
     assert [e["code"] for e in again["resumeSubscription"]["userErrors"]] == ["INVALID_STATE"]
 
 
+async def test_a_resume_at_the_instant_the_period_began_bills_nothing_again(api: Api) -> None:
+    """Paused and resumed with the test clock not moved: the period's invoice stands (this
+    failed on the period's unique invoice before)."""
+    _, customer = await clock_and_customer(api, "tok_visa")
+    price = await featured_price(api, ["pro"], "15.00")
+    sub = (await subscribe(api, customer, price))["subscription"]
+    action = (
+        "mutation($s: ID!, $k: String!) {{ {name}(input: {{subscriptionId: $s, "
+        "idempotencyKey: $k}}) {{ subscription {{ status currentPeriodStart }} "
+        "userErrors {{ code }} }} }}"
+    )
+    for name in ("pauseSubscription", "resumeSubscription"):
+        done = await api.data(action.format(name=name), {"s": sub["id"], "k": str(uuid.uuid4())})
+        assert done[name]["userErrors"] == [], done
+    resumed = done["resumeSubscription"]["subscription"]
+    assert resumed == {"status": "ACTIVE", "currentPeriodStart": "2026-01-01T00:00:00+00:00"}
+    assert [i["status"] for i in (await subscription(api, sub["id"]))["invoices"]] == ["PAID"]
+
+
 async def test_incomplete_expires_after_23_hours(api: Api) -> None:
     clock, customer = await clock_and_customer(api, "tok_threeDSecureRequired")
     price = await featured_price(api, ["pro"])

@@ -294,6 +294,12 @@ async def resume_subscription(
         message = "Only paused subscriptions, or those canceling at period end, resume."
         raise UserInputError(error.problem(message)) from None
     start = now.now()
+    if start == subscription.current_period_start:
+        # Resumed the very instant its current period began (a test clock not moved since
+        # the pause): that period is invoiced already, and stands.
+        subscription.updated_at = start
+        await session.commit()
+        return subscription
     subscription.billing_cycle_anchor = start
     subscription.current_period_start = start
     subscription.current_period_end = period_boundary(
