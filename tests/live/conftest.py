@@ -84,6 +84,7 @@ class LiveClient:
 
     socket: ClientConnection
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    held: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     async def send(self, message: dict[str, Any]) -> None:
         await self.socket.send(json.dumps(message))
@@ -104,11 +105,17 @@ class LiveClient:
         return operation
 
     async def next_of(self, operation: str) -> dict[str, Any]:
-        """The next message about ``operation`` (``next``, ``error`` or ``complete``)."""
+        """The next message about ``operation`` (``next``, ``error`` or ``complete``). The
+        operations of a connection run concurrently: another's messages that arrive first
+        are kept for it, not dropped."""
+        kept = self.held.setdefault(operation, [])
+        if kept:
+            return kept.pop(0)
         while True:
             message = await self.receive()
             if message.get("id") == operation:
                 return message
+            self.held.setdefault(str(message.get("id")), []).append(message)
 
     async def closed(self) -> tuple[int, str]:
         """Wait for the server to close: its code and reason."""
