@@ -35,13 +35,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
-from sqlalchemy.engine import make_url
+from fresh_database import fresh_database
 from standardwebhooks import Webhook
 
 from app.main import create_app
-from app.migrations import upgrade_to_head
 from app.settings import Settings
 from app.worker import apply_queue_schema
 
@@ -97,19 +95,6 @@ class Receiver:
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-async def _fresh_database(url: str) -> None:
-    parsed = make_url(url)
-    admin = await asyncpg.connect(
-        host=parsed.host, port=parsed.port or 5432, user=parsed.username, database="postgres"
-    )
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{parsed.database}"')
-    finally:
-        await admin.close()
-    await asyncio.to_thread(upgrade_to_head, url)
 
 
 async def _gql(http: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> Any:
@@ -194,7 +179,7 @@ def _check(name: str, ok: bool, figure: str, failures: list[str]) -> None:
 
 
 async def main(args: argparse.Namespace) -> int:
-    await _fresh_database(args.database_url)
+    await fresh_database(args.database_url)
     settings = Settings(database_url=args.database_url, migrate_on_start=False,
                         seed_demo=False, request_log=False, log_level="WARNING",
                         rate_limit_mutations="100000000/minute",

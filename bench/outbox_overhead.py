@@ -19,12 +19,10 @@ import statistics
 import time
 import uuid
 
-import asyncpg
 import httpx
-from sqlalchemy.engine import make_url
+from fresh_database import fresh_database
 
 from app.main import create_app
-from app.migrations import upgrade_to_head
 from app.services.outbox import recorder
 from app.settings import Settings
 
@@ -33,19 +31,6 @@ PAY = """mutation($i: CreatePaymentInput!) { createPayment(input: $i) {
 CUSTOMER = """mutation { createCustomer(input: {name: "Bench"}) { customer { id } } }"""
 ATTACH = """mutation($c: ID!) { attachPaymentMethod(input: {customerId: $c, token: "tok_visa",
   setAsDefault: true}) { userErrors { code } } }"""
-
-
-async def _fresh_database(url: str) -> None:
-    parsed = make_url(url)
-    admin = await asyncpg.connect(
-        host=parsed.host, port=parsed.port or 5432, user=parsed.username, database="postgres"
-    )
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{parsed.database}"')
-    finally:
-        await admin.close()
-    await asyncio.to_thread(upgrade_to_head, url)
 
 
 async def _pay(http: httpx.AsyncClient, customer: str) -> float:
@@ -82,7 +67,7 @@ def _side(on: bool) -> None:
 
 
 async def main(args: argparse.Namespace) -> None:
-    await _fresh_database(args.database_url)
+    await fresh_database(args.database_url)
     settings = Settings(
         database_url=args.database_url,
         migrate_on_start=False,

@@ -7,6 +7,7 @@ import strawberry
 from app.domain.event_types import EventType
 from app.resolvers.common import Info, any_key, key_of
 from app.schema.events import Event, EventConnection
+from app.schema.pagination import After, First
 from app.services.outbox import log
 from app.services.pagination import page_size
 
@@ -23,12 +24,8 @@ class EventQueries:
     async def events(
         self,
         info: Info,
-        first: Annotated[
-            int | None, strawberry.argument(description="Page size, 0 to 100 (default 20).")
-        ] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="Cursor after which the page starts.")
-        ] = None,
+        first: First = None,
+        after: After = None,
         types: Annotated[
             list[EventType] | None,
             strawberry.argument(description="Only events of these types (all without)."),

@@ -16,15 +16,10 @@ from app.schema.checkout_offers import CheckoutOffer
 from app.schema.errors import PublicError
 from app.schema.experiment_inputs import ExperimentFilter
 from app.schema.experiments import Experiment
-from app.schema.pagination import Connection
+from app.schema.pagination import After, Connection, First
 from app.schema.scalars import CurrencyCode
 from app.services.experiments import offers
 from app.services.pagination import count, fetch_page
-
-First = Annotated[int | None, strawberry.argument(description="Page size, 0 to 100 (default 20).")]
-After = Annotated[
-    str | None, strawberry.argument(description="Cursor of the edge after which the page starts.")
-]
 
 
 def _offer_customer(info: Info, customer_id: strawberry.ID | None) -> uuid.UUID | None:

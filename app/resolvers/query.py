@@ -34,7 +34,7 @@ from app.schema.invoice_inputs import InvoiceFilter
 from app.schema.invoices import Invoice, InvoiceConnection, InvoicePreview
 from app.schema.money import Currency
 from app.schema.node import Node
-from app.schema.pagination import Connection
+from app.schema.pagination import After, Connection, First
 from app.schema.payment import Dispute, Payment, Refund
 from app.schema.scalars import CurrencyCode
 from app.schema.security import (
@@ -51,10 +51,6 @@ from app.services.billing import changes
 E = TypeVar("E", bound=Base)
 N = TypeVar("N")
 
-First = Annotated[int | None, strawberry.argument(description="Page size, 0 to 100 (default 20).")]
-After = Annotated[
-    str | None, strawberry.argument(description="Cursor of the edge after which the page starts.")
-]
 GlobalId = Annotated[strawberry.ID, strawberry.argument(description="A global ID.")]
 
 

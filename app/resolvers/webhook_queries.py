@@ -1,11 +1,12 @@
 """The Query field of webhooks to merchants: `webhookEndpoints` (admins and support)."""
 
-from typing import Annotated, Any, cast
+from typing import Any, cast
 
 import strawberry
 
 from app.models import WebhookEndpoint as EndpointRow
 from app.resolvers.common import Info
+from app.schema.pagination import After, First
 from app.schema.webhooks_out import WebhookEndpoint, WebhookEndpointConnection
 from app.services import pagination
 from app.services.webhooks_out import endpoints
@@ -17,12 +18,8 @@ class WebhookQueries:
     async def webhook_endpoints(
         self,
         info: Info,
-        first: Annotated[
-            int | None, strawberry.argument(description="Page size, 0 to 100 (default 20).")
-        ] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="Cursor after which the page starts.")
-        ] = None,
+        first: First = None,
+        after: After = None,
     ) -> WebhookEndpointConnection:
         statement = endpoints.endpoints_query()
         async with info.context.db() as session:

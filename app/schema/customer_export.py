@@ -12,13 +12,15 @@ field may be added within v1; renaming or removing one makes v2.
 
 from __future__ import annotations
 
-import enum
 import uuid
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from app.domain.money import Money
+from app.domain.api_values import gid as _gid
+from app.domain.api_values import moment as _time
+from app.domain.api_values import money as _money
+from app.domain.api_values import name as _enum
 from app.models import (
     Coupon,
     Dispute,
@@ -30,36 +32,10 @@ from app.models import (
     Refund,
     Subscription,
 )
-from app.schema.node import encode_gid
 from app.services.customer_export import CustomerRecords
 
 FORMAT = "paygate-customer-export/v1"
 Json = dict[str, Any]
-
-
-def _time(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat()
-
-
-def _money(minor: int | None, currency: str | None) -> Json | None:
-    if minor is None or currency is None:
-        return None
-    money = Money(minor, currency)
-    return {
-        "amount": money.decimal_string(),
-        "amountMinor": str(minor),
-        "currency": currency,
-    }
-
-
-def _gid(type_name: str, key: uuid.UUID | None) -> str | None:
-    return None if key is None else str(encode_gid(type_name, key))
-
-
-def _enum(value: enum.Enum | None) -> str | None:
-    return None if value is None else value.name
 
 
 def _percent(basis_points: int | None) -> str | None:

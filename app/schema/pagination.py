@@ -2,13 +2,19 @@
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
 
 from app.services.pagination import encode_cursor
 
 NodeT = TypeVar("NodeT")
+
+# The arguments of every connection field.
+First = Annotated[int | None, strawberry.argument(description="Page size, 0 to 100 (default 20).")]
+After = Annotated[
+    str | None, strawberry.argument(description="Cursor of the edge after which the page starts.")
+]
 
 
 @strawberry.type(description="Where a page stands in its connection.")

@@ -5,13 +5,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, cast
 
-import sqlalchemy as sa
 import strawberry
 
 from app.context import RequestContext
 from app.domain.event_types import EventType
 from app.domain.webhooks_out import DeliveryStatus, DisabledReason
-from app.models import Event as EventRow
 from app.models import WebhookDelivery as DeliveryRow
 from app.models import WebhookEndpoint as EndpointRow
 from app.schema.enums import described_enum
@@ -19,8 +17,9 @@ from app.schema.errors import UserError
 from app.schema.events import Event
 from app.schema.idempotency import optional_key, secret_field
 from app.schema.node import Node, encode_gid
-from app.schema.pagination import Connection
+from app.schema.pagination import After, Connection, First
 from app.services import pagination
+from app.services.outbox import log
 from app.services.webhooks_out import endpoints
 
 described_enum(
@@ -108,12 +107,8 @@ class WebhookEndpoint(Node):
     async def deliveries(
         self,
         info: strawberry.Info[RequestContext, None],
-        first: Annotated[
-            int | None, strawberry.argument(description="Page size, 0 to 100 (default 20).")
-        ] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="Cursor after which the page starts.")
-        ] = None,
+        first: First = None,
+        after: After = None,
         status: Annotated[
             DeliveryStatus | None, strawberry.argument(description="Only these.")
         ] = None,
@@ -123,11 +118,8 @@ class WebhookEndpoint(Node):
             page = await pagination.fetch_page(
                 session, statement, cast(Any, DeliveryRow.id), first=first, after=after
             )
-            seqs = [row.event_seq for row in page.items]
-            events = {
-                row.seq: Event.from_model(row)
-                for row in await session.scalars(sa.select(EventRow).where(EventRow.seq.in_(seqs)))
-            }
+            found = await log.by_seq(session, [row.event_seq for row in page.items])
+            events = {seq: Event.from_model(row) for seq, row in found.items()}
 
         async def count() -> int:
             async with info.context.db() as session:

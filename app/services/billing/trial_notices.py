@@ -15,6 +15,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.api_values import moment
 from app.domain.billing import SubscriptionStatus
 from app.domain.clock import FrozenClock
 from app.domain.event_types import TRIAL_WILL_END_NOTICE_DAYS
@@ -32,7 +33,7 @@ async def give_due(
     returns how many."""
     at = now.now()
     statement = (
-        sa.select(Subscription.id)
+        sa.select(Subscription.id, Subscription.trial_end)
         .join(Customer, Customer.id == Subscription.customer_id)
         .where(
             Subscription.status == SubscriptionStatus.TRIALING,
@@ -43,11 +44,32 @@ async def give_due(
             else Customer.test_clock_id == test_clock_id,
         )
     )
+    trials = (await session.execute(statement)).all()
+    # The notices given already, in one read: the engine passes every minute, and only a
+    # trial without its notice takes the row lock.
+    noticed = await _noticed(session, [subscription_id for subscription_id, _ in trials])
     given = 0
-    for subscription_id in (await session.scalars(statement)).all():
-        given += await _give(session, subscription_id)
+    for subscription_id, trial_end in trials:
+        if (subscription_id, moment(trial_end)) not in noticed:
+            given += await _give(session, subscription_id)
     await session.commit()
     return given
+
+
+def _notices(*where: sa.ColumnElement[bool]) -> sa.Select[uuid.UUID, str]:
+    return sa.select(Event.object_id, Event.data["trialEnd"].as_string()).where(
+        Event.type == T.SUBSCRIPTION_TRIAL_WILL_END.value, *where
+    )
+
+
+async def _noticed(
+    session: AsyncSession, subscription_ids: list[uuid.UUID]
+) -> set[tuple[uuid.UUID, str | None]]:
+    """(subscription, trial end) of the notices given to these subscriptions."""
+    if not subscription_ids:
+        return set()
+    found = await session.execute(_notices(Event.object_id.in_(subscription_ids)))
+    return {(object_id, trial_end) for object_id, trial_end in found}
 
 
 async def _give(session: AsyncSession, subscription_id: uuid.UUID) -> int:
@@ -57,16 +79,14 @@ async def _give(session: AsyncSession, subscription_id: uuid.UUID) -> int:
     if subscription is None or subscription.status is not SubscriptionStatus.TRIALING:
         return 0
     assert subscription.trial_end is not None
+    # Again under the row lock: another engine may have given it meanwhile.
     given = await session.scalar(
-        sa.select(sa.func.count())
-        .select_from(Event)
-        .where(
+        _notices(
             Event.object_id == subscription_id,
-            Event.type == T.SUBSCRIPTION_TRIAL_WILL_END.value,
-            Event.data["trialEnd"].as_string() == subscription.trial_end.isoformat(),
-        )
+            Event.data["trialEnd"].as_string() == moment(subscription.trial_end),
+        ).limit(1)
     )
-    if given:
+    if given is not None:
         await session.commit()
         return 0
     recorder.record(session.sync_session, T.SUBSCRIPTION_TRIAL_WILL_END, subscription)

@@ -51,6 +51,14 @@ async def last_seq(session: AsyncSession) -> int:
     return int(await session.scalar(sa.select(sa.func.coalesce(sa.func.max(Event.seq), 0))) or 0)
 
 
+async def by_seq(session: AsyncSession, seqs: Collection[int]) -> dict[int, Event]:
+    """The events of these positions (one read; purged ones are missing)."""
+    if not seqs:
+        return {}
+    found = await session.scalars(sa.select(Event).where(Event.seq.in_(sorted(seqs))))
+    return {event.seq: event for event in found}
+
+
 async def get(session: AsyncSession, event_id: uuid.UUID) -> Event | None:
     return await session.scalar(sa.select(Event).where(Event.id == event_id))
 

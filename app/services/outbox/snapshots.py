@@ -8,15 +8,15 @@ only), list fields (an event is one object) and what needs a query to compute.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
+from app.domain.api_values import moment as _when
+from app.domain.api_values import money as _money
+from app.domain.api_values import name as _name
 from app.domain.declines import ADVICE, DeclineCode, RetryAdvice
 from app.domain.event_types import EventType
 from app.domain.ids import global_id
-from app.domain.money import Money
 from app.domain.payments import DisputeStatus, PaymentStatus
 from app.models import (
     Customer,
@@ -33,23 +33,8 @@ from app.models import (
 Snapshot = dict[str, Any]
 
 
-def _money(minor: int, currency: str) -> Snapshot:
-    return {
-        "amount": Money(minor, currency).decimal_string(),
-        "amountMinor": str(minor),
-        "currency": currency,
-    }
-
-
-def _when(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _name(value: enum.Enum | None) -> str | None:
-    return None if value is None else value.name
-
-
 def _ref(type_name: str, key: Any) -> Snapshot | None:
+    """A related object, as a query of its ``id`` shows it."""
     return None if key is None else {"id": global_id(type_name, key)}
 
 
