@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from app.db import is_sqlite, make_engine
+from app.migrations import include_name
 from app.models import Base
 from app.settings import Settings
 
@@ -27,6 +28,7 @@ def _configure(connection: Connection) -> None:
         render_as_batch=is_sqlite(_url()),
         compare_type=True,
         compare_server_default=True,
+        include_name=include_name,
     )
 
 

@@ -31,3 +31,10 @@ def head_revisions(url: str) -> set[str]:
 
 def current_revisions(connection: Connection) -> set[str]:
     return set(MigrationContext.configure(connection).get_current_heads())
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """What autogenerate compares: the models' tables, not the monthly partitions of
+    ``usage_events`` (``usage_events_2026_12``, ``usage_events_default``), which the worker
+    creates and detaches at run time."""
+    return not (type_ == "table" and name is not None and name.startswith("usage_events_"))

@@ -6,6 +6,7 @@ sandbox PSP, migrates itself on start and seeds a small demo catalog.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
@@ -326,11 +327,30 @@ class Settings(BaseSettings):
     dunning_final_status: Literal["unpaid", "canceled"] = Field(
         "unpaid", description="What a subscription becomes when every retry failed."
     )
+    usage_grace_seconds: int = Field(
+        3600,
+        ge=0,
+        le=86400,
+        description="How long an invoice that bills usage stays a draft after its period "
+        "ends, for late events (usage arriving later is billed as an adjustment on the next "
+        "invoice).",
+    )
+    usage_raw_retention_months: int | None = Field(
+        None,
+        ge=3,
+        description="Months of raw usage events kept on PostgreSQL: older monthly partitions "
+        "are detached (kept as tables of their own, for archiving). Default: keep all.",
+    )
     event_retention_days: int = Field(
         30,
         ge=7,
         description="Days the event log keeps an event (events(after:) replays that far).",
     )
+
+    @property
+    def usage_grace(self) -> timedelta:
+        return timedelta(seconds=self.usage_grace_seconds)
+
     queue_required: bool | None = Field(
         None,
         description="/readyz needs the job queue's tables. Default: in production on PostgreSQL.",

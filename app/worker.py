@@ -139,6 +139,7 @@ async def bill_due_subscriptions(timestamp: int | None = None) -> dict[str, int]
             clock=deps.clock,
             test_clock_id=None,
             policy=deps.settings.dunning_policy,
+            grace=deps.settings.usage_grace,
         )
     return {"steps": steps}
 

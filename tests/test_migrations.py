@@ -11,13 +11,14 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
 from app.db import make_engine
-from app.migrations import alembic_config, upgrade_to_head
+from app.migrations import alembic_config, include_name, upgrade_to_head
 from app.models import Base
 
 
 def _diff(connection: Connection) -> list[object]:
     context = MigrationContext.configure(
-        connection, opts={"compare_type": True, "compare_server_default": True}
+        connection,
+        opts={"compare_type": True, "compare_server_default": True, "include_name": include_name},
     )
     return list(compare_metadata(context, Base.metadata))
 

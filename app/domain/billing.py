@@ -153,6 +153,8 @@ class PlannedLine:
     proration: bool
     period_start: datetime | None
     period_end: datetime | None
+    usage_quantity: str | None = None  # a usage line: the meter's quantity
+    usage_adjustment: bool = False  # …correcting an earlier window
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,6 +66,13 @@ class ErrorCode(enum.Enum):
     # Live subscriptions (graphql-transport-ws)
     TOO_MANY_SUBSCRIPTIONS = "TOO_MANY_SUBSCRIPTIONS"
     SUBSCRIBER_TOO_SLOW = "SUBSCRIBER_TOO_SLOW"
+    # Usage events (recordUsage, POST /usage)
+    UNKNOWN_METER = "UNKNOWN_METER"
+    UNKNOWN_CUSTOMER = "UNKNOWN_CUSTOMER"
+    TIMESTAMP_TOO_OLD = "TIMESTAMP_TOO_OLD"
+    TIMESTAMP_IN_FUTURE = "TIMESTAMP_IN_FUTURE"
+    VALUE_NOT_NUMERIC = "VALUE_NOT_NUMERIC"
+    TOO_MANY_PROPERTIES = "TOO_MANY_PROPERTIES"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +116,10 @@ class Problems:
 
     def __bool__(self) -> bool:
         return bool(self._items)
+
+    @property
+    def items(self) -> tuple[Problem, ...]:
+        return tuple(self._items)
 
     def raise_if_any(self) -> None:
         if self._items:

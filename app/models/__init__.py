@@ -30,6 +30,7 @@ from app.models.experiments import (
     ExperimentVariant,
 )
 from app.models.idempotency import IdempotencyKey
+from app.models.metering import Meter, UsageDistinct, UsageEvent, UsageKey, UsageRollup
 from app.models.payment import Dispute, Payment, PaymentEvent, Refund
 from app.models.payment_method import PaymentMethod, PspCustomer
 from app.models.security import ApiKey, AuditEvent
@@ -55,6 +56,7 @@ __all__ = [
     "InvoiceLine",
     "InvoiceMethodRetry",
     "InvoiceSequence",
+    "Meter",
     "OutboxCursor",
     "Payment",
     "PaymentEvent",
@@ -72,6 +74,10 @@ __all__ = [
     "SubscriptionItem",
     "TaxRate",
     "TestClock",
+    "UsageDistinct",
+    "UsageEvent",
+    "UsageKey",
+    "UsageRollup",
     "WebhookDelivery",
     "WebhookEndpoint",
     "WebhookEvent",

@@ -133,6 +133,9 @@ class Subscription(CollectionStopped, Entity):
         ),
         index=True,
     )
+    # Usage billing: the draft invoice of the last boundary is finalized at this time, once
+    # the grace window for late usage has passed (null: no invoice waits).
+    invoice_finalizes_at: Mapped[datetime | None]
 
 
 class SubscriptionItem(Entity):
@@ -208,6 +211,9 @@ class Invoice(CollectionStopped, Entity):
     finalized_at: Mapped[datetime | None]
     paid_at: Mapped[datetime | None]
     voided_at: Mapped[datetime | None]
+    # The usage this invoice bills in arrears runs from here to ``period_start`` (null: none,
+    # e.g. after a trial, whose usage is free).
+    usage_period_start: Mapped[datetime | None]
 
 
 class InvoiceLine(Entity):
@@ -238,6 +244,10 @@ class InvoiceLine(Entity):
     proration: Mapped[bool] = mapped_column(default=False)
     period_start: Mapped[datetime | None]
     period_end: Mapped[datetime | None]
+    # A usage line: the meter's quantity it bills (exact decimal text); an adjustment bills
+    # the difference that late usage made to an earlier, finalized period.
+    usage_quantity: Mapped[str | None] = mapped_column(sa.String(80))
+    usage_adjustment: Mapped[bool] = mapped_column(default=False, server_default=sa.text("false"))
 
 
 class InvoiceMethodRetry(Base):

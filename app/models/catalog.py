@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.domain.billing import RecurringInterval
+from app.domain.metering import PriceModel
 from app.models.base import Entity, JSONDocument, enum_column
 
 
@@ -71,6 +72,18 @@ class Price(Entity):
     lookup_key: Mapped[str | None] = mapped_column(sa.String(200), unique=True)
     nickname: Mapped[str | None] = mapped_column(sa.String(256))
     metadata_: Mapped[dict[str, str]] = mapped_column("metadata", default=dict)
+    # Usage-based pricing (app/domain/metering.py). ``unit_amount_decimal`` is the exact
+    # unit amount in minor units (``"0.25"``: a quarter of a cent), ``unit_amount_minor``
+    # its whole part; ``tiers`` are ``[{"up_to", "unit_amount", "flat_amount_minor"}]``
+    # with decimal text amounts. A price with a meter bills that meter's usage in arrears.
+    model: Mapped[PriceModel] = mapped_column(
+        enum_column(PriceModel, "price_model", 24), default=PriceModel.PER_UNIT,
+        server_default=PriceModel.PER_UNIT.value,
+    )  # fmt: skip
+    unit_amount_decimal: Mapped[str | None] = mapped_column(sa.String(40))
+    tiers: Mapped[list[dict[str, object]] | None] = mapped_column(JSONDocument)
+    package_size: Mapped[int | None]
+    meter_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("meters.id"), index=True)
 
     product: Mapped[Product] = relationship(
         back_populates="prices", lazy="raise", foreign_keys=[product_id]

@@ -36,6 +36,7 @@ from app.schema.errors import UserError
 from app.schema.experiments import Experiment
 from app.schema.idempotency import SECRET_MARK
 from app.schema.invoices import Invoice, InvoiceLine
+from app.schema.metering import Meter
 from app.schema.node import Node, decode_gid
 from app.schema.payment_method import PaymentMethod
 from app.schema.security import ApiKey
@@ -89,6 +90,9 @@ MODES: dict[str, keyed.Mode] = {
     "deleteWebhookEndpoint": ATOMIC,
     "rotateWebhookEndpointSecret": ATOMIC,
     "retryWebhookDelivery": ATOMIC,
+    "createMeter": ATOMIC,
+    "updateMeter": ATOMIC,
+    "archiveMeter": ATOMIC,
 }
 
 SERVICE_KEYED = frozenset(
@@ -102,6 +106,7 @@ SERVICE_KEYED = frozenset(
         "updateSubscription",
         "payInvoice",
         "eraseCustomer",
+        "recordUsage",  # each usage event carries its own key (services/metering/ingest.py)
     }
 )
 
@@ -121,6 +126,7 @@ _REREAD: dict[str, tuple[type[Any], Callable[[Any], Any]]] = {
     "Experiment": (models.Experiment, Experiment.from_model),
     "WebhookEndpoint": (models.WebhookEndpoint, WebhookEndpoint.from_model),
     "WebhookDelivery": (models.WebhookDelivery, WebhookDelivery.from_model),
+    "Meter": (models.Meter, Meter.from_model),
 }
 
 

@@ -8,6 +8,7 @@ from app.resolvers.mutations.customers import CustomerMutations
 from app.resolvers.mutations.experiments import ExperimentMutations
 from app.resolvers.mutations.gdpr import GdprMutations
 from app.resolvers.mutations.invoices import InvoiceMutations
+from app.resolvers.mutations.metering import MeteringMutations
 from app.resolvers.mutations.payment_methods import PaymentMethodMutations
 from app.resolvers.mutations.payments import PaymentMutations
 from app.resolvers.mutations.security import SecurityMutations
@@ -29,5 +30,6 @@ class Mutation(
     GdprMutations,
     ExperimentMutations,
     WebhookOutMutations,
+    MeteringMutations,
 ):
     pass

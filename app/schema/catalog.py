@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import datetime
+from fractions import Fraction
 from operator import attrgetter
 from typing import Annotated
 
@@ -9,7 +10,9 @@ import strawberry
 
 from app import models
 from app.context import RequestContext
+from app.domain.metering import PriceModel, decimal_text
 from app.domain.money import Money as DomainMoney
+from app.domain.money import exponent_of
 from app.graphql.read.fields import batched
 from app.models import Price as PriceRow
 from app.models import PriceType, RecurringInterval
@@ -18,6 +21,7 @@ from app.schema.enum_values.billing import PRICE_TYPE, RECURRING_INTERVAL
 from app.schema.enums import described_enum
 from app.schema.errors import UserError
 from app.schema.idempotency import optional_key
+from app.schema.metering import Meter, PriceTier
 from app.schema.money import Money, MoneyInput
 from app.schema.node import Node, encode_gid
 from app.schema.pagination import Connection
@@ -118,7 +122,24 @@ class Price(Node):
     nickname: str | None = strawberry.field(description="Internal label, not shown to buyers.")
     metadata: Metadata = strawberry.field(description="Your own key-value data.")
     created_at: datetime = strawberry.field(description="When the price was created.")
+    model: PriceModel = strawberry.field(
+        description="How a quantity becomes money (README: Usage-based billing)."
+    )
+    unit_amount_decimal: str = strawberry.field(
+        description="The exact unit amount in major units, which may go below the minor "
+        "unit (`0.0025`); `unitAmount` is its whole minor units."
+    )
+    tiers: list[PriceTier] | None = strawberry.field(description="Tiers of a tiered price.")
+    package_size: int | None = strawberry.field(description="Units per package (PACKAGE).")
     product_key: strawberry.Private[uuid.UUID]
+    meter_key: strawberry.Private[uuid.UUID | None]
+
+    @strawberry.field(
+        description="The meter whose usage it bills in arrears (null: a licensed quantity)."
+    )
+    @batched(lambda loaders: loaders.meter, key=attrgetter("meter_key"))
+    def meter(self, row: models.Meter | None) -> Meter | None:
+        return None if row is None else Meter.from_model(row)
 
     @strawberry.field(description="The product this price belongs to.")
     @batched(lambda loaders: loaders.product, key=attrgetter("product_key"))
@@ -145,7 +166,33 @@ class Price(Node):
             nickname=row.nickname,
             metadata=Metadata(row.metadata_),
             created_at=row.created_at,
+            model=row.model,
+            unit_amount_decimal=_major(
+                Fraction(row.unit_amount_decimal or row.unit_amount_minor), row.currency
+            ),
+            tiers=None
+            if row.tiers is None
+            else [
+                PriceTier(
+                    up_to=None if t.get("up_to") is None else int(str(t["up_to"])),
+                    unit_amount=_major(Fraction(str(t["unit_amount"])), row.currency),
+                    flat_amount=Money.of(int(str(t["flat_amount_minor"])), row.currency),
+                )
+                for t in row.tiers
+            ],
+            package_size=row.package_size,
+            meter_key=row.meter_id,
         )
+
+
+def _major(minor: Fraction, currency: str) -> str:
+    """An exact amount of minor units as major units' decimal text (``0.25`` cents of USD:
+    ``0.0025``), at least the currency's places."""
+    exponent = exponent_of(currency)
+    major = minor / 10**exponent
+    text = decimal_text(major)
+    whole, _, places = text.partition(".")
+    return f"{whole}.{places.ljust(exponent, '0')}" if exponent else text
 
 
 @strawberry.input(description="Which products to list.")
@@ -211,6 +258,19 @@ class RecurringInput:
     )
 
 
+@strawberry.input(description="A tier of a tiered price.")
+class PriceTierInput:
+    up_to: int | None = strawberry.field(
+        description="The tier's last unit, inclusive; null for the last tier."
+    )
+    unit_amount: str = strawberry.field(
+        default="0", description="Amount per unit in major units, e.g. `0.002`."
+    )
+    flat_amount: str = strawberry.field(
+        default="0", description="Charged once when usage enters the tier, in major units."
+    )
+
+
 @strawberry.input(description="A new price of a product. Prices cannot be edited later.")
 class CreatePriceInput:
     idempotency_key: str | None = optional_key()
@@ -231,6 +291,25 @@ class CreatePriceInput:
     )
     nickname: str | None = strawberry.field(default=None, description="Internal label.")
     metadata: Metadata | None = strawberry.field(default=None, description="Key-value data.")
+    model: PriceModel = strawberry.field(
+        default=PriceModel.PER_UNIT, description="How a quantity becomes money."
+    )
+    unit_amount_decimal: str | None = strawberry.field(
+        default=None,
+        description="An exact unit amount in major units below the minor unit, e.g. "
+        "`0.0025` (up to 12 places below it); replaces `unitAmount`'s amount.",
+    )
+    tiers: list[PriceTierInput] | None = strawberry.field(
+        default=None, description="Tiers of a tiered price (then `unitAmount` is 0)."
+    )
+    package_size: int | None = strawberry.field(
+        default=None, description="Units per package (PACKAGE): `unitAmount` buys that many."
+    )
+    meter_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="Bill this meter's usage in arrears (a recurring price); omit for a "
+        "licensed quantity.",
+    )
 
 
 @strawberry.input(description="The price to archive.")

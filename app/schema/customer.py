@@ -1,7 +1,7 @@
 """Customer types, inputs and payloads."""
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Annotated
 
@@ -10,7 +10,8 @@ import strawberry
 from app import models
 from app.context import RequestContext
 from app.domain import validation as check
-from app.domain.errors import Problems
+from app.domain.errors import ErrorCode, Problems, UserInputError
+from app.domain.metering import quantity_text
 from app.domain.payments import PaymentStatus
 from app.graphql.read import loaders
 from app.graphql.read.fields import batched
@@ -19,9 +20,10 @@ from app.models import Invoice as InvoiceRow
 from app.models import PaymentMethod as PaymentMethodRow
 from app.models import Subscription as SubscriptionRow
 from app.schema.catalog import Product
-from app.schema.errors import UserError
+from app.schema.errors import PublicError, UserError
 from app.schema.idempotency import optional_key
 from app.schema.invoices import Invoice
+from app.schema.metering import CustomerUsage, Meter, UsageBucket, UsageGrouping
 from app.schema.node import Node, encode_gid
 from app.schema.pagination import Connection
 from app.schema.payment import Payment
@@ -29,6 +31,10 @@ from app.schema.payment_method import PaymentMethod
 from app.schema.scalars import Metadata
 from app.schema.subscriptions import Subscription
 from app.services import pagination
+from app.services.metering import meters, readings
+
+MAX_USAGE_WINDOW = timedelta(days=366)
+MAX_BUCKETS = 1000
 
 
 @strawberry.input(description="Which payments to list. All conditions must hold.")
@@ -111,6 +117,49 @@ class Customer(Node):
     @batched(lambda loaders: loaders.customer_entitlements)
     def entitlements(self, grants: list[loaders.Grant]) -> list[Entitlement]:
         return [Entitlement.from_grant(grant) for grant in grants]
+
+    @strawberry.field(
+        description="A meter's usage by the customer over `[from, to)`, in total and by hour "
+        "or UTC day: read from hourly roll-ups, never by scanning raw events."
+    )
+    async def usage(
+        self,
+        info: strawberry.Info[RequestContext, None],
+        meter_key: Annotated[str, strawberry.argument(description="The meter's key.")],
+        from_: Annotated[
+            datetime, strawberry.argument(name="from", description="Start, inclusive.")
+        ],
+        to: Annotated[datetime, strawberry.argument(description="End, exclusive.")],
+        group_by: Annotated[
+            UsageGrouping, strawberry.argument(description="Bucket size.")
+        ] = UsageGrouping.DAY,
+    ) -> CustomerUsage:
+        step = timedelta(hours=1) if group_by is UsageGrouping.HOUR else timedelta(days=1)
+        if not from_ < to or to - from_ > MAX_USAGE_WINDOW or (to - from_) / step > MAX_BUCKETS:
+            raise PublicError(
+                f"Give from < to, at most {MAX_USAGE_WINDOW.days} days and {MAX_BUCKETS} "
+                "buckets apart.",
+                ErrorCode.INVALID,
+            )
+        async with info.context.db() as session:
+            try:
+                meter = await meters.by_key(session, meter_key, "meterKey")
+            except UserInputError as error:
+                raise PublicError(str(error), ErrorCode.UNKNOWN_METER) from None
+            buckets = await readings.series(session, meter, self.key, from_, to, step)
+            total = await readings.measure(session, meter, self.key, from_, to)
+            found = CustomerUsage(
+                meter=Meter.from_model(meter),
+                start=from_,
+                end=to,
+                quantity=quantity_text(total),
+                buckets=[
+                    UsageBucket(start=b.start, end=b.end, quantity=quantity_text(b.quantity))
+                    for b in buckets
+                ],
+            )
+            await session.rollback()
+        return found
 
     @strawberry.field(description="The customer's subscriptions, oldest first.")
     @batched(lambda loaders: loaders.customer_subscriptions, narrow=())

@@ -79,6 +79,15 @@ class InvoiceLine:
         resolver=_in_minor_units("tax_included_minor", optional=True),
         description="Tax contained in this line's amount (inclusive rates).",
     )
+    usage_quantity: str | None = strawberry.field(
+        default=None,
+        description="A usage line: the meter's quantity over the period (exact decimal); "
+        "null for other lines.",
+    )
+    usage_adjustment: bool = strawberry.field(
+        default=False,
+        description="A usage line correcting an earlier, finalized period (late usage).",
+    )
     currency: strawberry.Private[str]
     unit_amount_minor: strawberry.Private[int]
     amount_minor: strawberry.Private[int]
@@ -104,6 +113,8 @@ class InvoiceLine:
             proration=row.proration,
             period_start=row.period_start,
             period_end=row.period_end,
+            usage_quantity=row.usage_quantity,
+            usage_adjustment=row.usage_adjustment,
         )
 
 
@@ -221,7 +232,10 @@ class Invoice(Node):
         )
 
 
-@strawberry.type(description="The invoice a subscription change would produce (a dry run).")
+@strawberry.type(
+    description="An invoice not made yet: what a subscription change would produce (a dry "
+    "run), or a subscription's upcoming invoice."
+)
 class InvoicePreview:
     immediate: bool = strawberry.field(
         description="Billed at once (`ALWAYS_INVOICE`), or the next renewal invoice."
@@ -249,6 +263,8 @@ class InvoicePreview:
                     proration=line.proration,
                     period_start=line.period_start,
                     period_end=line.period_end,
+                    usage_quantity=line.usage_quantity,
+                    usage_adjustment=line.usage_adjustment,
                 )
                 for line in preview.lines
             ],

@@ -7,7 +7,10 @@ from operator import attrgetter
 import strawberry
 
 from app import models
+from app.context import RequestContext
 from app.domain.billing import SubscriptionStatus
+from app.domain.errors import UserInputError
+from app.domain.metering import quantity_text
 from app.graphql.read.fields import batched, reads
 from app.models import Subscription as SubscriptionRow
 from app.models import SubscriptionItem as ItemRow
@@ -16,9 +19,14 @@ from app.schema.dunning import STOP_COLUMNS, CollectionStop
 from app.schema.enum_values.billing import SUBSCRIPTION_STATUS
 from app.schema.enums import described_enum
 from app.schema.experiments import Experiment, ExperimentVariant
-from app.schema.invoices import Invoice
+from app.schema.invoices import Invoice, InvoicePreview
+from app.schema.metering import Meter, UsageCharge
 from app.schema.money import Money
 from app.schema.node import Node, encode_gid
+from app.services import test_clocks
+from app.services.billing import upcoming, usage_lines
+
+Info = strawberry.Info[RequestContext, None]
 
 described_enum(
     SubscriptionStatus,
@@ -119,6 +127,44 @@ class Subscription(Node):
     )
     def latest_invoice(self, rows: list[models.Invoice]) -> Invoice | None:
         return Invoice.from_model(rows[-1]) if rows else None
+
+    @strawberry.field(
+        description="The invoice its period's end would make if the period ended now: "
+        "the next period's licensed items, usage so far, adjustments for late usage, "
+        "pending items, discount and tax (null when it is not live)."
+    )
+    async def upcoming_invoice(self, info: Info) -> InvoicePreview | None:
+        async with info.context.db() as session:
+            try:
+                preview = await upcoming.upcoming(
+                    session, clock=info.context.clock, subscription_id=self.key
+                )
+            except UserInputError:
+                return None
+        return InvoicePreview.from_preview(preview)
+
+    @strawberry.field(
+        description="Usage of its metered items in the current period so far, priced, and "
+        "adjustments of earlier periods that late usage changed."
+    )
+    async def current_usage(self, info: Info) -> list[UsageCharge]:
+        async with info.context.db() as session:
+            row = await session.get(SubscriptionRow, self.key)
+            assert row is not None
+            now = (await test_clocks.clock_of(session, row.customer_id, info.context.clock)).now()
+            found = [
+                UsageCharge(
+                    meter=Meter.from_model(charge.metered.meter),
+                    period_start=charge.start,
+                    period_end=charge.end,
+                    quantity=quantity_text(charge.quantity),
+                    amount=Money.of(charge.amount_minor, self.currency),
+                    adjustment=charge.adjustment,
+                )
+                for charge in await usage_lines.so_far(session, row, now)
+            ]
+            await session.rollback()
+        return found
 
     @classmethod
     def from_model(cls, row: SubscriptionRow) -> "Subscription":

@@ -73,6 +73,7 @@ TYPES: dict[str, dict[str, Policy]] = {
         (ADMIN, "auditEvents apiKeys"),
         (STAFF_PII, "events event"),
         (SUPPORT, "webhookEndpoints"),
+        (STAFF, "meters"),
     ),
     "Mutation": fields(
         (SUPPORT, "createCustomer updateCustomer capturePayment cancelPayment createRefund"),
@@ -97,6 +98,8 @@ TYPES: dict[str, dict[str, Policy]] = {
             "createWebhookEndpoint updateWebhookEndpoint deleteWebhookEndpoint "
             "rotateWebhookEndpointSecret retryWebhookDelivery",
         ),
+        (ADMIN, "createMeter updateMeter archiveMeter"),
+        (BILLING, "recordUsage"),
     ),
     # Live subscriptions: as the query roots of the same objects (a customer only its own,
     # app/resolvers/live.py), the event stream as the `events` query.
@@ -121,7 +124,7 @@ TYPES: dict[str, dict[str, Policy]] = {
         (
             PUBLIC,
             "id unitAmount type recurring trialPeriodDays active lookupKey nickname "
-            "createdAt product",
+            "createdAt product model unitAmountDecimal tiers packageSize meter",
         ),
         (STAFF, "metadata"),
     ),
@@ -129,7 +132,7 @@ TYPES: dict[str, dict[str, Policy]] = {
         (
             SELF,
             "id country locale createdAt updatedAt paymentMethods defaultPaymentMethod "
-            "entitlements subscriptions invoices payments",
+            "entitlements subscriptions invoices payments usage",
         ),
         (SELF_PII, "email name"),
         (STAFF, "metadata testClockId erasedAt"),
@@ -159,8 +162,12 @@ TYPES: dict[str, dict[str, Policy]] = {
             SELF,
             "id status currentPeriodStart currentPeriodEnd trialEnd cancelAtPeriodEnd "
             "canceledAt endedAt nextRetryAt createdAt items invoices latestInvoice "
-            "experiment experimentVariant collectionStop",
+            "experiment experimentVariant collectionStop upcomingInvoice currentUsage",
         ),
+    ),
+    "Meter": fields(
+        (PUBLIC, "id key name aggregation valueProperty archivedAt createdAt updatedAt"),
+        (STAFF, "filters"),
     ),
     "Invoice": fields(
         (
@@ -218,6 +225,17 @@ TYPES: dict[str, dict[str, Policy]] = {
 
 VALUE_TYPES = frozenset(
     {
+        # usage-based billing
+        "CustomerUsage",
+        "MeterConnection",
+        "MeterEdge",
+        "MeterFilter",
+        "MeterPayload",
+        "PriceTier",
+        "RecordUsagePayload",
+        "UsageBucket",
+        "UsageCharge",
+        "UsageEventResult",
         "ArchivePricePayload",
         "CouponPayload",
         "CreateCustomerPayload",

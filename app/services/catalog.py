@@ -6,17 +6,20 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from fractions import Fraction
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain import metering
 from app.domain import validation as check
 from app.domain.clock import Clock
 from app.domain.errors import ErrorCode, Problem, Problems, UserInputError
+from app.domain.metering import PriceModel
 from app.domain.money import Money, parse_money
 from app.domain.updates import KEEP, Keep
-from app.models import Price, PriceType, Product, RecurringInterval
+from app.models import Meter, Price, PriceType, Product, RecurringInterval
 
 # Stripe's limit: a billing interval is at most one year long.
 MAX_INTERVAL_COUNT = {
@@ -46,6 +49,25 @@ class PriceFilter:
 class Recurrence:
     interval: RecurringInterval
     interval_count: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class TierRequest:
+    up_to: int | None
+    unit_amount: str = "0"  # major units, may go below the minor unit
+    flat_amount: str = "0"  # major units
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    """How a price turns a quantity into money (``app/domain/metering.py``), and the meter
+    whose usage it bills (null: a licensed quantity)."""
+
+    model: PriceModel = PriceModel.PER_UNIT
+    unit_amount_decimal: str | None = None  # major units, below the minor unit if need be
+    tiers: tuple[TierRequest, ...] = ()
+    package_size: int | None = None
+    meter_id: uuid.UUID | None = None
 
 
 def products_query(filter_: ProductFilter) -> sa.Select[Product]:
@@ -175,6 +197,7 @@ async def create_price(
     transfer_lookup_key: bool,
     nickname: str | None,
     metadata: object,
+    model: Model = Model(),
 ) -> Price:
     """A new price of a product. ``transfer_lookup_key`` moves the lookup key from the
     price that holds it to this one, atomically: the new price replaces the old one for
@@ -186,6 +209,9 @@ async def create_price(
     except UserInputError as error:
         problems.extend(error.problems)
     _check_recurrence(problems, recurrence, trial_period_days)
+    shape: dict[str, object] = {}
+    if unit_amount is not None:
+        shape = _check_model(problems, model, unit_amount, recurrence)
     if lookup_key is not None and not _LOOKUP_KEY.fullmatch(lookup_key):
         problems.add(
             ErrorCode.INVALID,
@@ -198,6 +224,11 @@ async def create_price(
     assert unit_amount is not None
 
     product = await get_product(session, product_id, "productId")
+    if model.meter_id is not None:
+        meter = await session.get(Meter, model.meter_id)
+        if meter is None or meter.archived_at is not None:
+            raise UserInputError(Problem(ErrorCode.NOT_FOUND, "No such active meter.",
+                                         ("meterId",)))  # fmt: skip
     if not product.active:
         raise UserInputError(
             Problem(
@@ -211,7 +242,7 @@ async def create_price(
     price = Price(
         product_id=product.id,
         currency=unit_amount.currency,
-        unit_amount_minor=unit_amount.amount_minor,
+        unit_amount_minor=shape.pop("unit_amount_minor", unit_amount.amount_minor),
         type=PriceType.RECURRING if recurrence else PriceType.ONE_TIME,
         recurring_interval=recurrence.interval if recurrence else None,
         recurring_interval_count=recurrence.interval_count if recurrence else None,
@@ -222,6 +253,7 @@ async def create_price(
         active=True,
         created_at=clock.now(),
         updated_at=clock.now(),
+        **shape,
     )
     session.add(price)
     try:
@@ -232,6 +264,63 @@ async def create_price(
             raise _duplicate_lookup_key() from None
         raise
     return price
+
+
+def _check_model(
+    problems: Problems, model: Model, unit_amount: Money, recurrence: Recurrence | None
+) -> dict[str, object]:
+    """The columns of a price's model, or problems."""
+    exponent = unit_amount.exponent
+    shape: dict[str, object] = {"model": model.model, "meter_id": model.meter_id}
+    if model.meter_id is not None and recurrence is None:
+        problems.add(ErrorCode.INVALID, "A usage price is recurring: usage is billed at the "
+                     "end of each period.", "meterId")  # fmt: skip
+    exact = Fraction(unit_amount.amount_minor)
+    if model.unit_amount_decimal is not None:
+        parsed = metering.parse_unit_amount(
+            problems, model.unit_amount_decimal, exponent, "unitAmountDecimal"
+        )
+        if parsed is not None:  # it replaces unitAmount's amount (which gives the currency)
+            exact = parsed
+            shape["unit_amount_minor"] = int(parsed)  # its whole minor units
+    tiered = model.model in (PriceModel.TIERED_GRADUATED, PriceModel.TIERED_VOLUME)
+    if tiered:
+        tiers = []
+        for index, request in enumerate(model.tiers):
+            unit = metering.parse_unit_amount(
+                problems, request.unit_amount, exponent, "tiers", str(index), "unitAmount"
+            )
+            flat_minor = None
+            try:
+                flat_minor = parse_money(request.flat_amount, unit_amount.currency,
+                                         field=("tiers", str(index), "flatAmount"))  # fmt: skip
+            except UserInputError as error:
+                problems.extend(error.problems)
+            if unit is not None and flat_minor is not None:
+                tiers.append(metering.Tier(request.up_to, unit, flat_minor.amount_minor))
+        if len(tiers) == len(model.tiers):
+            metering.check_tiers(problems, tiers, "tiers")
+        if unit_amount.amount_minor != 0 or model.unit_amount_decimal is not None:
+            problems.add(ErrorCode.INVALID, "A tiered price's tiers price its units: give "
+                         "unitAmount 0 (for its currency) and no unitAmountDecimal.",
+                         "unitAmount")  # fmt: skip
+        shape["tiers"] = [
+            {"up_to": t.up_to, "unit_amount": metering.decimal_text(t.unit_amount),
+             "flat_amount_minor": t.flat_amount_minor}
+            for t in tiers
+        ]  # fmt: skip
+    elif model.tiers:
+        problems.add(ErrorCode.INVALID, "Only tiered prices have tiers.", "tiers")
+    if model.model is PriceModel.PACKAGE:
+        if model.package_size is None or not 1 <= model.package_size <= metering.MAX_PACKAGE_SIZE:
+            problems.add(ErrorCode.INVALID, "A package price needs a packageSize of 1 to "
+                         f"{metering.MAX_PACKAGE_SIZE}.", "packageSize")  # fmt: skip
+        shape["package_size"] = model.package_size
+    elif model.package_size is not None:
+        problems.add(ErrorCode.INVALID, "Only package prices have a packageSize.", "packageSize")
+    if model.unit_amount_decimal is not None and not tiered:
+        shape["unit_amount_decimal"] = metering.decimal_text(exact)
+    return shape
 
 
 def _check_recurrence(

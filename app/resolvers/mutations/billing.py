@@ -222,6 +222,7 @@ class BillingMutations:
                 clock_id=clock_id,
                 to=input.frozen_time,
                 policy=info.context.runtime.settings.dunning_policy,
+                grace=info.context.runtime.settings.usage_grace,
             )
             return TestClockPayload(test_clock=TestClock.from_model(row), user_errors=[])
 

@@ -93,6 +93,18 @@ class CatalogMutations:
                 transfer_lookup_key=input.transfer_lookup_key,
                 nickname=input.nickname,
                 metadata=input.metadata,
+                model=catalog.Model(
+                    model=input.model,
+                    unit_amount_decimal=input.unit_amount_decimal,
+                    tiers=tuple(
+                        catalog.TierRequest(t.up_to, t.unit_amount, t.flat_amount)
+                        for t in input.tiers or ()
+                    ),
+                    package_size=input.package_size,
+                    meter_id=None
+                    if input.meter_id is None
+                    else key_of(input.meter_id, "Meter", "meterId"),
+                ),
             )
             return CreatePricePayload(price=Price.from_model(row), user_errors=[])
 

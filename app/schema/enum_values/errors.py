@@ -160,4 +160,18 @@ USER_ERROR_CODE: dict[ErrorCode, str] = {
         "A live `events` subscription fell further behind than its buffer holds and was "
         "ended: read on with the `events(after:)` query from the last `sequence` received."
     ),
+    ErrorCode.UNKNOWN_METER: "No active meter has this key (usage events).",
+    ErrorCode.UNKNOWN_CUSTOMER: "No such customer or subscription (usage events).",
+    ErrorCode.TIMESTAMP_TOO_OLD: (
+        "A usage event more than 35 days older than the customer's clock."
+    ),
+    ErrorCode.TIMESTAMP_IN_FUTURE: (
+        "A usage event more than 5 minutes ahead of the customer's clock."
+    ),
+    ErrorCode.VALUE_NOT_NUMERIC: (
+        "A usage event's value (or its meter's value property) is not a decimal number."
+    ),
+    ErrorCode.TOO_MANY_PROPERTIES: (
+        "A usage event has more than 20 properties, or one too long or not a scalar."
+    ),
 }

@@ -40,7 +40,8 @@ from app.models import (
 from app.models.catalog import PriceType
 from app.psp.registry import PspRegistry
 from app.services import idempotency, test_clocks
-from app.services.billing import coupons, invoices, renewals
+from app.services.billing import coupons, invoices, renewals, usage_lines
+from app.services.metering.pricing import is_simple
 from app.services.payments.outcomes import Caller
 
 
@@ -97,6 +98,16 @@ async def _plan(
     price = await session.get(Price, price_id or item.price_id)
     if price is None or (price_id is not None and not price.active):
         raise UserInputError(Problem(ErrorCode.NOT_FOUND, "No such active price.", ("priceId",)))
+    current = await session.get(Price, item.price_id)
+    if not is_simple(price) or current is None or not is_simple(current):
+        raise UserInputError(
+            Problem(
+                ErrorCode.OPERATION_NOT_SUPPORTED,
+                "Only prices of a whole amount per unit, without a meter, change mid-period "
+                "for now (prorations of tiered and usage prices are not supported).",
+                ("priceId",),
+            )
+        )
     same_shape = (
         price.type is PriceType.RECURRING
         and price.currency == subscription.currency
@@ -200,8 +211,9 @@ async def preview_change(
                         line.amount_minor, line.proration, line.period_start, line.period_end)
             for line in pending
         )  # fmt: skip
+        usage = usage_lines.planned(await usage_lines.so_far(session, subscription, plan.now))
         preview = Preview(subscription.currency, False, start, end,
-                          (renewal, *carried, *plan.prorations))  # fmt: skip
+                          (renewal, *carried, *plan.prorations, *usage))  # fmt: skip
     pricing = await coupons.pricing_for(
         session,
         customer_id=subscription.customer_id,

@@ -31,6 +31,7 @@ from app.models import (
 )
 from app.psp.registry import PspRegistry
 from app.services.billing import coupons, retry_guard
+from app.services.metering.pricing import is_simple, licensed_amount
 from app.services.payments.create import create_payment
 from app.services.payments.outcomes import Caller
 
@@ -92,14 +93,15 @@ async def draft_for_period(
     period_end: datetime,
     clock: Clock,
 ) -> Invoice:
-    """An invoice of one period of ``subscription`` (not committed): one line per item at
-    the item's locked price."""
+    """An invoice of one period of ``subscription`` (not committed): one line per licensed
+    item at the item's locked price (metered items are billed in arrears:
+    ``usage_lines.bill``)."""
     items = (
         await session.execute(
-            sa.select(SubscriptionItem, Product.name)
+            sa.select(SubscriptionItem, Price, Product.name)
             .join(Price, Price.id == SubscriptionItem.price_id)
             .join(Product, Product.id == Price.product_id)
-            .where(SubscriptionItem.subscription_id == subscription.id)
+            .where(SubscriptionItem.subscription_id == subscription.id, Price.meter_id.is_(None))
             .order_by(SubscriptionItem.id)
         )
     ).all()
@@ -114,8 +116,8 @@ async def draft_for_period(
     )
     invoice.billing_period_start = period_start  # one invoice per period (a constraint)
     session.add(invoice)
-    for item, product_name in items:
-        amount = item.unit_amount_minor * item.quantity
+    for item, price, product_name in items:  # metered items bill in arrears (usage_lines)
+        amount = licensed_amount(price, item)
         session.add(
             InvoiceLine(
                 invoice_id=invoice.id,
@@ -126,7 +128,7 @@ async def draft_for_period(
                 price_id=item.price_id,
                 subscription_item_id=item.id,
                 quantity=item.quantity,
-                unit_amount_minor=item.unit_amount_minor,
+                unit_amount_minor=item.unit_amount_minor if is_simple(price) else amount,
                 amount_minor=amount,
                 period_start=period_start,
                 period_end=period_end,

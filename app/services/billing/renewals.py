@@ -32,11 +32,14 @@ from app.domain.subscription_states import Reason, transition
 from app.models import Customer, Invoice, Subscription, TestClock
 from app.psp.registry import PspRegistry
 from app.services import test_clocks
-from app.services.billing import dunning, invoices, trial_notices
+from app.services.billing import dunning, invoices, trial_notices, usage_lines
 
 DEFAULT_POLICY = dunning.DEFAULT_POLICY
 BILLABLE = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
 INCOMPLETE_WINDOW = timedelta(hours=23)
+# How long an invoice that bills usage stays a draft after its period ends, for late events
+# (PAYGATE_USAGE_GRACE_SECONDS).
+USAGE_GRACE = timedelta(hours=1)
 
 
 class Step(enum.Enum):
@@ -46,6 +49,8 @@ class Step(enum.Enum):
     SKIPPED = "skipped"  # another engine billed this period first
     EXPIRED = "expired"  # incomplete for 23 hours: expired, its first invoice voided
     INVOICED = "invoiced"  # a period invoiced: paid already, or its collection waits
+    DRAFTED = "drafted"  # a period's invoice drafted: it bills usage after the grace window
+    FINALIZED = "finalized"  # a drafted invoice finalized with its usage, and collected
     RENEWED = "renewed"  # a period invoiced and its charge attempted
     NOTHING_TO_RETRY = "nothing to retry"  # a retry fell due with no open invoice
     RETRIED = "retried"  # a dunning retry attempted
@@ -58,11 +63,13 @@ async def advance(
     subscription_id: uuid.UUID,
     now: FrozenClock,
     policy: DunningPolicy = DEFAULT_POLICY,
+    grace: timedelta = USAGE_GRACE,
 ) -> int:
-    """Bill ``subscription_id`` up to ``now``: renewals and dunning retries, in the order
-    they fall due. Returns how many steps were taken."""
+    """Bill ``subscription_id`` up to ``now``: renewals, dunning retries and the invoices
+    that waited for late usage (``grace``), in the order they fall due. Returns how many
+    steps were taken."""
     steps = 0
-    while await _next_step(session, psps, subscription_id, now, policy) is not None:
+    while await _next_step(session, psps, subscription_id, now, policy, grace) is not None:
         steps += 1
         if steps > 1000:
             raise RuntimeError("runaway billing loop")
@@ -75,25 +82,27 @@ async def _next_step(
     subscription_id: uuid.UUID,
     now: FrozenClock,
     policy: DunningPolicy,
+    grace: timedelta,
 ) -> Step | None:
     subscription = await session.get(Subscription, subscription_id, with_for_update=True,
                                      populate_existing=True)  # fmt: skip
     assert subscription is not None
     if subscription.status is SubscriptionStatus.INCOMPLETE:
         return await _expire_if_stale(session, subscription, now)
-    if subscription.status not in BILLABLE and subscription.status is not SubscriptionStatus.UNPAID:
-        await session.commit()
-        return None
-    renew_at = subscription.current_period_end
-    retry_at = subscription.next_retry_at
-    due = min(t for t in (renew_at, retry_at) if t is not None)
-    if due > now.now():
+    finalize_at = subscription.invoice_finalizes_at  # whatever the status: usage is owed
+    billable = subscription.status in BILLABLE or subscription.status is SubscriptionStatus.UNPAID
+    renew_at = subscription.current_period_end if billable else None
+    retry_at = subscription.next_retry_at if billable else None
+    due = min((t for t in (finalize_at, renew_at, retry_at) if t is not None), default=None)
+    if due is None or due > now.now():
         await session.commit()
         return None
     at = FrozenClock(due)
-    if retry_at is not None and retry_at <= renew_at:
+    if finalize_at == due:
+        return await _finalize_waiting(session, psps, subscription, at, policy)
+    if retry_at is not None and renew_at is not None and retry_at <= renew_at:
         return await _retry(session, psps, subscription, at, policy)
-    return await _renew(session, psps, subscription, at, policy)
+    return await _renew(session, psps, subscription, at, policy, grace)
 
 
 async def _expire_if_stale(
@@ -129,8 +138,16 @@ async def _renew(
     subscription: Subscription,
     at: FrozenClock,
     policy: DunningPolicy,
+    grace: timedelta,
 ) -> Step:
     start = subscription.current_period_end
+    metered = bool(await usage_lines.metered_items(session, subscription.id))
+    # usage of the period that ends now is billed in arrears (a trial's usage is free)
+    usage_start = (
+        subscription.current_period_start
+        if metered and subscription.status is not SubscriptionStatus.TRIALING
+        else None
+    )
     if subscription.cancel_at_period_end:
         subscription.status = transition(
             subscription.status, SubscriptionStatus.CANCELED, Reason.PERIOD_ENDED
@@ -138,25 +155,87 @@ async def _renew(
         subscription.ended_at = start
         subscription.next_retry_at = None
         subscription.updated_at = start
-        await session.commit()
-        return Step.CANCELED
-    end = period_after(subscription, start)
-    invoice = await invoices.draft_for_period(
-        session, subscription=subscription, reason=BillingReason.SUBSCRIPTION_CYCLE,
-        period_start=start, period_end=end, clock=at,
-    )  # fmt: skip
+        if usage_start is None:
+            await session.commit()
+            return Step.CANCELED
+        # the last period's usage: an invoice of its own, at the end
+        invoice = invoices.blank_invoice(
+            customer_id=subscription.customer_id,
+            subscription_id=subscription.id,
+            reason=BillingReason.SUBSCRIPTION_CYCLE,
+            currency=subscription.currency,
+            period_start=start,
+            period_end=start,
+            now=start,
+        )
+        invoice.billing_period_start = start
+        session.add(invoice)
+    else:
+        end = period_after(subscription, start)
+        invoice = await invoices.draft_for_period(
+            session,
+            subscription=subscription,
+            reason=BillingReason.SUBSCRIPTION_CYCLE,
+            period_start=start,
+            period_end=end,
+            clock=at,
+        )
+        if subscription.status is SubscriptionStatus.TRIALING:
+            subscription.status = transition(
+                subscription.status, SubscriptionStatus.ACTIVE, Reason.TRIAL_ENDED
+            )
+        subscription.current_period_start, subscription.current_period_end = start, end
+        subscription.updated_at = start
+    invoice.usage_period_start = usage_start
     try:
         await session.flush()
     except IntegrityError:  # another worker billed this period first
         await session.rollback()
         return Step.SKIPPED
-    await invoices.finalize(session, invoice, clock=at)
-    if subscription.status is SubscriptionStatus.TRIALING:
-        subscription.status = transition(
-            subscription.status, SubscriptionStatus.ACTIVE, Reason.TRIAL_ENDED
+    if metered and grace > timedelta(0):
+        subscription.invoice_finalizes_at = start + grace  # late usage may still come
+        await session.commit()
+        return Step.DRAFTED
+    return await _finalize_and_collect(session, psps, subscription, invoice, at, policy)
+
+
+async def _finalize_waiting(
+    session: AsyncSession,
+    psps: PspRegistry,
+    subscription: Subscription,
+    at: FrozenClock,
+    policy: DunningPolicy,
+) -> Step:
+    """The grace window of a drafted invoice is over: bill its usage, finalize, collect."""
+    subscription.invoice_finalizes_at = None
+    invoice = await session.scalar(
+        sa.select(Invoice)
+        .where(
+            Invoice.subscription_id == subscription.id,
+            Invoice.status == InvoiceStatus.DRAFT,
+            Invoice.billing_period_start.is_not(None),
         )
-    subscription.current_period_start, subscription.current_period_end = start, end
-    subscription.updated_at = start
+        .order_by(Invoice.billing_period_start.desc())
+        .limit(1)
+        .with_for_update()
+    )
+    if invoice is None:  # finalized by hand (finalizeInvoice) meanwhile
+        await session.commit()
+        return Step.FINALIZED
+    await _finalize_and_collect(session, psps, subscription, invoice, at, policy)
+    return Step.FINALIZED
+
+
+async def _finalize_and_collect(
+    session: AsyncSession,
+    psps: PspRegistry,
+    subscription: Subscription,
+    invoice: Invoice,
+    at: FrozenClock,
+    policy: DunningPolicy,
+) -> Step:
+    await usage_lines.bill(session, invoice, now=at.now())
+    await invoices.finalize(session, invoice, clock=at)
     # An unpaid subscription keeps invoicing, but is not charged; nor is one whose
     # collection waits for a new payment method: its invoices say why.
     waiting = subscription.status is SubscriptionStatus.UNPAID or (
@@ -164,7 +243,7 @@ async def _renew(
     )
     if waiting and subscription.collection_stop_reason and subscription.collection_stop_action:
         dunning.stop(invoice, subscription.collection_stop_reason,
-                     subscription.collection_stop_action, start)  # fmt: skip
+                     subscription.collection_stop_action, at.now())  # fmt: skip
     subscription_id, invoice_id = subscription.id, invoice.id
     method = await invoices.default_method(session, subscription)
     await session.commit()
@@ -224,11 +303,13 @@ async def advance_test_clock(
     clock_id: uuid.UUID,
     to: datetime,
     policy: DunningPolicy = DEFAULT_POLICY,
+    grace: timedelta = USAGE_GRACE,
 ) -> TestClock:
     """Move a test clock forward (``test_clocks.move``), then bill its customers up to the
     new time, as the wall clock's customers are billed by the worker."""
     test_clock = await test_clocks.move(session, clock=clock, clock_id=clock_id, to=to)
-    await run_due(session, psps=psps, clock=clock, test_clock_id=clock_id, policy=policy)
+    await run_due(session, psps=psps, clock=clock, test_clock_id=clock_id, policy=policy,
+                  grace=grace)  # fmt: skip
     return test_clock
 
 
@@ -240,6 +321,7 @@ async def run_due(
     test_clock_id: uuid.UUID | None = None,
     limit: int = 1000,
     policy: DunningPolicy = DEFAULT_POLICY,
+    grace: timedelta = USAGE_GRACE,
 ) -> int:
     """Bill every subscription that is due on its customer's clock (the customers of one
     test clock, or those on the wall clock). Returns the number of steps taken."""
@@ -247,11 +329,17 @@ async def run_due(
         sa.select(Subscription.id)
         .join(Customer, Customer.id == Subscription.customer_id)
         .where(
-            Subscription.status.in_(
-                [*BILLABLE, SubscriptionStatus.UNPAID, SubscriptionStatus.INCOMPLETE]
+            sa.or_(
+                Subscription.status.in_(
+                    [*BILLABLE, SubscriptionStatus.UNPAID, SubscriptionStatus.INCOMPLETE]
+                ),
+                Subscription.invoice_finalizes_at.is_not(None),  # usage owed, even if canceled
             )
         )
-        .order_by(Subscription.current_period_end)
+        # a waiting invoice is due before its period ends (the grace is shorter)
+        .order_by(
+            sa.func.coalesce(Subscription.invoice_finalizes_at, Subscription.current_period_end)
+        )
         .limit(limit)
     )
     if test_clock_id is None:
@@ -270,9 +358,13 @@ async def run_due(
             if await exclusive.take(subscription_id):
                 try:
                     steps += await advance(
-                        session, psps=psps, subscription_id=subscription_id, now=now,
+                        session,
+                        psps=psps,
+                        subscription_id=subscription_id,
+                        now=now,
                         policy=policy,
-                    )  # fmt: skip
+                        grace=grace,
+                    )
                 finally:
                     await exclusive.release(subscription_id)
     return steps

@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.billing import (
@@ -55,6 +56,12 @@ async def _items(session: AsyncSession, requested: list[ItemRequest]) -> list[tu
             problems.add(ErrorCode.INVALID, "Quantity is 1 to 10000.", *where, "quantity")
         else:
             priced.append((price, item.quantity))
+    meters = [p.meter_id for p, _ in priced if p.meter_id is not None]
+    if len(meters) != len(set(meters)):
+        problems.add(ErrorCode.INVALID, "One usage price per meter on a subscription.", "items")
+    if any(p.meter_id is not None and quantity != 1 for p, quantity in priced):
+        problems.add(ErrorCode.INVALID, "A usage price's quantity is its usage: give 1.",
+                     "items")  # fmt: skip
     shapes = {(p.currency, p.recurring_interval, p.recurring_interval_count) for p, _ in priced}
     if len(shapes) > 1:
         problems.add(
@@ -64,6 +71,32 @@ async def _items(session: AsyncSession, requested: list[ItemRequest]) -> list[tu
         )
     problems.raise_if_any()
     return priced
+
+
+async def _meters_free(
+    session: AsyncSession, customer_id: uuid.UUID, meter_ids: list[uuid.UUID]
+) -> None:
+    """A meter counts a customer's usage once: one live subscription bills it."""
+    if not meter_ids:
+        return
+    taken = await session.scalar(
+        sa.select(sa.func.count())
+        .select_from(SubscriptionItem)
+        .join(Subscription, Subscription.id == SubscriptionItem.subscription_id)
+        .join(Price, Price.id == SubscriptionItem.price_id)
+        .where(
+            Subscription.customer_id == customer_id,
+            Subscription.status.not_in(
+                [SubscriptionStatus.CANCELED, SubscriptionStatus.INCOMPLETE_EXPIRED]
+            ),
+            Price.meter_id.in_(meter_ids),
+        )
+    )
+    if taken:
+        raise UserInputError(
+            Problem(ErrorCode.INVALID, "The customer's usage of this meter is billed by "
+                    "another live subscription already.", ("items",))
+        )  # fmt: skip
 
 
 async def create_subscription(
@@ -93,6 +126,7 @@ async def create_subscription(
     problems.raise_if_any()
     customer = await live_customer(session, customer_id, "customerId")
     priced = await _items(session, items)
+    await _meters_free(session, customer.id, [p.meter_id for p, _ in priced if p.meter_id])
     now = (await test_clocks.clock_of(session, customer.id, clock)).now()
     attributed = await units.attribution(
         session, customer_id=customer.id, anonymous_id=anonymous_id,

@@ -11,7 +11,7 @@ from strawberry.dataloader import DataLoader
 
 from app.graphql.read.loaders.base import LoaderBase, NarrowLoader
 from app.graphql.read.records import Record
-from app.models import Price, Product
+from app.models import Meter, Price, Product
 
 # (product id, only active prices?) -> that product's prices
 PricesKey = tuple[uuid.UUID, bool | None]
@@ -25,6 +25,10 @@ class CatalogLoaders(LoaderBase):
     @cached_property
     def price(self) -> DataLoader[uuid.UUID, Record[Price] | None]:
         return NarrowLoader(Price, partial(self._by_id, Price))
+
+    @cached_property
+    def meter(self) -> DataLoader[uuid.UUID, Record[Meter] | None]:
+        return NarrowLoader(Meter, partial(self._by_id, Meter))
 
     @cached_property
     def product_prices(self) -> DataLoader[PricesKey, list[Price]]:

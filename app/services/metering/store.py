@@ -1,0 +1,237 @@
+"""Writing usage: raw events, their keys and the hourly roll-ups, in one transaction.
+
+On PostgreSQL a batch is one statement (keys inserted with ``ON CONFLICT DO NOTHING``, the
+events of the keys that were new, and the roll-ups of those events upserted with exact
+NUMERIC arithmetic), so a batch costs one round trip and one commit whatever its size, and
+two batches racing with the same key store it once (the key's unique index decides). Rows
+are sorted by key, and roll-ups by their own key, so that concurrent batches lock in one
+order and never deadlock. On SQLite the same happens in a few statements under the write
+lock, the roll-ups merged in Python (SQLite's numbers are floats; ours are exact).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import UsageDistinct, UsageEvent, UsageKey, UsageRollup
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One validated usage event, ready to store."""
+
+    key: str
+    meter_id: uuid.UUID
+    customer_id: uuid.UUID
+    subscription_id: uuid.UUID | None
+    timestamp: datetime
+    value: Decimal | None  # the measured value (null for COUNT and UNIQUE_COUNT meters)
+    distinct: str | None  # the counted value of a UNIQUE_COUNT meter
+    properties: dict[str, Any]
+    counted: bool  # the meter's filters admit it
+
+    @property
+    def hour(self) -> datetime:
+        return self.timestamp.replace(minute=0, second=0, microsecond=0)
+
+
+def epoch(moment: datetime) -> Decimal:
+    """Seconds since 1970, exact to the microsecond."""
+    delta = moment - EPOCH
+    return Decimal(delta.days * 86400 + delta.seconds) + Decimal(delta.microseconds).scaleb(-6)
+
+
+def weighted(row: Row) -> Decimal:
+    return (row.value or Decimal(0)) * epoch(row.timestamp)
+
+
+async def insert(
+    session: AsyncSession, *, sender: str, rows: Sequence[Row], received_at: datetime
+) -> set[str]:
+    """Store the rows whose key ``sender`` has not used yet; returns those keys. The caller
+    commits. Rows have distinct keys."""
+    if not rows:
+        return set()
+    ordered = sorted(rows, key=lambda r: r.key)
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        return await _insert_postgres(session, sender, ordered, received_at)
+    return await _insert_generic(session, sender, ordered, received_at)
+
+
+_POSTGRES = sa.text(
+    """
+WITH input AS (
+    SELECT * FROM unnest(
+        CAST(:keys AS text[]), CAST(:meters AS uuid[]), CAST(:customers AS uuid[]),
+        CAST(:subscriptions AS uuid[]), CAST(:timestamps AS timestamptz[]),
+        CAST(:hours AS timestamptz[]), CAST(:vals AS numeric[]), CAST(:weights AS numeric[]),
+        CAST(:distincts AS text[]), CAST(:properties AS text[]), CAST(:counted AS boolean[])
+    ) AS t(key, meter_id, customer_id, subscription_id, ts, hour, value, weighted,
+           distinct_value, properties, counted)
+), fresh AS (
+    INSERT INTO usage_keys (sender, idempotency_key, received_at)
+    SELECT :sender, key, :received_at FROM input ORDER BY key
+    ON CONFLICT DO NOTHING
+    RETURNING idempotency_key
+), stored AS (
+    INSERT INTO usage_events (sender, idempotency_key, timestamp, meter_id, customer_id,
+        subscription_id, value, distinct_value, properties, counted, received_at)
+    SELECT :sender, i.key, i.ts, i.meter_id, i.customer_id, i.subscription_id, i.value,
+        i.distinct_value, CAST(i.properties AS jsonb), i.counted, :received_at
+    FROM input i JOIN fresh f ON f.idempotency_key = i.key
+    RETURNING idempotency_key
+), counted AS (
+    SELECT i.* FROM input i JOIN fresh f ON f.idempotency_key = i.key WHERE i.counted
+), rolled AS (
+    INSERT INTO usage_rollups (meter_id, customer_id, hour, count, total, maximum, latest_at,
+        latest_key, latest_value, weighted)
+    SELECT meter_id, customer_id, hour, count(*), coalesce(sum(value), 0), max(value),
+        max(ts), (array_agg(key ORDER BY ts DESC, key COLLATE "C" DESC))[1],
+        (array_agg(value ORDER BY ts DESC, key COLLATE "C" DESC))[1], coalesce(sum(weighted), 0)
+    FROM counted GROUP BY meter_id, customer_id, hour ORDER BY meter_id, customer_id, hour
+    ON CONFLICT (meter_id, customer_id, hour) DO UPDATE SET
+        count = usage_rollups.count + excluded.count,
+        total = usage_rollups.total + excluded.total,
+        maximum = greatest(usage_rollups.maximum, excluded.maximum),
+        latest_at = CASE WHEN (excluded.latest_at, excluded.latest_key COLLATE "C")
+                > (usage_rollups.latest_at, usage_rollups.latest_key COLLATE "C")
+            THEN excluded.latest_at ELSE usage_rollups.latest_at END,
+        latest_key = CASE WHEN (excluded.latest_at, excluded.latest_key COLLATE "C")
+                > (usage_rollups.latest_at, usage_rollups.latest_key COLLATE "C")
+            THEN excluded.latest_key ELSE usage_rollups.latest_key END,
+        latest_value = CASE WHEN (excluded.latest_at, excluded.latest_key COLLATE "C")
+                > (usage_rollups.latest_at, usage_rollups.latest_key COLLATE "C")
+            THEN excluded.latest_value ELSE usage_rollups.latest_value END,
+        weighted = usage_rollups.weighted + excluded.weighted
+    RETURNING 1
+), distinct_values AS (
+    INSERT INTO usage_distinct (meter_id, customer_id, hour, value)
+    SELECT DISTINCT meter_id, customer_id, hour, distinct_value FROM counted
+    WHERE distinct_value IS NOT NULL ORDER BY 1, 2, 3, 4
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+SELECT idempotency_key FROM stored
+"""
+)
+
+
+async def _insert_postgres(
+    session: AsyncSession, sender: str, rows: Sequence[Row], received_at: datetime
+) -> set[str]:
+    result = await session.execute(
+        _POSTGRES,
+        {
+            "sender": sender,
+            "received_at": received_at,
+            "keys": [r.key for r in rows],
+            "meters": [r.meter_id for r in rows],
+            "customers": [r.customer_id for r in rows],
+            "subscriptions": [r.subscription_id for r in rows],
+            "timestamps": [r.timestamp for r in rows],
+            "hours": [r.hour for r in rows],
+            "vals": [r.value for r in rows],
+            "weights": [weighted(r) for r in rows],
+            "distincts": [r.distinct for r in rows],
+            "properties": [json.dumps(r.properties, separators=(",", ":")) for r in rows],
+            "counted": [r.counted for r in rows],
+        },
+    )
+    return {key for (key,) in result}
+
+
+async def _insert_generic(
+    session: AsyncSession, sender: str, rows: Sequence[Row], received_at: datetime
+) -> set[str]:
+    fresh: set[str] = set()
+    for row in rows:  # SQLite: the first insert takes the write lock (app/db.py)
+        stored = await session.scalar(
+            sqlite_insert(UsageKey)
+            .values(sender=sender, idempotency_key=row.key, received_at=received_at)
+            .on_conflict_do_nothing()
+            .returning(UsageKey.idempotency_key)
+        )
+        if stored is not None:
+            fresh.add(row.key)
+    new_rows = [r for r in rows if r.key in fresh]
+    if new_rows:
+        await session.execute(
+            sa.insert(UsageEvent),
+            [
+                {
+                    "sender": sender,
+                    "idempotency_key": r.key,
+                    "timestamp": r.timestamp,
+                    "meter_id": r.meter_id,
+                    "customer_id": r.customer_id,
+                    "subscription_id": r.subscription_id,
+                    "value": r.value,
+                    "distinct_value": r.distinct,
+                    "properties": r.properties,
+                    "counted": r.counted,
+                    "received_at": received_at,
+                }
+                for r in new_rows
+            ],
+        )
+        await merge_rollups(session, [r for r in new_rows if r.counted])
+    return fresh
+
+
+async def merge_rollups(session: AsyncSession, rows: Sequence[Row]) -> None:
+    """Add counted rows to the roll-ups and distinct values, in Python (exact on SQLite;
+    also how a meter's roll-ups are rebuilt). Runs inside the caller's write transaction."""
+    groups: dict[tuple[uuid.UUID, uuid.UUID, datetime], list[Row]] = {}
+    for row in rows:
+        groups.setdefault((row.meter_id, row.customer_id, row.hour), []).append(row)
+    for (meter_id, customer_id, hour), members in sorted(groups.items(), key=lambda g: g[0]):
+        rollup = await session.get(
+            UsageRollup, (meter_id, customer_id, hour), populate_existing=True
+        )
+        if rollup is None:
+            rollup = UsageRollup(
+                meter_id=meter_id,
+                customer_id=customer_id,
+                hour=hour,
+                count=0,
+                total=Decimal(0),
+                maximum=None,
+                latest_at=None,
+                latest_key=None,
+                latest_value=None,
+                weighted=Decimal(0),
+            )
+            session.add(rollup)
+        for row in members:
+            rollup.count += 1
+            rollup.total += row.value or Decimal(0)
+            rollup.weighted += weighted(row)
+            if row.value is not None and (rollup.maximum is None or row.value > rollup.maximum):
+                rollup.maximum = row.value
+            if rollup.latest_at is None or (row.timestamp, row.key) > (
+                rollup.latest_at,
+                rollup.latest_key or "",
+            ):
+                rollup.latest_at, rollup.latest_key = row.timestamp, row.key
+                rollup.latest_value = row.value
+        for value in {r.distinct for r in members if r.distinct is not None}:
+            if await session.get(UsageDistinct, (meter_id, customer_id, hour, value)) is None:
+                session.add(
+                    UsageDistinct(
+                        meter_id=meter_id, customer_id=customer_id, hour=hour, value=value
+                    )
+                )
+    await session.flush()
