@@ -52,6 +52,7 @@ from app.psp.registry import PspRegistry, build_registry
 from app.services import erasure, idempotency
 from app.services.billing import renewals
 from app.services.experiments import guardrails
+from app.services.metering import maintenance as usage_maintenance
 from app.services.outbox import log as outbox_log
 from app.services.outbox.bus.relay import Relay, RelayConfig
 from app.services.webhooks import reconciliation
@@ -172,6 +173,21 @@ async def purge_events(timestamp: int | None = None) -> dict[str, int]:
         return {"deleted": await outbox_log.purge(session, before=before)}
 
 
+async def maintain_usage(timestamp: int | None = None) -> dict[str, int]:
+    """Usage storage: monthly partitions created ahead, old raw partitions detached
+    (``usage_raw_retention_months``), usage keys purged after 36 days."""
+    deps = dependencies()
+    now = deps.clock.now()
+    async with _session(deps.settings) as session:
+        created = await usage_maintenance.ensure_partitions(session, now=now)
+        detached: list[str] = []
+        months = deps.settings.usage_raw_retention_months
+        if months is not None:
+            detached = await usage_maintenance.detach_old(session, now=now, keep_months=months)
+        purged = await usage_maintenance.purge_keys(session, now=now)
+    return {"created": len(created), "detached": len(detached), "keys_purged": purged}
+
+
 async def delete_erased_psp_customers(timestamp: int | None = None) -> dict[str, int]:
     """Delete at their PSPs the erased customers whose deletion failed so far (GDPR)."""
     deps = dependencies()
@@ -234,6 +250,7 @@ SCHEDULE: dict[str, _Schedule] = {
     "reconcile_payments": _Schedule(PAYMENTS, "* * * * *"),
     "purge_idempotency_keys": _Schedule(MAINTENANCE, "17 * * * *"),
     "purge_events": _Schedule(MAINTENANCE, "17 * * * *"),
+    "maintain_usage": _Schedule(MAINTENANCE, "23 * * * *"),
     "delete_erased_psp_customers": _Schedule(MAINTENANCE, "* * * * *"),
     "release_stalled_jobs": _Schedule(MAINTENANCE, "* * * * *"),
     "check_experiment_guardrails": _Schedule(MAINTENANCE, "*/5 * * * *"),
@@ -272,6 +289,7 @@ def build_app(settings: Settings, *, pool_size: int = 4) -> procrastinate.App:
         reconcile_payments,
         purge_idempotency_keys,
         purge_events,
+        maintain_usage,
         delete_erased_psp_customers,
         check_experiment_guardrails,
     ):

@@ -61,6 +61,8 @@ SIMULATION_SUBSCRIPTIONS = _size("PAYGATE_SIMULATION_SUBSCRIPTIONS", 250, 2000)
 FUZZ_EXAMPLES = _size("PAYGATE_FUZZ_EXAMPLES", 60, 500)
 # Webhook events, each delivered three times shuffled (tests/engines/test_webhook_storm.py).
 WEBHOOK_STORM_EVENTS = _size("PAYGATE_WEBHOOK_STORM_EVENTS", 500, 1000)
+# Usage streams billed and checked to the minor unit (tests/metering/test_exactness.py).
+EXACTNESS_EXAMPLES = _size("PAYGATE_EXACTNESS_EXAMPLES", 8, 150)
 # Times `paygate worker` is SIGKILLed mid-delivery (tests/webhooks_out/test_worker_killed.py).
 WORKER_KILLS = _size("PAYGATE_WORKER_KILLS", 2, 5)
 

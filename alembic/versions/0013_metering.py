@@ -29,6 +29,18 @@ def _enum(name: str, length: int, *values: str) -> sa.Enum:
     return sa.Enum(*values, name=name, native_enum=False, create_constraint=True, length=length)
 
 
+REASONS = ("subscription_create", "subscription_cycle", "subscription_update", "manual")
+
+
+def _reasons(*values: str) -> sa.TextClause:
+    return sa.text("billing_reason IN (" + ", ".join(f"'{v}'" for v in values) + ")")
+
+
+def _recreate() -> str:
+    """SQLite changes a CHECK constraint only by copying the table; PostgreSQL alters it."""
+    return "auto" if op.get_bind().dialect.name == "postgresql" else "always"
+
+
 def _when() -> sa.Column[datetime]:
     return sa.Column("created_at", sa.DateTime(timezone=True), nullable=False)
 
@@ -158,8 +170,13 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("invoice_finalizes_at", sa.DateTime(timezone=True), nullable=True)
         )
-    with op.batch_alter_table("invoices") as batch:
+    with op.batch_alter_table("invoices", recreate=_recreate()) as batch:
         batch.add_column(sa.Column("usage_period_start", sa.DateTime(timezone=True), nullable=True))
+        # a new billing reason: an invoice issued mid-period at a usage threshold
+        batch.drop_constraint(op.f("ck_invoices_billing_reason"), type_="check")
+        batch.create_check_constraint(
+            op.f("ck_invoices_billing_reason"), _reasons(*REASONS, "subscription_threshold")
+        )
     with op.batch_alter_table("invoice_lines") as batch:
         batch.add_column(sa.Column("usage_quantity", sa.String(length=80), nullable=True))
         batch.add_column(
@@ -173,8 +190,10 @@ def downgrade() -> None:
     with op.batch_alter_table("invoice_lines") as batch:
         batch.drop_column("usage_adjustment")
         batch.drop_column("usage_quantity")
-    with op.batch_alter_table("invoices") as batch:
+    with op.batch_alter_table("invoices", recreate=_recreate()) as batch:
         batch.drop_column("usage_period_start")
+        batch.drop_constraint(op.f("ck_invoices_billing_reason"), type_="check")
+        batch.create_check_constraint(op.f("ck_invoices_billing_reason"), _reasons(*REASONS))
     with op.batch_alter_table("subscriptions") as batch:
         batch.drop_column("invoice_finalizes_at")
     with op.batch_alter_table("prices") as batch:

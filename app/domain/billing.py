@@ -135,6 +135,7 @@ class BillingReason(enum.Enum):
     SUBSCRIPTION_CREATE = "subscription_create"
     SUBSCRIPTION_CYCLE = "subscription_cycle"
     SUBSCRIPTION_UPDATE = "subscription_update"
+    SUBSCRIPTION_THRESHOLD = "subscription_threshold"  # usage reached the threshold mid-period
     MANUAL = "manual"
 
 

@@ -73,6 +73,10 @@ BILLING_REASON: dict[BillingReason, str] = {
     BillingReason.SUBSCRIPTION_UPDATE: (
         "Prorations of `updateSubscription` billed at once (`ALWAYS_INVOICE`)."
     ),
+    BillingReason.SUBSCRIPTION_THRESHOLD: (
+        "Issued mid-period because the usage billed so far reached the subscription's "
+        "`usageThreshold` (progressive billing); the period's invoice bills the rest."
+    ),
     BillingReason.MANUAL: "Made by `createInvoice` from the customer's pending invoice items.",
 }
 
