@@ -59,7 +59,7 @@ async def ensure_partitions(session: AsyncSession, *, now: datetime) -> list[str
         # One transaction: the default partition's rows of that month move into it.
         await session.execute(sa.text("LOCK TABLE usage_events IN SHARE ROW EXCLUSIVE MODE"))
         await session.execute(
-            sa.text(f"CREATE TABLE {name} (LIKE usage_events INCLUDING DEFAULTS)")  # noqa: S608
+            sa.text(f"CREATE TABLE {name} (LIKE usage_events INCLUDING DEFAULTS)")
         )
         await session.execute(
             sa.text(
