@@ -170,6 +170,67 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("invoice_finalizes_at", sa.DateTime(timezone=True), nullable=True)
         )
+        batch.add_column(sa.Column("usage_threshold_minor", sa.BigInteger(), nullable=True))
+    op.create_table(
+        "usage_alerts",
+        sa.Column("meter_id", sa.Uuid(), nullable=False),
+        sa.Column("customer_id", sa.Uuid(), nullable=True),
+        sa.Column("quantity", sa.String(length=80), nullable=False),
+        sa.Column("archived_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        _when(),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"], ["customers.id"], name=op.f("fk_usage_alerts_customer_id_customers")
+        ),
+        sa.ForeignKeyConstraint(
+            ["meter_id"], ["meters.id"], name=op.f("fk_usage_alerts_meter_id_meters")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_usage_alerts")),
+    )
+    op.create_index(op.f("ix_usage_alerts_created_at"), "usage_alerts", ["created_at"])
+    op.create_index(op.f("ix_usage_alerts_meter_id"), "usage_alerts", ["meter_id"])
+    op.create_table(
+        "usage_alert_triggers",
+        sa.Column("alert_id", sa.Uuid(), nullable=False),
+        sa.Column("meter_id", sa.Uuid(), nullable=False),
+        sa.Column("customer_id", sa.Uuid(), nullable=False),
+        sa.Column("subscription_id", sa.Uuid(), nullable=False),
+        sa.Column("period_start", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("quantity", sa.String(length=80), nullable=False),
+        sa.Column("threshold", sa.String(length=80), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        _when(),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["alert_id"],
+            ["usage_alerts.id"],
+            name=op.f("fk_usage_alert_triggers_alert_id_usage_alerts"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customers.id"],
+            name=op.f("fk_usage_alert_triggers_customer_id_customers"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["meter_id"], ["meters.id"], name=op.f("fk_usage_alert_triggers_meter_id_meters")
+        ),
+        sa.ForeignKeyConstraint(
+            ["subscription_id"],
+            ["subscriptions.id"],
+            name=op.f("fk_usage_alert_triggers_subscription_id_subscriptions"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_usage_alert_triggers")),
+        sa.UniqueConstraint(
+            "alert_id", "customer_id", "period_start", name="uq_usage_alert_triggers_period"
+        ),
+    )
+    op.create_index(
+        op.f("ix_usage_alert_triggers_created_at"), "usage_alert_triggers", ["created_at"]
+    )
+    op.create_index(
+        op.f("ix_usage_alert_triggers_customer_id"), "usage_alert_triggers", ["customer_id"]
+    )
     with op.batch_alter_table("invoices", recreate=_recreate()) as batch:
         batch.add_column(sa.Column("usage_period_start", sa.DateTime(timezone=True), nullable=True))
         # a new billing reason: an invoice issued mid-period at a usage threshold
@@ -194,7 +255,10 @@ def downgrade() -> None:
         batch.drop_column("usage_period_start")
         batch.drop_constraint(op.f("ck_invoices_billing_reason"), type_="check")
         batch.create_check_constraint(op.f("ck_invoices_billing_reason"), _reasons(*REASONS))
+    op.drop_table("usage_alert_triggers")
+    op.drop_table("usage_alerts")
     with op.batch_alter_table("subscriptions") as batch:
+        batch.drop_column("usage_threshold_minor")
         batch.drop_column("invoice_finalizes_at")
     with op.batch_alter_table("prices") as batch:
         batch.drop_constraint(batch.f("fk_prices_meter_id_meters"), type_="foreignkey")

@@ -51,6 +51,7 @@ class EventType(enum.Enum):
     EXPERIMENT_PAUSED = "experiment.paused"
     EXPERIMENT_CONCLUDED = "experiment.concluded"
     WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
+    USAGE_ALERT_TRIGGERED = "usage.alert_triggered"
 
 
 # Stripe's notice period for subscription.trial_will_end.

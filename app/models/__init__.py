@@ -30,7 +30,15 @@ from app.models.experiments import (
     ExperimentVariant,
 )
 from app.models.idempotency import IdempotencyKey
-from app.models.metering import Meter, UsageDistinct, UsageEvent, UsageKey, UsageRollup
+from app.models.metering import (
+    Meter,
+    UsageAlert,
+    UsageAlertTrigger,
+    UsageDistinct,
+    UsageEvent,
+    UsageKey,
+    UsageRollup,
+)
 from app.models.payment import Dispute, Payment, PaymentEvent, Refund
 from app.models.payment_method import PaymentMethod, PspCustomer
 from app.models.security import ApiKey, AuditEvent
@@ -74,6 +82,8 @@ __all__ = [
     "SubscriptionItem",
     "TaxRate",
     "TestClock",
+    "UsageAlert",
+    "UsageAlertTrigger",
     "UsageDistinct",
     "UsageEvent",
     "UsageKey",

@@ -136,6 +136,9 @@ class Subscription(CollectionStopped, Entity):
     # Usage billing: the draft invoice of the last boundary is finalized at this time, once
     # the grace window for late usage has passed (null: no invoice waits).
     invoice_finalizes_at: Mapped[datetime | None]
+    # Progressive billing: when the usage billed so far in a period reaches this amount,
+    # it is invoiced at once (null: only at the period's end).
+    usage_threshold_minor: Mapped[int | None] = mapped_column(sa.BigInteger)
 
 
 class SubscriptionItem(Entity):

@@ -94,3 +94,34 @@ class UsageDistinct(Base):
     customer_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
     value: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+
+
+class UsageAlert(Entity):
+    """Tell the merchant (event ``usage.alert_triggered``) when a customer's usage of a meter
+    in a billing period reaches ``quantity``: one customer's, or every customer's."""
+
+    __tablename__ = "usage_alerts"
+
+    meter_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("meters.id"), index=True)
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("customers.id"))
+    quantity: Mapped[str] = mapped_column(sa.String(80))  # exact decimal text
+    archived_at: Mapped[datetime | None]
+
+
+class UsageAlertTrigger(Entity):
+    """An alert reached, once per customer and billing period (a unique key)."""
+
+    __tablename__ = "usage_alert_triggers"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "alert_id", "customer_id", "period_start", name="uq_usage_alert_triggers_period"
+        ),
+    )
+
+    alert_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("usage_alerts.id"))
+    meter_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("meters.id"))
+    customer_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("customers.id"), index=True)
+    subscription_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("subscriptions.id"))
+    period_start: Mapped[datetime]
+    quantity: Mapped[str] = mapped_column(sa.String(80))  # the usage when it was seen
+    threshold: Mapped[str] = mapped_column(sa.String(80))

@@ -36,7 +36,7 @@ from app.schema.errors import UserError
 from app.schema.experiments import Experiment
 from app.schema.idempotency import SECRET_MARK
 from app.schema.invoices import Invoice, InvoiceLine
-from app.schema.metering import Meter
+from app.schema.metering import Meter, UsageAlert
 from app.schema.node import Node, decode_gid
 from app.schema.payment_method import PaymentMethod
 from app.schema.security import ApiKey
@@ -93,6 +93,9 @@ MODES: dict[str, keyed.Mode] = {
     "createMeter": ATOMIC,
     "updateMeter": ATOMIC,
     "archiveMeter": ATOMIC,
+    "createUsageAlert": ATOMIC,
+    "archiveUsageAlert": ATOMIC,
+    "setUsageThreshold": ATOMIC,
 }
 
 SERVICE_KEYED = frozenset(
@@ -127,6 +130,7 @@ _REREAD: dict[str, tuple[type[Any], Callable[[Any], Any]]] = {
     "WebhookEndpoint": (models.WebhookEndpoint, WebhookEndpoint.from_model),
     "WebhookDelivery": (models.WebhookDelivery, WebhookDelivery.from_model),
     "Meter": (models.Meter, Meter.from_model),
+    "UsageAlert": (models.UsageAlert, UsageAlert.from_model),
 }
 
 

@@ -47,7 +47,15 @@ def _in_minor_units(attribute: str, *, optional: bool = False) -> Callable[[Any]
 
 @reads(
     models.InvoiceLine,
-    same=("description", "quantity", "proration", "period_start", "period_end"),
+    same=(
+        "description",
+        "quantity",
+        "proration",
+        "period_start",
+        "period_end",
+        "usage_quantity",
+        "usage_adjustment",
+    ),
     unit_amount=("unit_amount_minor",),
     amount=("amount_minor",),
     discount=("discount_minor",),

@@ -2,13 +2,16 @@
 charges of a subscription (README: Usage-based billing)."""
 
 import enum
+import uuid
 from datetime import datetime
 from typing import Any
 
 import strawberry
 
+from app.context import RequestContext
 from app.domain.metering import Aggregation, PriceModel
 from app.models import Meter as MeterRow
+from app.models import UsageAlert as UsageAlertRow
 from app.schema.enums import described_enum
 from app.schema.errors import UserError
 from app.schema.idempotency import optional_key
@@ -16,6 +19,7 @@ from app.schema.money import Money
 from app.schema.node import Node, encode_gid
 from app.schema.pagination import Connection
 from app.schema.scalars import JSON
+from app.services.metering import alerts
 from app.services.metering.ingest import Outcome
 
 described_enum(
@@ -92,11 +96,19 @@ class Meter(Node):
     )
     created_at: datetime = strawberry.field(description="When it was created.")
     updated_at: datetime = strawberry.field(description="When it last changed.")
+    key_: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="Its active usage alerts, oldest first.")
+    async def alerts(self, info: strawberry.Info[RequestContext, None]) -> list["UsageAlert"]:
+        async with info.context.db() as session:
+            rows = (await session.scalars(alerts.alerts_query(self.key_))).all()
+            return [UsageAlert.from_model(row) for row in rows]
 
     @classmethod
     def from_model(cls, row: MeterRow) -> "Meter":
         return cls(
             id=encode_gid("Meter", row.id),
+            key_=row.id,
             key=row.key,
             name=row.name,
             aggregation=row.aggregation,
@@ -109,6 +121,63 @@ class Meter(Node):
 
 
 MeterConnection = Connection[Meter]
+
+
+@strawberry.type(
+    description="A usage quantity that, reached by a customer in a billing period, states "
+    "the event `usage.alert_triggered` (once per customer and period)."
+)
+class UsageAlert(Node):
+    quantity: str = strawberry.field(description="The quantity that triggers it.")
+    customer_id: strawberry.ID | None = strawberry.field(
+        description="Whose usage (null: every customer's)."
+    )
+    archived_at: datetime | None = strawberry.field(description="When it was archived.")
+    created_at: datetime = strawberry.field(description="When it was created.")
+
+    @classmethod
+    def from_model(cls, row: UsageAlertRow) -> "UsageAlert":
+        return cls(
+            id=encode_gid("UsageAlert", row.id),
+            quantity=row.quantity,
+            customer_id=None
+            if row.customer_id is None
+            else encode_gid("Customer", row.customer_id),
+            archived_at=row.archived_at,
+            created_at=row.created_at,
+        )
+
+
+@strawberry.input(description="A new usage alert.")
+class CreateUsageAlertInput:
+    idempotency_key: str | None = optional_key()
+    meter_id: strawberry.ID = strawberry.field(description="Global ID of the meter.")
+    customer_id: strawberry.ID | None = strawberry.field(
+        default=None, description="One customer's usage (omit: every customer's)."
+    )
+    quantity: str = strawberry.field(description="The quantity that triggers it, e.g. `10000`.")
+
+
+@strawberry.input(description="The usage alert to archive.")
+class ArchiveUsageAlertInput:
+    idempotency_key: str | None = optional_key()
+    id: strawberry.ID = strawberry.field(description="Global ID of the alert.")
+
+
+@strawberry.type(description="Result of `createUsageAlert` and `archiveUsageAlert`.")
+class UsageAlertPayload:
+    usage_alert: UsageAlert | None = strawberry.field(description="The alert, unless refused.")
+    user_errors: list[UserError] = strawberry.field(description="Why the input was refused.")
+
+
+@strawberry.input(description="A subscription's usage threshold (progressive billing).")
+class SetUsageThresholdInput:
+    idempotency_key: str | None = optional_key()
+    subscription_id: strawberry.ID = strawberry.field(description="Global ID.")
+    amount: str | None = strawberry.field(
+        description="The usage amount, in the subscription's currency, at which its usage is "
+        "invoiced mid-period (e.g. `100.00`); null: only at the period's end."
+    )
 
 
 @strawberry.type(description="A tier of a tiered price.")

@@ -78,6 +78,9 @@ class SubscriptionItem:
     invoices=("id",),
     latest_invoice=("id",),
     collection_stop=STOP_COLUMNS,
+    usage_threshold=("usage_threshold_minor", "currency"),
+    upcoming_invoice=("id",),
+    current_usage=("id", "currency"),
 )
 @strawberry.type(description="A customer's recurring purchase of one or more prices.")
 class Subscription(Node):
@@ -98,6 +101,7 @@ class Subscription(Node):
     currency: strawberry.Private[str]
     experiment_key: strawberry.Private[uuid.UUID | None]
     variant_key: strawberry.Private[uuid.UUID | None]
+    usage_threshold_minor: strawberry.Private[int | None] = None
 
     @strawberry.field(description="The pricing experiment it was sold under; null: none.")
     @batched(lambda loaders: loaders.experiment, key=attrgetter("experiment_key"))
@@ -127,6 +131,15 @@ class Subscription(Node):
     )
     def latest_invoice(self, rows: list[models.Invoice]) -> Invoice | None:
         return Invoice.from_model(rows[-1]) if rows else None
+
+    @strawberry.field(
+        description="The usage amount at which its usage is invoiced mid-period "
+        "(`setUsageThreshold`; null: only at the period's end)."
+    )
+    def usage_threshold(self) -> Money | None:
+        if self.usage_threshold_minor is None:
+            return None
+        return Money.of(self.usage_threshold_minor, self.currency)
 
     @strawberry.field(
         description="The invoice its period's end would make if the period ended now: "
@@ -184,4 +197,5 @@ class Subscription(Node):
             collection_stop=CollectionStop.of(row),
             experiment_key=row.experiment_id,
             variant_key=row.experiment_variant_id,
+            usage_threshold_minor=row.usage_threshold_minor,
         )

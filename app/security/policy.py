@@ -99,7 +99,7 @@ TYPES: dict[str, dict[str, Policy]] = {
             "rotateWebhookEndpointSecret retryWebhookDelivery",
         ),
         (ADMIN, "createMeter updateMeter archiveMeter"),
-        (BILLING, "recordUsage"),
+        (BILLING, "recordUsage createUsageAlert archiveUsageAlert setUsageThreshold"),
     ),
     # Live subscriptions: as the query roots of the same objects (a customer only its own,
     # app/resolvers/live.py), the event stream as the `events` query.
@@ -162,13 +162,15 @@ TYPES: dict[str, dict[str, Policy]] = {
             SELF,
             "id status currentPeriodStart currentPeriodEnd trialEnd cancelAtPeriodEnd "
             "canceledAt endedAt nextRetryAt createdAt items invoices latestInvoice "
-            "experiment experimentVariant collectionStop upcomingInvoice currentUsage",
+            "experiment experimentVariant collectionStop upcomingInvoice currentUsage "
+            "usageThreshold",
         ),
     ),
     "Meter": fields(
         (PUBLIC, "id key name aggregation valueProperty archivedAt createdAt updatedAt"),
-        (STAFF, "filters"),
+        (STAFF, "filters alerts"),
     ),
+    "UsageAlert": fields((STAFF, "id quantity customerId archivedAt createdAt")),
     "Invoice": fields(
         (
             SELF,
@@ -236,6 +238,7 @@ VALUE_TYPES = frozenset(
         "UsageBucket",
         "UsageCharge",
         "UsageEventResult",
+        "UsageAlertPayload",
         "ArchivePricePayload",
         "CouponPayload",
         "CreateCustomerPayload",

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import Api
 from tests.factories import advance, clock_and_customer, subscribe
-from tests.metering.usage import create_meter, invoices, post_usage, usage_price
+from tests.metering.usage import create_meter, invoices, send_usage, usage_price
 
 pytestmark = pytest.mark.both_databases
 
@@ -47,11 +47,11 @@ async def test_usage_from_meter_to_invoice_and_a_late_adjustment(api: Api) -> No
     await advance(api, clock, "2026-01-20T00:00:00Z")
     sent = 0
     for day in range(2, 15):  # 13 days x 100 calls
-        answer = await post_usage(api, _calls(customer, day, 100))
+        answer = await send_usage(api, _calls(customer, day, 100))
         assert (answer["accepted"], answer["refused"]) == (100, 0), answer
         sent += 100
     # a client that timed out sends its batch again: nothing counts twice
-    again = await post_usage(api, _calls(customer, 14, 100))
+    again = await send_usage(api, _calls(customer, 14, 100))
     assert (again["accepted"], again["duplicates"]) == (0, 100)
 
     usage = await api.data(
@@ -67,7 +67,7 @@ async def test_usage_from_meter_to_invoice_and_a_late_adjustment(api: Api) -> No
     await advance(api, clock, "2026-02-01T00:30:00Z")
     waiting = (await invoices(api, subscription))[-1]
     assert (waiting["status"], waiting["number"]) == ("DRAFT", None)
-    late = await post_usage(api, _calls(customer, 31, 2))  # within the grace window
+    late = await send_usage(api, _calls(customer, 31, 2))  # within the grace window
     assert late["accepted"] == 2
 
     await advance(api, clock, "2026-02-01T02:00:00Z")
@@ -85,7 +85,7 @@ async def test_usage_from_meter_to_invoice_and_a_late_adjustment(api: Api) -> No
 
     # An event of January arrives after January's invoice was finalized: that invoice
     # never changes; the difference is billed on the next one, naming January.
-    late = await post_usage(api, _calls(customer, 31, 4, start=2))
+    late = await send_usage(api, _calls(customer, 31, 4, start=2))
     assert late["accepted"] == 4
     assert (await invoices(api, subscription))[-1] == january
     await advance(api, clock, "2026-03-01T02:00:00Z")

@@ -58,6 +58,13 @@ async def post_usage(api: Api, events: list[dict[str, Any]], **headers: str) -> 
     return body
 
 
+async def send_usage(api: Api, events: list[dict[str, Any]], **headers: str) -> dict[str, Any]:
+    """``post_usage``, none refused."""
+    body = await post_usage(api, events, **headers)
+    assert body["refused"] == 0, body
+    return body
+
+
 INVOICE_LINES = """
 invoices {
   number status billingReason periodStart periodEnd

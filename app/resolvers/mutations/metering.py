@@ -7,21 +7,30 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import ErrorCode, Problem
+from app.resolvers.access import owned_key
 from app.resolvers.common import Info, given, key_of
 from app.resolvers.keyed import mutate_keyed
 from app.schema.errors import UserError
 from app.schema.metering import (
     ArchiveMeterInput,
+    ArchiveUsageAlertInput,
     CreateMeterInput,
+    CreateUsageAlertInput,
     Meter,
     MeterPayload,
     RecordUsageInput,
     RecordUsagePayload,
+    SetUsageThresholdInput,
     UpdateMeterInput,
+    UsageAlert,
+    UsageAlertPayload,
     UsageEventResult,
     filters_of,
 )
-from app.services.metering import ingest, meters
+from app.schema.subscription_inputs import SubscriptionPayload
+from app.schema.subscriptions import Subscription
+from app.services.billing import usage_watch
+from app.services.metering import alerts, ingest, meters
 
 
 def payload_of(results: list[ingest.Result]) -> RecordUsagePayload:
@@ -130,3 +139,63 @@ class MeteringMutations:
                 events=[event.as_event() for event in input.events],
             )
         return payload_of(results)
+
+    @strawberry.mutation(
+        description="Alert when a customer's usage of a meter in a billing period reaches a "
+        "quantity: the event `usage.alert_triggered` (webhooks, the event bus, live updates)."
+    )
+    async def create_usage_alert(
+        self,
+        info: Info,
+        input: Annotated[CreateUsageAlertInput, strawberry.argument(description="It.")],
+    ) -> UsageAlertPayload:
+        async def act(session: AsyncSession) -> UsageAlertPayload:
+            row = await alerts.create_alert(
+                session,
+                clock=info.context.clock,
+                meter_id=key_of(input.meter_id, "Meter", "meterId"),
+                customer_id=None
+                if input.customer_id is None
+                else key_of(input.customer_id, "Customer", "customerId"),
+                quantity=input.quantity,
+            )
+            return UsageAlertPayload(usage_alert=UsageAlert.from_model(row), user_errors=[])
+
+        return await mutate_keyed(info, UsageAlertPayload, act, input)
+
+    @strawberry.mutation(description="Archive a usage alert: it triggers no more.")
+    async def archive_usage_alert(
+        self,
+        info: Info,
+        input: Annotated[ArchiveUsageAlertInput, strawberry.argument(description="It.")],
+    ) -> UsageAlertPayload:
+        async def act(session: AsyncSession) -> UsageAlertPayload:
+            row = await alerts.archive_alert(
+                session, clock=info.context.clock, alert_id=key_of(input.id, "UsageAlert", "id")
+            )
+            return UsageAlertPayload(usage_alert=UsageAlert.from_model(row), user_errors=[])
+
+        return await mutate_keyed(info, UsageAlertPayload, act, input)
+
+    @strawberry.mutation(
+        description="Set or clear a subscription's usage threshold: when the usage billed "
+        "so far in its period reaches it, that usage is invoiced at once (progressive "
+        "billing), and the period's invoice bills the rest."
+    )
+    async def set_usage_threshold(
+        self,
+        info: Info,
+        input: Annotated[SetUsageThresholdInput, strawberry.argument(description="It.")],
+    ) -> SubscriptionPayload:
+        async def act(session: AsyncSession) -> SubscriptionPayload:
+            row = await usage_watch.set_threshold(
+                session,
+                clock=info.context.clock,
+                subscription_id=await owned_key(
+                    info, session, input.subscription_id, "Subscription", "subscriptionId"
+                ),
+                amount=input.amount,
+            )
+            return SubscriptionPayload(subscription=Subscription.from_model(row), user_errors=[])
+
+        return await mutate_keyed(info, SubscriptionPayload, act, input)

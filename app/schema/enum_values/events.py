@@ -41,6 +41,10 @@ _FACTS: dict[T, str] = {
     T.EXPERIMENT_PAUSED: "A pricing experiment was paused (by hand or by a guardrail).",
     T.EXPERIMENT_CONCLUDED: "A pricing experiment was concluded.",
     T.WEBHOOK_ENDPOINT_DISABLED: "A webhook endpoint was disabled after days of failures.",
+    T.USAGE_ALERT_TRIGGERED: (
+        "A customer's usage of a meter in a billing period reached a usage alert's quantity "
+        "(once per alert, customer and period)."
+    ),
 }
 
 EVENT_TYPE: dict[T, str] = {t: f"`{t.value}`: {fact}" for t, fact in _FACTS.items()}

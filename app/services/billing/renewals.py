@@ -32,7 +32,7 @@ from app.domain.subscription_states import Reason, transition
 from app.models import Customer, Invoice, Subscription, TestClock
 from app.psp.registry import PspRegistry
 from app.services import test_clocks
-from app.services.billing import dunning, invoices, trial_notices, usage_lines
+from app.services.billing import dunning, invoices, trial_notices, usage_lines, usage_watch
 
 DEFAULT_POLICY = dunning.DEFAULT_POLICY
 BILLABLE = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
@@ -73,6 +73,14 @@ async def advance(
         steps += 1
         if steps > 1000:
             raise RuntimeError("runaway billing loop")
+    # the period so far: usage alerts, and a threshold invoice when usage reached it
+    found = await usage_watch.watch(session, subscription_id=subscription_id, now=now.now())
+    if found is not None:
+        subscription, invoice = found
+        await _finalize_and_collect(
+            session, psps, subscription, invoice, now, policy, bill_usage=False
+        )
+        steps += 1
     return steps
 
 
@@ -233,8 +241,11 @@ async def _finalize_and_collect(
     invoice: Invoice,
     at: FrozenClock,
     policy: DunningPolicy,
+    *,
+    bill_usage: bool = True,
 ) -> Step:
-    await usage_lines.bill(session, invoice, now=at.now())
+    if bill_usage:
+        await usage_lines.bill(session, invoice, now=at.now())
     await invoices.finalize(session, invoice, clock=at)
     # An unpaid subscription keeps invoicing, but is not charged; nor is one whose
     # collection waits for a new payment method: its invoices say why.

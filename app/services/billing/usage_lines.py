@@ -163,6 +163,13 @@ async def bill(session: AsyncSession, invoice: Invoice, *, now: datetime) -> int
         window=window,
         now=now,
     )
+    add_lines(session, invoice, found, now=now)
+    return len(found)
+
+
+def add_lines(
+    session: AsyncSession, invoice: Invoice, found: list[UsageCharge], *, now: datetime
+) -> None:
     for charge in found:
         session.add(
             InvoiceLine(
@@ -187,7 +194,6 @@ async def bill(session: AsyncSession, invoice: Invoice, *, now: datetime) -> int
         )
         invoice.subtotal_minor += charge.amount_minor
     invoice.total_minor = invoice.subtotal_minor - invoice.discount_minor + invoice.tax_minor
-    return len(found)
 
 
 def planned(found: list[UsageCharge]) -> tuple[PlannedLine, ...]:

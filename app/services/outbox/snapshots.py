@@ -27,6 +27,7 @@ from app.models import (
     PaymentMethod,
     Refund,
     Subscription,
+    UsageAlertTrigger,
     WebhookEndpoint,
 )
 
@@ -225,6 +226,20 @@ def webhook_endpoint(row: Any) -> Snapshot:
     }
 
 
+def usage_alert_trigger(row: Any) -> Snapshot:
+    return {
+        "id": global_id("UsageAlertTrigger", row.id),
+        "alertId": global_id("UsageAlert", row.alert_id),
+        "meterId": global_id("Meter", row.meter_id),
+        "customerId": global_id("Customer", row.customer_id),
+        "subscriptionId": global_id("Subscription", row.subscription_id),
+        "periodStart": _when(row.period_start),
+        "quantity": row.quantity,
+        "threshold": row.threshold,
+        "createdAt": _when(row.created_at),
+    }
+
+
 # The GraphQL type name and the snapshot of each model an event can be about.
 SNAPSHOTS: dict[type, tuple[str, Callable[[Any], Snapshot]]] = {
     Payment: ("Payment", payment),
@@ -236,6 +251,7 @@ SNAPSHOTS: dict[type, tuple[str, Callable[[Any], Snapshot]]] = {
     PaymentMethod: ("PaymentMethod", payment_method),
     Experiment: ("Experiment", experiment),
     WebhookEndpoint: ("WebhookEndpoint", webhook_endpoint),
+    UsageAlertTrigger: ("UsageAlertTrigger", usage_alert_trigger),
 }
 
 # Keys of a snapshot that hold personal data (removed from a customer's events by an
