@@ -250,7 +250,7 @@ SCHEDULE: dict[str, _Schedule] = {
     "reconcile_payments": _Schedule(PAYMENTS, "* * * * *"),
     "purge_idempotency_keys": _Schedule(MAINTENANCE, "17 * * * *"),
     "purge_events": _Schedule(MAINTENANCE, "17 * * * *"),
-    "maintain_usage": _Schedule(MAINTENANCE, "23 * * * *"),
+    "maintain_usage": _Schedule(MAINTENANCE, "17 * * * *"),
     "delete_erased_psp_customers": _Schedule(MAINTENANCE, "* * * * *"),
     "release_stalled_jobs": _Schedule(MAINTENANCE, "* * * * *"),
     "check_experiment_guardrails": _Schedule(MAINTENANCE, "*/5 * * * *"),

@@ -134,6 +134,7 @@ async def test_each_tick_is_deferred_once_and_a_waiting_job_is_not_queued_again(
         "reconcile_payments": ("payments", "* * * * *"),
         "purge_idempotency_keys": ("maintenance", "17 * * * *"),
         "purge_events": ("maintenance", "17 * * * *"),
+        "maintain_usage": ("maintenance", "17 * * * *"),
         "delete_erased_psp_customers": ("maintenance", "* * * * *"),
         "release_stalled_jobs": ("maintenance", "* * * * *"),
         "check_experiment_guardrails": ("maintenance", "*/5 * * * *"),
