@@ -220,11 +220,9 @@ def quantity_of(
 
 
 def quantity_text(quantity: Fraction) -> str:
-    """A quantity as decimal text: exact when it has a finite expansion (counts, sums),
-    else to 12 places (a time-weighted average)."""
-    if 10**12 % quantity.denominator == 0:
-        scaled = quantity * 10**12
-        text = f"{abs(scaled.numerator) // 10**12}.{abs(scaled.numerator) % 10**12:012d}"
-        text = text.rstrip("0").rstrip(".")
-        return ("-" if quantity < 0 else "") + text
-    return f"{float(quantity):.12f}".rstrip("0").rstrip(".")
+    """A quantity as decimal text: exact when it has a finite expansion within 12 places
+    (counts, sums), else rounded to 12 places, half to even (a time-weighted average)."""
+    scaled = round(quantity * 10**12)
+    whole, part = divmod(abs(scaled), 10**12)
+    text = f"{whole}.{part:012d}".rstrip("0").rstrip(".")
+    return "-" + text if scaled < 0 else text

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import enum
 import math
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,7 +32,7 @@ from app.domain.metering import NUMERIC, Aggregation
 from app.domain.pan import contains_card_number
 from app.models import Customer, Meter, Subscription, TestClock
 from app.services.metering import store
-from app.services.metering.meters import admits
+from app.services.metering.meters import admits, property_text
 
 MAX_BATCH = 100
 KEY_DAYS = 35
@@ -42,6 +43,7 @@ MAX_PROPERTY_TEXT = 255
 # Values: up to 18 digits before the point and 12 after (exact NUMERIC, no float).
 _MAX_VALUE = Decimal(10) ** 18
 _VALUE_PLACES = 12
+_DECIMAL_TEXT = re.compile(r"-?[0-9]{1,40}(?:\.[0-9]{1,40})?")
 
 
 class Outcome(enum.Enum):
@@ -126,13 +128,15 @@ def _properties(problems: Problems, value: object) -> dict[str, Any]:
             or not check.storable(name + text)
         ):
             problems.add(
-                ErrorCode.TOO_MANY_PROPERTIES,
+                ErrorCode.INVALID,
                 "A property has a name of 1 to 40 characters and a scalar value of up to 255.",
                 "properties",
                 str(name)[:40],
             )
             continue
-        if isinstance(item, str) and contains_card_number(item):
+        if contains_card_number(name) or (
+            not isinstance(item, bool) and contains_card_number(text)
+        ):
             problems.add(ErrorCode.CARD_DATA_NOT_ALLOWED, check.NO_CARD_DATA, "properties", name)
             continue
         checked[name] = str(item) if isinstance(item, (Decimal, float)) else item
@@ -145,6 +149,8 @@ def _parse(problems: Problems, raw: Mapping[str, Any]) -> _Parsed | None:
         problems.add(
             ErrorCode.INVALID, "An idempotency key of 1 to 255 characters.", "idempotencyKey"
         )
+    elif contains_card_number(key):
+        problems.add(ErrorCode.CARD_DATA_NOT_ALLOWED, check.NO_CARD_DATA, "idempotencyKey")
     meter_key = raw.get("meterKey")
     if not isinstance(meter_key, str) or not 0 < len(meter_key) <= 100:
         problems.add(ErrorCode.UNKNOWN_METER, "Name a meter by its key.", "meterKey")
@@ -163,23 +169,22 @@ def _parse(problems: Problems, raw: Mapping[str, Any]) -> _Parsed | None:
 
 
 def decimal_value(value: object) -> Decimal | None:
-    """A usage value as an exact decimal, or None when it is not one (floats are read by
-    their shortest text, so 0.1 is 0.1)."""
+    """A usage value as an exact decimal, or None when it is not one: an integer, a decimal
+    number of JSON (read exactly, never through a float), or decimal text in ASCII digits
+    (``"-12.5"``; no ``_``, exponent, sign ``+`` or other scripts' digits)."""
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, float):
+    if isinstance(value, float):  # not from JSON (parsed as Decimal): its shortest text
         if not math.isfinite(value):
             return None
-        value = repr(value)
-    if isinstance(value, (int, Decimal)):
-        number = Decimal(value)
-    elif isinstance(value, str):
-        try:
-            number = Decimal(value.strip())
-        except InvalidOperation:
+        value = Decimal(repr(value))
+    if isinstance(value, str):
+        if not _DECIMAL_TEXT.fullmatch(value.strip()):
             return None
-    else:
+        value = Decimal(value.strip())
+    if not isinstance(value, (int, Decimal)):
         return None
+    number = Decimal(value)
     if not number.is_finite() or abs(number) >= _MAX_VALUE:
         return None
     exponent = number.as_tuple().exponent
@@ -196,18 +201,22 @@ class _Owner:
 
 
 async def _meters(session: AsyncSession, keys: set[str]) -> dict[str, Meter]:
+    """The named meters, read after any change of their filters in progress has committed
+    (``meters.update_meter`` holds the meter's lock exclusively while it counts again)."""
     statement = sa.select(Meter).where(Meter.key.in_(sorted(keys)))
-    meters = {m.key: m for m in (await session.scalars(statement)).all()}
-    if meters and session.get_bind().dialect.name == "postgresql":
-        # While a meter's filters are corrected (its roll-ups rebuilt), its events wait.
-        await session.execute(
-            sa.text(
-                "SELECT pg_advisory_xact_lock_shared(hashtextextended('paygate:meter:' || k, 0))"
-                " FROM unnest(CAST(:ids AS text[])) AS k ORDER BY k"
-            ),
-            {"ids": sorted(str(m.id) for m in meters.values())},
-        )
-    return meters
+    if session.get_bind().dialect.name == "postgresql":
+        if keys:
+            await session.execute(
+                sa.text(
+                    "SELECT pg_advisory_xact_lock_shared("
+                    "hashtextextended('paygate:meter:' || k, 0))"
+                    " FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k"
+                ),
+                {"keys": sorted(keys)},
+            )
+    else:  # SQLite: the write lock first (app/db.py), then the filters
+        statement = statement.with_for_update()
+    return {m.key: m for m in (await session.scalars(statement)).all()}
 
 
 async def _owners(
@@ -250,7 +259,7 @@ def _measured(
                 "properties",
             )
             return None, None
-        return None, str(found)
+        return None, property_text(found)
     assert meter.aggregation in NUMERIC
     source = event.value
     field = "value"
@@ -277,7 +286,6 @@ async def record(
     size); returns one result per event, in order."""
     results: dict[int, Result] = {}
     parsed: dict[int, _Parsed] = {}
-    seen: set[str] = set()
     for index, raw in enumerate(events):
         problems = Problems()
         event = _parse(problems, raw if isinstance(raw, Mapping) else {})
@@ -285,10 +293,7 @@ async def record(
         key = key if isinstance(key, str) else None
         if event is None:
             results[index] = Result(index, key, Outcome.REFUSED, tuple(problems.items))
-        elif event.key in seen:  # the same key twice in one batch: the first one counts
-            results[index] = Result(index, event.key, Outcome.DUPLICATE)
         else:
-            seen.add(event.key)
             parsed[index] = event
     meters = await _meters(session, {e.meter_key for e in parsed.values()})
     by_customer, by_subscription = await _owners(
@@ -297,12 +302,16 @@ async def record(
         {e.subscription_id for e in parsed.values() if e.subscription_id is not None},
     )
     rows: dict[int, store.Row] = {}
+    seen: set[str] = set()
     for index, event in parsed.items():
         problems = Problems()
         row = _row(problems, event, meters, by_customer, by_subscription, clock)
-        if row is None:
+        if row is None:  # refused: its key stays free, even later in this batch
             results[index] = Result(index, event.key, Outcome.REFUSED, tuple(problems.items))
+        elif row.key in seen:  # the same key twice in one batch: the first accepted counts
+            results[index] = Result(index, event.key, Outcome.DUPLICATE)
         else:
+            seen.add(row.key)
             rows[index] = row
     fresh = await store.insert(
         session, sender=sender, rows=list(rows.values()), received_at=clock.now()

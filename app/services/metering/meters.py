@@ -33,12 +33,14 @@ def admits(filters: Mapping[str, Sequence[str]], properties: Mapping[str, Any]) 
     the event's value (as text) is one of the listed values."""
     for name, allowed in filters.items():
         value = properties.get(name)
-        if value is None or _text(value) not in allowed:
+        if value is None or property_text(value) not in allowed:
             return False
     return True
 
 
-def _text(value: Any) -> str:
+def property_text(value: Any) -> str:
+    """A property's value as text, as filters and distinct counts compare it (JSON's
+    spelling of booleans)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
@@ -172,6 +174,14 @@ async def update_meter(
     meter.name = new_name
     meter.updated_at = clock.now()
     if new_filters != meter.filters:
+        if session.get_bind().dialect.name == "postgresql":
+            # Batches that read the old filters commit first; later ones wait for the new.
+            await session.execute(
+                sa.text(
+                    "SELECT pg_advisory_xact_lock(hashtextextended('paygate:meter:' || :k, 0))"
+                ),
+                {"k": meter.key},
+            )
         meter.filters = new_filters
         await _count_again(session, meter)
     await session.commit()
