@@ -1,7 +1,7 @@
 """Customer types, inputs and payloads."""
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from typing import Annotated
 
@@ -34,6 +34,8 @@ from app.services import pagination
 from app.services.metering import meters, readings
 
 MAX_USAGE_WINDOW = timedelta(days=366)
+USAGE_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+USAGE_END = datetime(9000, 1, 1, tzinfo=UTC)
 MAX_BUCKETS = 1000
 
 
@@ -135,10 +137,14 @@ class Customer(Node):
         ] = UsageGrouping.DAY,
     ) -> CustomerUsage:
         step = timedelta(hours=1) if group_by is UsageGrouping.HOUR else timedelta(days=1)
-        if not from_ < to or to - from_ > MAX_USAGE_WINDOW or (to - from_) / step > MAX_BUCKETS:
+        if (
+            not USAGE_EPOCH <= from_ < to <= USAGE_END
+            or to - from_ > MAX_USAGE_WINDOW
+            or (to - from_) / step > MAX_BUCKETS
+        ):
             raise PublicError(
-                f"Give from < to, at most {MAX_USAGE_WINDOW.days} days and {MAX_BUCKETS} "
-                "buckets apart.",
+                f"Give from < to, after 1970 and before 9000, at most {MAX_USAGE_WINDOW.days} "
+                f"days and {MAX_BUCKETS} buckets apart.",
                 ErrorCode.INVALID,
             )
         async with info.context.db() as session:

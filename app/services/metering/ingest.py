@@ -102,7 +102,11 @@ def _timestamp(problems: Problems, value: object) -> datetime | None:
             "timestamp",
         )
         return None
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-14:00 has no UTC time
+        problems.add(ErrorCode.INVALID, "The time is out of range.", "timestamp")
+        return None
 
 
 def _properties(problems: Problems, value: object) -> dict[str, Any]:
