@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import Api
 from tests.events.helpers import all_events
-from tests.factories import advance, clock_and_customer, subscribe
+from tests.factories import advance, clock_and_customer, monthly_price, subscribe
 from tests.metering.usage import create_meter, invoices, send_usage, usage_price
 
 DIME = {"model": "PER_UNIT", "unitAmountDecimal": "0.10"}
@@ -124,3 +124,73 @@ async def test_usage_so_far_and_the_upcoming_invoice(api: Api) -> None:
     assert upcoming["periodStart"] == "2026-02-01T00:00:00+00:00"
     assert [line["usageQuantity"] for line in upcoming["lines"]] == ["12"]
     assert upcoming["total"] == {"amountMinor": "120"}
+
+
+async def test_a_licensed_item_changes_beside_usage_and_the_preview_shows_usage(
+    api: Api,
+) -> None:
+    meter = await create_meter(api, "gb", "SUM")
+    usage = await usage_price(api, meter, **DIME)
+    seats = await monthly_price(api, "10.00")
+    clock, customer = await clock_and_customer(api, "tok_visa")
+    created = await api.data(
+        "mutation($i: CreateSubscriptionInput!) { createSubscription(input: $i) "
+        "{ subscription { id } userErrors { code message } } }",
+        {
+            "i": {
+                "idempotencyKey": "two-items",
+                "customerId": customer,
+                "items": [{"priceId": seats, "quantity": 2}, {"priceId": usage}],
+            }
+        },
+    )
+    assert created["createSubscription"]["userErrors"] == []
+    subscription = created["createSubscription"]["subscription"]["id"]
+    await advance(api, clock, "2026-01-10T00:00:00Z")
+    await send_usage(api, [_usage(customer, "a", 9, 40)])
+    preview = await api.data(
+        "query($s: ID!) { previewSubscriptionChange(subscriptionId: $s, quantity: 3, "
+        "prorationBehavior: NONE) { lines { description usageQuantity amount { amountMinor } } "
+        "total { amountMinor } } }",
+        {"s": subscription},
+    )
+    lines = preview["previewSubscriptionChange"]["lines"]
+    assert [(line["usageQuantity"], line["amount"]["amountMinor"]) for line in lines] == [
+        (None, "3000"),  # 3 seats for February
+        ("40", "400"),  # January's usage so far
+    ]
+    changed = await api.data(
+        'mutation($s: ID!) { updateSubscription(input: {idempotencyKey: "q3", '
+        "subscriptionId: $s, quantity: 3, prorationBehavior: NONE}) "
+        "{ userErrors { code message } } }",
+        {"s": subscription},
+    )
+    assert changed["updateSubscription"]["userErrors"] == []
+    await advance(api, clock, "2026-02-01T02:00:00Z")
+    february = (await invoices(api, subscription))[-1]
+    assert sorted(line["amount"]["amountMinor"] for line in february["lines"]) == ["3000", "400"]
+
+
+@pytest.mark.both_databases
+async def test_a_meter_corrected_after_its_invoice_is_credited_on_the_next(api: Api) -> None:
+    meter, clock, customer, subscription = await _metered(api)
+    await advance(api, clock, "2026-01-10T00:00:00Z")
+    eu = {**_usage(customer, "eu", 9, 20), "properties": {"region": "eu"}}
+    test = {**_usage(customer, "test", 9, 5), "properties": {"region": "test"}}
+    await send_usage(api, [eu, test])
+    await advance(api, clock, "2026-02-01T02:00:00Z")
+    [january] = [i for i in await invoices(api, subscription) if i["number"] == "PG-000002"]
+    assert [line["usageQuantity"] for line in january["lines"]] == ["25"]
+    # The test traffic should never have counted: the meter's filters are corrected
+    corrected = await api.data(
+        'mutation($m: ID!) { updateMeter(input: {id: $m, filters: [{property: "region", '
+        'values: ["eu"]}]}) { meter { filters { property values } } userErrors { code } } }',
+        {"m": meter},
+    )
+    assert corrected["updateMeter"]["userErrors"] == []
+    assert (await invoices(api, subscription))[1] == january  # never changed
+    await advance(api, clock, "2026-03-01T02:00:00Z")
+    february = (await invoices(api, subscription))[-1]
+    credit = [line for line in february["lines"] if line["usageAdjustment"]]
+    assert [(c["usageQuantity"], c["amount"]["amountMinor"]) for c in credit] == [("20", "-50")]
+    assert february["status"] == "PAID"  # a net credit: nothing charged, carried forward

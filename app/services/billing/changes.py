@@ -81,16 +81,19 @@ async def _plan(
                 ("subscriptionId",),
             )
         )
+    # the licensed items (usage items, billed in arrears, are not changed here)
     items = (
         await session.scalars(
-            sa.select(SubscriptionItem).where(SubscriptionItem.subscription_id == subscription.id)
+            sa.select(SubscriptionItem)
+            .join(Price, Price.id == SubscriptionItem.price_id)
+            .where(SubscriptionItem.subscription_id == subscription.id, Price.meter_id.is_(None))
         )
     ).all()
     if len(items) != 1:
         raise UserInputError(
             Problem(
                 ErrorCode.OPERATION_NOT_SUPPORTED,
-                "Only subscriptions of one item can change price or quantity for now.",
+                "Only subscriptions of one licensed item can change price or quantity for now.",
                 ("subscriptionId",),
             )
         )
