@@ -194,3 +194,24 @@ async def test_a_meter_corrected_after_its_invoice_is_credited_on_the_next(api: 
     credit = [line for line in february["lines"] if line["usageAdjustment"]]
     assert [(c["usageQuantity"], c["amount"]["amountMinor"]) for c in credit] == [("20", "-50")]
     assert february["status"] == "PAID"  # a net credit: nothing charged, carried forward
+
+
+async def test_a_subscription_canceled_at_once_bills_its_usage_so_far(api: Api) -> None:
+    _, clock, customer, subscription = await _metered(api)
+    await advance(api, clock, "2026-01-10T00:00:00Z")
+    await send_usage(api, [_usage(customer, "a", 9, 15)])
+    canceled = await api.data(
+        "mutation($s: ID!) { cancelSubscription(input: {subscriptionId: $s}) "
+        "{ subscription { status } userErrors { code } } }",
+        {"s": subscription},
+    )
+    assert canceled["cancelSubscription"]["subscription"]["status"] == "CANCELED"
+    await advance(api, clock, "2026-01-10T02:00:00Z")  # after the grace window
+    last = (await invoices(api, subscription))[-1]
+    assert last["status"] == "PAID"
+    [line] = last["lines"]
+    assert (line["usageQuantity"], line["amount"]["amountMinor"]) == ("15", "150")
+    assert (line["periodStart"], line["periodEnd"]) == (
+        "2026-01-01T00:00:00+00:00",
+        "2026-01-10T00:00:00+00:00",
+    )

@@ -143,6 +143,7 @@ class BillingMutations:
                     info, session, input.subscription_id, "Subscription", "subscriptionId"
                 ),
                 at_period_end=input.at_period_end,
+                grace=info.context.runtime.settings.usage_grace,
             )
             return SubscriptionPayload(subscription=Subscription.from_model(row), user_errors=[])
 

@@ -214,23 +214,26 @@ async def _finalize_waiting(
     at: FrozenClock,
     policy: DunningPolicy,
 ) -> Step:
-    """The grace window of a drafted invoice is over: bill its usage, finalize, collect."""
-    subscription.invoice_finalizes_at = None
-    invoice = await session.scalar(
-        sa.select(Invoice)
-        .where(
-            Invoice.subscription_id == subscription.id,
-            Invoice.status == InvoiceStatus.DRAFT,
-            Invoice.billing_period_start.is_not(None),
+    """The grace window of a drafted invoice is over: bill its usage, finalize, collect.
+    Several may wait (a cancellation during a grace window): the oldest first, the next
+    one in the next step."""
+    drafts = (
+        await session.scalars(
+            sa.select(Invoice)
+            .where(
+                Invoice.subscription_id == subscription.id,
+                Invoice.status == InvoiceStatus.DRAFT,
+                Invoice.billing_period_start.is_not(None),
+            )
+            .order_by(Invoice.billing_period_start)
+            .with_for_update()
         )
-        .order_by(Invoice.billing_period_start.desc())
-        .limit(1)
-        .with_for_update()
-    )
-    if invoice is None:  # finalized by hand (finalizeInvoice) meanwhile
+    ).all()
+    subscription.invoice_finalizes_at = at.now() if len(drafts) > 1 else None
+    if not drafts:  # finalized by hand (finalizeInvoice) meanwhile
         await session.commit()
         return Step.FINALIZED
-    await _finalize_and_collect(session, psps, subscription, invoice, at, policy)
+    await _finalize_and_collect(session, psps, subscription, drafts[0], at, policy)
     return Step.FINALIZED
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,8 +26,8 @@ from app.models import Price, Subscription, SubscriptionItem
 from app.models.catalog import PriceType
 from app.psp.registry import PspRegistry
 from app.services import idempotency, test_clocks
-from app.services.billing import coupons, dunning, invoices
-from app.services.billing.renewals import BILLABLE
+from app.services.billing import coupons, dunning, invoices, usage_lines
+from app.services.billing.renewals import BILLABLE, USAGE_GRACE
 from app.services.customers import ensure_not_erased, live_customer
 from app.services.experiments import units
 
@@ -248,8 +248,16 @@ async def create_subscription(
 
 
 async def cancel_subscription(
-    session: AsyncSession, *, clock: Clock, subscription_id: uuid.UUID, at_period_end: bool
+    session: AsyncSession,
+    *,
+    clock: Clock,
+    subscription_id: uuid.UUID,
+    at_period_end: bool,
+    grace: timedelta = USAGE_GRACE,
 ) -> Subscription:
+    """Cancel at once, or at the period's end. Canceled at once, a subscription with usage
+    items gets a last invoice for the usage of its period so far, finalized after the grace
+    window (usage arriving after that is not billed)."""
     subscription = await session.get(Subscription, subscription_id, with_for_update=True,
                                      populate_existing=True)  # fmt: skip
     if subscription is None:
@@ -263,15 +271,43 @@ async def cancel_subscription(
     if at_period_end:
         subscription.cancel_at_period_end = True
     else:
+        owed = subscription.status in BILLABLE and subscription.status is not (
+            SubscriptionStatus.TRIALING
+        )
         subscription.status = transition(
             subscription.status, SubscriptionStatus.CANCELED, Reason.CANCELED
         )
         subscription.ended_at = now
         subscription.next_retry_at = None
+        if owed and now > subscription.current_period_start:
+            await _last_usage_invoice(session, subscription, now, grace)
     subscription.canceled_at = now
     subscription.updated_at = now
     await session.commit()
     return subscription
+
+
+async def _last_usage_invoice(
+    session: AsyncSession, subscription: Subscription, now: datetime, grace: timedelta
+) -> None:
+    if not await usage_lines.metered_items(session, subscription.id):
+        return
+    invoice = invoices.blank_invoice(
+        customer_id=subscription.customer_id,
+        subscription_id=subscription.id,
+        reason=BillingReason.SUBSCRIPTION_CYCLE,
+        currency=subscription.currency,
+        period_start=now,
+        period_end=now,
+        now=now,
+    )
+    invoice.billing_period_start = now
+    invoice.usage_period_start = subscription.current_period_start
+    session.add(invoice)
+    # the billing engine finalizes and collects it (even canceled: usage is owed)
+    waiting = subscription.invoice_finalizes_at
+    due = now + grace
+    subscription.invoice_finalizes_at = due if waiting is None else min(waiting, due)
 
 
 async def _locked_with_now(
