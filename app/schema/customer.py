@@ -32,11 +32,11 @@ from app.schema.scalars import Metadata
 from app.schema.subscriptions import Subscription
 from app.services import pagination
 from app.services.metering import meters, readings
+from app.services.metering.readings import MAX_BUCKETS
 
 MAX_USAGE_WINDOW = timedelta(days=366)
 USAGE_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 USAGE_END = datetime(9000, 1, 1, tzinfo=UTC)
-MAX_BUCKETS = 1000
 
 
 @strawberry.input(description="Which payments to list. All conditions must hold.")

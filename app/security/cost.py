@@ -65,8 +65,12 @@ from graphql import (
 )
 
 from app.domain.currencies import CURRENCIES
+from app.domain.metering import MAX_TIERS
 from app.services.billing.subscriptions import MAX_ITEMS
 from app.services.experiments.definitions import MAX_VARIANTS
+from app.services.metering.ingest import MAX_BATCH
+from app.services.metering.meters import MAX_FILTERS
+from app.services.metering.readings import MAX_BUCKETS
 from app.services.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 
@@ -94,6 +98,15 @@ LIST_SIZES: dict[str, ListSize] = {
     "Query.currencies": ListSize(len(CURRENCIES), enforced=True),
     # ``nodes(ids:)`` takes at most 100 IDs (``app.resolvers.nodes.MAX_NODES``).
     "Query.nodes": ListSize(MAX_PAGE_SIZE, enforced=True, argument="ids", maximum=MAX_PAGE_SIZE),
+    # Usage-based billing.
+    "CustomerUsage.buckets": ListSize(MAX_BUCKETS, enforced=True),
+    "Price.tiers": ListSize(MAX_TIERS, enforced=True),
+    "Meter.filters": ListSize(MAX_FILTERS, enforced=True),
+    "RecordUsagePayload.results": ListSize(MAX_BATCH, enforced=True),
+    "UsageEventResult.errors": ListSize(10, enforced=False),
+    "Meter.alerts": ListSize(20, enforced=False),
+    # one usage charge per metered item, and adjustments of a few earlier periods
+    "Subscription.currentUsage": ListSize(3 * MAX_ITEMS, enforced=False),
     # Planning figures: paygate sets no maximum on these.
     "Customer.invoices": ListSize(60, enforced=False, argument="last", maximum=MAX_PAGE_SIZE),
     "Customer.paymentMethods": ListSize(10, enforced=False),

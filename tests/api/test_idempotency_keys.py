@@ -53,7 +53,9 @@ REQUIRED = {
     "resumeSubscription",
 }
 # Mutations that cannot take a key, each with its reason. None.
-WITHOUT_KEY: dict[str, str] = {}
+WITHOUT_KEY: dict[str, str] = {
+    "recordUsage": "each usage event carries its own idempotency key",
+}
 
 JWT_SECRET = "test-only-secret-of-at-least-32-bytes!"
 

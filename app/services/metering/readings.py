@@ -20,6 +20,7 @@ from app.models import Meter, UsageDistinct, UsageEvent, UsageRollup
 from app.services.metering.store import epoch
 
 HOUR = timedelta(hours=1)
+MAX_BUCKETS = 1000  # of a series (Customer.usage)
 
 
 def floor_hour(moment: datetime) -> datetime:
