@@ -6,6 +6,7 @@ from operator import attrgetter
 from typing import Annotated
 
 import strawberry
+from strawberry.types.nodes import SelectedField, Selection
 
 from app import models
 from app.context import RequestContext
@@ -37,6 +38,18 @@ from app.services.metering.readings import MAX_BUCKETS
 MAX_USAGE_WINDOW = timedelta(days=366)
 USAGE_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 USAGE_END = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _asks_for(info: strawberry.Info[RequestContext, None], name: str) -> bool:
+    """Whether the query selects ``name`` in this field (directly or in a fragment)."""
+
+    def among(selections: list[Selection]) -> bool:
+        return any(
+            s.name == name if isinstance(s, SelectedField) else among(s.selections)
+            for s in selections
+        )
+
+    return any(among(field.selections) for field in info.selected_fields)
 
 
 @strawberry.input(description="Which payments to list. All conditions must hold.")
@@ -152,8 +165,12 @@ class Customer(Node):
                 meter = await meters.by_key(session, meter_key, "meterKey")
             except UserInputError as error:
                 raise PublicError(str(error), ErrorCode.UNKNOWN_METER) from None
-            buckets = await readings.series(session, meter, self.key, from_, to, step)
-            total = await readings.measure(session, meter, self.key, from_, to)
+            if _asks_for(info, "buckets"):
+                total, buckets = await readings.measure_series(
+                    session, meter, self.key, from_, to, step
+                )
+            else:  # the total alone: whole hours summed by the database
+                total, buckets = await readings.measure(session, meter, self.key, from_, to), []
             found = CustomerUsage(
                 meter=Meter.from_model(meter),
                 start=from_,
