@@ -1,9 +1,12 @@
-"""A fresh, migrated PostgreSQL database for a bench script (dropped first if it exists).
-Imported by the scripts beside it (`python bench/<script>.py` puts this folder on the path)."""
+"""A fresh, migrated PostgreSQL database for a bench script (dropped first if it exists),
+and the version of the code a script measured. Imported by the scripts beside it
+(`python bench/<script>.py` puts this folder on the path)."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+from pathlib import Path
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -22,3 +25,30 @@ async def fresh_database(url: str) -> None:
     finally:
         await admin.close()
     await asyncio.to_thread(upgrade_to_head, url)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def checkout() -> str:
+    """The code measured: the commit, and how many of the app's files differ from it."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", "app", "alembic"],  # noqa: S607
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+    except (OSError, subprocess.CalledProcessError):
+        return "an unknown version (not a git checkout)"
+    return f"commit {head}" + (
+        f" + {len(changed)} changed files under app/ and alembic/" if changed else ""
+    )

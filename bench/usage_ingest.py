@@ -44,7 +44,6 @@ import pstats
 import random
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -59,7 +58,7 @@ from typing import Any
 import asyncpg
 import httpx
 import orjson
-from fresh_database import fresh_database
+from fresh_database import checkout, fresh_database
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,30 +74,6 @@ OFFSETS = [
 ]
 REGIONS = ["eu-west-1", "us-east-1", "ap-south-1", "sa-east-1"]
 ENDPOINTS = ["/v1/search", "/v1/render", "/v1/convert", "/v1/export", "/v1/ping"]
-
-
-def checkout() -> str:
-    """The code measured: the commit, and how many of the app's files differ from it."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        changed = subprocess.run(
-            ["git", "status", "--porcelain", "--", "app", "alembic"],  # noqa: S607
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.splitlines()
-    except (OSError, subprocess.CalledProcessError):
-        return "an unknown version (not a git checkout)"
-    return f"commit {head}" + (
-        f" + {len(changed)} changed files under app/ and alembic/" if changed else ""
-    )
 
 
 # -- a minimal HTTP/1.1 client: one keep-alive connection, one request at a time ----------

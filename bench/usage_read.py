@@ -47,7 +47,6 @@ import os
 import random
 import signal
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -59,7 +58,7 @@ from typing import Any
 import asyncpg
 import httpx
 import sqlalchemy as sa
-from fresh_database import fresh_database
+from fresh_database import checkout, fresh_database
 from sqlalchemy.engine import make_url
 
 from app.db import make_engine, make_session_factory
@@ -103,30 +102,6 @@ SELECT meter_id, customer_id, date_trunc('hour', timestamp), count(*),
 FROM {table} WHERE counted
 GROUP BY 1, 2, 3 ORDER BY 3, 1, 2
 """
-
-
-def checkout() -> str:
-    """The code measured: the commit, and how many of the app's files differ from it."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        changed = subprocess.run(
-            ["git", "status", "--porcelain", "--", "app", "alembic"],  # noqa: S607
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.splitlines()
-    except (OSError, subprocess.CalledProcessError):
-        return "an unknown version (not a git checkout)"
-    return f"commit {head}" + (
-        f" + {len(changed)} changed files under app/ and alembic/" if changed else ""
-    )
 
 
 def customer_id(n: int) -> uuid.UUID:

@@ -167,16 +167,7 @@ async def _renew(
             await session.commit()
             return Step.CANCELED
         # the last period's usage: an invoice of its own, at the end
-        invoice = invoices.blank_invoice(
-            customer_id=subscription.customer_id,
-            subscription_id=subscription.id,
-            reason=BillingReason.SUBSCRIPTION_CYCLE,
-            currency=subscription.currency,
-            period_start=start,
-            period_end=start,
-            now=start,
-        )
-        invoice.billing_period_start = start
+        invoice = usage_lines.last_invoice(subscription, at=start, usage_start=usage_start)
         session.add(invoice)
     else:
         end = period_after(subscription, start)

@@ -292,18 +292,11 @@ async def _last_usage_invoice(
 ) -> None:
     if not await usage_lines.metered_items(session, subscription.id):
         return
-    invoice = invoices.blank_invoice(
-        customer_id=subscription.customer_id,
-        subscription_id=subscription.id,
-        reason=BillingReason.SUBSCRIPTION_CYCLE,
-        currency=subscription.currency,
-        period_start=now,
-        period_end=now,
-        now=now,
+    session.add(
+        usage_lines.last_invoice(
+            subscription, at=now, usage_start=subscription.current_period_start
+        )
     )
-    invoice.billing_period_start = now
-    invoice.usage_period_start = subscription.current_period_start
-    session.add(invoice)
     # the billing engine finalizes and collects it (even canceled: usage is owed)
     waiting = subscription.invoice_finalizes_at
     due = now + grace

@@ -21,7 +21,7 @@ from fractions import Fraction
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.billing import PlannedLine, SubscriptionStatus
+from app.domain.billing import BillingReason, PlannedLine, SubscriptionStatus
 from app.domain.ids import new_id
 from app.domain.metering import PriceScheme, line_amount, quantity_text
 from app.models import (
@@ -33,6 +33,7 @@ from app.models import (
     Subscription,
     SubscriptionItem,
 )
+from app.services.billing import invoices
 from app.services.metering import readings
 from app.services.metering.ingest import MAX_AGE
 from app.services.metering.pricing import scheme_of
@@ -146,6 +147,23 @@ async def charges(
             if charge.amount_minor != 0:
                 due.append(charge)
     return due
+
+
+def last_invoice(subscription: Subscription, *, at: datetime, usage_start: datetime) -> Invoice:
+    """A subscription's last invoice (it was canceled): only the usage of
+    ``[usage_start, at)``, with no licensed period (added to the session by the caller)."""
+    invoice = invoices.blank_invoice(
+        customer_id=subscription.customer_id,
+        subscription_id=subscription.id,
+        reason=BillingReason.SUBSCRIPTION_CYCLE,
+        currency=subscription.currency,
+        period_start=at,
+        period_end=at,
+        now=at,
+    )
+    invoice.billing_period_start = at  # one invoice per subscription and boundary
+    invoice.usage_period_start = usage_start
+    return invoice
 
 
 async def bill(session: AsyncSession, invoice: Invoice, *, now: datetime) -> int:
