@@ -15,16 +15,22 @@ from app.migrations import upgrade_to_head
 
 
 async def fresh_database(url: str) -> None:
+    await drop_database(url, create=True)
+    await asyncio.to_thread(upgrade_to_head, url)
+
+
+async def drop_database(url: str, *, create: bool = False) -> None:
+    """Drop the database of ``url`` if it exists (and make it again, empty, if ``create``)."""
     parsed = make_url(url)
     admin = await asyncpg.connect(
         host=parsed.host, port=parsed.port or 5432, user=parsed.username, database="postgres"
     )
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{parsed.database}"')
+        if create:
+            await admin.execute(f'CREATE DATABASE "{parsed.database}"')
     finally:
         await admin.close()
-    await asyncio.to_thread(upgrade_to_head, url)
 
 
 ROOT = Path(__file__).resolve().parent.parent

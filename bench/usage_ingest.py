@@ -58,7 +58,7 @@ from typing import Any
 import asyncpg
 import httpx
 import orjson
-from fresh_database import checkout, fresh_database
+from fresh_database import checkout, drop_database, fresh_database
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -670,14 +670,7 @@ async def main(args: argparse.Namespace) -> int:
     if profile_dir is not None:
         _profile_report(profile_dir)
     if not args.keep:
-        parsed = make_url(args.database_url)
-        admin = await asyncpg.connect(
-            host=parsed.host, port=parsed.port or 5432, user=parsed.username, database="postgres"
-        )
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await drop_database(args.database_url)
     return 1 if failures else 0
 
 

@@ -58,7 +58,7 @@ from typing import Any
 import asyncpg
 import httpx
 import sqlalchemy as sa
-from fresh_database import checkout, fresh_database
+from fresh_database import checkout, drop_database, fresh_database
 from sqlalchemy.engine import make_url
 
 from app.db import make_engine, make_session_factory
@@ -592,11 +592,7 @@ async def main(args: argparse.Namespace) -> int:
     answers = await read_in_process(args, reads, data_end)
     same = await read_over_http(args, reads, answers)
     if not args.keep:
-        admin = await _connect(args.database_url, "postgres")
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await drop_database(args.database_url)
     return 0 if same else 1
 
 
