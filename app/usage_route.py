@@ -31,9 +31,7 @@ def _error(message: str, status: int) -> JSONResponse:
 
 
 def answer(results: list[ingest.Result]) -> dict[str, Any]:
-    counts = {outcome: 0 for outcome in ingest.Outcome}
-    for result in results:
-        counts[result.outcome] += 1
+    counts = ingest.tally(results)
     return {
         "accepted": counts[ingest.Outcome.ACCEPTED],
         "duplicates": counts[ingest.Outcome.DUPLICATE],

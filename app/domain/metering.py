@@ -23,6 +23,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
@@ -177,7 +178,7 @@ class Reading:
     count: int = 0
     total: Fraction = Fraction(0)
     maximum: Fraction | None = None
-    latest: tuple[float, str, Fraction] | None = None  # (epoch, tie-break, value)
+    latest: tuple[datetime, str, Fraction] | None = None  # (time, tie-break key, value)
     weighted: Fraction = Fraction(0)  # sum of value x epoch seconds
 
     def merge(self, other: Reading) -> Reading:

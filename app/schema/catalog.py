@@ -26,6 +26,7 @@ from app.schema.money import Money, MoneyInput
 from app.schema.node import Node, encode_gid
 from app.schema.pagination import Connection
 from app.schema.scalars import CurrencyCode, Metadata
+from app.services.metering.pricing import scheme_of
 
 Info = strawberry.Info[RequestContext, None]
 
@@ -174,11 +175,11 @@ class Price(Node):
             if row.tiers is None
             else [
                 PriceTier(
-                    up_to=None if t.get("up_to") is None else int(str(t["up_to"])),
-                    unit_amount=_major(Fraction(str(t["unit_amount"])), row.currency),
-                    flat_amount=Money.of(int(str(t["flat_amount_minor"])), row.currency),
+                    up_to=t.up_to,
+                    unit_amount=_major(t.unit_amount, row.currency),
+                    flat_amount=Money.of(t.flat_amount_minor, row.currency),
                 )
-                for t in row.tiers
+                for t in scheme_of(row).tiers
             ],
             package_size=row.package_size,
             meter_key=row.meter_id,

@@ -34,9 +34,7 @@ from app.services.metering import alerts, ingest, meters
 
 
 def payload_of(results: list[ingest.Result]) -> RecordUsagePayload:
-    counts = {outcome: 0 for outcome in ingest.Outcome}
-    for result in results:
-        counts[result.outcome] += 1
+    counts = ingest.tally(results)
     return RecordUsagePayload(
         results=[
             UsageEventResult(

@@ -185,7 +185,7 @@ async def _renew(
             )
         subscription.current_period_start, subscription.current_period_end = start, end
         subscription.updated_at = start
-    invoice.usage_period_start = usage_start
+        invoice.usage_period_start = usage_start
     try:
         await session.flush()
     except IntegrityError:  # another worker billed this period first

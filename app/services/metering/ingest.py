@@ -15,6 +15,7 @@ import enum
 import math
 import re
 import uuid
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -58,6 +59,11 @@ class Result:
     idempotency_key: str | None
     outcome: Outcome
     problems: tuple[Problem, ...] = ()
+
+
+def tally(results: Sequence[Result]) -> Counter[Outcome]:
+    """How many events of a batch were accepted, duplicates and refused."""
+    return Counter(result.outcome for result in results)
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,7 +55,7 @@ def _fraction(value: Decimal | None) -> Fraction:
 def _rollup_reading(row: UsageRollup) -> Reading:
     latest = None
     if row.latest_at is not None and row.latest_value is not None:
-        latest = (float(epoch(row.latest_at)), row.latest_key or "", _fraction(row.latest_value))
+        latest = (row.latest_at, row.latest_key or "", _fraction(row.latest_value))
     return Reading(
         count=row.count,
         total=_fraction(row.total),
@@ -72,7 +72,7 @@ def _event_reading(row: UsageEvent) -> Reading:
         count=1,
         total=value,
         maximum=value if known else None,
-        latest=(float(epoch(row.timestamp)), row.idempotency_key, value) if known else None,
+        latest=(row.timestamp, row.idempotency_key, value) if known else None,
         weighted=value * Fraction(epoch(row.timestamp)),
     )
 
@@ -177,7 +177,7 @@ async def _hours_summed(
             )
         ).first()
         if row is not None and row[0] is not None:
-            latest = (float(epoch(row[0])), row[1] or "", _fraction(row[2]))
+            latest = (row[0], row[1] or "", _fraction(row[2]))
     reading = Reading(
         count=int(count),
         total=_fraction(total),

@@ -197,11 +197,36 @@ async def merge_rollups(session: AsyncSession, rows: Sequence[Row]) -> None:
     groups: dict[tuple[uuid.UUID, uuid.UUID, datetime], list[Row]] = {}
     for row in rows:
         groups.setdefault((row.meter_id, row.customer_id, row.hour), []).append(row)
-    for (meter_id, customer_id, hour), members in sorted(groups.items(), key=lambda g: g[0]):
-        rollup = await session.get(
-            UsageRollup, (meter_id, customer_id, hour), populate_existing=True
+    if not groups:
+        return
+    rollup_key = sa.tuple_(UsageRollup.meter_id, UsageRollup.customer_id, UsageRollup.hour)
+    found = {
+        (r.meter_id, r.customer_id, r.hour): r
+        for r in await session.scalars(
+            sa.select(UsageRollup)
+            .where(rollup_key.in_(list(groups)))
+            .execution_options(populate_existing=True)
         )
+    }
+    wanted = {(*key, r.distinct) for key, members in groups.items() for r in members if r.distinct}
+    distinct_key = sa.tuple_(
+        UsageDistinct.meter_id, UsageDistinct.customer_id, UsageDistinct.hour, UsageDistinct.value
+    )
+    known: set[tuple[object, ...]] = set()
+    if wanted:
+        existing = await session.execute(
+            sa.select(
+                UsageDistinct.meter_id,
+                UsageDistinct.customer_id,
+                UsageDistinct.hour,
+                UsageDistinct.value,
+            ).where(distinct_key.in_(list(wanted)))
+        )
+        known = {tuple(found_row) for found_row in existing}
+    for key, members in sorted(groups.items(), key=lambda g: g[0]):
+        rollup = found.get(key)
         if rollup is None:
+            meter_id, customer_id, hour = key
             rollup = UsageRollup(
                 meter_id=meter_id,
                 customer_id=customer_id,
@@ -227,11 +252,8 @@ async def merge_rollups(session: AsyncSession, rows: Sequence[Row]) -> None:
             ):
                 rollup.latest_at, rollup.latest_key = row.timestamp, row.key
                 rollup.latest_value = row.value
-        for value in {r.distinct for r in members if r.distinct is not None}:
-            if await session.get(UsageDistinct, (meter_id, customer_id, hour, value)) is None:
-                session.add(
-                    UsageDistinct(
-                        meter_id=meter_id, customer_id=customer_id, hour=hour, value=value
-                    )
-                )
+    for meter_id, customer_id, hour, value in sorted(wanted - known):
+        session.add(
+            UsageDistinct(meter_id=meter_id, customer_id=customer_id, hour=hour, value=value)
+        )
     await session.flush()
