@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import uuid
 
@@ -27,10 +26,15 @@ class GlobalIdError(ValueError):
     """The string is not a global ID issued by paygate."""
 
 
+_FROM_URL_SAFE = bytes.maketrans(b"-_", b"+/")
+
+
 def parse_global_id(value: str) -> tuple[str, uuid.UUID]:
     """The type name and key of a global ID."""
     try:
-        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+        # base64.urlsafe_b64decode's steps without its wrappers (hot: every usage event)
+        text = (value + "=" * (-len(value) % 4)).encode("ascii").translate(_FROM_URL_SAFE)
+        raw = binascii.a2b_base64(text).decode()
         type_name, _, key = raw.partition(":")
         if not type_name.isalpha():
             raise GlobalIdError(value)

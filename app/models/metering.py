@@ -40,7 +40,10 @@ class Meter(Entity):
 
 class UsageKey(Base):
     __tablename__ = "usage_keys"
-    __table_args__ = (sa.Index("ix_usage_keys_received_at", "received_at"),)
+    # the keys arrive in time order: BRIN finds the expired ones (migration 0014)
+    __table_args__ = (
+        sa.Index("ix_usage_keys_received_at_brin", "received_at", postgresql_using="brin"),
+    )
 
     sender: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
@@ -54,11 +57,13 @@ class UsageEvent(Base):
         sa.Index("ix_usage_events_timestamp_brin", "timestamp", postgresql_using="brin"),
         {"postgresql_partition_by": "RANGE (timestamp)"},
     )
+    __mapper_args__ = {"primary_key": ("sender", "idempotency_key", "timestamp")}
 
-    # A sender's key is unique (usage_keys); the key includes the partitions' column.
-    sender: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
-    idempotency_key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
-    timestamp: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    # A sender's key is unique: usage_keys says so, and the table has no primary key of its
+    # own on PostgreSQL (migration 0014); the mapper's identity is the same three columns.
+    sender: Mapped[str] = mapped_column(sa.String(100))
+    idempotency_key: Mapped[str] = mapped_column(sa.String(255))
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime())
     # No foreign keys: ingestion checked them, and a partitioned table's checks cost every
     # insert (customers are never deleted; an erasure pseudonymises them).
     meter_id: Mapped[uuid.UUID]

@@ -126,6 +126,31 @@ def _properties(problems: Problems, value: object) -> dict[str, Any]:
             ErrorCode.TOO_MANY_PROPERTIES, f"At most {MAX_PROPERTIES} properties.", "properties"
         )
         return {}
+    texts: list[str] = []
+    for name, item in value.items():
+        scalar = item is None or isinstance(item, (str, bool, int, float, Decimal))
+        if not scalar or not isinstance(name, str) or not 0 < len(name) <= 40:
+            break
+        texts.append(name)
+        texts.append(str(item))
+    else:
+        # The whole object at once, one property or value a line (neither check's match can
+        # span a line break); only an object that fails is examined property by property.
+        joined = "\n".join(texts)
+        if (
+            max(map(len, texts[1::2]), default=0) <= MAX_PROPERTY_TEXT
+            and check.storable(joined)
+            and not contains_card_number(joined)
+        ):
+            return {
+                name: str(item) if isinstance(item, (Decimal, float)) else item
+                for name, item in value.items()
+            }
+    return _checked_properties(problems, value)
+
+
+def _checked_properties(problems: Problems, value: Mapping[Any, Any]) -> dict[str, Any]:
+    """The properties one by one, each problem named."""
     checked: dict[str, Any] = {}
     for name, item in value.items():
         scalar = item is None or isinstance(item, (str, bool, int, float, Decimal))
@@ -210,30 +235,90 @@ class _Owner:
     now: datetime | None  # the test clock's time, or None: the wall clock
 
 
-async def _meters(session: AsyncSession, keys: set[str]) -> dict[str, Meter]:
-    """The named meters, read after any change of their filters in progress has committed
-    (``meters.update_meter`` holds the meter's lock exclusively while it counts again)."""
-    statement = sa.select(Meter).where(Meter.key.in_(sorted(keys)))
+@dataclass(frozen=True, slots=True)
+class _Meter:
+    """What ingestion needs of a meter."""
+
+    id: uuid.UUID
+    aggregation: Aggregation
+    value_property: str | None
+    filters: Mapping[str, Sequence[str]]
+    archived_at: datetime | None
+
+
+# PostgreSQL, one statement before the meters are read: first each named meter's lock,
+# shared (``meters.update_meter`` holds it exclusively while it counts the meter's events
+# again), taken in one order so that no two batches deadlock; then the batch's owners, each
+# list one array parameter (an ``IN`` list of 100 parameters costs more to bind than the
+# lookup). UNION ALL runs its branches in order: the locks' row comes first, and is skipped.
+_LOCK_AND_OWNERS = sa.text(
+    """
+SELECT NULL::uuid, NULL::uuid, NULL::timestamptz, NULL::boolean
+FROM (SELECT count(pg_advisory_xact_lock_shared(hashtextextended('paygate:meter:' || k, 0)))
+      FROM (SELECT k FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS named) AS locked
+UNION ALL
+SELECT c.id, c.id, t.frozen_time, false FROM customers c
+LEFT JOIN test_clocks t ON t.id = c.test_clock_id
+WHERE c.id = ANY(CAST(:customers AS uuid[])) AND c.erased_at IS NULL
+UNION ALL
+SELECT s.id, c.id, t.frozen_time, true FROM subscriptions s
+JOIN customers c ON c.id = s.customer_id
+LEFT JOIN test_clocks t ON t.id = c.test_clock_id
+WHERE s.id = ANY(CAST(:subscriptions AS uuid[])) AND c.erased_at IS NULL
+"""
+)
+_METER_COLUMNS = (Meter.id, Meter.key, Meter.aggregation, Meter.value_property, Meter.filters,
+                  Meter.archived_at)  # fmt: skip
+_METERS = sa.text(
+    "SELECT id, key, aggregation, value_property, filters, archived_at FROM meters"
+    " WHERE key = ANY(CAST(:keys AS text[]))"
+).columns(*_METER_COLUMNS)
+
+
+async def _meters(session: AsyncSession, keys: set[str]) -> dict[str, _Meter]:
+    """The named meters. On PostgreSQL ``_owners`` has taken their locks: this statement,
+    begun after, sees any change of their filters that was in progress."""
+    if not keys:
+        return {}
+    named = sorted(keys)
     if session.get_bind().dialect.name == "postgresql":
-        if keys:
-            await session.execute(
-                sa.text(
-                    "SELECT pg_advisory_xact_lock_shared("
-                    "hashtextextended('paygate:meter:' || k, 0))"
-                    " FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k"
-                ),
-                {"keys": sorted(keys)},
-            )
+        found = await session.execute(_METERS, {"keys": named})
     else:  # SQLite: the write lock first (app/db.py), then the filters
-        statement = statement.with_for_update()
-    return {m.key: m for m in (await session.scalars(statement)).all()}
+        found = await session.execute(
+            sa.select(*_METER_COLUMNS).where(Meter.key.in_(named)).with_for_update()
+        )
+    return {
+        key: _Meter(meter_id, aggregation, value_property, filters or {}, archived_at)
+        for meter_id, key, aggregation, value_property, filters, archived_at in found
+    }
 
 
 async def _owners(
-    session: AsyncSession, customers: set[uuid.UUID], subscriptions: set[uuid.UUID]
+    session: AsyncSession,
+    meter_keys: set[str],
+    customers: set[uuid.UUID],
+    subscriptions: set[uuid.UUID],
 ) -> tuple[dict[uuid.UUID, _Owner], dict[uuid.UUID, _Owner]]:
+    """The customers and subscriptions named (with their clocks); on PostgreSQL, first the
+    named meters' locks (``_LOCK_AND_OWNERS``)."""
     by_customer: dict[uuid.UUID, _Owner] = {}
     by_subscription: dict[uuid.UUID, _Owner] = {}
+    if session.get_bind().dialect.name == "postgresql":
+        found = await session.execute(
+            _LOCK_AND_OWNERS,
+            {
+                "keys": sorted(meter_keys),
+                "customers": list(customers),
+                "subscriptions": list(subscriptions),
+            },
+        )
+        for owned_id, customer_id, frozen, is_subscription in found:
+            if owned_id is None:  # the locks' row
+                continue
+            (by_subscription if is_subscription else by_customer)[owned_id] = _Owner(
+                customer_id, frozen
+            )
+        return by_customer, by_subscription
     if customers:
         for customer_id, frozen in await session.execute(
             sa.select(Customer.id, TestClock.frozen_time)
@@ -253,7 +338,7 @@ async def _owners(
 
 
 def _measured(
-    problems: Problems, meter: Meter, event: _Parsed
+    problems: Problems, meter: _Meter, event: _Parsed
 ) -> tuple[Decimal | None, str | None]:
     """The value the meter aggregates, and the distinct value of a UNIQUE_COUNT meter."""
     if meter.aggregation is Aggregation.COUNT:
@@ -305,12 +390,15 @@ async def record(
             results[index] = Result(index, key, Outcome.REFUSED, tuple(problems.items))
         else:
             parsed[index] = event
-    meters = await _meters(session, {e.meter_key for e in parsed.values()})
-    by_customer, by_subscription = await _owners(
-        session,
-        {e.customer_id for e in parsed.values() if e.customer_id is not None},
-        {e.subscription_id for e in parsed.values() if e.subscription_id is not None},
-    )
+    meter_keys = {e.meter_key for e in parsed.values()}
+    customers = {e.customer_id for e in parsed.values() if e.customer_id is not None}
+    subscriptions = {e.subscription_id for e in parsed.values() if e.subscription_id is not None}
+    if session.get_bind().dialect.name == "postgresql":  # the meters' locks, then the meters
+        by_customer, by_subscription = await _owners(session, meter_keys, customers, subscriptions)
+        meters = await _meters(session, meter_keys)
+    else:  # SQLite: the write lock first (reading the meters takes it), then the rest
+        meters = await _meters(session, meter_keys)
+        by_customer, by_subscription = await _owners(session, meter_keys, customers, subscriptions)
     rows: dict[int, store.Row] = {}
     seen: set[str] = set()
     for index, event in parsed.items():
@@ -336,7 +424,7 @@ async def record(
 def _row(
     problems: Problems,
     event: _Parsed,
-    meters: Mapping[str, Meter],
+    meters: Mapping[str, _Meter],
     by_customer: Mapping[uuid.UUID, _Owner],
     by_subscription: Mapping[uuid.UUID, _Owner],
     clock: Clock,

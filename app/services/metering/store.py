@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -77,10 +78,10 @@ WITH input AS (
     SELECT * FROM unnest(
         CAST(:keys AS text[]), CAST(:meters AS uuid[]), CAST(:customers AS uuid[]),
         CAST(:subscriptions AS uuid[]), CAST(:timestamps AS timestamptz[]),
-        CAST(:hours AS timestamptz[]), CAST(:vals AS numeric[]), CAST(:weights AS numeric[]),
-        CAST(:distincts AS text[]), CAST(:properties AS text[]), CAST(:counted AS boolean[])
-    ) AS t(key, meter_id, customer_id, subscription_id, ts, hour, value, weighted,
-           distinct_value, properties, counted)
+        CAST(:vals AS numeric[]), CAST(:distincts AS text[]), CAST(:properties AS text[]),
+        CAST(:counted AS boolean[])
+    ) AS t(key, meter_id, customer_id, subscription_id, ts, value, distinct_value,
+           properties, counted)
 ), fresh AS (
     INSERT INTO usage_keys (sender, idempotency_key, received_at)
     SELECT :sender, key, :received_at FROM input ORDER BY key
@@ -94,7 +95,10 @@ WITH input AS (
     FROM input i JOIN fresh f ON f.idempotency_key = i.key
     RETURNING idempotency_key
 ), counted AS (
-    SELECT i.* FROM input i JOIN fresh f ON f.idempotency_key = i.key WHERE i.counted
+    -- the hour in UTC whatever the session's time zone; extract() is exact NUMERIC
+    SELECT i.*, date_trunc('hour', i.ts, 'UTC') AS hour,
+        coalesce(i.value, 0) * extract(epoch FROM i.ts) AS weighted
+    FROM input i JOIN fresh f ON f.idempotency_key = i.key WHERE i.counted
 ), rolled AS (
     INSERT INTO usage_rollups (meter_id, customer_id, hour, count, total, maximum, latest_at,
         latest_key, latest_value, weighted)
@@ -129,6 +133,13 @@ SELECT idempotency_key FROM stored
 )
 
 
+def _json(properties: dict[str, Any]) -> str:
+    try:
+        return orjson.dumps(properties).decode()
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits
+        return json.dumps(properties, separators=(",", ":"))
+
+
 async def _insert_postgres(
     session: AsyncSession, sender: str, rows: Sequence[Row], received_at: datetime
 ) -> set[str]:
@@ -142,11 +153,9 @@ async def _insert_postgres(
             "customers": [r.customer_id for r in rows],
             "subscriptions": [r.subscription_id for r in rows],
             "timestamps": [r.timestamp for r in rows],
-            "hours": [r.hour for r in rows],
             "vals": [r.value for r in rows],
-            "weights": [weighted(r) for r in rows],
             "distincts": [r.distinct for r in rows],
-            "properties": [json.dumps(r.properties, separators=(",", ":")) for r in rows],
+            "properties": [_json(r.properties) for r in rows],
             "counted": [r.counted for r in rows],
         },
     )
