@@ -246,47 +246,17 @@ class _Meter:
     archived_at: datetime | None
 
 
-# PostgreSQL, one statement before the meters are read: first each named meter's lock,
-# shared (``meters.update_meter`` holds it exclusively while it counts the meter's events
-# again), taken in one order so that no two batches deadlock; then the batch's owners, each
-# list one array parameter (an ``IN`` list of 100 parameters costs more to bind than the
-# lookup). UNION ALL runs its branches in order: the locks' row comes first, and is skipped.
-_LOCK_AND_OWNERS = sa.text(
-    """
-SELECT NULL::uuid, NULL::uuid, NULL::timestamptz, NULL::boolean
-FROM (SELECT count(pg_advisory_xact_lock_shared(hashtextextended('paygate:meter:' || k, 0)))
-      FROM (SELECT k FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS named) AS locked
-UNION ALL
-SELECT c.id, c.id, t.frozen_time, false FROM customers c
-LEFT JOIN test_clocks t ON t.id = c.test_clock_id
-WHERE c.id = ANY(CAST(:customers AS uuid[])) AND c.erased_at IS NULL
-UNION ALL
-SELECT s.id, c.id, t.frozen_time, true FROM subscriptions s
-JOIN customers c ON c.id = s.customer_id
-LEFT JOIN test_clocks t ON t.id = c.test_clock_id
-WHERE s.id = ANY(CAST(:subscriptions AS uuid[])) AND c.erased_at IS NULL
-"""
-)
 _METER_COLUMNS = (Meter.id, Meter.key, Meter.aggregation, Meter.value_property, Meter.filters,
                   Meter.archived_at)  # fmt: skip
-_METERS = sa.text(
-    "SELECT id, key, aggregation, value_property, filters, archived_at FROM meters"
-    " WHERE key = ANY(CAST(:keys AS text[]))"
-).columns(*_METER_COLUMNS)
 
 
 async def _meters(session: AsyncSession, keys: set[str]) -> dict[str, _Meter]:
-    """The named meters. On PostgreSQL ``_owners`` has taken their locks: this statement,
-    begun after, sees any change of their filters that was in progress."""
+    """SQLite: the named meters, read under the write lock (which reading them takes)."""
     if not keys:
         return {}
-    named = sorted(keys)
-    if session.get_bind().dialect.name == "postgresql":
-        found = await session.execute(_METERS, {"keys": named})
-    else:  # SQLite: the write lock first (app/db.py), then the filters
-        found = await session.execute(
-            sa.select(*_METER_COLUMNS).where(Meter.key.in_(named)).with_for_update()
-        )
+    found = await session.execute(
+        sa.select(*_METER_COLUMNS).where(Meter.key.in_(sorted(keys))).with_for_update()
+    )
     return {
         key: _Meter(meter_id, aggregation, value_property, filters or {}, archived_at)
         for meter_id, key, aggregation, value_property, filters, archived_at in found
@@ -294,31 +264,11 @@ async def _meters(session: AsyncSession, keys: set[str]) -> dict[str, _Meter]:
 
 
 async def _owners(
-    session: AsyncSession,
-    meter_keys: set[str],
-    customers: set[uuid.UUID],
-    subscriptions: set[uuid.UUID],
+    session: AsyncSession, customers: set[uuid.UUID], subscriptions: set[uuid.UUID]
 ) -> tuple[dict[uuid.UUID, _Owner], dict[uuid.UUID, _Owner]]:
-    """The customers and subscriptions named (with their clocks); on PostgreSQL, first the
-    named meters' locks (``_LOCK_AND_OWNERS``)."""
+    """SQLite: the customers and subscriptions named, with their clocks."""
     by_customer: dict[uuid.UUID, _Owner] = {}
     by_subscription: dict[uuid.UUID, _Owner] = {}
-    if session.get_bind().dialect.name == "postgresql":
-        found = await session.execute(
-            _LOCK_AND_OWNERS,
-            {
-                "keys": sorted(meter_keys),
-                "customers": list(customers),
-                "subscriptions": list(subscriptions),
-            },
-        )
-        for owned_id, customer_id, frozen, is_subscription in found:
-            if owned_id is None:  # the locks' row
-                continue
-            (by_subscription if is_subscription else by_customer)[owned_id] = _Owner(
-                customer_id, frozen
-            )
-        return by_customer, by_subscription
     if customers:
         for customer_id, frozen in await session.execute(
             sa.select(Customer.id, TestClock.frozen_time)
@@ -335,6 +285,22 @@ async def _owners(
         ):
             by_subscription[subscription_id] = _Owner(customer_id, frozen)
     return by_customer, by_subscription
+
+
+async def _look_up_postgres(
+    driver: Any, meter_keys: set[str], customers: set[uuid.UUID], subscriptions: set[uuid.UUID]
+) -> tuple[dict[str, _Meter], dict[uuid.UUID, _Owner], dict[uuid.UUID, _Owner]]:
+    owned, found = await store.look_up_postgres(driver, meter_keys, customers, subscriptions)
+    by_customer: dict[uuid.UUID, _Owner] = {}
+    by_subscription: dict[uuid.UUID, _Owner] = {}
+    for item in owned:
+        into = by_subscription if item.is_subscription else by_customer
+        into[item.id] = _Owner(item.customer_id, item.frozen_time)
+    meters = {
+        m.key: _Meter(m.id, Aggregation(m.aggregation), m.value_property, m.filters, m.archived_at)
+        for m in found
+    }
+    return meters, by_customer, by_subscription
 
 
 def _measured(
@@ -393,12 +359,43 @@ async def record(
     meter_keys = {e.meter_key for e in parsed.values()}
     customers = {e.customer_id for e in parsed.values() if e.customer_id is not None}
     subscriptions = {e.subscription_id for e in parsed.values() if e.subscription_id is not None}
-    if session.get_bind().dialect.name == "postgresql":  # the meters' locks, then the meters
-        by_customer, by_subscription = await _owners(session, meter_keys, customers, subscriptions)
-        meters = await _meters(session, meter_keys)
+    if session.get_bind().dialect.name == "postgresql":
+        driver = await store.driver_connection(session)
+        async with driver.transaction():
+            meters, by_customer, by_subscription = await _look_up_postgres(
+                driver, meter_keys, customers, subscriptions
+            )
+            rows = _rows(parsed, meters, by_customer, by_subscription, clock, results)
+            fresh = await store.insert_postgres(
+                driver, sender=sender, rows=list(rows.values()), received_at=clock.now()
+            )
+        # commits an outer transaction of the session, if it had begun one (the batch's was
+        # then a savepoint); otherwise a no-op, without a round trip
+        await session.commit()
     else:  # SQLite: the write lock first (reading the meters takes it), then the rest
         meters = await _meters(session, meter_keys)
-        by_customer, by_subscription = await _owners(session, meter_keys, customers, subscriptions)
+        by_customer, by_subscription = await _owners(session, customers, subscriptions)
+        rows = _rows(parsed, meters, by_customer, by_subscription, clock, results)
+        fresh = await store.insert(
+            session, sender=sender, rows=list(rows.values()), received_at=clock.now()
+        )
+        await session.commit()
+    for index, row in rows.items():
+        outcome = Outcome.ACCEPTED if row.key in fresh else Outcome.DUPLICATE
+        results[index] = Result(index, row.key, outcome)
+    return [results[i] for i in range(len(events))]
+
+
+def _rows(
+    parsed: Mapping[int, _Parsed],
+    meters: Mapping[str, _Meter],
+    by_customer: Mapping[uuid.UUID, _Owner],
+    by_subscription: Mapping[uuid.UUID, _Owner],
+    clock: Clock,
+    results: dict[int, Result],
+) -> dict[int, store.Row]:
+    """The rows to store, by index; the refused and repeated events' results go into
+    ``results``."""
     rows: dict[int, store.Row] = {}
     seen: set[str] = set()
     for index, event in parsed.items():
@@ -411,14 +408,7 @@ async def record(
         else:
             seen.add(row.key)
             rows[index] = row
-    fresh = await store.insert(
-        session, sender=sender, rows=list(rows.values()), received_at=clock.now()
-    )
-    await session.commit()
-    for index, row in rows.items():
-        outcome = Outcome.ACCEPTED if row.key in fresh else Outcome.DUPLICATE
-        results[index] = Result(index, row.key, outcome)
-    return [results[i] for i in range(len(events))]
+    return rows
 
 
 def _row(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -58,40 +58,137 @@ def weighted(row: Row) -> Decimal:
     return (row.value or Decimal(0)) * epoch(row.timestamp)
 
 
+async def driver_connection(session: AsyncSession) -> Any:
+    """PostgreSQL: the asyncpg connection under ``session``. A batch's transaction runs on it
+    (``async with connection.transaction()``): its three statements skip SQLAlchemy's
+    execution layers, a third of the server's time per batch before."""
+    connection = await session.connection()
+    return (await connection.get_raw_connection()).driver_connection
+
+
+# PostgreSQL, the batch's first statement: first each named meter's lock, shared
+# (``meters.update_meter`` holds it exclusively while it counts the meter's events again),
+# taken in one order so that no two batches deadlock; then the batch's owners, each list one
+# array parameter (an ``IN`` list of 100 parameters costs more to bind than the lookup).
+# UNION ALL runs its branches in order: the locks' row comes first, and is skipped.
+_LOCK_AND_OWNERS = """
+SELECT NULL::uuid, NULL::uuid, NULL::timestamptz, NULL::boolean
+FROM (SELECT count(pg_advisory_xact_lock_shared(hashtextextended('paygate:meter:' || k, 0)))
+      FROM (SELECT k FROM unnest($1::text[]) AS k ORDER BY k) AS named) AS locked
+UNION ALL
+SELECT c.id, c.id, t.frozen_time, false FROM customers c
+LEFT JOIN test_clocks t ON t.id = c.test_clock_id
+WHERE c.id = ANY($2::uuid[]) AND c.erased_at IS NULL
+UNION ALL
+SELECT s.id, c.id, t.frozen_time, true FROM subscriptions s
+JOIN customers c ON c.id = s.customer_id
+LEFT JOIN test_clocks t ON t.id = c.test_clock_id
+WHERE s.id = ANY($3::uuid[]) AND c.erased_at IS NULL
+"""
+# The second: the meters, in a statement begun after their locks were granted, so that it
+# sees any change of their filters that was in progress.
+_METERS = """
+SELECT id, key, aggregation, value_property, filters, archived_at FROM meters
+WHERE key = ANY($1::text[])
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Owned:
+    """A customer or subscription a batch names: its customer, and its test clock's time."""
+
+    id: uuid.UUID
+    customer_id: uuid.UUID
+    frozen_time: datetime | None
+    is_subscription: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MeterRow:
+    id: uuid.UUID
+    key: str
+    aggregation: str
+    value_property: str | None
+    filters: dict[str, list[str]]
+    archived_at: datetime | None
+
+
+async def look_up_postgres(
+    driver: Any, meter_keys: Collection[str], customers: Collection[uuid.UUID],
+    subscriptions: Collection[uuid.UUID],
+) -> tuple[list[Owned], list[MeterRow]]:  # fmt: skip
+    """The owners (after the meters' locks), then the meters, inside the caller's
+    transaction on ``driver``."""
+    owned = [
+        Owned(*record)
+        for record in await driver.fetch(
+            _LOCK_AND_OWNERS, sorted(meter_keys), list(customers), list(subscriptions)
+        )
+        if record[0] is not None
+    ]
+    meters = [
+        MeterRow(meter_id, key, aggregation, value_property, _document(filters), archived)
+        for meter_id, key, aggregation, value_property, filters, archived in await driver.fetch(
+            _METERS, sorted(meter_keys)
+        )
+    ]
+    return owned, meters
+
+
 async def insert(
     session: AsyncSession, *, sender: str, rows: Sequence[Row], received_at: datetime
 ) -> set[str]:
-    """Store the rows whose key ``sender`` has not used yet; returns those keys. The caller
-    commits. Rows have distinct keys."""
+    """SQLite: store the rows whose key ``sender`` has not used yet; returns those keys.
+    The caller commits. Rows have distinct keys."""
+    if not rows:
+        return set()
+    return await _insert_generic(session, sender, sorted(rows, key=lambda r: r.key), received_at)
+
+
+async def insert_postgres(
+    driver: Any, *, sender: str, rows: Sequence[Row], received_at: datetime
+) -> set[str]:
+    """PostgreSQL: the same in one statement, inside the caller's transaction on
+    ``driver``."""
     if not rows:
         return set()
     ordered = sorted(rows, key=lambda r: r.key)
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
-        return await _insert_postgres(session, sender, ordered, received_at)
-    return await _insert_generic(session, sender, ordered, received_at)
+    found = await driver.fetch(
+        _POSTGRES,
+        sender,
+        received_at,
+        [r.key for r in ordered],
+        [r.meter_id for r in ordered],
+        [r.customer_id for r in ordered],
+        [r.subscription_id for r in ordered],
+        [r.timestamp for r in ordered],
+        [r.value for r in ordered],
+        [r.distinct for r in ordered],
+        [_json(r.properties) for r in ordered],
+        [r.counted for r in ordered],
+    )
+    return {key for (key,) in found}
 
 
-_POSTGRES = sa.text(
-    """
+_POSTGRES = """
 WITH input AS (
     SELECT * FROM unnest(
-        CAST(:keys AS text[]), CAST(:meters AS uuid[]), CAST(:customers AS uuid[]),
-        CAST(:subscriptions AS uuid[]), CAST(:timestamps AS timestamptz[]),
-        CAST(:vals AS numeric[]), CAST(:distincts AS text[]), CAST(:properties AS text[]),
-        CAST(:counted AS boolean[])
+        $3::text[], $4::uuid[], $5::uuid[],
+        $6::uuid[], $7::timestamptz[],
+        $8::numeric[], $9::text[], $10::text[],
+        $11::boolean[]
     ) AS t(key, meter_id, customer_id, subscription_id, ts, value, distinct_value,
            properties, counted)
 ), fresh AS (
     INSERT INTO usage_keys (sender, idempotency_key, received_at)
-    SELECT :sender, key, :received_at FROM input ORDER BY key
+    SELECT $1, key, $2 FROM input ORDER BY key
     ON CONFLICT DO NOTHING
     RETURNING idempotency_key
 ), stored AS (
     INSERT INTO usage_events (sender, idempotency_key, timestamp, meter_id, customer_id,
         subscription_id, value, distinct_value, properties, counted, received_at)
-    SELECT :sender, i.key, i.ts, i.meter_id, i.customer_id, i.subscription_id, i.value,
-        i.distinct_value, CAST(i.properties AS jsonb), i.counted, :received_at
+    SELECT $1, i.key, i.ts, i.meter_id, i.customer_id, i.subscription_id, i.value,
+        i.distinct_value, CAST(i.properties AS jsonb), i.counted, $2
     FROM input i JOIN fresh f ON f.idempotency_key = i.key
     RETURNING idempotency_key
 ), counted AS (
@@ -130,7 +227,12 @@ WITH input AS (
 )
 SELECT idempotency_key FROM stored
 """
-)
+
+
+def _document(value: Any) -> Any:
+    """A JSONB value as read on the driver: decoded by the codec SQLAlchemy's dialect
+    installs on its connections, or text without it."""
+    return json.loads(value) if isinstance(value, str) else (value or {})
 
 
 def _json(properties: dict[str, Any]) -> str:
@@ -138,28 +240,6 @@ def _json(properties: dict[str, Any]) -> str:
         return orjson.dumps(properties).decode()
     except orjson.JSONEncodeError:  # an integer beyond 64 bits
         return json.dumps(properties, separators=(",", ":"))
-
-
-async def _insert_postgres(
-    session: AsyncSession, sender: str, rows: Sequence[Row], received_at: datetime
-) -> set[str]:
-    result = await session.execute(
-        _POSTGRES,
-        {
-            "sender": sender,
-            "received_at": received_at,
-            "keys": [r.key for r in rows],
-            "meters": [r.meter_id for r in rows],
-            "customers": [r.customer_id for r in rows],
-            "subscriptions": [r.subscription_id for r in rows],
-            "timestamps": [r.timestamp for r in rows],
-            "vals": [r.value for r in rows],
-            "distincts": [r.distinct for r in rows],
-            "properties": [_json(r.properties) for r in rows],
-            "counted": [r.counted for r in rows],
-        },
-    )
-    return {key for (key,) in result}
 
 
 async def _insert_generic(
