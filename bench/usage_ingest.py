@@ -59,6 +59,7 @@ import asyncpg
 import httpx
 import orjson
 from fresh_database import checkout, drop_database, fresh_database
+from private_postgres import WRITE_HEAVY, private_postgres
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -559,6 +560,20 @@ def _profile_report(profile_dir: Path) -> None:
 
 
 async def main(args: argparse.Namespace) -> int:
+    if args.private_postgres is None:
+        return await _run(args)
+    settings = dict(WRITE_HEAVY)
+    settings.update(item.split("=", 1) for item in args.postgres_setting)
+    async with private_postgres(args.private_postgres, settings) as base:
+        args.database_url = f"{base}/bench_usage_ingest"
+        _say(
+            f"a private PostgreSQL on port {args.private_postgres}: "
+            + ", ".join(f"{k}={v}" for k, v in settings.items())
+        )
+        return await _run(args)
+
+
+async def _run(args: argparse.Namespace) -> int:
     _say(f"paygate at {checkout()}")
     await fresh_database(args.database_url)
     profile_dir = Path(tempfile.mkdtemp(prefix="usage_ingest_")) if args.profile else None
@@ -692,6 +707,20 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument(
         "--database-url",
         default="postgresql+asyncpg://postgres@127.0.0.1:5432/bench_usage_ingest",
+    )
+    parser.add_argument(
+        "--private-postgres",
+        type=int,
+        metavar="PORT",
+        help="run on a private PostgreSQL cluster on PORT with bench/private_postgres.py's "
+        "write-heavy settings instead of --database-url's server",
+    )
+    parser.add_argument(
+        "--postgres-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting of the private cluster (repeatable; overrides the write-heavy ones)",
     )
     args = parser.parse_args()
     assert args.seconds > args.warmup, "--seconds is longer than --warmup"
