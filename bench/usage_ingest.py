@@ -4,8 +4,15 @@ the servers, PostgreSQL and the senders on one machine.
     .tools/bin/uv run --frozen python bench/usage_ingest.py [--seconds 300] [--workers 2]
         [--senders 8] [--batch 100] [--customers 1000] [--duplicates 0.10]
         [--spread-hours 24] [--warmup 10] [--report-every 10] [--pool 10] [--port 8710]
-        [--profile] [--keep]
+        [--rate EVENTS_PER_S] [--profile] [--keep] [--private-postgres PORT
+        [--postgres-setting NAME=VALUE]...]
         [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/bench_usage_ingest]
+
+By default each sender sends its next batch as soon as the last is answered: the servers are
+saturated, and latency is what queueing at full load gives (Little's law: 8 batches in flight
+over the throughput). ``--rate`` offers a fixed load instead, paced (latency counted from
+each batch's due time); ``--private-postgres`` runs on a private cluster with write-heavy
+settings (``bench/private_postgres.py``).
 
 1. A fresh migrated database; ``--workers`` ``paygate serve`` processes (development
    profile: callers without credentials are admins) on ports ``--port``, ``--port`` + 1, …
@@ -228,6 +235,7 @@ class Sender:
         totals: Totals,
     ) -> None:
         self.connection = Connection(port)
+        self.index = index
         self.rng = random.Random(index)  # noqa: S311 - not for security
         self.args = args
         self.customers = customers
@@ -279,10 +287,20 @@ class Sender:
 
     async def run(self, deadline: float, warm_until: float) -> None:
         totals = self.totals
+        # --rate: this sender's batches are due at fixed times (staggered between senders),
+        # and a batch's latency counts from when it was due, so that a slow answer delaying
+        # the next batch is counted against the server (no coordinated omission, as wrk2)
+        interval = self.args.senders * self.args.batch / self.args.rate if self.args.rate else 0
+        due = time.perf_counter() + interval * self.index / max(1, self.args.senders)
         while time.perf_counter() < deadline:
             events, fresh = self._batch()
             body = ('{"events":[' + ",".join(e[0] for e in events) + "]}").encode()
-            started = time.perf_counter()
+            if interval:
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                started = due
+                due += interval
+            else:
+                started = time.perf_counter()
             try:
                 status, payload = await asyncio.wait_for(
                     self.connection.post("/usage", body), timeout=60
@@ -592,6 +610,7 @@ async def _run(args: argparse.Namespace) -> int:
             f"{args.batch}-event batches, {args.duplicates:.0%} resent, "
             f"{args.customers:,} customers, 2 meters, times within {args.spread_hours} h; "
             f"{args.seconds} s (first {args.warmup} s left out)"
+            + (f"; {args.rate:,.0f} events/s offered, paced" if args.rate else "")
         )
         _say(
             f"{'t s':>5} {'events/s':>9} {'accepted/s':>10} {'batches/s':>9} {'p50 ms':>7} "
@@ -696,6 +715,13 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--senders", type=int, default=8)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0,
+        help="events/s offered by all senders together, paced (0: each sender sends its next "
+        "batch when the last is answered)",
+    )
     parser.add_argument("--duplicates", type=float, default=0.10, help="share of resent events")
     parser.add_argument("--spread-hours", type=float, default=24)
     parser.add_argument("--warmup", type=float, default=10)
