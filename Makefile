@@ -28,11 +28,13 @@ test-fast: deps assets lint types
 test-long: deps assets lint types
 	PAYGATE_TEST_LONG=1 $(PYTEST)
 
-## lint: ruff (check and format) and the architecture contract (lint-imports, pyproject.toml)
+## lint: ruff (check and format), the architecture contract (lint-imports, pyproject.toml) and
+## the Dockerfile (hadolint)
 lint: deps
 	$(UV) run --frozen ruff check app tests alembic
 	$(UV) run --frozen ruff format --check app tests alembic
 	$(UV) run --frozen lint-imports --no-cache --no-logo
+	$(UV) run --frozen hadolint Dockerfile
 
 types: deps
 	$(UV) run --frozen mypy
