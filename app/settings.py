@@ -434,6 +434,13 @@ class Settings(BaseSettings):
         description="Serve the relay's metrics (published, errors, lag) on this port, from "
         "`paygate relay` or the worker that runs it.",
     )
+    worker_metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Serve `paygate worker`'s metrics (its PSP calls, the process) on this "
+        "port's /metrics.",
+    )
     query_cost: QueryCostSettings = Field(default_factory=QueryCostSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     live: LiveSettings = Field(default_factory=LiveSettings)

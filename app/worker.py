@@ -48,6 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import make_engine, make_session_factory
 from app.domain.clock import Clock, SystemClock
 from app.observability.metrics import Metrics
+from app.observability.psp import instrument
 from app.psp.registry import PspRegistry, build_registry
 from app.services import erasure, idempotency
 from app.services.billing import renewals
@@ -87,9 +88,12 @@ class Dependencies:
         wire()  # every job runs with its dependencies: the services' event handlers too
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Dependencies:
+    def from_settings(cls, settings: Settings, *, metrics: Metrics | None = None) -> Dependencies:
+        """``metrics``: count the jobs' PSP calls there (as the API counts its own)."""
         clock = SystemClock()
-        return cls(settings=settings, psps=build_registry(settings, clock=clock), clock=clock)
+        wrap = instrument(metrics) if metrics is not None else None
+        psps = build_registry(settings, clock=clock, wrap=wrap)
+        return cls(settings=settings, psps=psps, clock=clock)
 
 
 _dependencies: Dependencies | None = None
@@ -339,16 +343,21 @@ async def run(
 ) -> None:
     """Work until SIGINT or SIGTERM (``paygate worker``): finish the running jobs, then stop.
     With ``PAYGATE_EVENT_BUS_URL`` set, the event bus relay runs beside the jobs (a task of
-    this process, stopped after them)."""
+    this process, stopped after them); with ``PAYGATE_WORKER_METRICS_PORT``, its metrics
+    (the jobs' PSP calls, the process) are served on that port."""
     queue = build_app(settings, pool_size=concurrency + 2)
     if not await queue_schema_applied(libpq_conninfo(settings.database_url)):
         raise QueueUnavailable("the job queue's tables are missing: run `paygate migrate` first")
     stop = asyncio.Event()
+    metrics = None
+    if settings.worker_metrics_port is not None:
+        metrics = Metrics()
+        start_http_server(settings.worker_metrics_port, registry=metrics.registry)
     relay = None
     if settings.event_bus_url is not None:
         relay = asyncio.create_task(run_relay(settings, stop), name="paygate-relay")
     try:
-        with use_dependencies(Dependencies.from_settings(settings)):
+        with use_dependencies(Dependencies.from_settings(settings, metrics=metrics)):
             async with queue.open_async():
                 if queues:
                     await queue.run_worker_async(concurrency=concurrency, queues=list(queues))

@@ -101,3 +101,15 @@ def test_the_prometheus_rule_is_the_alert_rules_file() -> None:
     assert rule["spec"]["groups"] == alerts["groups"], "run scripts/kubernetes-rules"
     monitor = _kind(_render("production"), "ServiceMonitor", "paygate-api")
     assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
+    pods = _kind(_render("production"), "PodMonitor", "paygate-worker")
+    assert pods["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
+
+
+def test_the_worker_serves_its_metrics_on_the_port_it_declares() -> None:
+    docs = _render("production")
+    worker = _kind(docs, "Deployment", "paygate-worker")["spec"]["template"]["spec"]
+    declared = worker["containers"][0]["ports"][0]
+    port = _kind(docs, "ConfigMap", "paygate-config")["data"]["PAYGATE_WORKER_METRICS_PORT"]
+    assert (declared["name"], declared["containerPort"]) == ("metrics", int(port))
+    allowed = _kind(docs, "NetworkPolicy", "paygate-worker")["spec"]["ingress"][0]["ports"]
+    assert allowed == [{"port": int(port), "protocol": "TCP"}]

@@ -7,12 +7,18 @@ import asyncio
 import os
 import signal
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import psycopg
+import pytest
 
+from app.observability.metrics import Metrics
+from app.psp.errors import WebhookVerificationError
 from app.settings import Settings
-from app.worker import SCHEDULE, apply_queue_schema, libpq_conninfo
+from app.worker import SCHEDULE, Dependencies, apply_queue_schema, libpq_conninfo
+from tests.psp.fake_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -98,9 +104,11 @@ async def _schedule_ran(database_url: str) -> bool:
 
 async def test_worker_runs_the_schedule_and_stops_on_sigterm(database_url: str) -> None:
     assert (await paygate("migrate", database_url=database_url))[0] == 0
+    port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "app.cli", "worker", "--concurrency", "2",
-        cwd=ROOT, env={**os.environ, "PAYGATE_DATABASE_URL": database_url},
+        cwd=ROOT, env={**os.environ, "PAYGATE_DATABASE_URL": database_url,
+                       "PAYGATE_WORKER_METRICS_PORT": str(port)},
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
@@ -110,6 +118,8 @@ async def test_worker_runs_the_schedule_and_stops_on_sigterm(database_url: str) 
         ran = await _schedule_ran(database_url)
         jobs = await query(database_url, "SELECT task_name, status FROM procrastinate_jobs")
         workers = await query(database_url, "SELECT count(*) FROM procrastinate_workers")
+        async with httpx.AsyncClient() as http:  # the worker's own metrics (a Pod's port)
+            scraped = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
@@ -117,4 +127,20 @@ async def test_worker_runs_the_schedule_and_stops_on_sigterm(database_url: str) 
     assert (ran, jobs, workers) == (True, [], [(1,)]), log
     assert process.returncode == 0, log
     assert "Stopped worker" in log
+    assert "# TYPE paygate_psp_requests_total counter" in scraped
+    assert "paygate_build_info{" in scraped and "process_cpu_seconds_total" in scraped
     assert await query(database_url, "SELECT count(*) FROM procrastinate_workers") == [(0,)]
+
+
+async def test_the_workers_psp_calls_are_counted(settings: Settings) -> None:
+    metrics = Metrics()
+    deps = Dependencies.from_settings(settings, metrics=metrics)
+    with pytest.raises(WebhookVerificationError):  # a forged webhook: refused, and counted
+        await deps.psps.get("sandbox").parse_webhook({}, b"{}", now=datetime.now(UTC))
+    counted = metrics.registry.get_sample_value(
+        "paygate_psp_requests_total",
+        {"psp": "sandbox", "operation": "parse_webhook", "outcome": "webhook_verification_error"},
+    )
+    assert counted == 1
+    plain = Dependencies.from_settings(settings)  # without metrics: the gateways as they are
+    assert type(plain.psps.get("sandbox")).__name__ == "SandboxGateway"
