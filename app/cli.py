@@ -11,6 +11,7 @@ from app.settings import Settings
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.lifecycle import DrainingServer
     from app.observability.logs import configure_logging
 
     settings = Settings()
@@ -18,7 +19,7 @@ def _serve(args: argparse.Namespace) -> int:
     port = args.port or settings.port
     print(f"paygate: GraphiQL at http://{host}:{port}/graphql", file=sys.stderr)  # noqa: T201
     configure_logging(settings)  # uvicorn's lines too; its access log gives way to ours
-    uvicorn.run(
+    config = uvicorn.Config(
         "app.main:create_app",
         factory=True,
         host=host,
@@ -32,7 +33,9 @@ def _serve(args: argparse.Namespace) -> int:
         loop="uvloop",
         http="httptools",
     )
-    return 0
+    server = DrainingServer(config, delay=settings.shutdown_delay_seconds)
+    server.run()
+    return 0 if server.started else 3  # as uvicorn.run exits when the app does not start
 
 
 def _migrate(_: argparse.Namespace) -> int:

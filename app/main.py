@@ -15,7 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import graphiql, sandbox_pages, usage_route, webhooks
+from app import graphiql, lifecycle, sandbox_pages, usage_route, webhooks
 from app.context import Runtime
 from app.db import make_engine, make_session_factory
 from app.domain.clock import Clock, SystemClock
@@ -279,7 +279,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
         """The database answers, its migrations are at head, and the job queue's tables
-        exist ("absent" is ready unless PAYGATE_QUEUE_REQUIRED: SQLite has no queue)."""
+        exist ("absent" is ready unless PAYGATE_QUEUE_REQUIRED: SQLite has no queue); not
+        once the process drains after SIGTERM (``app.lifecycle``)."""
+        if lifecycle.draining():
+            return JSONResponse({"status": "draining", "checks": {}}, status_code=503)
         checks: dict[str, Any] = {}
         try:
             async with engine.connect() as connection:

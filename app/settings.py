@@ -434,6 +434,13 @@ class Settings(BaseSettings):
         description="Serve the relay's metrics (published, errors, lag) on this port, from "
         "`paygate relay` or the worker that runs it.",
     )
+    shutdown_delay_seconds: float = Field(
+        0.0,
+        ge=0,
+        le=300,
+        description="After SIGTERM, `paygate serve` answers /readyz with 503 and goes on "
+        "serving this long before it stops taking connections (load balancers see it leave).",
+    )
     worker_metrics_port: int | None = Field(
         None,
         ge=1,

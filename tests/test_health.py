@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
 import httpx
 
 from app.main import create_app
 from app.settings import Settings
 from tests.conftest import Api
+from tests.psp.fake_server import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 async def test_healthz_and_readyz_when_migrated(api: Api) -> None:
@@ -43,3 +54,47 @@ async def test_request_id_is_echoed_when_well_formed(api: Api) -> None:
     assert mine.headers["x-request-id"] == "req-12345678"
     hostile = await api.http.get("/healthz", headers={"x-request-id": "<script>"})
     assert hostile.headers["x-request-id"] != "<script>"
+
+
+async def test_sigterm_turns_readiness_off_while_requests_are_still_served(
+    tmp_path: Path,
+) -> None:
+    """A rolling restart: after SIGTERM `paygate serve` answers /readyz with 503 (the load
+    balancer takes it out) but serves requests for PAYGATE_SHUTDOWN_DELAY_SECONDS, then
+    stops cleanly."""
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app.cli", "serve", "--port", str(port),
+        cwd=ROOT, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PAYGATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/p.db",
+             "PAYGATE_SHUTDOWN_DELAY_SECONDS": "3"},
+    )  # fmt: skip
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+            deadline = time.monotonic() + 120  # migrations on start: slow on a busy machine
+            while time.monotonic() < deadline:
+                assert process.returncode is None, "paygate serve exited"
+                with contextlib.suppress(httpx.TransportError):
+                    if (await http.get("/readyz")).status_code == 200:
+                        break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("paygate serve did not become ready")
+            process.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            ready = await http.get("/readyz")
+            assert (ready.status_code, ready.json()["status"]) == (503, "draining")
+            assert (await http.get("/healthz")).status_code == 200  # alive: not restarted
+            answer = await http.post("/graphql", json={"query": "{ products { totalCount } }"})
+            assert answer.status_code == 200 and "errors" not in answer.json()
+            assert process.returncode is None and time.monotonic() - signalled < 3
+        await asyncio.wait_for(process.wait(), timeout=15)
+        assert time.monotonic() - signalled >= 3  # it served out the delay
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.stderr is not None
+    log = (await process.stderr.read()).decode()
+    assert "Finished server process" in log, log[-2000:]

@@ -16,7 +16,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 OVERLAYS = ROOT / "deploy" / "kubernetes" / "overlays"
 BIN = Path(sys.executable).parent
-KUBERNETES_VERSION = "1.33.0"  # the oldest release the manifests are for (sleep preStop hooks)
+KUBERNETES_VERSION = "1.33.0"  # the oldest release the manifests are for
 
 
 def _render(overlay: str) -> list[dict[str, Any]]:
@@ -91,6 +91,9 @@ def test_production_runs_three_api_replicas_behind_probes_with_shared_limits() -
     settings = _kind(docs, "ConfigMap", "paygate-config")["data"]
     assert settings["PAYGATE_PROFILE"] == "production"
     assert settings["PAYGATE_RATE_LIMIT_STORAGE"].startswith("redis://")
+    # the pod drains (readiness 503) well within its grace period
+    grace = api["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert 0 < float(settings["PAYGATE_SHUTDOWN_DELAY_SECONDS"]) < grace - 20
     development = _kind(_render("development"), "ConfigMap", "paygate-config")["data"]
     assert development["PAYGATE_PROFILE"] == "development"
 
