@@ -32,9 +32,22 @@ def _configure(connection: Connection) -> None:
     )
 
 
+# PostgreSQL: a migration that cannot take a lock within 10 s fails (run it again later)
+# rather than queue and hold every query behind it; none runs longer than an hour. Session
+# settings: they hold for CONCURRENTLY statements run outside the transaction too.
+_LIMITS = ("SET lock_timeout = '10s'", "SET statement_timeout = '1h'")
+
+
+def _limits(dialect_name: str) -> None:
+    if dialect_name == "postgresql":
+        for statement in _LIMITS:
+            context.execute(statement)
+
+
 def _run_sync(connection: Connection) -> None:
     _configure(connection)
     with context.begin_transaction():
+        _limits(connection.dialect.name)
         context.run_migrations()
 
 
@@ -51,6 +64,7 @@ async def _run_online() -> None:
 if context.is_offline_mode():
     context.configure(url=_url(), target_metadata=target_metadata, literal_binds=True)
     with context.begin_transaction():
+        _limits(context.get_context().dialect.name)
         context.run_migrations()
 else:
     asyncio.run(_run_online())

@@ -29,7 +29,7 @@ def upgrade() -> None:
         op.create_index("ix_usage_keys_received_at_brin", "usage_keys", ["received_at"])
         op.drop_index("ix_usage_keys_received_at", table_name="usage_keys")
         return
-    op.execute("ALTER TABLE usage_events DROP CONSTRAINT pk_usage_events")
+    op.execute("ALTER TABLE usage_events DROP CONSTRAINT IF EXISTS pk_usage_events")
     with op.get_context().autocommit_block():
         op.execute(
             "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_usage_keys_received_at_brin"
