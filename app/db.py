@@ -174,5 +174,12 @@ def is_statement_timeout(error: BaseException | None) -> bool:
     return False
 
 
+async def driver_connection(session: AsyncSession) -> Any:
+    """PostgreSQL: the asyncpg connection under ``session``'s transaction (beginning one if
+    none), for statements run on the driver itself."""
+    connection = await session.connection()
+    return (await connection.get_raw_connection()).driver_connection
+
+
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -80,7 +80,7 @@ def scratch() -> Iterator[Path]:
 
 
 @pytest.fixture
-async def empty_database() -> Iterator[str]:  # type: ignore[misc]
+async def empty_database() -> AsyncIterator[str]:
     name = f"paygate_runtime_{os.getpid()}_{time.monotonic_ns()}"
     admin_dsn = make_url(TEST_URL).set(drivername="postgresql", database="postgres")
     admin = await asyncpg.connect(admin_dsn.render_as_string(hide_password=False))

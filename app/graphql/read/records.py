@@ -28,6 +28,8 @@ from typing import Annotated, Any, NamedTuple, TypeAlias, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import driver_connection
+
 M = TypeVar("M")
 # A record of model ``M`` (:func:`record_class`). To a type checker it is ``M``: it has the
 # model's column attributes, under the same names and with the same Python values, which is
@@ -110,9 +112,7 @@ async def _driver_connection(session: AsyncSession) -> Any:
         and cached.transaction is transaction
     ):
         return cached.connection
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver = raw.driver_connection
+    driver = await driver_connection(session)
     session.info[_DRIVER] = _Driver(session.sync_session.get_transaction(), driver)
     return driver
 

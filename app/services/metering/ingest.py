@@ -25,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import driver_connection
 from app.domain import validation as check
 from app.domain.clock import Clock
 from app.domain.errors import ErrorCode, Problem, Problems
@@ -126,31 +127,10 @@ def _properties(problems: Problems, value: object) -> dict[str, Any]:
             ErrorCode.TOO_MANY_PROPERTIES, f"At most {MAX_PROPERTIES} properties.", "properties"
         )
         return {}
-    texts: list[str] = []
-    for name, item in value.items():
-        scalar = item is None or isinstance(item, (str, bool, int, float, Decimal))
-        if not scalar or not isinstance(name, str) or not 0 < len(name) <= 40:
-            break
-        texts.append(name)
-        texts.append(str(item))
-    else:
-        # The whole object at once, one property or value a line (neither check's match can
-        # span a line break); only an object that fails is examined property by property.
-        joined = "\n".join(texts)
-        if (
-            max(map(len, texts[1::2]), default=0) <= MAX_PROPERTY_TEXT
-            and check.storable(joined)
-            and not contains_card_number(joined)
-        ):
-            return {
-                name: str(item) if isinstance(item, (Decimal, float)) else item
-                for name, item in value.items()
-            }
-    return _checked_properties(problems, value)
-
-
-def _checked_properties(problems: Problems, value: Mapping[Any, Any]) -> dict[str, Any]:
-    """The properties one by one, each problem named."""
+    # The whole object scanned at once, a name or value a line (neither scan's match can span
+    # a line break): only when it finds something is each property scanned on its own.
+    joined = "\n".join(f"{name}\n{item}" for name, item in value.items())
+    clean = check.storable(joined) and not contains_card_number(joined)
     checked: dict[str, Any] = {}
     for name, item in value.items():
         scalar = item is None or isinstance(item, (str, bool, int, float, Decimal))
@@ -160,7 +140,7 @@ def _checked_properties(problems: Problems, value: Mapping[Any, Any]) -> dict[st
             or not 0 < len(name) <= 40
             or not scalar
             or len(text) > MAX_PROPERTY_TEXT
-            or not check.storable(name + text)
+            or not (clean or check.storable(name + text))
         ):
             problems.add(
                 ErrorCode.INVALID,
@@ -169,8 +149,9 @@ def _checked_properties(problems: Problems, value: Mapping[Any, Any]) -> dict[st
                 str(name)[:40],
             )
             continue
-        if contains_card_number(name) or (
-            not isinstance(item, bool) and contains_card_number(text)
+        if not clean and (
+            contains_card_number(name)
+            or (not isinstance(item, bool) and contains_card_number(text))
         ):
             problems.add(ErrorCode.CARD_DATA_NOT_ALLOWED, check.NO_CARD_DATA, "properties", name)
             continue
@@ -229,28 +210,11 @@ def decimal_value(value: object) -> Decimal | None:
     return number.normalize() if exponent < 0 else number
 
 
-@dataclass(frozen=True, slots=True)
-class _Owner:
-    customer_id: uuid.UUID
-    now: datetime | None  # the test clock's time, or None: the wall clock
-
-
-@dataclass(frozen=True, slots=True)
-class _Meter:
-    """What ingestion needs of a meter."""
-
-    id: uuid.UUID
-    aggregation: Aggregation
-    value_property: str | None
-    filters: Mapping[str, Sequence[str]]
-    archived_at: datetime | None
-
-
 _METER_COLUMNS = (Meter.id, Meter.key, Meter.aggregation, Meter.value_property, Meter.filters,
                   Meter.archived_at)  # fmt: skip
 
 
-async def _meters(session: AsyncSession, keys: set[str]) -> dict[str, _Meter]:
+async def _meters(session: AsyncSession, keys: set[str]) -> dict[str, store.MeterView]:
     """SQLite: the named meters, read under the write lock (which reading them takes)."""
     if not keys:
         return {}
@@ -258,24 +222,24 @@ async def _meters(session: AsyncSession, keys: set[str]) -> dict[str, _Meter]:
         sa.select(*_METER_COLUMNS).where(Meter.key.in_(sorted(keys))).with_for_update()
     )
     return {
-        key: _Meter(meter_id, aggregation, value_property, filters or {}, archived_at)
+        key: store.MeterView(meter_id, aggregation, value_property, filters or {}, archived_at)
         for meter_id, key, aggregation, value_property, filters, archived_at in found
     }
 
 
 async def _owners(
     session: AsyncSession, customers: set[uuid.UUID], subscriptions: set[uuid.UUID]
-) -> tuple[dict[uuid.UUID, _Owner], dict[uuid.UUID, _Owner]]:
+) -> tuple[dict[uuid.UUID, store.Owner], dict[uuid.UUID, store.Owner]]:
     """SQLite: the customers and subscriptions named, with their clocks."""
-    by_customer: dict[uuid.UUID, _Owner] = {}
-    by_subscription: dict[uuid.UUID, _Owner] = {}
+    by_customer: dict[uuid.UUID, store.Owner] = {}
+    by_subscription: dict[uuid.UUID, store.Owner] = {}
     if customers:
         for customer_id, frozen in await session.execute(
             sa.select(Customer.id, TestClock.frozen_time)
             .outerjoin(TestClock, TestClock.id == Customer.test_clock_id)
             .where(Customer.id.in_(customers), Customer.erased_at.is_(None))
         ):
-            by_customer[customer_id] = _Owner(customer_id, frozen)
+            by_customer[customer_id] = store.Owner(customer_id, frozen)
     if subscriptions:
         for subscription_id, customer_id, frozen in await session.execute(
             sa.select(Subscription.id, Customer.id, TestClock.frozen_time)
@@ -283,28 +247,12 @@ async def _owners(
             .outerjoin(TestClock, TestClock.id == Customer.test_clock_id)
             .where(Subscription.id.in_(subscriptions), Customer.erased_at.is_(None))
         ):
-            by_subscription[subscription_id] = _Owner(customer_id, frozen)
+            by_subscription[subscription_id] = store.Owner(customer_id, frozen)
     return by_customer, by_subscription
 
 
-async def _look_up_postgres(
-    driver: Any, meter_keys: set[str], customers: set[uuid.UUID], subscriptions: set[uuid.UUID]
-) -> tuple[dict[str, _Meter], dict[uuid.UUID, _Owner], dict[uuid.UUID, _Owner]]:
-    owned, found = await store.look_up_postgres(driver, meter_keys, customers, subscriptions)
-    by_customer: dict[uuid.UUID, _Owner] = {}
-    by_subscription: dict[uuid.UUID, _Owner] = {}
-    for item in owned:
-        into = by_subscription if item.is_subscription else by_customer
-        into[item.id] = _Owner(item.customer_id, item.frozen_time)
-    meters = {
-        m.key: _Meter(m.id, Aggregation(m.aggregation), m.value_property, m.filters, m.archived_at)
-        for m in found
-    }
-    return meters, by_customer, by_subscription
-
-
 def _measured(
-    problems: Problems, meter: _Meter, event: _Parsed
+    problems: Problems, meter: store.MeterView, event: _Parsed
 ) -> tuple[Decimal | None, str | None]:
     """The value the meter aggregates, and the distinct value of a UNIQUE_COUNT meter."""
     if meter.aggregation is Aggregation.COUNT:
@@ -360,12 +308,14 @@ async def record(
     customers = {e.customer_id for e in parsed.values() if e.customer_id is not None}
     subscriptions = {e.subscription_id for e in parsed.values() if e.subscription_id is not None}
     if session.get_bind().dialect.name == "postgresql":
-        driver = await store.driver_connection(session)
+        driver = await driver_connection(session)
+        # the batch's three statements on the driver, without SQLAlchemy's layers (a third
+        # of the server's time per batch before)
         async with driver.transaction():
-            meters, by_customer, by_subscription = await _look_up_postgres(
-                driver, meter_keys, customers, subscriptions
+            found = await store.look_up_postgres(driver, meter_keys, customers, subscriptions)
+            rows = _rows(
+                parsed, found.meters, found.by_customer, found.by_subscription, clock, results
             )
-            rows = _rows(parsed, meters, by_customer, by_subscription, clock, results)
             fresh = await store.insert_postgres(
                 driver, sender=sender, rows=list(rows.values()), received_at=clock.now()
             )
@@ -388,9 +338,9 @@ async def record(
 
 def _rows(
     parsed: Mapping[int, _Parsed],
-    meters: Mapping[str, _Meter],
-    by_customer: Mapping[uuid.UUID, _Owner],
-    by_subscription: Mapping[uuid.UUID, _Owner],
+    meters: Mapping[str, store.MeterView],
+    by_customer: Mapping[uuid.UUID, store.Owner],
+    by_subscription: Mapping[uuid.UUID, store.Owner],
     clock: Clock,
     results: dict[int, Result],
 ) -> dict[int, store.Row]:
@@ -414,9 +364,9 @@ def _rows(
 def _row(
     problems: Problems,
     event: _Parsed,
-    meters: Mapping[str, _Meter],
-    by_customer: Mapping[uuid.UUID, _Owner],
-    by_subscription: Mapping[uuid.UUID, _Owner],
+    meters: Mapping[str, store.MeterView],
+    by_customer: Mapping[uuid.UUID, store.Owner],
+    by_subscription: Mapping[uuid.UUID, store.Owner],
     clock: Clock,
 ) -> store.Row | None:
     meter = meters.get(event.meter_key)

@@ -189,28 +189,6 @@ async def update_meter(
     return meter
 
 
-_ROLL_UP_AGAIN = sa.text(
-    """
-INSERT INTO usage_rollups (meter_id, customer_id, hour, count, total, maximum, latest_at,
-    latest_key, latest_value, weighted)
-SELECT meter_id, customer_id, date_trunc('hour', timestamp, 'UTC') AS hour, count(*),
-    coalesce(sum(value), 0), max(value), max(timestamp),
-    (array_agg(idempotency_key ORDER BY timestamp DESC, idempotency_key COLLATE "C" DESC))[1],
-    (array_agg(value ORDER BY timestamp DESC, idempotency_key COLLATE "C" DESC))[1],
-    coalesce(sum(coalesce(value, 0) * extract(epoch FROM timestamp)), 0)
-FROM usage_events WHERE meter_id = :meter AND counted
-GROUP BY meter_id, customer_id, date_trunc('hour', timestamp, 'UTC')
-"""
-)
-_DISTINCT_AGAIN = sa.text(
-    """
-INSERT INTO usage_distinct (meter_id, customer_id, hour, value)
-SELECT DISTINCT meter_id, customer_id, date_trunc('hour', timestamp, 'UTC'), distinct_value
-FROM usage_events WHERE meter_id = :meter AND counted AND distinct_value IS NOT NULL
-"""
-)
-
-
 async def _count_again(session: AsyncSession, meter: Meter, page: int = 5000) -> None:
     """Rebuild a meter's roll-ups from its raw events under its new filters (in the caller's
     transaction, the meter's row locked: ingestion of this meter waits, nothing is lost)."""
@@ -254,8 +232,8 @@ _TEXTS = postgresql.ARRAY(sa.Text)
 
 
 async def _count_again_in_sql(session: AsyncSession, meter: Meter) -> None:
-    """PostgreSQL: the same in three statements (the events have no key to update them one
-    by one: migration 0014). A filter admits an event whose property, as text (``->>``
+    """PostgreSQL: the same in two statements (the events have no key to update them one by
+    one: migration 0014). A filter admits an event whose property, as text (``->>``
     spells it as ``property_text`` does), is one of the listed values."""
     admitted: sa.ColumnElement[bool] = sa.true()
     for name, allowed in sorted(meter.filters.items()):
@@ -269,8 +247,7 @@ async def _count_again_in_sql(session: AsyncSession, meter: Meter) -> None:
         .values(counted=sa.func.coalesce(admitted, sa.false()))
         .execution_options(synchronize_session=False)
     )
-    await session.execute(_ROLL_UP_AGAIN, {"meter": meter.id})
-    await session.execute(_DISTINCT_AGAIN, {"meter": meter.id})
+    await store.recount_postgres(session, meter.id)
 
 
 async def archive_meter(session: AsyncSession, *, clock: Clock, meter_id: uuid.UUID) -> Meter:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.metering import Aggregation
 from app.models import UsageDistinct, UsageEvent, UsageKey, UsageRollup
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -58,13 +59,23 @@ def weighted(row: Row) -> Decimal:
     return (row.value or Decimal(0)) * epoch(row.timestamp)
 
 
-async def driver_connection(session: AsyncSession) -> Any:
-    """PostgreSQL: the asyncpg connection under ``session``. A batch's transaction runs on it
-    (``async with connection.transaction()``): its three statements skip SQLAlchemy's
-    execution layers, a third of the server's time per batch before."""
-    connection = await session.connection()
-    return (await connection.get_raw_connection()).driver_connection
-
+# The roll-ups of a CTE ``counted`` of events (key, ts, value, distinct_value, hour, weighted),
+# for a batch (``_POSTGRES``) and for a meter's recount (``recount_postgres``): the hour in
+# UTC whatever the session's time zone, the sum of value x time exact (extract() is NUMERIC), the
+# latest value by time, ties by key in code point order (as ``merge_rollups``).
+_HOUR_AND_WEIGHT = (
+    "date_trunc('hour', {ts}, 'UTC') AS hour, coalesce({value}, 0) * extract(epoch FROM {ts})"
+    " AS weighted"
+)
+_ROLL_UP = """INSERT INTO usage_rollups (meter_id, customer_id, hour, count, total, maximum,
+        latest_at, latest_key, latest_value, weighted)
+    SELECT meter_id, customer_id, hour, count(*), coalesce(sum(value), 0), max(value),
+        max(ts), (array_agg(key ORDER BY ts DESC, key COLLATE "C" DESC))[1],
+        (array_agg(value ORDER BY ts DESC, key COLLATE "C" DESC))[1], coalesce(sum(weighted), 0)
+    FROM counted GROUP BY meter_id, customer_id, hour"""
+_DISTINCT_VALUES = """INSERT INTO usage_distinct (meter_id, customer_id, hour, value)
+    SELECT DISTINCT meter_id, customer_id, hour, distinct_value FROM counted
+    WHERE distinct_value IS NOT NULL"""
 
 # PostgreSQL, the batch's first statement: first each named meter's lock, shared
 # (``meters.update_meter`` holds it exclusively while it counts the meter's events again),
@@ -94,45 +105,73 @@ WHERE key = ANY($1::text[])
 
 
 @dataclass(frozen=True, slots=True)
-class Owned:
-    """A customer or subscription a batch names: its customer, and its test clock's time."""
+class Owner:
+    """The customer a batch's event belongs to, and its test clock's time (None: the wall
+    clock)."""
 
-    id: uuid.UUID
     customer_id: uuid.UUID
-    frozen_time: datetime | None
-    is_subscription: bool
+    now: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
-class MeterRow:
+class MeterView:
+    """What ingestion needs of a meter."""
+
     id: uuid.UUID
-    key: str
-    aggregation: str
+    aggregation: Aggregation
     value_property: str | None
-    filters: dict[str, list[str]]
+    filters: Mapping[str, Sequence[str]]
     archived_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class LookedUp:
+    meters: dict[str, MeterView]
+    by_customer: dict[uuid.UUID, Owner]
+    by_subscription: dict[uuid.UUID, Owner]
 
 
 async def look_up_postgres(
     driver: Any, meter_keys: Collection[str], customers: Collection[uuid.UUID],
     subscriptions: Collection[uuid.UUID],
-) -> tuple[list[Owned], list[MeterRow]]:  # fmt: skip
+) -> LookedUp:  # fmt: skip
     """The owners (after the meters' locks), then the meters, inside the caller's
     transaction on ``driver``."""
-    owned = [
-        Owned(*record)
-        for record in await driver.fetch(
-            _LOCK_AND_OWNERS, sorted(meter_keys), list(customers), list(subscriptions)
+    found = LookedUp({}, {}, {})
+    for owned_id, customer_id, frozen, is_subscription in await driver.fetch(
+        _LOCK_AND_OWNERS, sorted(meter_keys), list(customers), list(subscriptions)
+    ):
+        if owned_id is not None:  # not the locks' row
+            into = found.by_subscription if is_subscription else found.by_customer
+            into[owned_id] = Owner(customer_id, frozen)
+    for meter_id, key, aggregation, value_property, filters, archived in await driver.fetch(
+        _METERS, sorted(meter_keys)
+    ):
+        found.meters[key] = MeterView(
+            meter_id, Aggregation(aggregation), value_property, _document(filters), archived
         )
-        if record[0] is not None
-    ]
-    meters = [
-        MeterRow(meter_id, key, aggregation, value_property, _document(filters), archived)
-        for meter_id, key, aggregation, value_property, filters, archived in await driver.fetch(
-            _METERS, sorted(meter_keys)
-        )
-    ]
-    return owned, meters
+    return found
+
+
+_RECOUNT = sa.text(
+    f"""
+WITH counted AS (
+    SELECT meter_id, customer_id, idempotency_key AS key, timestamp AS ts, value,
+        distinct_value, {_HOUR_AND_WEIGHT.format(ts="timestamp", value="value")}
+    FROM usage_events WHERE meter_id = :meter AND counted
+), rolled AS (
+    {_ROLL_UP}
+    RETURNING 1
+)
+{_DISTINCT_VALUES}
+"""  # noqa: S608 - this module's constants only
+)
+
+
+async def recount_postgres(session: AsyncSession, meter_id: uuid.UUID) -> None:
+    """PostgreSQL: a meter's roll-ups and distinct values built again from its counted
+    events, in one statement (the caller deleted the old ones)."""
+    await session.execute(_RECOUNT, {"meter": meter_id})
 
 
 async def insert(
@@ -170,7 +209,7 @@ async def insert_postgres(
     return {key for (key,) in found}
 
 
-_POSTGRES = """
+_POSTGRES = f"""
 WITH input AS (
     SELECT * FROM unnest(
         $3::text[], $4::uuid[], $5::uuid[],
@@ -192,17 +231,10 @@ WITH input AS (
     FROM input i JOIN fresh f ON f.idempotency_key = i.key
     RETURNING idempotency_key
 ), counted AS (
-    -- the hour in UTC whatever the session's time zone; extract() is exact NUMERIC
-    SELECT i.*, date_trunc('hour', i.ts, 'UTC') AS hour,
-        coalesce(i.value, 0) * extract(epoch FROM i.ts) AS weighted
+    SELECT i.*, {_HOUR_AND_WEIGHT.format(ts="i.ts", value="i.value")}
     FROM input i JOIN fresh f ON f.idempotency_key = i.key WHERE i.counted
 ), rolled AS (
-    INSERT INTO usage_rollups (meter_id, customer_id, hour, count, total, maximum, latest_at,
-        latest_key, latest_value, weighted)
-    SELECT meter_id, customer_id, hour, count(*), coalesce(sum(value), 0), max(value),
-        max(ts), (array_agg(key ORDER BY ts DESC, key COLLATE "C" DESC))[1],
-        (array_agg(value ORDER BY ts DESC, key COLLATE "C" DESC))[1], coalesce(sum(weighted), 0)
-    FROM counted GROUP BY meter_id, customer_id, hour ORDER BY meter_id, customer_id, hour
+    {_ROLL_UP} ORDER BY meter_id, customer_id, hour
     ON CONFLICT (meter_id, customer_id, hour) DO UPDATE SET
         count = usage_rollups.count + excluded.count,
         total = usage_rollups.total + excluded.total,
@@ -219,14 +251,12 @@ WITH input AS (
         weighted = usage_rollups.weighted + excluded.weighted
     RETURNING 1
 ), distinct_values AS (
-    INSERT INTO usage_distinct (meter_id, customer_id, hour, value)
-    SELECT DISTINCT meter_id, customer_id, hour, distinct_value FROM counted
-    WHERE distinct_value IS NOT NULL ORDER BY 1, 2, 3, 4
+    {_DISTINCT_VALUES} ORDER BY 1, 2, 3, 4
     ON CONFLICT DO NOTHING
     RETURNING 1
 )
 SELECT idempotency_key FROM stored
-"""
+"""  # noqa: S608 - this module's constants only
 
 
 def _document(value: Any) -> Any:
