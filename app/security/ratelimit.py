@@ -4,8 +4,8 @@ Budgets per principal scope (an API key, a customer, or a client address): one f
 mutation, a tighter one for mutations that carry guessable inputs, such as coupon codes, so
 that codes cannot be enumerated, and one for queries, spent by each query's estimated cost
 (``app.security.cost``), with a limit per tier of caller (anonymous, customer, staff,
-admin). Counters live in memory by default; give a Redis URI when several processes serve
-the API.
+admin). Counters live in memory by default; give a Redis URI (``redis://host:6379/0``) when
+several processes serve the API, so that a caller's budget is one across them.
 """
 
 from __future__ import annotations
@@ -41,7 +41,11 @@ class RateLimits:
         queries: Mapping[str, str] | None = None,
     ) -> None:
         uri = storage if storage.startswith("async+") else f"async+{storage}"
-        self._storage: Any = storage_from_string(uri)
+        # Redis through redis-py (``redis.asyncio``), the client paygate depends on; limits
+        # would otherwise ask for coredis.
+        redis = uri.startswith(("async+redis", "async+rediss"))
+        options = {"implementation": "redispy"} if redis else {}
+        self._storage: Any = storage_from_string(uri, **options)
         self._limiter = SlidingWindowCounterRateLimiter(self._storage)
         self._budgets: dict[str, RateLimitItem] = {
             "mutations": parse(mutations),
