@@ -17,8 +17,11 @@ target_metadata = Base.metadata
 
 
 def _url() -> str:
+    """The caller's URL, else PostgreSQL's own (``PAYGATE_DATABASE_DIRECT_URL``, else
+    ``PAYGATE_DATABASE_URL``; never a transaction pooler's: the limits below are session
+    settings, and a migration's statements must share one server connection)."""
     url = config.attributes.get("url")
-    return str(url) if url else Settings().database_url
+    return str(url) if url else Settings().session_url_for("alembic")
 
 
 def _configure(connection: Connection) -> None:

@@ -4,8 +4,12 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from app.settings import Settings
+from app.settings import DirectUrlRequired, Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -39,12 +43,19 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _migrate(_: argparse.Namespace) -> int:
+    """Migrations and the queue's tables, on the direct URL behind a transaction pooler
+    (session settings and a session advisory lock); exit 2 without one."""
     from app.db import is_sqlite
     from app.migrations import upgrade_to_head
 
     settings = Settings()
-    upgrade_to_head(settings.database_url)
-    if not is_sqlite(settings.database_url):  # the job queue's tables (procrastinate)
+    try:
+        url = settings.session_url_for("migrating (alembic, the job queue's schema)")
+    except DirectUrlRequired as error:
+        print(f"paygate migrate: {error}", file=sys.stderr)  # noqa: T201
+        return 2
+    upgrade_to_head(url)
+    if not is_sqlite(url):  # the job queue's tables (procrastinate)
         from app.worker import apply_queue_schema
 
         if asyncio.run(apply_queue_schema(settings)):
@@ -92,6 +103,11 @@ def _relay(args: argparse.Namespace) -> int:
     if settings.event_bus_url is None:
         print("paygate relay: set PAYGATE_EVENT_BUS_URL (README, Event bus)", file=sys.stderr)  # noqa: T201
         return 2
+    try:
+        settings.session_url_for("the event bus relay (its leader lock and LISTEN)")
+    except DirectUrlRequired as error:
+        print(f"paygate relay: {error}", file=sys.stderr)  # noqa: T201
+        return 2
     configure_logging(settings)
     logging.getLogger().setLevel(args.log_level.upper())
 
@@ -108,6 +124,19 @@ def _relay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _engine(settings: Settings, url: str | None = None) -> "AsyncEngine":
+    """A one-connection engine on ``url`` (default: the database URL), set for a
+    transaction pooler when ``PAYGATE_DATABASE_TRANSACTION_POOLING`` says so (those
+    settings work on a direct connection too)."""
+    from app.db import make_engine
+
+    return make_engine(
+        url or settings.database_url,
+        pool_size=1,
+        transaction_pooling=settings.database_transaction_pooling,
+    )
+
+
 def _export_schema(args: argparse.Namespace) -> int:
     from app.graphql.schema import sdl
 
@@ -120,12 +149,12 @@ def _export_schema(args: argparse.Namespace) -> int:
 
 
 def _seed_demo(_: argparse.Namespace) -> int:
-    from app.db import make_engine, make_session_factory
+    from app.db import make_session_factory
     from app.domain.clock import SystemClock
     from app.seed import seed_demo_catalog
 
     async def run() -> int:
-        engine = make_engine(Settings().database_url, pool_size=1)
+        engine = _engine(Settings())
         try:
             async with make_session_factory(engine)() as session:
                 return await seed_demo_catalog(session, clock=SystemClock())
@@ -141,7 +170,7 @@ def _reconcile(args: argparse.Namespace) -> int:
     import json
     from datetime import timedelta
 
-    from app.db import make_engine, make_session_factory
+    from app.db import make_session_factory
     from app.domain.clock import SystemClock
     from app.psp.registry import build_registry
     from app.services.webhooks.reconciliation import reconcile
@@ -149,7 +178,7 @@ def _reconcile(args: argparse.Namespace) -> int:
     async def run() -> dict[str, object]:
         settings = Settings()
         clock = SystemClock()
-        engine = make_engine(settings.database_url, pool_size=1)
+        engine = _engine(settings)
         try:
             async with make_session_factory(engine)() as session:
                 report = await reconcile(
@@ -175,7 +204,7 @@ def _reconcile(args: argparse.Namespace) -> int:
 
 def _create_api_key(args: argparse.Namespace) -> int:
     """Create an API key; print it (once) on stdout."""
-    from app.db import make_engine, make_session_factory
+    from app.db import make_session_factory
     from app.domain.clock import SystemClock
     from app.domain.errors import UserInputError
     from app.schema.node import encode_gid
@@ -183,7 +212,7 @@ def _create_api_key(args: argparse.Namespace) -> int:
     from app.services import api_keys
 
     async def run() -> api_keys.CreatedKey:
-        engine = make_engine(Settings().database_url, pool_size=1)
+        engine = _engine(Settings())
         try:
             async with make_session_factory(engine)() as session:
                 return await api_keys.create_key(
@@ -237,11 +266,10 @@ def _verify(args: argparse.Namespace) -> int:
     """Check every money invariant; print the broken ones; exit 1 if any."""
     import json
 
-    from app.db import make_engine
     from app.services.invariants import RULES, violations
 
     async def run() -> list[object]:
-        engine = make_engine(args.database_url or Settings().database_url, pool_size=1)
+        engine = _engine(Settings(), args.database_url)
         try:
             async with engine.connect() as connection:
                 return list(await violations(connection))

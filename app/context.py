@@ -172,6 +172,11 @@ class RequestContext(BaseContext):
             return
         busy = self._session_driver()
         pid = busy.get_server_pid() if busy is not None else None  # before it can close
+        if self.runtime.settings.database_transaction_pooling:
+            # The pid is the pooler's stand-in (PgBouncer's cancel key), not a server
+            # process's: pg_cancel_backend could hit another one. asyncpg's own cancel
+            # request, which the pooler forwards, is the only one sent.
+            pid = None
         user.cancel()
         if pid is not None:
             task = asyncio.get_running_loop().create_task(self._cancel_on_server(user, busy, pid))
@@ -207,11 +212,14 @@ class RequestContext(BaseContext):
         database's one write lock: the mutation's audit entry (written through another
         connection next) would wait for it until the busy timeout. A service must commit or
         roll back before it returns; this is the net, and it says so. (PostgreSQL: nothing
-        to do; row locks block no audit entry, and the session's close rolls back.)"""
+        to do; row locks block no audit entry, and the session's close rolls back; except
+        behind a transaction pooler, :meth:`_end_pooled_transaction`.)"""
         session = self._session
         if session is None or not session.in_transaction():
             return
         if self.runtime.engine.dialect.name != "sqlite":
+            if self.runtime.settings.database_transaction_pooling:
+                await self._end_pooled_transaction(operation)
             return
         async with self._lock:
             connection = await session.connection()
@@ -223,6 +231,40 @@ class RequestContext(BaseContext):
                     operation,
                 )
                 await session.rollback()
+
+    async def _end_pooled_transaction(self, operation: str, *, failed: bool = False) -> None:
+        """Behind a transaction pooler, an open transaction holds one of its few server
+        connections: one left open by the reads after a mutation's last commit (a replayed
+        result, the payload's objects) while the audit entry waits for another connection
+        deadlocks once every server connection is held so (a hundred concurrent duplicates
+        of a refund through a pool of three did). End it first: committed when it only read
+        (the loaded objects stay, ``expire_on_commit`` is off), else rolled back with a
+        warning, as on SQLite; after a failure, rolled back."""
+        async with self._lock:
+            session = self._session
+            if session is None or not session.in_transaction():
+                return
+            if failed:
+                await self._discard_on_error()
+                return
+            written = await session.scalar(
+                sa.text("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")
+            )
+            if not written:
+                await session.commit()
+                return
+            logger.warning(
+                "%s returned with a write transaction open: rolled back (a bug: the "
+                "service must commit or roll back)",
+                operation,
+            )
+            await session.rollback()
+
+    async def end_failed_transaction(self, operation: str) -> None:
+        """After a mutation failed, behind a transaction pooler: its transaction ends before
+        its audit entry is written (:meth:`_end_pooled_transaction`)."""
+        if self._session is not None and self.runtime.settings.database_transaction_pooling:
+            await self._end_pooled_transaction(operation, failed=True)
 
     def _check_open(self) -> None:
         if self._closed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from typing import Any
@@ -13,6 +14,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+logger = logging.getLogger("paygate.db")
 
 
 def is_sqlite(url: str) -> bool:
@@ -31,11 +34,18 @@ def make_engine(
     max_overflow: int | None = None,
     pre_ping: bool = False,
     statement_timeout: float = 0,
+    transaction_pooling: bool = False,
 ) -> AsyncEngine:
     """The engine; ``statement_timeout`` (seconds, 0: none) bounds each statement run on its
     connections: PostgreSQL's ``statement_timeout``, set when a connection is opened (so it
     holds for the session's statements, the loaders' reads on the driver and the compiled
-    plans alike, at no cost per request), or on SQLite a progress handler."""
+    plans alike, at no cost per request), or on SQLite a progress handler.
+
+    ``transaction_pooling``: ``url`` goes through a pooler in transaction mode (PgBouncer
+    ``pool_mode=transaction``; :func:`transaction_pooling_args`), where the timeout cannot
+    be a start-up parameter: it comes from the role (``ALTER ROLE … SET
+    statement_timeout``), and a warning says so at the first connection if the role has
+    none."""
     if is_sqlite(url):
         engine = _sqlite_engine(url)
         if statement_timeout > 0:
@@ -47,12 +57,12 @@ def make_engine(
     # SQLAlchemy recognises the disconnect and invalidates the pool's connections older than
     # it, so one request fails where pre-ping would have reconnected silently.
     connect_args: dict[str, Any] = {}
-    if statement_timeout > 0:
-        # Behind PgBouncer (transaction pooling), which refuses this start-up parameter, set
-        # 0 here and the timeout on the role instead (ALTER ROLE … SET statement_timeout).
+    if transaction_pooling:
+        connect_args.update(transaction_pooling_args())
+    elif statement_timeout > 0:
         milliseconds = max(1, round(statement_timeout * 1000))
         connect_args["server_settings"] = {"statement_timeout": str(milliseconds)}
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=overflow,
@@ -60,6 +70,48 @@ def make_engine(
         pool_recycle=POOL_RECYCLE_SECONDS,
         connect_args=connect_args,
     )
+    if transaction_pooling and statement_timeout > 0:
+        _check_role_statement_timeout(engine)
+    return engine
+
+
+def _unnamed_statement() -> str:
+    return ""
+
+
+def transaction_pooling_args() -> dict[str, Any]:
+    """asyncpg's arguments behind a transaction pooler (PgBouncer 1.18, which knows nothing
+    of prepared statements): each transaction, and each statement outside one, may run on
+    another server connection, so no prepared statement may outlive the message that made
+    it. With both statement caches off (asyncpg's and SQLAlchemy's dialect's; the latter is
+    a DBAPI argument, as the URL's ``?prepared_statement_cache_size=0`` would pass it) and
+    the protocol's unnamed statement (an empty name, asyncpg's own choice when its cache is
+    off), asyncpg parses a statement again in the very message that binds and executes it
+    (Parse, Bind, Execute, Sync): self-contained, on whatever server connection it lands,
+    and gone with the next one, so nothing piles up on PostgreSQL's side either. (Unique
+    names, ``__asyncpg_<uuid>__``, as SQLAlchemy's documentation suggests, do neither: a
+    name prepared on one server connection is missing on the next outside a transaction,
+    and the statements of each transaction stay behind on its server connection.) No
+    ``server_settings``: PgBouncer refuses unknown start-up parameters."""
+    return {
+        "statement_cache_size": 0,
+        "prepared_statement_cache_size": 0,
+        "prepared_statement_name_func": _unnamed_statement,
+    }
+
+
+def _check_role_statement_timeout(engine: AsyncEngine) -> None:
+    from sqlalchemy.util.concurrency import await_
+
+    @event.listens_for(engine.sync_engine, "first_connect")
+    def _warn_without_timeout(dbapi_connection: Any, _record: Any) -> None:
+        driver = dbapi_connection.driver_connection
+        if await_(driver.fetchval("SELECT current_setting('statement_timeout')")) == "0":
+            logger.warning(
+                "PAYGATE_DB_STATEMENT_TIMEOUT_SECONDS cannot be sent through a transaction "
+                "pooler (PAYGATE_DATABASE_TRANSACTION_POOLING) and the role has no "
+                "statement_timeout: set it with ALTER ROLE … SET statement_timeout"
+            )
 
 
 # How long a SQLite writer waits for another's transaction before failing with "database is

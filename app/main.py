@@ -24,7 +24,13 @@ from app.graphql.compiled_path.registry import load_documents
 from app.graphql.endpoint import GraphQLEndpoint, mount_view
 from app.graphql.resolver_path.handler import ResolverPath
 from app.graphql.schema import core_schema, schema
-from app.migrations import current_revisions, head_revisions, upgrade_to_head
+from app.migrations import (
+    current_revisions,
+    head_revisions,
+    known_revisions,
+    schema_state,
+    upgrade_to_head,
+)
 from app.observability import Observability
 from app.observability.http import request_id_of
 from app.observability.scrape import queue_installed
@@ -99,7 +105,8 @@ def token_config(settings: Settings) -> TokenConfig:
 async def _prepare_database(runtime: Runtime) -> None:
     settings = runtime.settings
     if settings.should_migrate_on_start:
-        await asyncio.to_thread(upgrade_to_head, settings.database_url)
+        url = settings.session_url_for("migrating on start (PAYGATE_MIGRATE_ON_START)")
+        await asyncio.to_thread(upgrade_to_head, url)
     if settings.should_seed_demo:
         async with runtime.sessions() as session:
             added = await seed_demo_catalog(session, clock=runtime.clock)
@@ -116,6 +123,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         max_overflow=settings.db_max_overflow,
         pre_ping=settings.db_pool_pre_ping,
         statement_timeout=settings.db_statement_timeout_seconds,
+        transaction_pooling=settings.database_transaction_pooling,
     )
     clock = clock or SystemClock()
     observability = Observability(settings, engine=engine, clock=clock)
@@ -125,6 +133,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         pool_size=2,
         pre_ping=settings.db_pool_pre_ping,
         statement_timeout=settings.db_statement_timeout_seconds,
+        transaction_pooling=settings.database_transaction_pooling,
     )
     auth = settings.auth
     overflow = (
@@ -157,17 +166,24 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         ),
         hub=Hub(
             sessions,
-            listen_url=settings.live.listen_url or settings.database_url,
+            listen_url=settings.live_listen_url,
             poll_seconds=settings.live.poll_seconds,
             queue_size=settings.live.queue_size,
         ),
     )
+    if settings.database_transaction_pooling and settings.live_listen_url is None:
+        logger.info(
+            "live updates poll the event log every %s s: LISTEN hears nothing through a "
+            "transaction pooler (set PAYGATE_DATABASE_DIRECT_URL to listen)",
+            settings.live.poll_seconds,
+        )
     if settings.anonymous_role is not None:
         logger.warning(
             "callers without credentials act as %s (PAYGATE_AUTH__ANONYMOUS_ROLE)",
             settings.anonymous_role.value,
         )
     heads = head_revisions(settings.database_url)
+    known = known_revisions(settings.database_url)
     sandbox = runtime.psps.sandbox
     if sandbox is not None:
 
@@ -278,8 +294,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
-        """The database answers, its migrations are at head, and the job queue's tables
-        exist ("absent" is ready unless PAYGATE_QUEUE_REQUIRED: SQLite has no queue); not
+        """The database answers, its migrations are at this release's head (or a newer
+        release's: ``ahead``, see ``schema_state``), and the job queue's tables exist
+        ("absent" is ready unless PAYGATE_QUEUE_REQUIRED: SQLite has no queue); not
         once the process drains after SIGTERM (``app.lifecycle``)."""
         if lifecycle.draining():
             return JSONResponse({"status": "draining", "checks": {}}, status_code=503)
@@ -290,12 +307,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 current = await connection.run_sync(current_revisions)
                 queue = await queue_installed(connection)
             checks["database"] = "ok"
-            checks["migrations"] = "ok" if current == heads else "pending"
+            checks["migrations"] = schema_state(current, heads, known)
             checks["queue"] = "ok" if queue else "absent"
         except Exception as error:
             logger.warning("readiness check failed: %s", type(error).__name__)
             checks["database"] = "unreachable"
-        ready = checks.get("database") == "ok" and checks.get("migrations") == "ok"
+        ready = checks.get("database") == "ok" and checks.get("migrations") in ("ok", "ahead")
         if settings.queue_must_exist and checks.get("queue") != "ok":
             ready = False
         return JSONResponse(

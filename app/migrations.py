@@ -29,6 +29,24 @@ def head_revisions(url: str) -> set[str]:
     return set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
 
 
+def known_revisions(url: str) -> set[str]:
+    """Every revision of this release's migrations."""
+    script = ScriptDirectory.from_config(alembic_config(url))
+    return {revision.revision for revision in script.walk_revisions()}
+
+
+def schema_state(current: set[str], heads: set[str], known: set[str]) -> str:
+    """Where the database's schema stands for this release: ``ok`` at its head; ``ahead``
+    when a newer release has migrated it (a revision this release does not know: the
+    migrations are expand/contract, so this release still works on it, and its replicas
+    stay ready while a rolling deploy replaces them); ``pending`` when it is behind."""
+    if current == heads:
+        return "ok"
+    if current - known:
+        return "ahead"
+    return "pending"
+
+
 def current_revisions(connection: Connection) -> set[str]:
     return set(MigrationContext.configure(connection).get_current_heads())
 

@@ -30,6 +30,11 @@ EVENT_BUS_SCHEMES = {
 }
 
 
+class DirectUrlRequired(RuntimeError):
+    """A part of paygate that keeps session state (LISTEN, a session advisory lock,
+    migrations) was asked to run through a transaction pooler without a direct URL."""
+
+
 class SandboxSettings(BaseModel):
     webhook_secret: SecretStr | None = Field(
         None, description="Signs sandbox webhooks. Default: a random secret per process."
@@ -222,8 +227,9 @@ class LiveSettings(BaseModel):
     poll_seconds: float = Field(
         0.2,
         gt=0,
-        description="How often the hub reads the event log on SQLite (no LISTEN/NOTIFY); on "
-        "PostgreSQL the fallback read when no notification came.",
+        description="How often the hub reads the event log on SQLite (no LISTEN/NOTIFY) or "
+        "without a LISTEN connection (transaction pooling, no direct URL); on PostgreSQL the "
+        "fallback read when no notification came.",
     )
     queue_size: int = Field(
         256,
@@ -233,9 +239,10 @@ class LiveSettings(BaseModel):
     )
     listen_url: str | None = Field(
         None,
-        description="PostgreSQL URL of the hub's LISTEN connection. Default: database_url; "
-        "set it when database_url goes through PgBouncer in transaction pooling, where "
-        "LISTEN does not work.",
+        description="PostgreSQL URL of the hub's LISTEN connection. Default: "
+        "database_direct_url, else database_url; with database_transaction_pooling and "
+        "neither set, the hub polls the log every poll_seconds (LISTEN through a transaction "
+        "pooler hears nothing).",
     )
 
 
@@ -257,6 +264,21 @@ class Settings(BaseSettings):
     database_url: str = Field(
         "sqlite+aiosqlite:///./paygate.db",
         description="SQLAlchemy URL. PostgreSQL in production: postgresql://user:pw@host/db.",
+    )
+    database_transaction_pooling: bool = Field(
+        False,
+        description="database_url goes through a pooler in transaction pooling mode (PgBouncer "
+        "pool_mode=transaction): no prepared statement outlives its statement, no start-up "
+        "parameter is sent (statement_timeout comes from the role), and what keeps session "
+        "state (LISTEN, session advisory locks, migrations) uses database_direct_url.",
+    )
+    database_direct_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of PostgreSQL itself (or of a PgBouncer database in session "
+        "mode) for the connections that keep session state: the job queue (LISTEN/NOTIFY), "
+        "the event bus relay's leader lock and LISTEN, the live hub's LISTEN, migrations. "
+        "Default: database_url. Needed by `paygate worker`, `relay` and `migrate` when "
+        "database_transaction_pooling is on.",
     )
     db_pool_size: int = Field(10, ge=1, le=200, description="Connections kept per process.")
     db_max_overflow: int | None = Field(
@@ -456,12 +478,12 @@ class Settings(BaseSettings):
     paypal: PayPalSettings = Field(default_factory=PayPalSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_direct_url")
     @classmethod
-    def _async_driver(cls, url: str) -> str:
+    def _async_driver(cls, url: str | None) -> str | None:
         """Accept the usual ``postgres://`` / ``postgresql://`` URLs and pick asyncpg."""
         for prefix in ("postgres://", "postgresql://"):
-            if url.startswith(prefix):
+            if url is not None and url.startswith(prefix):
                 return "postgresql+asyncpg://" + url[len(prefix) :]
         return url
 
@@ -534,6 +556,33 @@ class Settings(BaseSettings):
         if self.webhooks.in_process is not None:
             return self.webhooks.in_process
         return self.database_url.startswith("sqlite")
+
+    @property
+    def session_database_url(self) -> str | None:
+        """Where the connections that keep session state go (LISTEN, session advisory locks,
+        migrations): ``database_direct_url``, else ``database_url`` unless it goes through a
+        transaction pooler (None then: a pooler hands each transaction whichever server
+        connection is free, so a LISTEN there hears nothing and a session lock is lost)."""
+        if self.database_direct_url is not None:
+            return self.database_direct_url
+        return None if self.database_transaction_pooling else self.database_url
+
+    def session_url_for(self, purpose: str) -> str:
+        """:attr:`session_database_url`, or :class:`DirectUrlRequired` naming ``purpose``."""
+        url = self.session_database_url
+        if url is None:
+            raise DirectUrlRequired(
+                f"{purpose} needs a database session of its own, which a transaction pooler "
+                "does not give (PAYGATE_DATABASE_TRANSACTION_POOLING): set "
+                "PAYGATE_DATABASE_DIRECT_URL to PostgreSQL itself or to a PgBouncer database "
+                "in session mode"
+            )
+        return url
+
+    @property
+    def live_listen_url(self) -> str | None:
+        """The live hub's LISTEN connection; None: the hub polls the event log."""
+        return self.live.listen_url or self.session_database_url
 
     @property
     def queue_must_exist(self) -> bool:

@@ -15,6 +15,9 @@ Every job calls the same services as GraphQL and the CLI, with a session of its 
 
 With ``PAYGATE_EVENT_BUS_URL`` set, the worker also runs the event bus relay
 (``app.services.outbox.bus.relay``) as a task beside the jobs; ``paygate relay`` runs it alone.
+Behind a transaction pooler (``PAYGATE_DATABASE_TRANSACTION_POOLING``) the queue itself runs
+on ``PAYGATE_DATABASE_DIRECT_URL`` (:func:`queue_conninfo`), the jobs' sessions through the
+pooler.
 
 Several workers (processes or machines) may run at once. Each worker defers the periodic
 jobs, and procrastinate keeps one job per task and tick; a job's ``queueing_lock`` keeps
@@ -59,7 +62,7 @@ from app.services.outbox.bus.relay import Relay, RelayConfig
 from app.services.webhooks import reconciliation
 from app.services.webhooks_out import runner
 from app.services.webhooks_out.config import DeliveryConfig
-from app.settings import Settings
+from app.settings import DirectUrlRequired, Settings
 from app.wiring import wire
 
 logger = logging.getLogger("paygate.worker")
@@ -72,7 +75,8 @@ _SCHEMA_LOCK = 0x70_61_79_67_61_74_65  # pg_advisory_lock key of the queue schem
 
 
 class QueueUnavailable(RuntimeError):
-    """The job queue cannot run here (SQLite, or its tables are missing)."""
+    """The job queue cannot run here (SQLite, its tables are missing, or only a transaction
+    pooler's URL is given)."""
 
 
 # --- dependencies -----------------------------------------------------------------------
@@ -120,9 +124,14 @@ def use_dependencies(chosen: Dependencies) -> Iterator[Dependencies]:
 
 @asynccontextmanager
 async def _session(settings: Settings) -> AsyncIterator[AsyncSession]:
-    """A session on an engine of its own, disposed of when the job ends (billing holds a
-    second connection for its per-subscription advisory locks)."""
-    engine = make_engine(settings.database_url, pool_size=2)
+    """A session on an engine of its own, disposed of when the job ends (billing holds up
+    to two more connections, each in a transaction holding an advisory lock: the
+    subscription's and the invoice's collection)."""
+    engine = make_engine(
+        settings.database_url,
+        pool_size=2,
+        transaction_pooling=settings.database_transaction_pooling,
+    )
     try:
         async with make_session_factory(engine)() as session:
             yield session
@@ -215,7 +224,11 @@ async def deliver_webhooks(timestamp: int | None = None) -> dict[str, int]:
     minute or more); rounds are safe side by side (SKIP LOCKED claims, and an attempt a
     dead worker left is sent again when its hold ends)."""
     deps = dependencies()
-    engine = make_engine(deps.settings.database_url, pool_size=2)
+    engine = make_engine(
+        deps.settings.database_url,
+        pool_size=2,
+        transaction_pooling=deps.settings.database_transaction_pooling,
+    )
     try:
         attempts = await runner.run_round(
             make_session_factory(engine),
@@ -280,11 +293,23 @@ def libpq_conninfo(database_url: str) -> str:
     return rendered
 
 
+def queue_conninfo(settings: Settings) -> str:
+    """The libpq URI of the queue's database: ``database_direct_url``, else
+    ``database_url``. procrastinate's worker LISTENs for new jobs, which a transaction
+    pooler cannot carry (and psycopg would prepare statements after 5 runs): with
+    ``database_transaction_pooling`` and no direct URL, :class:`QueueUnavailable`."""
+    try:
+        url = settings.session_url_for("the job queue (procrastinate's LISTEN/NOTIFY)")
+    except DirectUrlRequired as error:
+        raise QueueUnavailable(str(error)) from None
+    return libpq_conninfo(url)
+
+
 def build_app(settings: Settings, *, pool_size: int = 4) -> procrastinate.App:
-    """The queue on ``settings.database_url``, with the jobs and their schedule.
+    """The queue on :func:`queue_conninfo`, with the jobs and their schedule.
     Raises :class:`QueueUnavailable` on SQLite."""
     connector = procrastinate.PsycopgConnector(
-        conninfo=libpq_conninfo(settings.database_url), min_size=1, max_size=pool_size
+        conninfo=queue_conninfo(settings), min_size=1, max_size=pool_size
     )
     queue = procrastinate.App(connector=connector, worker_defaults={"delete_jobs": "successful"})
 
@@ -323,8 +348,9 @@ async def queue_schema_applied(conninfo: str) -> bool:
 
 async def apply_queue_schema(settings: Settings) -> bool:
     """Create procrastinate's tables unless they exist (``paygate migrate``). Concurrent
-    callers wait for each other. Returns whether the schema was applied now."""
-    conninfo = libpq_conninfo(settings.database_url)
+    callers wait for each other (a session advisory lock: on the direct URL, see
+    :func:`queue_conninfo`). Returns whether the schema was applied now."""
+    conninfo = queue_conninfo(settings)
     async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as lock:
         await lock.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
         try:
@@ -346,7 +372,7 @@ async def run(
     this process, stopped after them); with ``PAYGATE_WORKER_METRICS_PORT``, its metrics
     (the jobs' PSP calls, the process) are served on that port."""
     queue = build_app(settings, pool_size=concurrency + 2)
-    if not await queue_schema_applied(libpq_conninfo(settings.database_url)):
+    if not await queue_schema_applied(queue_conninfo(settings)):
         raise QueueUnavailable("the job queue's tables are missing: run `paygate migrate` first")
     stop = asyncio.Event()
     metrics = None

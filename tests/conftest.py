@@ -65,6 +65,12 @@ WEBHOOK_STORM_EVENTS = _size("PAYGATE_WEBHOOK_STORM_EVENTS", 500, 1000)
 EXACTNESS_EXAMPLES = _size("PAYGATE_EXACTNESS_EXAMPLES", 8, 150)
 # Times `paygate worker` is SIGKILLed mid-delivery (tests/webhooks_out/test_worker_killed.py).
 WORKER_KILLS = _size("PAYGATE_WORKER_KILLS", 2, 5)
+# Three API replicas behind HAProxy (tests/deploy/test_replicas.py): webhook events each
+# delivered three times, subscriptions billed by every replica at once, and the request
+# rate of the rolling restart.
+REPLICA_WEBHOOK_EVENTS = _size("PAYGATE_REPLICA_WEBHOOK_EVENTS", 100, 1000)
+REPLICA_SUBSCRIPTIONS = _size("PAYGATE_REPLICA_SUBSCRIPTIONS", 60, 2000)
+REPLICA_RESTART_RATE = _size("PAYGATE_REPLICA_RESTART_RATE", 200, 200)
 
 
 def _dsn(url: str, database: str) -> str:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
 
 from app.main import create_app
 from app.settings import Settings
@@ -98,3 +99,25 @@ async def test_sigterm_turns_readiness_off_while_requests_are_still_served(
     assert process.stderr is not None
     log = (await process.stderr.read()).decode()
     assert "Finished server process" in log, log[-2000:]
+
+
+async def test_readyz_stays_ready_on_a_schema_a_newer_release_migrated(api: Api) -> None:
+    """A rolling deploy migrates first: the previous release's replicas must stay in the
+    load balancer's rotation on the newer schema (expand/contract), and a replica whose
+    database is behind its code must not be."""
+    async with api.engine.begin() as connection:
+        (head,) = (
+            await connection.execute(sa.text("SELECT version_num FROM alembic_version"))
+        ).one()
+        await connection.execute(sa.text("UPDATE alembic_version SET version_num = '9999_newer'"))
+    ahead = await api.http.get("/readyz")
+    assert (ahead.status_code, ahead.json()["checks"]["migrations"]) == (200, "ahead")
+    async with api.engine.begin() as connection:
+        await connection.execute(sa.text("UPDATE alembic_version SET version_num = '0013'"))
+    behind = await api.http.get("/readyz")
+    assert (behind.status_code, behind.json()["checks"]["migrations"]) == (503, "pending")
+    async with api.engine.begin() as connection:
+        await connection.execute(
+            sa.text("UPDATE alembic_version SET version_num = :v"), {"v": head}
+        )
+    assert (await api.http.get("/readyz")).status_code == 200

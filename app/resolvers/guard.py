@@ -239,12 +239,15 @@ class MutationGuard(FieldExtension):
         try:
             result = await next_(source, info, **kwargs)
         except UserInputError as error:
+            await context.end_failed_transaction(info.field_name)
             await log("user_error", [p.code.value for p in error.problems])
             raise
         except GraphQLError as error:
+            await context.end_failed_transaction(info.field_name)
             await log("error", [str((error.extensions or {}).get("code", "ERROR"))])
             raise
         except Exception:
+            await context.end_failed_transaction(info.field_name)
             await log("error", ["INTERNAL_ERROR"])
             raise
         await context.end_write_transaction(info.field_name)

@@ -55,12 +55,15 @@ def _key(*parts: object) -> str:
 async def psp_customer_id(
     session: AsyncSession, *, psp: Gateway, customer: Customer, clock: Clock
 ) -> str:
-    """The customer's id at ``psp``, created there on first use."""
+    """The customer's id at ``psp``, created there on first use. Returns with no
+    transaction open, so that none is held through the PSP calls that follow (behind a
+    transaction pooler it would hold a server connection as long as they take)."""
     existing = await session.scalar(
         sa.select(PspCustomer.psp_customer_id).where(
             PspCustomer.customer_id == customer.id, PspCustomer.psp == psp.name
         )
     )
+    await session.commit()  # reads only: the session keeps its objects (expire_on_commit off)
     if existing is not None:
         return existing
     created = await call(

@@ -1,7 +1,9 @@
 """One billing engine in a process of its own, as a worker would run it:
-``python -m tests.engines.billing_engine_process DATABASE_URL TEST_CLOCK_ID``. Prints ``ready`` once
-set up, starts billing when a line arrives on its standard input (so that engines started
-together bill together, whatever their start-up times), and prints its steps."""
+``python -m tests.engines.billing_engine_process DATABASE_URL TEST_CLOCK_ID`` (and
+``--transaction-pooling`` when DATABASE_URL goes through PgBouncer in transaction mode).
+Prints ``ready`` once set up, starts billing when a line arrives on its standard input (so
+that engines started together bill together, whatever their start-up times), and prints its
+steps."""
 
 from __future__ import annotations
 
@@ -17,11 +19,17 @@ from app.settings import Settings
 from app.wiring import wire
 
 
-async def main(database_url: str, test_clock_id: uuid.UUID) -> int:
+async def main(database_url: str, test_clock_id: uuid.UUID, pooled: bool = False) -> int:
     wire()
-    settings = Settings(database_url=database_url, enabled_psps=["sandbox"])
+    settings = Settings(
+        database_url=database_url, enabled_psps=["sandbox"], database_transaction_pooling=pooled
+    )
     clock = SystemClock()
-    engine = make_engine(settings.database_url, pool_size=2)
+    engine = make_engine(
+        settings.database_url,
+        pool_size=2,
+        transaction_pooling=settings.database_transaction_pooling,
+    )
     print("ready", flush=True)  # noqa: T201
     await asyncio.to_thread(sys.stdin.readline)
     try:
@@ -38,4 +46,5 @@ async def main(database_url: str, test_clock_id: uuid.UUID) -> int:
 
 
 if __name__ == "__main__":
-    print(asyncio.run(main(sys.argv[1], uuid.UUID(sys.argv[2]))))  # noqa: T201
+    pooled = sys.argv[3:] == ["--transaction-pooling"]
+    print(asyncio.run(main(sys.argv[1], uuid.UUID(sys.argv[2]), pooled)))  # noqa: T201

@@ -376,9 +376,17 @@ async def run_due(
 
 
 class _Exclusive:
-    """One engine at a time bills a subscription: a PostgreSQL advisory lock, held on a
-    connection of its own across the commits of a renewal and its payment; other engines
-    move on to the next subscription. SQLite (embedded mode) has a single writer."""
+    """One engine at a time bills a subscription: a PostgreSQL advisory lock, held across
+    the commits of a renewal and its payment; other engines move on to the next
+    subscription. SQLite (embedded mode) has a single writer.
+
+    The lock is a transaction's (``pg_try_advisory_xact_lock``), held by an open transaction
+    of a guard connection of its own until the subscription is done: behind a transaction
+    pooler (PgBouncer ``pool_mode=transaction``) the guard's transaction keeps its server
+    connection, where a session's lock would stay on whichever server connection took it
+    while the next statements ran on others. It cannot outlive its transaction: a guard
+    given back to the pool is rolled back (or discarded), and a dead engine's connection
+    ends its transaction."""
 
     def __init__(self, guard: AsyncConnection | None) -> None:
         self._guard = guard
@@ -393,24 +401,24 @@ class _Exclusive:
             return
         async with bind.connect() as guard:
             yield cls(guard)
-            await guard.commit()
 
     @staticmethod
     def _key(subscription_id: uuid.UUID) -> dict[str, str]:
         return {"key": f"paygate:subscription:{subscription_id}"}
 
     async def take(self, subscription_id: uuid.UUID) -> bool:
+        """Whether this engine now holds ``subscription_id`` (until :meth:`release`)."""
         if self._guard is None:
             return True
-        taken = await self._guard.scalar(
-            sa.text("SELECT pg_try_advisory_lock(hashtextextended(:key, 0))"),
+        taken = await self._guard.scalar(  # begins the guard's transaction
+            sa.text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))"),
             self._key(subscription_id),
         )
+        if not taken:
+            await self._guard.rollback()  # another engine bills it: hold no server connection
         return bool(taken)
 
     async def release(self, subscription_id: uuid.UUID) -> None:
+        """End the guard's transaction, and the lock with it."""
         if self._guard is not None:
-            await self._guard.execute(
-                sa.text("SELECT pg_advisory_unlock(hashtextextended(:key, 0))"),
-                self._key(subscription_id),
-            )
+            await self._guard.rollback()

@@ -35,9 +35,11 @@ async def one_attempt_at_a_time(
     session: AsyncSession, invoice_id: uuid.UUID
 ) -> AsyncIterator[None]:
     """Hold the invoice's collection lock (waiting for an attempt in progress to finish): a
-    PostgreSQL session advisory lock on a connection of its own (released if the process
-    dies, so never stale); in the embedded SQLite mode, one process serves, and an
-    in-process lock does. The caller holds no row lock while it waits."""
+    PostgreSQL advisory lock of a transaction kept open on a connection of its own until the
+    block ends (released if the process dies, so never stale; a transaction's lock, so that
+    behind a transaction pooler it stays with the server connection the transaction holds);
+    in the embedded SQLite mode, one process serves, and an in-process lock does. The caller
+    holds no row lock while it waits."""
     bind = session.bind
     assert isinstance(bind, AsyncEngine), "sessions are bound to the engine"
     if bind.dialect.name != "postgresql":
@@ -47,16 +49,14 @@ async def one_attempt_at_a_time(
         return
     key = {"key": f"paygate:invoice-collection:{invoice_id}"}
     async with bind.connect() as guard:
-        await guard.execute(sa.text("SELECT pg_advisory_lock(hashtextextended(:key, 0))"), key)
-        await guard.commit()
         try:
+            await guard.execute(
+                sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), key
+            )
             yield
         finally:
             try:
-                await guard.execute(
-                    sa.text("SELECT pg_advisory_unlock(hashtextextended(:key, 0))"), key
-                )
-                await guard.commit()
+                await guard.rollback()  # the transaction ends, and its lock with it
             except BaseException:  # never return a connection holding the lock to the pool
                 await guard.invalidate()
                 raise

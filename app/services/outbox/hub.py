@@ -12,7 +12,9 @@ subscribers of all of them:
   the log is the truth, so a notification lost while the connection was down costs nothing
   but latency (the hub reconnects, then reads the log anyway, and also reads it every
   ``poll_seconds`` without a notification as a safety net);
-- on SQLite (the embedded default: one process) it reads the log every ``poll_seconds``.
+- on SQLite (the embedded default: one process) it reads the log every ``poll_seconds``, and
+  so it does on PostgreSQL without a LISTEN URL (``listen_url`` None: the database URL goes
+  through a transaction pooler, where a LISTEN hears nothing, and no direct URL is set).
 
 ``seq`` is the log's commit order (assigned under an advisory lock at COMMIT), so reading
 "after the cursor" never skips an event committed late. A subscriber's queue is bounded: one

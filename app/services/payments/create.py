@@ -161,13 +161,15 @@ async def create_payment(
         session.add(event(payment, "payment.created", source="api", clock=clock))
         key_row = await idempotency.key_row(session, claimed)
         idempotency.set_recovery_point(key_row, {"payment_id": str(payment.id)}, clock)
-    await session.commit()
-
     psp_customer = await session.scalar(
         sa.select(PspCustomer.psp_customer_id).where(
             PspCustomer.customer_id == customer_id, PspCustomer.psp == provider.name
         )
     )
+    # No transaction is open during the PSP call: behind a transaction pooler it would hold
+    # a server connection for the call's whole length.
+    await session.commit()
+
     request = psp.PaymentRequest(
         amount=money,
         psp_customer_id=psp_customer,

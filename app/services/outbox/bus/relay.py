@@ -14,7 +14,10 @@ Only one relay publishes at a time: on PostgreSQL it holds the session-level adv
 (another worker, a second ``paygate relay``) waits as a standby, trying the lock every poll
 interval; when the leader dies, its connection closes and the lock goes to a standby. The
 same connection LISTENs on ``paygate_events``: a commit that wrote events wakes the relay at
-once, and without a notification it looks every ``poll_seconds`` anyway. On SQLite (the
+once, and without a notification it looks every ``poll_seconds`` anyway. That connection
+keeps session state, so behind a transaction pooler it goes to ``database_direct_url``
+(PostgreSQL itself), and the relay refuses to start without one; the batches' reads and
+the cursor's updates go through the pooler. On SQLite (the
 embedded mode, one process) it polls. After any failure it closes the broker connection,
 backs off (0.5 s doubling to 30 s) and starts again from the cursor.
 """
@@ -56,13 +59,21 @@ class RelayConfig:
     batch_size: int = 100
     poll_seconds: float = 1.0
     throttle_seconds: float = 0.0
+    # database_url goes through a transaction pooler; the leader's connection (its session
+    # lock and LISTEN) then goes to leader_url, PostgreSQL itself
+    transaction_pooling: bool = False
+    leader_url: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RelayConfig:
+        """Raises ``DirectUrlRequired`` behind a transaction pooler without a direct URL."""
         if settings.event_bus_url is None:
             raise ValueError("PAYGATE_EVENT_BUS_URL is not set")
+        leader_url = settings.session_url_for("the event bus relay (its leader lock and LISTEN)")
         return cls(
             database_url=settings.database_url,
+            transaction_pooling=settings.database_transaction_pooling,
+            leader_url=None if leader_url == settings.database_url else leader_url,
             bus_url=settings.event_bus_url.get_secret_value(),
             name=settings.event_bus_name,
             batch_size=settings.event_bus_batch_size,
@@ -89,11 +100,22 @@ class Relay:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until ``stop`` is set (the batch under way is finished first)."""
-        engine = make_engine(self.config.database_url, pool_size=2, max_overflow=0)
+        config = self.config
+        engine = make_engine(
+            config.database_url,
+            pool_size=2,
+            max_overflow=0,
+            transaction_pooling=config.transaction_pooling,
+        )
+        leaders = (
+            engine
+            if config.leader_url is None
+            else make_engine(config.leader_url, pool_size=1, max_overflow=0)
+        )
         try:
             while not stop.is_set():
                 try:
-                    await self._lead(engine, stop)
+                    await self._lead(engine, leaders, stop)
                 except Exception as error:
                     delay = min(MAX_BACKOFF, FIRST_BACKOFF * 2**self.failures)
                     self.failures += 1
@@ -107,15 +129,18 @@ class Relay:
                     await _wait(stop, delay)
         finally:
             await engine.dispose()
+            if leaders is not engine:
+                await leaders.dispose()
 
-    async def _lead(self, engine: AsyncEngine, stop: asyncio.Event) -> None:
-        """Become the leader (PostgreSQL), then publish until stopped or failed."""
+    async def _lead(self, engine: AsyncEngine, leaders: AsyncEngine, stop: asyncio.Event) -> None:
+        """Become the leader (PostgreSQL) on a connection of ``leaders``, then publish
+        through ``engine`` until stopped or failed."""
         sessions = make_session_factory(engine)
         wake = asyncio.Event()
         if engine.dialect.name != "postgresql":
             await self._publish(sessions, stop, wake, None)
             return
-        async with engine.connect() as connection:
+        async with leaders.connect() as connection:
             leader = await connection.execution_options(isolation_level="AUTOCOMMIT")
             try:
                 standby = False
