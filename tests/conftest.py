@@ -56,11 +56,11 @@ def _size(name: str, test: int, long: int) -> int:
 
 
 # A year of billing with three engine processes (tests/engines/test_billing_simulation.py).
-SIMULATION_SUBSCRIPTIONS = _size("PAYGATE_SIMULATION_SUBSCRIPTIONS", 150, 2000)
+SIMULATION_SUBSCRIPTIONS = _size("PAYGATE_SIMULATION_SUBSCRIPTIONS", 100, 2000)
 # Derandomized documents per Query and Mutation field (tests/security/test_fuzz.py).
-FUZZ_EXAMPLES = _size("PAYGATE_FUZZ_EXAMPLES", 60, 500)
+FUZZ_EXAMPLES = _size("PAYGATE_FUZZ_EXAMPLES", 30, 500)
 # Webhook events, each delivered three times shuffled (tests/engines/test_webhook_storm.py).
-WEBHOOK_STORM_EVENTS = _size("PAYGATE_WEBHOOK_STORM_EVENTS", 500, 1000)
+WEBHOOK_STORM_EVENTS = _size("PAYGATE_WEBHOOK_STORM_EVENTS", 300, 1000)
 # Usage streams billed and checked to the minor unit (tests/metering/test_exactness.py).
 EXACTNESS_EXAMPLES = _size("PAYGATE_EXACTNESS_EXAMPLES", 8, 150)
 # Times `paygate worker` is SIGKILLed mid-delivery (tests/webhooks_out/test_worker_killed.py).
@@ -68,8 +68,8 @@ WORKER_KILLS = _size("PAYGATE_WORKER_KILLS", 2, 5)
 # Three API replicas behind HAProxy (tests/deploy/test_replicas.py): webhook events each
 # delivered three times, subscriptions billed by every replica at once, and the request
 # rate of the rolling restart.
-REPLICA_WEBHOOK_EVENTS = _size("PAYGATE_REPLICA_WEBHOOK_EVENTS", 50, 1000)
-REPLICA_SUBSCRIPTIONS = _size("PAYGATE_REPLICA_SUBSCRIPTIONS", 30, 2000)
+REPLICA_WEBHOOK_EVENTS = _size("PAYGATE_REPLICA_WEBHOOK_EVENTS", 30, 1000)
+REPLICA_SUBSCRIPTIONS = _size("PAYGATE_REPLICA_SUBSCRIPTIONS", 20, 2000)
 REPLICA_RESTART_RATE = _size("PAYGATE_REPLICA_RESTART_RATE", 50, 200)
 
 

@@ -2,7 +2,7 @@
 running at once and 10 % of the cards failing: nothing is invoiced or charged twice, and
 every subscription ends in the state its dunning schedule predicts.
 
-``make test`` bills 150 subscriptions (1,800 renewals, 60 retries): enough for every
+``make test`` bills 100 subscriptions (1,200 renewals, 40 retries): enough for every
 engine to take part and for the failing cards' dunning to run to its end. ``make test-long``
 bills the issue's 2,000 (24,000 renewals). The sizes are in ``tests/conftest.py``;
 ``PAYGATE_SIMULATION_SUBSCRIPTIONS`` sets one by hand."""

@@ -6,7 +6,7 @@ test with a database of its own, seeded with one object of every kind, whose IDs
 schemathesis's resource pool puts into ID arguments of the right type, so that deep paths
 run; its dictionaries put plausible amounts, emails, tokens and codes into arguments by
 name, and the scalar strategies of ``fuzzing.py`` add values at and past every limit.
-Schemathesis generates ``FUZZ_EXAMPLES`` derandomized documents per field (200 in ``make
+Schemathesis generates ``FUZZ_EXAMPLES`` derandomized documents per field (30 in ``make
 test``, 500 in ``make test-long``: ``tests/conftest.py``), the same ones on every run; some
 leave optional arguments out, about a third pass their arguments as variables. Each is
 POSTed to ``/graphql`` with ``fuzz_headers``, one after the other, on one app and one
