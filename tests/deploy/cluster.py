@@ -83,11 +83,13 @@ class Cluster:
     def replica_url(self, n: int) -> str:
         return f"http://127.0.0.1:{self.replicas[n].port}"
 
-    def client(self, base_url: str | None = None, **headers: str) -> httpx.AsyncClient:
+    def client(
+        self, base_url: str | None = None, *, timeout: float = 60, **headers: str
+    ) -> httpx.AsyncClient:
         """A client of HAProxy (or of ``base_url``), closed with the cluster."""
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
         client = httpx.AsyncClient(
-            base_url=base_url or self.url, timeout=60, headers=headers, limits=limits
+            base_url=base_url or self.url, timeout=timeout, headers=headers, limits=limits
         )
         self.clients.append(client)
         return client

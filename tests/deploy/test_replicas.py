@@ -204,7 +204,8 @@ async def billing_on_every_replica(cluster: Cluster, api: ClusterApi, subscripti
     for month in ("2026-02-01", "2026-03-01", "2026-04-01"):
         moved = await asyncio.gather(
             *(
-                ClusterApi(cluster.client(cluster.replica_url(n))).data(
+                # one request bills the clock's whole month: minutes at the 2,000
+                ClusterApi(cluster.client(cluster.replica_url(n), timeout=1800)).data(
                     advance, {"c": clock, "t": f"{month}T00:00:00Z"}
                 )
                 for n in range(len(cluster.replicas))
