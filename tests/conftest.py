@@ -319,20 +319,11 @@ class StatementLog:
 
 
 @dataclass
-class Api:
-    """The gateway as a client sees it: GraphQL over HTTP."""
+class HttpApi:
+    """GraphQL over an HTTP client: the app in process (``Api``) or real servers
+    (``tests/deploy/cluster.py``), for the factories of ``tests/factories.py``."""
 
     http: httpx.AsyncClient
-    sql: StatementLog
-    app: Any
-
-    @property
-    def runtime(self) -> Any:
-        return self.app.state.runtime
-
-    @property
-    def engine(self) -> Any:
-        return self.runtime.engine
 
     async def graphql(
         self, query: str, variables: dict[str, Any] | None = None, **headers: str
@@ -351,6 +342,22 @@ class Api:
         assert "errors" not in body, body["errors"]
         result: dict[str, Any] = body["data"]
         return result
+
+
+@dataclass
+class Api(HttpApi):
+    """The gateway as a client sees it: GraphQL over HTTP."""
+
+    sql: StatementLog
+    app: Any
+
+    @property
+    def runtime(self) -> Any:
+        return self.app.state.runtime
+
+    @property
+    def engine(self) -> Any:
+        return self.runtime.engine
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:

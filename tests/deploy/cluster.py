@@ -15,10 +15,10 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 
+from tests.conftest import HttpApi
 from tests.deploy.servers import HAProxy, PgBouncer, haproxy, pgbouncer
 from tests.psp.fake_server import free_port, serve_in_thread
 from tests.psp.stripe_fake import API_KEY, StripeFake
@@ -220,25 +220,5 @@ async def cluster(
                 )
 
 
-class ClusterApi:
-    """The ``Api`` of ``tests/conftest.py`` over a real HTTP client, for the factories of
-    ``tests/factories.py``."""
-
-    def __init__(self, http: httpx.AsyncClient) -> None:
-        self.http = http
-
-    async def graphql(
-        self, query: str, variables: dict[str, Any] | None = None, **headers: str
-    ) -> dict[str, Any]:
-        response = await self.http.post(
-            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
-        )
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
-
-    async def data(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        body = await self.graphql(query, variables)
-        assert "errors" not in body, body["errors"]
-        result: dict[str, Any] = body["data"]
-        return result
+# The factories' ``Api`` over a client of real servers.
+ClusterApi = HttpApi
