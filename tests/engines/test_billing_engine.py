@@ -11,9 +11,11 @@ import sqlalchemy as sa
 
 from app.domain.billing import DunningPolicy, SubscriptionStatus
 from app.resolvers.common import key_of
+from app.services.billing import renewals
 from app.services.billing.renewals import run_due
 from tests.conftest import Api
 from tests.factories import (
+    advance,
     clock_and_customer,
     monthly_price,
     service_move_clock,
@@ -35,7 +37,7 @@ async def test_three_workers_at_once_bill_each_period_once(api: Api) -> None:
     async def worker() -> int:
         async with runtime.sessions() as session:
             return await run_due(session, psps=runtime.psps, clock=runtime.clock,
-                                 test_clock_id=clock_id)  # fmt: skip
+                                 test_clock_id=clock_id, page=4)  # fmt: skip
 
     await asyncio.gather(worker(), worker(), worker())
     async with api.engine.connect() as connection:
@@ -49,6 +51,28 @@ async def test_three_workers_at_once_bill_each_period_once(api: Api) -> None:
         assert charges == 60
     for sub in subs:
         assert (await subscription(api, sub))["status"] == "ACTIVE"
+
+
+@pytest.mark.both_databases
+async def test_a_clock_with_more_subscriptions_than_a_page_bills_them_all(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine reads its candidates a page at a time: every page is billed, each
+    advance of the clock (a regression: one page per run left the rest a month behind)."""
+    monkeypatch.setattr(renewals, "PAGE", 3)
+    clock, customer = await clock_and_customer(api, "tok_visa")
+    price = await monthly_price(api, "5.00")
+    subs = [(await subscribe(api, customer, price))["subscription"]["id"] for _ in range(8)]
+    for month in (2, 3, 4):
+        await advance(api, clock, f"2026-0{month}-01T12:00:00Z")
+        for sub in subs:
+            found = await subscription(api, sub)
+            assert found["currentPeriodStart"] == f"2026-0{month}-01T00:00:00+00:00", found
+    async with api.engine.connect() as connection:
+        invoices = await connection.execute(
+            sa.text("SELECT subscription_id, count(*) FROM invoices GROUP BY subscription_id")
+        )
+        assert sorted(count for _, count in invoices) == [4] * 8  # the first and 3 renewals
 
 
 async def test_a_custom_dunning_policy_cancels_after_two_retries(api: Api) -> None:

@@ -300,6 +300,9 @@ async def _retry(
     return Step.RETRIED
 
 
+PAGE = 1000  # subscriptions read at a time by run_due
+
+
 async def advance_test_clock(
     session: AsyncSession,
     *,
@@ -324,13 +327,18 @@ async def run_due(
     psps: PspRegistry,
     clock: Clock,
     test_clock_id: uuid.UUID | None = None,
-    limit: int = 1000,
+    page: int | None = None,
     policy: DunningPolicy = DEFAULT_POLICY,
     grace: timedelta = USAGE_GRACE,
 ) -> int:
     """Bill every subscription that is due on its customer's clock (the customers of one
-    test clock, or those on the wall clock). Returns the number of steps taken."""
-    statement = (
+    test clock, or those on the wall clock). Returns the number of steps taken.
+
+    Every candidate is visited once per run, ``page`` at a time in the order of their ids
+    (a key that billing does not move: ordering by the due time would let a run that stops
+    after ``page`` rows leave the rest unbilled, and billed rows come round again)."""
+    page = page or PAGE
+    candidates = (
         sa.select(Subscription.id)
         .join(Customer, Customer.id == Subscription.customer_id)
         .where(
@@ -341,38 +349,41 @@ async def run_due(
                 Subscription.invoice_finalizes_at.is_not(None),  # usage owed, even if canceled
             )
         )
-        # a waiting invoice is due before its period ends (the grace is shorter)
-        .order_by(
-            sa.func.coalesce(Subscription.invoice_finalizes_at, Subscription.current_period_end)
-        )
-        .limit(limit)
+        .order_by(Subscription.id)
+        .limit(page)
     )
     if test_clock_id is None:
-        statement = statement.where(Customer.test_clock_id.is_(None))
+        candidates = candidates.where(Customer.test_clock_id.is_(None))
         now = FrozenClock(clock.now())
     else:
-        statement = statement.where(Customer.test_clock_id == test_clock_id)
+        candidates = candidates.where(Customer.test_clock_id == test_clock_id)
         test_clock = await test_clocks.get_test_clock(session, test_clock_id, "testClockId")
         now = FrozenClock(test_clock.frozen_time)
-    ids = (await session.scalars(statement)).all()
     await session.commit()
     await trial_notices.give_due(session, now=now, test_clock_id=test_clock_id)
     steps = 0
+    after: uuid.UUID | None = None
     async with _Exclusive.of(session) as exclusive:
-        for subscription_id in ids:
-            if await exclusive.take(subscription_id):
-                try:
-                    steps += await advance(
-                        session,
-                        psps=psps,
-                        subscription_id=subscription_id,
-                        now=now,
-                        policy=policy,
-                        grace=grace,
-                    )
-                finally:
-                    await exclusive.release(subscription_id)
-    return steps
+        while True:
+            statement = candidates if after is None else candidates.where(Subscription.id > after)
+            ids = (await session.scalars(statement)).all()
+            await session.commit()
+            for subscription_id in ids:
+                if await exclusive.take(subscription_id):
+                    try:
+                        steps += await advance(
+                            session,
+                            psps=psps,
+                            subscription_id=subscription_id,
+                            now=now,
+                            policy=policy,
+                            grace=grace,
+                        )
+                    finally:
+                        await exclusive.release(subscription_id)
+            if len(ids) < page:
+                return steps
+            after = ids[-1]
 
 
 class _Exclusive:
