@@ -14,10 +14,18 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from limits import parse as parse_rate
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.domain.billing import DunningPolicy, SubscriptionStatus
+from app.domain.reviews import ReviewDefault
 from app.security.principals import Role
 
 # The event bus's URL schemes, and the broker each names (app.services.outbox.bus).
@@ -409,6 +417,24 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(
         default_factory=list,
         description="Origins allowed to call /graphql from a browser (JSON list); none by default.",
+    )
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="Proxies (addresses or networks, JSON list) whose X-Forwarded-For is "
+        "believed: the risk rules see the client's address from it. None by default: the "
+        "peer's address is the client's.",
+    )
+    risk_review_hours: int = Field(
+        72,
+        ge=1,
+        le=24 * 7,
+        description="How long a payment the risk rules sent to review waits for a decision "
+        "(at most 7 days: an authorisation's usual life).",
+    )
+    risk_review_default: ReviewDefault = Field(
+        ReviewDefault.REJECT,
+        description="What a review nobody decided in time becomes: REJECT (cancel the "
+        "authorisation) or APPROVE (capture).",
     )
     rate_limit_mutations: str = Field(
         "300/minute", description="Mutations per caller (key, customer, or client address)."

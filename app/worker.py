@@ -12,6 +12,7 @@ Every job calls the same services as GraphQL and the CLI, with a session of its 
 | release_stalled_jobs        | maintenance | every minute   | frees the locks of dead workers    |
 | check_experiment_guardrails | maintenance | every 5 min    | pauses experiments over guardrails |
 | deliver_webhooks            | webhooks    | every 2 s      | merchants' webhooks: fan-out, sends|
+| close_reviews               | payments    | every minute   | reviews past their time: default   |
 
 With ``PAYGATE_EVENT_BUS_URL`` set, the worker also runs the event bus relay
 (``app.services.outbox.bus.relay``) as a task beside the jobs; ``paygate relay`` runs it alone.
@@ -59,6 +60,7 @@ from app.services.experiments import guardrails
 from app.services.metering import maintenance as usage_maintenance
 from app.services.outbox import log as outbox_log
 from app.services.outbox.bus.relay import Relay, RelayConfig
+from app.services.payments import reviews
 from app.services.webhooks import reconciliation
 from app.services.webhooks_out import runner
 from app.services.webhooks_out.config import DeliveryConfig
@@ -171,6 +173,17 @@ async def reconcile_payments(timestamp: int | None = None) -> dict[str, int]:
     }
 
 
+async def close_reviews(timestamp: int | None = None) -> dict[str, int]:
+    """Reviews nobody decided in time get the default action (PAYGATE_RISK_REVIEW_DEFAULT);
+    decisions interrupted before they were carried out are carried out."""
+    deps = dependencies()
+    async with _session(deps.settings) as session:
+        closed = await reviews.close_due(
+            session, psps=deps.psps, clock=deps.clock, default=deps.settings.risk_review_default
+        )
+    return {"closed": closed}
+
+
 async def purge_idempotency_keys(timestamp: int | None = None) -> dict[str, int]:
     deps = dependencies()
     async with _session(deps.settings) as session:
@@ -265,6 +278,7 @@ class _Schedule:
 SCHEDULE: dict[str, _Schedule] = {
     "bill_due_subscriptions": _Schedule(BILLING, "* * * * *"),
     "reconcile_payments": _Schedule(PAYMENTS, "* * * * *"),
+    "close_reviews": _Schedule(PAYMENTS, "* * * * *"),
     "purge_idempotency_keys": _Schedule(MAINTENANCE, "17 * * * *"),
     "purge_events": _Schedule(MAINTENANCE, "17 * * * *"),
     "maintain_usage": _Schedule(MAINTENANCE, "17 * * * *"),
@@ -316,6 +330,7 @@ def build_app(settings: Settings, *, pool_size: int = 4) -> procrastinate.App:
     for function in (
         bill_due_subscriptions,
         reconcile_payments,
+        close_reviews,
         purge_idempotency_keys,
         purge_events,
         maintain_usage,

@@ -49,6 +49,8 @@ class ErrorCode(enum.Enum):
     # the secret is never stored, so the replay answers it as null.
     SECRET_NOT_REPLAYED = "SECRET_NOT_REPLAYED"  # noqa: S105 - a code, not a secret
     PAYMENT_DECLINED = "PAYMENT_DECLINED"
+    # The risk rules refused the attempt before the PSP saw it (``Payment.risk`` says why).
+    RISK_BLOCKED = "RISK_BLOCKED"
     RETRY_NOT_ALLOWED = "RETRY_NOT_ALLOWED"
     INVALID_STATE = "INVALID_STATE"
     CURRENCY_MISMATCH = "CURRENCY_MISMATCH"

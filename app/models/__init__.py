@@ -41,6 +41,7 @@ from app.models.metering import (
 )
 from app.models.payment import Dispute, Payment, PaymentEvent, Refund
 from app.models.payment_method import PaymentMethod, PspCustomer
+from app.models.risk import Review, RiskAttempt, RiskListEntry, RiskRule
 from app.models.security import ApiKey, AuditEvent
 from app.models.webhook import WebhookEvent
 from app.models.webhook_out import WebhookDelivery, WebhookEndpoint, WebhookSecret
@@ -78,6 +79,10 @@ __all__ = [
     "Refund",
     "RefundReason",
     "RefundStatus",
+    "Review",
+    "RiskAttempt",
+    "RiskListEntry",
+    "RiskRule",
     "Subscription",
     "SubscriptionItem",
     "TaxRate",

@@ -59,6 +59,8 @@ class PaymentMethod(Entity):
     exp_year: Mapped[int | None] = mapped_column(sa.SmallInteger)
     wallet: Mapped[str | None] = mapped_column(sa.String(32))
     fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
+    # The card's issuing country (ISO 3166-1 alpha-2, from its BIN, as the PSP reports it).
+    country: Mapped[str | None] = mapped_column(sa.String(2))
     email: Mapped[str | None] = mapped_column(sa.String(254))
     is_default: Mapped[bool] = mapped_column(default=False)
     detached_at: Mapped[datetime | None]

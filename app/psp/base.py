@@ -134,6 +134,7 @@ class PaymentMethodDetails:
     exp_year: int | None = None
     wallet: str | None = None  # "apple_pay", "google_pay", …
     fingerprint: str | None = None
+    country: str | None = None  # a card's issuing country (ISO 3166-1 alpha-2)
     email: str | None = None  # PayPal account email, for display
 
 

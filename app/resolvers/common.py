@@ -13,6 +13,7 @@ from app.domain.errors import ErrorCode, Problem, UserInputError
 from app.domain.updates import KEEP
 from app.schema.errors import UserError
 from app.schema.node import GlobalIdError, decode_gid
+from app.security.client_ip import ClientSignals, signals_of
 
 Info = strawberry.Info[RequestContext, None]
 
@@ -70,3 +71,15 @@ async def mutate(info: Info, payload: type[P], action: Callable[[AsyncSession], 
         empty: dict[str, Any] = {f.name: None for f in fields}
         empty["user_errors"] = user_errors(error)
         return payload(**empty)
+
+
+def client_signals(info: Info) -> ClientSignals:
+    """What the risk rules know of the caller's client: its address and device, for customer
+    sessions and anonymous callers (a browser or an app). A server calling with an API key
+    is not the paying client: its own address would count every customer's attempts as one
+    source, so it is not used."""
+    principal = info.context.principal
+    if principal.is_staff:
+        return ClientSignals()
+    request = getattr(info.context, "request", None)
+    return signals_of(request, info.context.runtime.settings.trusted_proxies)

@@ -39,6 +39,8 @@ from app.schema.invoices import Invoice, InvoiceLine
 from app.schema.metering import Meter, UsageAlert
 from app.schema.node import Node, decode_gid
 from app.schema.payment_method import PaymentMethod
+from app.schema.reviews import Review
+from app.schema.risk import RiskListEntry, RiskRule
 from app.schema.security import ApiKey
 from app.schema.subscriptions import Subscription
 from app.schema.test_clocks import TestClock
@@ -96,6 +98,14 @@ MODES: dict[str, keyed.Mode] = {
     "createUsageAlert": ATOMIC,
     "archiveUsageAlert": ATOMIC,
     "setUsageThreshold": ATOMIC,
+    "createRiskRule": ATOMIC,
+    "updateRiskRule": ATOMIC,
+    "installDefaultRiskRules": ATOMIC,
+    "addRiskListEntry": ATOMIC,
+    "removeRiskListEntry": ATOMIC,
+    # Captures, cancels or refunds under keys derived from the review (services/payments/reviews)
+    "approveReview": PHASED,
+    "rejectReview": PHASED,
 }
 
 SERVICE_KEYED = frozenset(
@@ -131,6 +141,9 @@ _REREAD: dict[str, tuple[type[Any], Callable[[Any], Any]]] = {
     "WebhookDelivery": (models.WebhookDelivery, WebhookDelivery.from_model),
     "Meter": (models.Meter, Meter.from_model),
     "UsageAlert": (models.UsageAlert, UsageAlert.from_model),
+    "RiskRule": (models.RiskRule, RiskRule.from_model),
+    "RiskListEntry": (models.RiskListEntry, RiskListEntry.from_model),
+    "Review": (models.Review, Review.from_model),
 }
 
 

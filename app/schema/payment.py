@@ -31,7 +31,9 @@ from app.schema.enum_values.payments import (
 from app.schema.enums import described_enum
 from app.schema.money import Money
 from app.schema.node import Node, encode_gid
+from app.schema.risk import PaymentRisk
 from app.schema.scalars import Metadata
+from app.services.risk import screening
 
 Info = strawberry.Info[RequestContext, None]
 
@@ -149,6 +151,15 @@ class Payment(Node):
     updated_at: datetime = strawberry.field(description="When it last changed.")
     key: strawberry.Private[uuid.UUID]
     customer_key: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(
+        description="How the risk rules judged the charge (null: not screened, as the "
+        "billing engine's renewals are not)."
+    )
+    async def risk(self, info: strawberry.Info[RequestContext, None]) -> PaymentRisk | None:
+        async with info.context.db() as session:
+            row = await screening.attempt_of_payment(session, self.key)
+        return None if row is None else PaymentRisk.from_model(row)
 
     @strawberry.field(description="Refunds of this payment, oldest first.")
     @batched(lambda loaders: loaders.payment_refunds)

@@ -74,6 +74,7 @@ TYPES: dict[str, dict[str, Policy]] = {
         (STAFF_PII, "events event"),
         (SUPPORT, "webhookEndpoints"),
         (STAFF, "meters"),
+        (BILLING, "riskRules riskListEntries reviews"),
     ),
     "Mutation": fields(
         (SUPPORT, "createCustomer updateCustomer capturePayment cancelPayment createRefund"),
@@ -100,6 +101,12 @@ TYPES: dict[str, dict[str, Policy]] = {
         ),
         (ADMIN, "createMeter updateMeter archiveMeter"),
         (BILLING, "recordUsage createUsageAlert archiveUsageAlert setUsageThreshold"),
+        (
+            ADMIN,
+            "createRiskRule updateRiskRule installDefaultRiskRules addRiskListEntry "
+            "removeRiskListEntry",
+        ),
+        (SUPPORT, "approveReview rejectReview"),
     ),
     # Live subscriptions: as the query roots of the same objects (a customer only its own,
     # app/resolvers/live.py), the event stream as the `events` query.
@@ -149,6 +156,8 @@ TYPES: dict[str, dict[str, Policy]] = {
             "createdAt updatedAt refunds disputes",
         ),
         (STAFF, "metadata events"),
+        # Never to the customer: a fraudster would learn which rule to avoid.
+        (BILLING, "risk"),
     ),
     "Refund": fields(
         (SELF, "id status amount reason failureReason pspReference createdAt payment"),
@@ -180,6 +189,16 @@ TYPES: dict[str, dict[str, Policy]] = {
         ),
     ),
     "TestClock": fields((STAFF, "id name frozenTime")),
+    "RiskRule": fields(
+        (BILLING, "id name condition action score position active createdAt updatedAt"),
+    ),
+    "RiskListEntry": fields((BILLING, "id list dimension value note createdAt")),
+    "Review": fields(
+        (
+            BILLING,
+            "id status reason closesAt closedAt closedReason closedBy note createdAt payment",
+        ),
+    ),
     "Coupon": fields(
         # What an offer shows; the code (guessable) and the counters stay with staff.
         (PUBLIC, "id name percentOff amountOff duration durationInMonths"),
@@ -227,6 +246,21 @@ TYPES: dict[str, dict[str, Policy]] = {
 
 VALUE_TYPES = frozenset(
     {
+        # risk rules and reviews
+        "InstallDefaultRiskRulesPayload",
+        "PaymentRisk",
+        "RemoveRiskListEntryPayload",
+        "ReviewConnection",
+        "ReviewEdge",
+        "ReviewPayload",
+        "RiskCondition",
+        "RiskListEntryConnection",
+        "RiskListEntryEdge",
+        "RiskListEntryPayload",
+        "RiskReason",
+        "RiskRuleConnection",
+        "RiskRuleEdge",
+        "RiskRulePayload",
         # usage-based billing
         "CustomerUsage",
         "MeterConnection",

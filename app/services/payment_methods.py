@@ -20,8 +20,9 @@ from app.domain.billing import DunningPolicy
 from app.domain.clock import Clock
 from app.domain.errors import ErrorCode, Problem, Problems, UserInputError
 from app.domain.pan import contains_card_number
+from app.domain.risk import AttemptKind, RiskAction
 from app.domain.validation import NO_CARD_DATA
-from app.models import Customer, PaymentMethod, PspCustomer
+from app.models import Customer, PaymentMethod, PspCustomer, RiskAttempt
 from app.psp.base import (
     AttachRequest,
     CustomerRequest,
@@ -32,10 +33,12 @@ from app.psp.base import (
 )
 from app.psp.base import SetupResult as PspSetup
 from app.psp.registry import PspRegistry
+from app.security.client_ip import ClientSignals
 from app.services.billing import dunning
 from app.services.billing.dunning import DEFAULT_POLICY
 from app.services.customers import ensure_not_erased, get_customer, live_customer
 from app.services.psp_calls import call, gateway
+from app.services.risk import screening
 
 _TOKEN = re.compile(r"[A-Za-z0-9_\-.:]{1,255}")
 
@@ -152,13 +155,34 @@ async def attach(
     token: str,
     set_default: bool,
     policy: DunningPolicy = DEFAULT_POLICY,
+    signals: ClientSignals | None = None,
 ) -> PaymentMethod:
     """Attach a tokenised payment method. The first one becomes the default. Attaching the
     same token again returns the same payment method. A new default retries the open
-    invoices of past-due and unpaid subscriptions at once (``dunning``)."""
+    invoices of past-due and unpaid subscriptions at once (``dunning``).
+
+    With ``signals`` (the client's), the risk rules screen the attempt before the PSP sees
+    the token: a block refuses it (``RISK_BLOCKED``), and the attempt counts against its
+    sources either way; the card's fingerprint joins the attempt once the PSP tells it (the
+    rules that count cards per source see it from then on)."""
     _check_token(token)
     provider = gateway(registry, psp, "psp")
     customer = await live_customer(session, customer_id, "customerId")
+    attempt_id = None
+    if signals is not None:
+        screened = await screening.screen(
+            session, clock=clock, kind=AttemptKind.ATTACH, customer=customer, signals=signals
+        )
+        attempt_id = screened.attempt.id
+        await session.commit()  # counted, whatever comes next
+        if screened.action is RiskAction.BLOCK:
+            raise UserInputError(
+                Problem(
+                    ErrorCode.RISK_BLOCKED,
+                    "This payment method was refused by the risk rules.",
+                    ("token",),
+                )
+            )
     psp_customer = await psp_customer_id(session, psp=provider, customer=customer, clock=clock)
     details = await call(
         provider.attach_payment_method(
@@ -180,6 +204,12 @@ async def attach(
     except UserInputError:
         await session.rollback()
         raise
+    if attempt_id is not None:
+        await session.execute(
+            sa.update(RiskAttempt)
+            .where(RiskAttempt.id == attempt_id)
+            .values(fingerprint=method.fingerprint, payment_method_id=method.id)
+        )
     became_default = set_default or await _default_of(session, customer.id) is None
     if became_default:
         await _make_default(session, customer, method, clock)
@@ -239,6 +269,7 @@ async def _save(
     method.exp_year = details.exp_year
     method.wallet = details.wallet
     method.fingerprint = details.fingerprint
+    method.country = details.country
     method.email = details.email
     method.detached_at = None
     method.updated_at = now

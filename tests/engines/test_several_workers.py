@@ -132,6 +132,7 @@ async def test_each_tick_is_deferred_once_and_a_waiting_job_is_not_queued_again(
     assert {name: (s.queue, s.cron) for name, s in SCHEDULE.items()} == {
         "bill_due_subscriptions": ("billing", "* * * * *"),
         "reconcile_payments": ("payments", "* * * * *"),
+        "close_reviews": ("payments", "* * * * *"),
         "purge_idempotency_keys": ("maintenance", "17 * * * *"),
         "purge_events": ("maintenance", "17 * * * *"),
         "maintain_usage": ("maintenance", "17 * * * *"),

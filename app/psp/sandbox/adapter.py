@@ -56,7 +56,7 @@ from app.psp.base import (
 from app.psp.codec import encode
 from app.psp.errors import PspInvalidRequest, PspOutcomeUnknown, PspUnavailable
 from app.psp.sandbox.events import decode_event
-from app.psp.sandbox.tokens import TOKENS, decline
+from app.psp.sandbox.tokens import TOKENS, card_of, decline
 
 SIGNATURE_HEADER = "paygate-sandbox-signature"
 EventSink = Callable[[dict[str, str], bytes], Awaitable[None]]
@@ -145,19 +145,20 @@ class SandboxGateway:
         return SetupResult(kind=SetupKind.TOKEN, reference=reference, token="tok_visa")
 
     async def attach_payment_method(self, request: AttachRequest) -> PaymentMethodDetails:
-        card = TOKENS.get(request.token)
-        if card is None:
+        known = card_of(request.token)
+        if known is None:
             raise PspInvalidRequest(
                 "The sandbox does not know this token; use a magic token such as tok_visa.",
                 psp=self.name,
                 code="token_not_recognised",
             )
-        if request.token == "tok_unavailable":
+        base, card = known
+        if base == "tok_unavailable":
             raise PspUnavailable("The sandbox PSP is unavailable (tok_unavailable).", psp=self.name)
         self._existing(request.psp_customer_id)
         # The reference names the card, so that any process (an API server, a worker) can
         # charge it: the sandbox keeps no state that a charge depends on.
-        name = request.token.removeprefix("tok_")
+        name = base.removeprefix("tok_")
         reference = f"sbxpm_{name}_{_digest(request.psp_customer_id, request.token)}"
         self._detached.discard(reference)
         return PaymentMethodDetails(
@@ -168,6 +169,7 @@ class SandboxGateway:
             exp_month=card.exp_month,
             exp_year=card.exp_year,
             fingerprint=_digest("fingerprint", request.token)[:16],
+            country=card.country,
         )
 
     async def detach_payment_method(self, request: DetachRequest) -> None:

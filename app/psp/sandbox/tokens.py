@@ -25,6 +25,12 @@
 |                                  | charging: an unknown outcome, resolved by retrieve/replay |
 | tok_disputed                     | succeeds, then the cardholder disputes it (an event)     |
 | tok_unavailable                  | attaching it fails: the PSP is unavailable (retryable)   |
+| tok_gb, tok_de, tok_fr, tok_br,  | payments succeed; a Visa issued in that country (as      |
+| tok_ca, tok_jp, tok_ng           | Stripe's cards by country); the others are US cards      |
+
+Any of them followed by ``.`` and a label of up to 40 letters, digits or ``-``
+(``tok_chargeDeclined.17``) is another card that behaves the same: a fingerprint of its
+own, for tests of many cards (card testing).
 
 Declined cards carry the issuer's response code (``networkDeclineCode``) as a network
 would send it; each token is a card of its own (its own fingerprint).
@@ -32,6 +38,7 @@ would send it; each token is a card of its own (its own fingerprint).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from app.domain.declines import Decline, DeclineCode
@@ -46,6 +53,7 @@ class Card:
     decline: DeclineCode | None = None
     network_decline_code: str | None = None
     network_advice_code: str | None = None
+    country: str = "US"  # issuing country, from the BIN
 
 
 def _declined(
@@ -79,7 +87,27 @@ TOKENS: dict[str, Card] = {
     "tok_timeout": Card("visa", "0101", 12, 2034),
     "tok_disputed": Card("visa", "0259", 12, 2034),
     "tok_unavailable": Card("visa", "0119", 12, 2034),
-}
+    **{
+        f"tok_{country.lower()}": Card("visa", last4, 12, 2034, country=country)
+        for country, last4 in (
+            ("GB", "0031"), ("DE", "0016"), ("FR", "0032"), ("BR", "0002"),
+            ("CA", "0000"), ("JP", "0011"), ("NG", "0034"),
+        )
+    },
+}  # fmt: skip
+_LABEL = re.compile(r"[A-Za-z0-9-]{1,40}")
+
+
+def card_of(token: str) -> tuple[str, Card] | None:
+    """The magic token a token names (``tok_visa`` or a card like it, ``tok_visa.17``) and
+    its card; None for a token the sandbox does not know."""
+    base, dot, label = token.partition(".")
+    card = TOKENS.get(base)
+    if card is None or (dot and not _LABEL.fullmatch(label)):
+        return None
+    return base, card
+
+
 # What the sandbox tells the customer (like Stripe's messages, the reasons networks ask not
 # to disclose are a plain "declined").
 DECLINE_MESSAGES = {

@@ -343,6 +343,11 @@ def dispute_info(dispute: Json) -> DisputeInfo:
 # --- payment methods ---------------------------------------------------------------------------
 
 
+def _country(code: str | None) -> str | None:
+    """A card's ``country`` (two-letter code of its issuing country), if it is one."""
+    return code.upper() if code and len(code) == 2 and code.isalpha() else None
+
+
 def payment_method_details(method: Json) -> PaymentMethodDetails:
     """Only what PCI DSS SAQ A lets us keep: brand, last4, expiry month/year, fingerprint."""
     kind = text(method, "type")
@@ -357,5 +362,6 @@ def payment_method_details(method: Json) -> PaymentMethodDetails:
         exp_year=exp_year if type(exp_year) is int else None,
         wallet=optional_text(sub(card, "wallet"), "type"),
         fingerprint=optional_text(card, "fingerprint"),
+        country=_country(optional_text(card, "country")),
         email=optional_text(sub(method, "billing_details"), "email"),
     )

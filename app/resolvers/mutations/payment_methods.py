@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import PaymentMethod as PaymentMethodRow
 from app.resolvers.access import owned_key
-from app.resolvers.common import Info
+from app.resolvers.common import Info, client_signals
 from app.resolvers.keyed import mutate_keyed
 from app.schema.payment_method import (
     AttachPaymentMethodInput,
@@ -91,6 +91,7 @@ class PaymentMethodMutations:
                 token=input.token,
                 set_default=input.set_as_default,
                 policy=info.context.runtime.settings.dunning_policy,
+                signals=client_signals(info),
             )
             return _method_payload(row)
 

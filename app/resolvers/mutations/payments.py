@@ -11,7 +11,7 @@ from app.domain.clock import Clock
 from app.domain.errors import UserInputError
 from app.psp.registry import PspRegistry
 from app.resolvers.access import owned_key
-from app.resolvers.common import Info, mutate, user_errors
+from app.resolvers.common import Info, client_signals, mutate, user_errors
 from app.schema.errors import UserError
 from app.schema.payment import Payment, Refund
 from app.schema.payment_inputs import (
@@ -104,6 +104,8 @@ class PaymentMutations:
                 return_url=input.return_url,
                 description=input.description,
                 metadata=input.metadata,
+                signals=client_signals(info),
+                review_hours=info.context.runtime.settings.risk_review_hours,
             )
             return _payment_payload(outcome)
 

@@ -105,6 +105,11 @@ USER_ERROR_CODE: dict[ErrorCode, str] = {
         "The payment was declined: the payload's payment has `status: FAILED` and its "
         "`decline` (code, a message to show, retry advice)."
     ),
+    ErrorCode.RISK_BLOCKED: (
+        "The risk rules refused the charge or the payment method before the PSP saw it; "
+        "nothing was charged. A charge is recorded as a failed payment (decline "
+        "`fraudulent`, never retried); staff see why in `Payment.risk`."
+    ),
     ErrorCode.INVALID_STATE: (
         "The object's status does not allow this, e.g. capturing a failed payment, refunding "
         "a payment with nothing captured, voiding a paid invoice, pausing a canceled "

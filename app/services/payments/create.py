@@ -24,6 +24,7 @@ from app.domain.errors import ErrorCode, Problem, Problems, UserInputError
 from app.domain.ids import new_id
 from app.domain.money import Money, parse_money
 from app.domain.payments import CaptureMethod, PaymentStatus
+from app.domain.risk import AttemptKind, RiskAction
 from app.models import Payment, PaymentMethod, PspCustomer
 from app.psp import base as psp
 from app.psp.errors import (
@@ -36,9 +37,10 @@ from app.psp.errors import (
     PspUnavailable,
 )
 from app.psp.registry import PspRegistry
+from app.security.client_ip import ClientSignals
 from app.services import idempotency
 from app.services.customers import ensure_not_erased, live_customer
-from app.services.payments import reports
+from app.services.payments import reports, review_queue
 from app.services.payments.ledger import (
     apply_result,
     event,
@@ -48,6 +50,7 @@ from app.services.payments.ledger import (
 )
 from app.services.payments.outcomes import Caller, Outcome, replayed, response_of
 from app.services.psp_calls import gateway
+from app.services.risk import screening
 
 logger = logging.getLogger("paygate.payments")
 
@@ -102,7 +105,12 @@ async def create_payment(
     description: str | None,
     metadata: object,
     invoice_id: uuid.UUID | None = None,
+    signals: ClientSignals | None = None,
+    review_hours: int = 72,
 ) -> Outcome:
+    """``signals``: the client's, when the charge is screened by the risk rules (charges a
+    customer or a merchant asks for; the billing engine's renewals are not: merchant
+    initiated, on a method screened when attached)."""
     problems = Problems()
     money: Money | None = None
     try:
@@ -120,6 +128,7 @@ async def create_payment(
     method = await _method_for(session, customer.id, payment_method_id)
     provider = gateway(psps, method.psp, "paymentMethodId")
     _check_capabilities(provider, money, capture_method)
+    requested_capture = capture_method
     # Claiming may roll back, which expires loaded rows: keep what we need as plain values.
     method_id, method_reference = method.id, method.psp_reference
 
@@ -145,7 +154,28 @@ async def create_payment(
         return await replayed(session, claimed.replay)
     if claimed.recovery_point is not None:
         payment = await lock_payment(session, uuid.UUID(claimed.recovery_point["payment_id"]))
+        capture_method = payment.capture_method
     else:
+        screened = None
+        if signals is not None:
+            screened = await screening.screen(
+                session,
+                clock=clock,
+                kind=AttemptKind.CHARGE,
+                customer=await live_customer(session, customer_id, "customerId"),
+                signals=signals,
+                method=await session.get(PaymentMethod, method_id),
+                amount_minor=money.amount_minor,
+                currency=money.currency,
+            )
+        held = screened is not None and screened.action is RiskAction.REVIEW
+        if (
+            held
+            and invoice_id is None
+            and CaptureMethod.MANUAL in provider.capabilities.capture_methods
+        ):
+            # authorised only, until a person decides
+            capture_method = CaptureMethod.MANUAL
         payment = _new_payment(
             customer_id, method_id, provider.name, money, capture_method, off_session, clock
         )
@@ -159,6 +189,15 @@ async def create_payment(
             await idempotency.abandon(session, claimed)
             raise
         session.add(event(payment, "payment.created", source="api", clock=clock))
+        if screened is not None:
+            screened.attempt.payment_id = payment.id
+            if screened.action is RiskAction.BLOCK:
+                return await _blocked(session, payment, claimed, clock)
+            if held:
+                review_queue.open_review(
+                    session, payment, screened.decision, clock=clock, hours=review_hours,
+                    capture_on_approve=payment.capture_method is not requested_capture,
+                )  # fmt: skip
         key_row = await idempotency.key_row(session, claimed)
         idempotency.set_recovery_point(key_row, {"payment_id": str(payment.id)}, clock)
     psp_customer = await session.scalar(
@@ -181,10 +220,39 @@ async def create_payment(
         description=description,
         metadata={"paygate_payment_id": str(payment.id)},
     )
-    return await settle(
+    outcome = await settle(
         session, psp_name=provider.name, payment_id=payment.id, claimed=claimed, clock=clock,
         call=provider.create_payment(request), creating=True,
     )  # fmt: skip
+    if outcome.payment.status is PaymentStatus.FAILED:
+        await review_queue.close_if_failed(session, outcome.payment.id, clock=clock)
+    return outcome
+
+
+async def _blocked(
+    session: AsyncSession, payment: Payment, claimed: idempotency.Claim, clock: Clock
+) -> Outcome:
+    """The rules blocked the charge: it fails here, never sent to the PSP (Stripe records
+    such a charge with ``outcome.type: blocked``; the decline is ``fraudulent``, which the
+    networks' rules say never to retry)."""
+    _failed_before_psp(
+        session, payment, clock, code=DeclineCode.FRAUDULENT.value,
+        message="The payment was blocked by the risk rules; it was not sent to the provider.",
+    )  # fmt: skip
+    outcome = Outcome(
+        payment=payment,
+        problems=(
+            Problem(
+                ErrorCode.RISK_BLOCKED,
+                "The payment was blocked by the risk rules; nothing was charged.",
+                (),
+            ),
+        ),
+    )
+    key_row = await idempotency.key_row(session, claimed)
+    idempotency.complete(key_row, response_of(outcome), clock)
+    await session.commit()
+    return outcome
 
 
 def _new_payment(
