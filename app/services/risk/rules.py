@@ -137,7 +137,7 @@ async def create_rule(
         updated_at=clock.now(),
     )
     session.add(row)
-    await session.flush()
+    await session.commit()
     return row
 
 
@@ -174,7 +174,7 @@ async def update_rule(
     if active is not None:
         row.active = active
     row.updated_at = clock.now()
-    await session.flush()
+    await session.commit()
     return row
 
 
@@ -247,6 +247,7 @@ async def add_list_entry(
     )
     existing = await session.scalar(sa.select(RiskListEntry).where(*where))
     if existing is not None:
+        await session.commit()
         return existing
     row = RiskListEntry(
         id=new_id(),
@@ -257,12 +258,14 @@ async def add_list_entry(
         created_at=clock.now(),
         updated_at=clock.now(),
     )
+    session.add(row)
     try:
-        async with session.begin_nested():
-            session.add(row)
+        await session.commit()
     except IntegrityError:  # added at the same moment by another request
+        await session.rollback()
         found = await session.scalar(sa.select(RiskListEntry).where(*where))
         assert found is not None
+        await session.commit()
         return found
     return row
 
@@ -272,5 +275,5 @@ async def remove_list_entry(session: AsyncSession, *, entry_id: uuid.UUID) -> uu
     if row is None:
         raise UserInputError(Problem(ErrorCode.NOT_FOUND, "No such list entry.", ("id",)))
     await session.delete(row)
-    await session.flush()
+    await session.commit()
     return entry_id

@@ -38,7 +38,7 @@ from app.domain.risk import (
     Window,
     judge,
 )
-from app.models import Customer, Payment, PaymentMethod, RiskAttempt, RiskListEntry
+from app.models import Customer, Payment, PaymentMethod, RiskAttempt, RiskListEntry, RiskRule
 from app.security.client_ip import ClientSignals
 from app.services.risk import rules as rule_store
 
@@ -125,6 +125,24 @@ async def _window(
     return Window(attempts=attempts, distinct_cards=cards, declines=declines)
 
 
+async def _one_at_a_time(session: AsyncSession, sources: list[tuple[str, str]]) -> None:
+    """Attempts sharing a counted source are screened one after the other, each counting
+    the ones before (a burst of attempts at once must not all see the same count): on
+    PostgreSQL a transaction-level advisory lock per source, taken in one order (no
+    deadlock), held until the attempt's row commits; SQLite's one write lock, taken at once
+    (``FOR UPDATE`` begins an immediate transaction, app/db.py)."""
+    if not sources:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        await session.execute(sa.select(RiskRule.id).limit(1).with_for_update())
+        return
+    for dimension, value in sources:
+        await session.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"paygate:risk:{dimension}:{value}"},
+        )
+
+
 async def _listed(
     session: AsyncSession, values: dict[RiskDimension, str | None]
 ) -> frozenset[RiskListKind]:
@@ -184,6 +202,13 @@ async def screen(
     sources = _sources(customer, method, signals)
     windows: dict[Condition, Window] = {}
     this = (sources[RiskDimension.CARD_FINGERPRINT], currency, amount_minor)
+    counted = {
+        (rule.condition.dimension.value, value)
+        for rule in rules
+        if isinstance(rule.condition, Velocity | CardTesting)
+        and (value := sources.get(rule.condition.dimension)) is not None
+    }
+    await _one_at_a_time(session, sorted(counted))
     for rule in rules:
         condition = rule.condition
         if isinstance(condition, Velocity | CardTesting) and condition not in windows:
