@@ -75,9 +75,13 @@ async def _decide(
 
 
 async def _carry_out(
-    session: AsyncSession, review: Review, *, psps: PspRegistry, clock: Clock
-) -> tuple[Problem, ...]:
-    """Act on the payment as decided, then close the review."""
+    session: AsyncSession, review_id: uuid.UUID, *, psps: PspRegistry, clock: Clock
+) -> tuple[tuple[Problem, ...], bool]:
+    """Act on the payment as decided, then close the review: the PSP's problems, and
+    whether this call closed it (two carrying out one decision at once both act, with the
+    same idempotency keys, and one closes)."""
+    review = await session.get(Review, review_id, populate_existing=True)
+    assert review is not None
     payment = await session.get(Payment, review.payment_id, populate_existing=True)
     assert payment is not None
     problems: tuple[Problem, ...] = ()
@@ -108,15 +112,16 @@ async def _carry_out(
         )  # fmt: skip
         problems = outcome.problems
     if problems:  # the PSP refused or was away: the decision stands, to be carried out again
-        return problems
-    locked = await session.get(Review, review.id, with_for_update=True, populate_existing=True)
+        return problems, False
+    locked = await session.get(Review, review_id, with_for_update=True, populate_existing=True)
     assert locked is not None
-    if locked.status is ReviewStatus.OPEN:
+    closing = locked.status is ReviewStatus.OPEN
+    if closing:
         locked.status = ReviewStatus.CLOSED
         locked.closed_at = clock.now()
         locked.updated_at = clock.now()
     await session.commit()
-    return ()
+    return (), closing
 
 
 async def approve(
@@ -128,10 +133,8 @@ async def approve(
     by: str,
     note: str | None,
 ) -> tuple[Review, tuple[Problem, ...]]:
-    review = await _decide(
-        session, review_id, ReviewClosedReason.APPROVED, clock=clock, by=by, note=note
-    )
-    problems = await _carry_out(session, review, psps=psps, clock=clock)
+    await _decide(session, review_id, ReviewClosedReason.APPROVED, clock=clock, by=by, note=note)
+    problems, _ = await _carry_out(session, review_id, psps=psps, clock=clock)
     return await _reloaded(session, review_id), problems
 
 
@@ -144,10 +147,8 @@ async def reject(
     by: str,
     note: str | None,
 ) -> tuple[Review, tuple[Problem, ...]]:
-    review = await _decide(
-        session, review_id, ReviewClosedReason.REJECTED, clock=clock, by=by, note=note
-    )
-    problems = await _carry_out(session, review, psps=psps, clock=clock)
+    await _decide(session, review_id, ReviewClosedReason.REJECTED, clock=clock, by=by, note=note)
+    problems, _ = await _carry_out(session, review_id, psps=psps, clock=clock)
     return await _reloaded(session, review_id), problems
 
 
@@ -194,6 +195,6 @@ async def close_due(
             review.note = default.value  # what the expiry did
             review.updated_at = now
         await session.commit()
-        if not await _carry_out(session, review, psps=psps, clock=clock):
-            closed += 1
+        _, closing = await _carry_out(session, review_id, psps=psps, clock=clock)
+        closed += closing
     return closed
