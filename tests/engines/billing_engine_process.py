@@ -39,7 +39,6 @@ async def main(database_url: str, test_clock_id: uuid.UUID, pooled: bool = False
                 psps=build_registry(settings, clock=clock),
                 clock=clock,
                 test_clock_id=test_clock_id,
-                limit=100_000,
             )
     finally:
         await engine.dispose()
