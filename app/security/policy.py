@@ -73,6 +73,7 @@ TYPES: dict[str, dict[str, Policy]] = {
         (ADMIN, "auditEvents apiKeys"),
         (STAFF_PII, "events event"),
         (SUPPORT, "webhookEndpoints"),
+        (STAFF, "creditNotes"),
         (STAFF, "meters"),
     ),
     "Mutation": fields(
@@ -93,6 +94,7 @@ TYPES: dict[str, dict[str, Policy]] = {
         (SELF_SERVICE | {Actor.FINANCE}, "payInvoice"),
         (BILLING, "createInvoiceItem createInvoice finalizeInvoice"),
         (FINANCE, "voidInvoice markInvoiceUncollectible"),
+        (FINANCE, "createCreditNote voidCreditNote"),
         (
             ADMIN,
             "createWebhookEndpoint updateWebhookEndpoint deleteWebhookEndpoint "
@@ -132,7 +134,7 @@ TYPES: dict[str, dict[str, Policy]] = {
         (
             SELF,
             "id country locale createdAt updatedAt paymentMethods defaultPaymentMethod "
-            "entitlements subscriptions invoices payments usage",
+            "entitlements subscriptions invoices payments usage creditBalance",
         ),
         (SELF_PII, "email name"),
         (STAFF, "metadata testClockId erasedAt"),
@@ -176,7 +178,16 @@ TYPES: dict[str, dict[str, Policy]] = {
             SELF,
             "id number status billingReason periodStart periodEnd subtotal discount tax "
             "taxIncluded total amountPaid amountRemaining attemptCount dueDate paidAt "
-            "createdAt lines payments collectionStop",
+            "createdAt lines payments collectionStop amountCredited creditBalanceApplied "
+            "creditNotes",
+        ),
+    ),
+    "CreditNote": fields(
+        (
+            SELF,
+            "id number status reason memo subtotal tax taxIncluded total prePaymentAmount "
+            "refundAmount creditBalanceAmount outOfBandAmount voidedAt createdAt invoice lines "
+            "refund",
         ),
     ),
     "TestClock": fields((STAFF, "id name frozenTime")),
@@ -257,6 +268,10 @@ VALUE_TYPES = frozenset(
         "InvoiceEdge",
         "InvoiceItemPayload",
         "InvoiceLine",
+        "CreditNoteLine",
+        "CreditNotePayload",
+        "CreditNoteConnection",
+        "CreditNoteEdge",
         "InvoicePayload",
         "InvoicePreview",
         "Money",

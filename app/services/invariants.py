@@ -174,7 +174,10 @@ async def _invoice_paid(connection: AsyncConnection) -> AsyncIterator[Violation]
                 sa.and_(
                     Invoice.status == InvoiceStatus.PAID,
                     Invoice.total_minor > 0,
-                    Invoice.amount_paid_minor != Invoice.total_minor,
+                    Invoice.amount_paid_minor
+                    + Invoice.amount_credited_minor
+                    + Invoice.balance_applied_minor
+                    != Invoice.total_minor,
                 ),
             )
         )
