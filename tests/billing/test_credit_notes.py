@@ -364,3 +364,7 @@ async def test_only_finance_and_admin_may_credit(api: Api) -> None:
     finance = await api_key(api, "FINANCE")
     allowed = await api.graphql(CREATE, variables, Authorization=f"Bearer {finance}")
     assert allowed["data"]["createCreditNote"]["userErrors"] == [], allowed
+    audited = await count(
+        api, "SELECT count(*) FROM audit_events WHERE operation = 'createCreditNote'"
+    )
+    assert audited == 2  # the refusal and the note, like every staff mutation

@@ -16,7 +16,7 @@ from app.schema.credit_note_inputs import (
 )
 from app.schema.invoices import CreditNote
 from app.schema.money import MoneyInput
-from app.services.billing import credit_notes
+from app.services.billing import credit_note_parts, credit_notes
 from app.services.payments.outcomes import Caller
 
 
@@ -47,7 +47,7 @@ class CreditNoteMutations:
                 lines=None
                 if input.lines is None
                 else [
-                    credit_notes.LineRequest(
+                    credit_note_parts.LineRequest(
                         invoice_line_id=key_of(
                             line.invoice_line_id, "InvoiceLine", "lines", str(i), "invoiceLineId"
                         ),
@@ -61,7 +61,7 @@ class CreditNoteMutations:
                 memo=input.memo,
                 refund=None
                 if refund is None
-                else credit_notes.RefundRequest(
+                else credit_note_parts.RefundRequest(
                     payment_id=None
                     if refund.payment_id is None
                     else key_of(refund.payment_id, "Payment", "refund", "paymentId"),
