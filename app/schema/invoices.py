@@ -64,6 +64,7 @@ def _in_minor_units(attribute: str, *, optional: bool = False) -> Callable[[Any]
     discount=("discount_minor",),
     tax=("tax_minor",),
     tax_included=("tax_included_minor",),
+    id=("id",),
 )
 @strawberry.type(description="One line of an invoice.")
 class InvoiceLine:
