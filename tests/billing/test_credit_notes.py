@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from app.psp.errors import PspUnavailable
 from app.schema.node import encode_gid
 from tests.conftest import Api
 from tests.factories import (
@@ -368,3 +369,25 @@ async def test_only_finance_and_admin_may_credit(api: Api) -> None:
         api, "SELECT count(*) FROM audit_events WHERE operation = 'createCreditNote'"
     )
     assert audited == 2  # the refusal and the note, like every staff mutation
+
+
+async def test_a_refund_the_psp_refuses_leaves_a_note_that_can_be_voided(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    customer = await new_customer(api, "tok_visa")
+    invoice = await invoice_of(api, customer, "10.00", pay=True)
+
+    async def unavailable(*_: Any, **__: Any) -> Any:
+        raise PspUnavailable("down for maintenance", psp="sandbox")
+
+    monkeypatch.setattr(api.app.state.runtime.psps.sandbox, "refund", unavailable)
+    made = await credit(api, invoice, amount=usd("2.00"), refund={})
+    assert [e["code"] for e in made["userErrors"]] == ["PSP_UNAVAILABLE"]
+    note = made["creditNote"]
+    assert note["refund"]["status"] == "FAILED" and note["number"] == "PG-CN-000001"
+    payment = (await invoice_view(api, invoice))["payments"][0]
+    assert minor(payment["amountRefunded"]) == 0  # the failed refund gave its reservation back
+    assert (await void(api, note["id"]))["creditNote"]["status"] == "VOID"  # nothing refunded
+    monkeypatch.undo()
+    again = await credit(api, invoice, amount=usd("10.00"), refund={})
+    assert again["userErrors"] == [] and again["creditNote"]["refund"]["status"] == "SUCCEEDED"
