@@ -34,6 +34,8 @@ class EventType(enum.Enum):
     INVOICE_PAYMENT_FAILED = "invoice.payment_failed"
     INVOICE_VOIDED = "invoice.voided"
     INVOICE_MARKED_UNCOLLECTIBLE = "invoice.marked_uncollectible"
+    CREDIT_NOTE_CREATED = "credit_note.created"
+    CREDIT_NOTE_VOIDED = "credit_note.voided"
     SUBSCRIPTION_CREATED = "subscription.created"
     SUBSCRIPTION_UPDATED = "subscription.updated"
     SUBSCRIPTION_TRIAL_WILL_END = "subscription.trial_will_end"

@@ -21,6 +21,12 @@ from app.models.billing import (
     TestClock,
 )
 from app.models.catalog import Price, PriceType, Product
+from app.models.credit_notes import (
+    CreditNote,
+    CreditNoteLine,
+    CustomerBalance,
+    CustomerBalanceTransaction,
+)
 from app.models.customer import Customer
 from app.models.events import Event, OutboxCursor
 from app.models.experiments import (
@@ -52,7 +58,11 @@ __all__ = [
     "Base",
     "CaptureMethod",
     "Coupon",
+    "CreditNote",
+    "CreditNoteLine",
     "Customer",
+    "CustomerBalance",
+    "CustomerBalanceTransaction",
     "Dispute",
     "DisputeStatus",
     "Event",

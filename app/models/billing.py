@@ -209,6 +209,14 @@ class Invoice(CollectionStopped, Entity):
     coupon_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("coupons.id"))
     tax_rate_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("tax_rates.id"))
     amount_paid_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    # What credit notes took off the amount due before payment (issued notes only), and
+    # what the customer's credit balance paid of it at finalization.
+    amount_credited_minor: Mapped[int] = mapped_column(
+        sa.BigInteger, default=0, server_default=sa.text("0")
+    )
+    balance_applied_minor: Mapped[int] = mapped_column(
+        sa.BigInteger, default=0, server_default=sa.text("0")
+    )
     attempt_count: Mapped[int] = mapped_column(default=0)
     due_date: Mapped[datetime | None]
     finalized_at: Mapped[datetime | None]

@@ -52,6 +52,7 @@ OWNER_OF: dict[str, Callable[[Loaders, Any], Awaitable[uuid.UUID | None]]] = {
     "Payment": _direct,
     "Subscription": _direct,
     "Invoice": _direct,
+    "CreditNote": _direct,
     "Refund": _via_payment,
     "Dispute": _via_payment,
 }
@@ -71,6 +72,7 @@ _MODELS: dict[str, type[Any]] = {
     "Payment": models.Payment,
     "Subscription": models.Subscription,
     "Invoice": models.Invoice,
+    "CreditNote": models.CreditNote,
     "Refund": models.Refund,
     "Dispute": models.Dispute,
 }

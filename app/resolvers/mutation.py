@@ -4,6 +4,7 @@ import strawberry
 
 from app.resolvers.mutations.billing import BillingMutations
 from app.resolvers.mutations.catalog import CatalogMutations
+from app.resolvers.mutations.credit_notes import CreditNoteMutations
 from app.resolvers.mutations.customers import CustomerMutations
 from app.resolvers.mutations.experiments import ExperimentMutations
 from app.resolvers.mutations.gdpr import GdprMutations
@@ -27,6 +28,7 @@ class Mutation(
     PaymentMutations,
     BillingMutations,
     InvoiceMutations,
+    CreditNoteMutations,
     SecurityMutations,
     GdprMutations,
     ExperimentMutations,

@@ -14,7 +14,7 @@ from app.schema.coupons import Coupon, TaxRate
 from app.schema.customer import Customer
 from app.schema.errors import PublicError
 from app.schema.experiments import Experiment, ExperimentVariant
-from app.schema.invoices import Invoice
+from app.schema.invoices import CreditNote, Invoice
 from app.schema.node import GlobalIdError, Node, decode_gid
 from app.schema.payment import Dispute, Payment, Refund
 from app.schema.payment_method import PaymentMethod
@@ -34,6 +34,7 @@ NODE_TYPES: dict[str, tuple[Callable[[Loaders], DataLoader[Any, Any]], Callable[
     "Dispute": (lambda loaders: loaders.dispute, Dispute.from_model),
     "Subscription": (lambda loaders: loaders.subscription, Subscription.from_model),
     "Invoice": (lambda loaders: loaders.invoice, Invoice.from_model),
+    "CreditNote": (lambda loaders: loaders.credit_note, CreditNote.from_model),
     "TestClock": (lambda loaders: loaders.test_clock, TestClock.from_model),
     "Coupon": (lambda loaders: loaders.coupon, Coupon.from_model),
     "TaxRate": (lambda loaders: loaders.tax_rate, TaxRate.from_model),

@@ -33,7 +33,13 @@ from app.schema.catalog import (
 from app.schema.customer import Customer, CustomerConnection, CustomerFilter
 from app.schema.errors import PublicError
 from app.schema.invoice_inputs import InvoiceFilter
-from app.schema.invoices import Invoice, InvoiceConnection, InvoicePreview
+from app.schema.invoices import (
+    CreditNote,
+    CreditNoteConnection,
+    Invoice,
+    InvoiceConnection,
+    InvoicePreview,
+)
 from app.schema.money import Currency
 from app.schema.node import Node
 from app.schema.pagination import After, Connection, First
@@ -238,6 +244,24 @@ class Query(ExperimentQueries, EventQueries, WebhookQueries, MeteringQueries, Ri
             statement = statement.where(models.Invoice.period_start < before)
         return await connection(
             info, statement, models.Invoice.id, Invoice.from_model, first, after
+        )
+
+    @strawberry.field(description="Credit notes, newest first (of one invoice if given).")
+    async def credit_notes(
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        invoice_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only this invoice's.")
+        ] = None,
+    ) -> CreditNoteConnection:
+        statement = sa.select(models.CreditNote)
+        if invoice_id is not None:
+            invoice = key_of(invoice_id, "Invoice", "invoiceId")
+            statement = statement.where(models.CreditNote.invoice_id == invoice)
+        return await connection(
+            info, statement, models.CreditNote.id, CreditNote.from_model, first, after
         )
 
     @strawberry.field(

@@ -25,6 +25,7 @@ from app.schema.errors import PublicError, UserError
 from app.schema.idempotency import optional_key
 from app.schema.invoices import Invoice
 from app.schema.metering import CustomerUsage, Meter, UsageBucket, UsageGrouping
+from app.schema.money import Money
 from app.schema.node import Node, encode_gid
 from app.schema.pagination import Connection
 from app.schema.payment import Payment
@@ -132,6 +133,14 @@ class Customer(Node):
     @batched(lambda loaders: loaders.customer_entitlements)
     def entitlements(self, grants: list[loaders.Grant]) -> list[Entitlement]:
         return [Entitlement.from_grant(grant) for grant in grants]
+
+    @strawberry.field(
+        description="Credit the customer holds, per currency (from credit notes): the next "
+        "invoices in a currency use it when they are finalized."
+    )
+    @batched(lambda loaders: loaders.customer_balances)
+    def credit_balance(self, rows: list[models.CustomerBalance]) -> list[Money]:
+        return [Money.of(row.balance_minor, row.currency) for row in rows if row.balance_minor]
 
     @strawberry.field(
         description="A meter's usage by the customer over `[from, to)`, in total and by hour "

@@ -249,7 +249,13 @@ def _invoice(row: Invoice) -> Json:
         "taxIncluded": _money(row.tax_included_minor, currency),
         "total": _money(row.total_minor, currency),
         "amountPaid": _money(row.amount_paid_minor, currency),
-        "amountRemaining": _money(row.total_minor - row.amount_paid_minor, currency),
+        "amountRemaining": _money(
+            row.total_minor
+            - row.amount_paid_minor
+            - row.amount_credited_minor
+            - row.balance_applied_minor,
+            currency,
+        ),
         "subscriptionId": _gid("Subscription", row.subscription_id),
         "couponId": _gid("Coupon", row.coupon_id),
         "taxRateId": _gid("TaxRate", row.tax_rate_id),

@@ -11,7 +11,10 @@ import strawberry
 from app import models
 from app.domain.billing import BillingReason, InvoiceStatus
 from app.domain.billing import Preview as PreviewData
+from app.domain.credit_notes import CreditNoteReason, CreditNoteStatus
 from app.graphql.read.fields import batched, reads
+from app.models import CreditNote as CreditNoteRow
+from app.models import CreditNoteLine as CreditNoteLineRow
 from app.models import Invoice as InvoiceRow
 from app.models import InvoiceLine as InvoiceLineRow
 from app.schema.dunning import STOP_COLUMNS, CollectionStop
@@ -20,7 +23,7 @@ from app.schema.enums import described_enum
 from app.schema.money import Money
 from app.schema.node import Node, encode_gid
 from app.schema.pagination import Connection
-from app.schema.payment import Payment
+from app.schema.payment import Payment, Refund
 
 described_enum(
     InvoiceStatus,
@@ -61,9 +64,16 @@ def _in_minor_units(attribute: str, *, optional: bool = False) -> Callable[[Any]
     discount=("discount_minor",),
     tax=("tax_minor",),
     tax_included=("tax_included_minor",),
+    id=("id",),
 )
 @strawberry.type(description="One line of an invoice.")
 class InvoiceLine:
+    @strawberry.field(
+        description="The line's ID (credit notes name it); null on a preview's lines."
+    )
+    def id(self) -> strawberry.ID | None:
+        return None if self.key is None else strawberry.ID(encode_gid("InvoiceLine", self.key))
+
     description: str = strawberry.field(description="What is billed.")
     quantity: int = strawberry.field(description="Units.")
     unit_amount: Money = strawberry.field(
@@ -146,7 +156,16 @@ class InvoiceLine:
     tax_included=("tax_included_minor", "currency"),
     total=("total_minor", "currency"),
     amount_paid=("amount_paid_minor", "currency"),
-    amount_remaining=("total_minor", "amount_paid_minor", "currency"),
+    amount_remaining=(
+        "total_minor",
+        "amount_paid_minor",
+        "amount_credited_minor",
+        "balance_applied_minor",
+        "currency",
+    ),
+    amount_credited=("amount_credited_minor", "currency"),
+    credit_balance_applied=("balance_applied_minor", "currency"),
+    credit_notes=("id",),
     lines=("id", "currency"),  # the lines' amounts are in the invoice's currency
     payments=("id",),
     collection_stop=STOP_COLUMNS,
@@ -181,7 +200,16 @@ class Invoice(Node):
         resolver=_in_minor_units("amount_paid_minor"), description="Paid so far."
     )
     amount_remaining: Money = strawberry.field(
-        resolver=_in_minor_units("amount_remaining_minor"), description="Still to pay."
+        resolver=_in_minor_units("amount_remaining_minor"),
+        description="Still to pay: `total - amountPaid - amountCredited - creditBalanceApplied`.",
+    )
+    amount_credited: Money = strawberry.field(
+        resolver=_in_minor_units("amount_credited_minor"),
+        description="Taken off what is owed by credit notes issued before payment.",
+    )
+    credit_balance_applied: Money = strawberry.field(
+        resolver=_in_minor_units("balance_applied_minor"),
+        description="Paid from the customer's credit balance when it was finalized.",
     )
     attempt_count: int = strawberry.field(description="Collection attempts so far.")
     due_date: datetime | None = strawberry.field(description="When payment is due.")
@@ -199,10 +227,22 @@ class Invoice(Node):
     tax_included_minor: strawberry.Private[int]
     total_minor: strawberry.Private[int]
     amount_paid_minor: strawberry.Private[int]
+    amount_credited_minor: strawberry.Private[int]
+    balance_applied_minor: strawberry.Private[int]
 
     @property
     def amount_remaining_minor(self) -> int:
-        return self.total_minor - self.amount_paid_minor
+        return (
+            self.total_minor
+            - self.amount_paid_minor
+            - self.amount_credited_minor
+            - self.balance_applied_minor
+        )
+
+    @strawberry.field(description="Its credit notes, oldest first.")
+    @batched(lambda loaders: loaders.invoice_credit_notes)
+    def credit_notes(self, rows: list[models.CreditNote]) -> list["CreditNote"]:
+        return [CreditNote.from_model(row) for row in rows]
 
     @strawberry.field(description="The lines billed.")
     @batched(lambda loaders: loaders.invoice_lines, narrow=())
@@ -232,11 +272,137 @@ class Invoice(Node):
             tax_included_minor=row.tax_included_minor,
             total_minor=row.total_minor,
             amount_paid_minor=row.amount_paid_minor,
+            amount_credited_minor=row.amount_credited_minor,
+            balance_applied_minor=row.balance_applied_minor,
             attempt_count=row.attempt_count,
             due_date=row.due_date,
             paid_at=row.paid_at,
             created_at=row.created_at,
             collection_stop=CollectionStop.of(row),
+        )
+
+
+described_enum(
+    CreditNoteStatus,
+    description="`ISSUED → VOID`.",
+    values={
+        CreditNoteStatus.ISSUED: "In effect: it credits its invoice.",
+        CreditNoteStatus.VOID: (
+            "Voided (`voidCreditNote`): what it did is given back, and it keeps its number."
+        ),
+    },
+)
+described_enum(
+    CreditNoteReason,
+    description="Why an invoice is credited (Stripe's credit note reasons).",
+    values={
+        CreditNoteReason.DUPLICATE: "The invoice billed something twice.",
+        CreditNoteReason.FRAUDULENT: "The purchase was fraudulent.",
+        CreditNoteReason.ORDER_CHANGE: "The order changed after the invoice.",
+        CreditNoteReason.PRODUCT_UNSATISFACTORY: "The customer was not satisfied.",
+    },
+)
+
+
+@strawberry.type(description="What a credit note credits of one invoice line.")
+class CreditNoteLine:
+    description: str = strawberry.field(description="The invoice line's description.")
+    quantity: int | None = strawberry.field(
+        description="Units credited, when the line was credited by quantity."
+    )
+    amount: Money = strawberry.field(
+        description="Amount credited of the line (after its discount, before exclusive tax)."
+    )
+    tax: Money = strawberry.field(description="Exclusive tax credited with it.")
+    tax_included: Money = strawberry.field(
+        description="Inclusive tax contained in `amount` (inclusive rates)."
+    )
+    invoice_line_id: strawberry.ID = strawberry.field(description="The invoice line credited.")
+
+    @classmethod
+    def from_model(cls, row: CreditNoteLineRow, currency: str) -> "CreditNoteLine":
+        return cls(
+            description=row.description,
+            quantity=row.quantity,
+            amount=Money.of(row.amount_minor, currency),
+            tax=Money.of(row.tax_minor, currency),
+            tax_included=Money.of(row.tax_included_minor, currency),
+            invoice_line_id=strawberry.ID(encode_gid("InvoiceLine", row.invoice_line_id)),
+        )
+
+
+@strawberry.type(
+    description="A numbered correction of an open or paid invoice (the invoice itself never "
+    "changes): `total = subtotal + tax = amount credited before payment + refund + "
+    "creditBalanceAmount + outOfBandAmount`."
+)
+class CreditNote(Node):
+    number: str = strawberry.field(
+        description="Sequential number without gaps, of its own sequence: `PG-CN-000001`."
+    )
+    status: CreditNoteStatus = strawberry.field(description="Issued or void.")
+    reason: CreditNoteReason | None = strawberry.field(description="Why.")
+    memo: str | None = strawberry.field(description="A note for the customer.")
+    subtotal: Money = strawberry.field(description="Amounts credited of the lines.")
+    tax: Money = strawberry.field(description="Exclusive tax credited, summed per line.")
+    tax_included: Money = strawberry.field(description="Inclusive tax inside `subtotal`.")
+    total: Money = strawberry.field(description="`subtotal + tax`.")
+    pre_payment_amount: Money = strawberry.field(
+        description="What it took off the amount due of the invoice (an open invoice)."
+    )
+    refund_amount: Money = strawberry.field(description="What it refunds of the payment.")
+    credit_balance_amount: Money = strawberry.field(
+        description="What it adds to the customer's credit balance."
+    )
+    out_of_band_amount: Money = strawberry.field(
+        description="What was given back outside paygate (recorded only)."
+    )
+    voided_at: datetime | None = strawberry.field(description="When it was voided.")
+    created_at: datetime = strawberry.field(description="When it was issued.")
+    key: strawberry.Private[uuid.UUID]
+    currency: strawberry.Private[str]
+    invoice_key: strawberry.Private[uuid.UUID]
+    refund_key: strawberry.Private[uuid.UUID | None]
+
+    @strawberry.field(description="The invoice it credits.")
+    @batched(lambda loaders: loaders.invoice, key=attrgetter("invoice_key"))
+    def invoice(self, row: models.Invoice | None) -> Invoice:
+        assert row is not None
+        return Invoice.from_model(row)
+
+    @strawberry.field(description="The lines credited.")
+    @batched(lambda loaders: loaders.credit_note_lines)
+    def lines(self, rows: list[models.CreditNoteLine]) -> list[CreditNoteLine]:
+        return [CreditNoteLine.from_model(row, self.currency) for row in rows]
+
+    @strawberry.field(description="Its refund, once made (null: it refunds nothing).")
+    @batched(lambda loaders: loaders.refund, key=attrgetter("refund_key"))
+    def refund(self, row: models.Refund | None) -> Refund | None:
+        return None if row is None else Refund.from_model(row)
+
+    @classmethod
+    def from_model(cls, row: CreditNoteRow) -> "CreditNote":
+        currency = row.currency
+        return cls(
+            id=encode_gid("CreditNote", row.id),
+            key=row.id,
+            currency=currency,
+            invoice_key=row.invoice_id,
+            refund_key=row.refund_id,
+            number=row.number,
+            status=row.status,
+            reason=row.reason,
+            memo=row.memo,
+            subtotal=Money.of(row.subtotal_minor, currency),
+            tax=Money.of(row.tax_minor, currency),
+            tax_included=Money.of(row.tax_included_minor, currency),
+            total=Money.of(row.total_minor, currency),
+            pre_payment_amount=Money.of(row.pre_payment_minor, currency),
+            refund_amount=Money.of(row.refund_minor, currency),
+            credit_balance_amount=Money.of(row.credit_balance_minor, currency),
+            out_of_band_amount=Money.of(row.out_of_band_minor, currency),
+            voided_at=row.voided_at,
+            created_at=row.created_at,
         )
 
 
@@ -282,3 +448,4 @@ class InvoicePreview:
 
 
 InvoiceConnection = Connection[Invoice]
+CreditNoteConnection = Connection[CreditNote]

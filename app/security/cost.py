@@ -118,6 +118,10 @@ LIST_SIZES: dict[str, ListSize] = {
     "InvoicePreview.lines": ListSize(25, enforced=False),
     # Collection attempts: Visa allows 15 retries of a card in 30 days.
     "Invoice.payments": ListSize(15, enforced=False),
+    # Credit notes: an invoice corrected a few times at most; a line per invoice line.
+    "Invoice.creditNotes": ListSize(5, enforced=False),
+    "CreditNote.lines": ListSize(25, enforced=False),
+    "Customer.creditBalance": ListSize(3, enforced=False),  # one per currency used
     "Payment.refunds": ListSize(10, enforced=False),
     "Payment.disputes": ListSize(2, enforced=False),
     "Payment.events": ListSize(20, enforced=False),

@@ -73,6 +73,7 @@ TYPES: dict[str, dict[str, Policy]] = {
         (ADMIN, "auditEvents apiKeys"),
         (STAFF_PII, "events event"),
         (SUPPORT, "webhookEndpoints"),
+        (STAFF, "creditNotes"),
         (STAFF, "meters"),
         (BILLING, "riskRules riskListEntries reviews"),
     ),
@@ -94,6 +95,7 @@ TYPES: dict[str, dict[str, Policy]] = {
         (SELF_SERVICE | {Actor.FINANCE}, "payInvoice"),
         (BILLING, "createInvoiceItem createInvoice finalizeInvoice"),
         (FINANCE, "voidInvoice markInvoiceUncollectible"),
+        (FINANCE, "createCreditNote voidCreditNote"),
         (
             ADMIN,
             "createWebhookEndpoint updateWebhookEndpoint deleteWebhookEndpoint "
@@ -139,7 +141,7 @@ TYPES: dict[str, dict[str, Policy]] = {
         (
             SELF,
             "id country locale createdAt updatedAt paymentMethods defaultPaymentMethod "
-            "entitlements subscriptions invoices payments usage",
+            "entitlements subscriptions invoices payments usage creditBalance",
         ),
         (SELF_PII, "email name"),
         (STAFF, "metadata testClockId erasedAt"),
@@ -185,7 +187,16 @@ TYPES: dict[str, dict[str, Policy]] = {
             SELF,
             "id number status billingReason periodStart periodEnd subtotal discount tax "
             "taxIncluded total amountPaid amountRemaining attemptCount dueDate paidAt "
-            "createdAt lines payments collectionStop",
+            "createdAt lines payments collectionStop amountCredited creditBalanceApplied "
+            "creditNotes",
+        ),
+    ),
+    "CreditNote": fields(
+        (
+            SELF,
+            "id number status reason memo subtotal tax taxIncluded total prePaymentAmount "
+            "refundAmount creditBalanceAmount outOfBandAmount voidedAt createdAt invoice lines "
+            "refund",
         ),
     ),
     "TestClock": fields((STAFF, "id name frozenTime")),
@@ -291,6 +302,10 @@ VALUE_TYPES = frozenset(
         "InvoiceEdge",
         "InvoiceItemPayload",
         "InvoiceLine",
+        "CreditNoteLine",
+        "CreditNotePayload",
+        "CreditNoteConnection",
+        "CreditNoteEdge",
         "InvoicePayload",
         "InvoicePreview",
         "Money",

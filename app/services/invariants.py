@@ -18,6 +18,7 @@ after every concurrency test on PostgreSQL and SQLite. The rules:
 - ``idempotency.effects``: one idempotency key (per caller and mutation, within its 24 hours)
   answered with one set of objects: a second object made under a key is a second effect.
   Read from the append-only audit log, where keys are kept as digests.
+- ``credit_note.within_invoice`` and ``credit_balance.ledger``: ``app.services.credit_invariants``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from app.models import (
     Refund,
     Subscription,
 )
+from app.services import credit_invariants
 from app.services.idempotency import RETENTION
 
 
@@ -174,7 +176,10 @@ async def _invoice_paid(connection: AsyncConnection) -> AsyncIterator[Violation]
                 sa.and_(
                     Invoice.status == InvoiceStatus.PAID,
                     Invoice.total_minor > 0,
-                    Invoice.amount_paid_minor != Invoice.total_minor,
+                    Invoice.amount_paid_minor
+                    + Invoice.amount_credited_minor
+                    + Invoice.balance_applied_minor
+                    != Invoice.total_minor,
                 ),
             )
         )
@@ -282,6 +287,16 @@ def _made_objects(codes: list[str]) -> bool:
     return ErrorCode.PAYMENT_DECLINED.value in codes
 
 
+async def _credit_note_within_invoice(connection: AsyncConnection) -> AsyncIterator[Violation]:
+    async for broken in credit_invariants.within_invoice(connection):
+        yield Violation(broken.rule, broken.subject, broken.detail)
+
+
+async def _credit_balance_ledger(connection: AsyncConnection) -> AsyncIterator[Violation]:
+    async for broken in credit_invariants.balance_ledger(connection):
+        yield Violation(broken.rule, broken.subject, broken.detail)
+
+
 CHECKS: tuple[Callable[[AsyncConnection], AsyncIterator[Violation]], ...] = (
     _payment_refunded,
     _payment_amounts,
@@ -290,6 +305,8 @@ CHECKS: tuple[Callable[[AsyncConnection], AsyncIterator[Violation]], ...] = (
     _subscription_period,
     _coupon_redemptions,
     _idempotency_effects,
+    _credit_note_within_invoice,
+    _credit_balance_ledger,
 )
 RULES = (
     "payment.refunded",
@@ -299,6 +316,8 @@ RULES = (
     "subscription.period",
     "coupon.redemptions",
     "idempotency.effects",
+    "credit_note.within_invoice",
+    "credit_balance.ledger",
 )
 
 

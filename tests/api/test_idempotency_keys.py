@@ -51,6 +51,7 @@ REQUIRED = {
     "createInvoice",
     "finalizeInvoice",
     "resumeSubscription",
+    "createCreditNote",  # refunds, credits a balance, takes a number
 }
 # Mutations that cannot take a key, each with its reason. None.
 WITHOUT_KEY: dict[str, str] = {

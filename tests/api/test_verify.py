@@ -23,6 +23,7 @@ from tests.factories import (
     advance,
     clock_and_customer,
     customer_with,
+    key,
     monthly_price,
     pay,
     refund,
@@ -182,3 +183,48 @@ async def test_one_key_with_two_effects_is_found(api: Api, database_url: str) ->
     )  # fmt: skip
     code, report = await verify(database_url)
     assert (code, rules_of(report)) == (1, ["idempotency.effects"])
+
+
+async def credit_note_of(api: Api, **parts: Any) -> str:
+    """A paid invoice of 10.00 USD credited 4.00 to ``parts``: the note's ID."""
+    customer = await customer_with(api)
+    for mutation in (
+        "createInvoiceItem(input: {idempotencyKey: $k, customerId: $c, "
+        'amount: {amount: "10.00", currency: "USD"}, description: "Item"}) { userErrors { code } }',
+        'createInvoice(input: {idempotencyKey: $k, customerId: $c, currency: "USD"}) '
+        "{ invoice { id } userErrors { code } }",
+    ):
+        answer = await api.data(
+            f"mutation($c: ID!, $k: String!) {{ {mutation} }}", {"c": customer, "k": key()}
+        )
+    invoice = answer["createInvoice"]["invoice"]["id"]
+    for mutation in ("finalizeInvoice", "payInvoice"):
+        done = await api.data(
+            f"mutation($i: ID!, $k: String!) {{ {mutation}(input: {{invoiceId: $i, "
+            "idempotencyKey: $k}) { userErrors { code } } }",
+            {"i": invoice, "k": key()},
+        )
+        assert done[mutation]["userErrors"] == []
+    made = await api.data(
+        "mutation($i: CreateCreditNoteInput!) { createCreditNote(input: $i) "
+        "{ creditNote { id } userErrors { code } } }",
+        {"i": {"idempotencyKey": key(), "invoiceId": invoice,
+               "amount": {"amount": "4.00", "currency": "USD"}, **parts}},
+    )  # fmt: skip
+    assert made["createCreditNote"]["userErrors"] == []
+    note: str = made["createCreditNote"]["creditNote"]["id"]
+    return note
+
+
+async def test_a_line_credited_beyond_its_amount_is_found(api: Api, database_url: str) -> None:
+    await credit_note_of(api, outOfBand={"amount": "4.00", "currency": "USD"})
+    await run(api, "UPDATE credit_note_lines SET amount_minor = amount_minor + 700")
+    code, report = await verify(database_url)
+    assert (code, rules_of(report)) == (1, ["credit_note.within_invoice"])
+
+
+async def test_a_credit_balance_without_its_movements_is_found(api: Api, database_url: str) -> None:
+    await credit_note_of(api, creditBalance={"amount": "4.00", "currency": "USD"})
+    await run(api, "UPDATE customer_balances SET balance_minor = balance_minor + 1")
+    code, report = await verify(database_url)
+    assert (code, rules_of(report)) == (1, ["credit_balance.ledger"])

@@ -217,5 +217,5 @@ def test_plain_fields_are_the_attribute_ones() -> None:
     direct = {name for name, plan in plans.items() if isinstance(plan, Plain)}
     batched = {name for name, plan in plans.items() if isinstance(plan, Batched)}
     assert {"number", "status", "periodStart", "total", "amountMinor", "currency"} <= direct
-    assert {"lines", "payments"} == batched
+    assert {"lines", "payments", "creditNotes"} == batched
     assert plans["formatted"] is None  # a resolver of its own

@@ -384,7 +384,12 @@ class _Compiler:
             "taxIncluded": f"{t}.tax_included_minor",
             "total": f"{t}.total_minor",
             "amountPaid": f"{t}.amount_paid_minor",
-            "amountRemaining": f"({t}.total_minor - {t}.amount_paid_minor)",
+            "amountCredited": f"{t}.amount_credited_minor",
+            "creditBalanceApplied": f"{t}.balance_applied_minor",
+            "amountRemaining": (
+                f"({t}.total_minor - {t}.amount_paid_minor - {t}.amount_credited_minor"
+                f" - {t}.balance_applied_minor)"
+            ),
         }
 
         def build(f: FieldNode) -> sql.Value:

@@ -122,6 +122,18 @@ USER_ERROR_CODE: dict[ErrorCode, str] = {
     ErrorCode.AMOUNT_EXCEEDS_CAPTURABLE: (
         "A capture of zero, or of more than the payment's `amountCapturable`."
     ),
+    ErrorCode.CREDIT_EXCEEDS_CREDITABLE: (
+        "A credit note of zero, or of more than is left to credit of the invoice (or of a "
+        "line, or of what the invoice still owes, or of what its payment can refund)."
+    ),
+    ErrorCode.CREDIT_NOTE_REFUNDED: (
+        "The credit note refunded money: a refund made cannot be undone, so the note cannot "
+        "be voided (issue a new invoice instead)."
+    ),
+    ErrorCode.CREDIT_BALANCE_SPENT: (
+        "The credit balance a credit note gave was already used by an invoice: the note "
+        "cannot be voided."
+    ),
     ErrorCode.REFUND_EXCEEDS_CAPTURED: (
         "A refund of zero, or of more than is left to refund: what was captured less what "
         "is refunded or being refunded."

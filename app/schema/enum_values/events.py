@@ -24,6 +24,8 @@ _FACTS: dict[T, str] = {
     T.INVOICE_PAYMENT_FAILED: "A payment of an invoice failed.",
     T.INVOICE_VOIDED: "An invoice was voided.",
     T.INVOICE_MARKED_UNCOLLECTIBLE: "An invoice was marked uncollectible.",
+    T.CREDIT_NOTE_CREATED: "A credit note was issued for an invoice.",
+    T.CREDIT_NOTE_VOIDED: "A credit note was voided.",
     T.SUBSCRIPTION_CREATED: "A subscription was created.",
     T.SUBSCRIPTION_UPDATED: "A subscription changed (status, period, plan, cancellation).",
     T.SUBSCRIPTION_TRIAL_WILL_END: "A subscription's trial ends in three days.",

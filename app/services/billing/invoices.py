@@ -30,7 +30,7 @@ from app.models import (
     SubscriptionItem,
 )
 from app.psp.registry import PspRegistry
-from app.services.billing import coupons, retry_guard
+from app.services.billing import coupons, credit_balance, retry_guard
 from app.services.metering.pricing import is_simple, licensed_amount
 from app.services.payments.create import create_payment
 from app.services.payments.outcomes import Caller
@@ -78,6 +78,8 @@ def blank_invoice(
         tax_included_minor=0,
         total_minor=0,
         amount_paid_minor=0,
+        amount_credited_minor=0,
+        balance_applied_minor=0,
         attempt_count=0,
         created_at=now,
         updated_at=now,
@@ -182,29 +184,48 @@ async def finalize(session: AsyncSession, invoice: Invoice, *, clock: Clock) -> 
     await coupons.price_invoice(session, invoice)
     if invoice.total_minor < 0:
         _carry_credit(session, invoice, clock)
+    await credit_balance.apply_to(session, invoice, clock.now())
+    invoice.number = await next_number(session, PREFIX, clock)
+    invoice.finalized_at = clock.now()
+    invoice.due_date = clock.now()
+    invoice.updated_at = clock.now()
+    if amount_due(invoice) <= 0:  # nothing to collect (a credit stays with the invoice)
+        invoice.status = InvoiceStatus.PAID
+        invoice.paid_at = clock.now()
+    else:
+        invoice.status = InvoiceStatus.OPEN
+
+
+def amount_due(invoice: Invoice) -> int:
+    """What is left to pay: the total less payments, credit notes issued before payment,
+    and the credit balance applied."""
+    return (
+        invoice.total_minor
+        - invoice.amount_paid_minor
+        - invoice.amount_credited_minor
+        - invoice.balance_applied_minor
+    )
+
+
+async def next_number(session: AsyncSession, prefix: str, clock: Clock) -> str:
+    """The next number of ``prefix``, taken under the sequence's row lock in the caller's
+    transaction: sequential, without gaps or duplicates."""
     sequence = await session.scalar(
         sa.select(InvoiceSequence)
-        .where(InvoiceSequence.prefix == PREFIX)
+        .where(InvoiceSequence.prefix == prefix)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
     if sequence is None:
         sequence = InvoiceSequence(
-            prefix=PREFIX, next_number=1, created_at=clock.now(), updated_at=clock.now()
+            prefix=prefix, next_number=1, created_at=clock.now(), updated_at=clock.now()
         )
         session.add(sequence)
         await session.flush()
-    invoice.number = f"{PREFIX}-{sequence.next_number:06d}"
+    number = f"{prefix}-{sequence.next_number:06d}"
     sequence.next_number += 1
     sequence.updated_at = clock.now()
-    invoice.finalized_at = clock.now()
-    invoice.due_date = clock.now()
-    invoice.updated_at = clock.now()
-    if invoice.total_minor <= 0:  # nothing to collect (a credit stays with the invoice)
-        invoice.status = InvoiceStatus.PAID
-        invoice.paid_at = clock.now()
-    else:
-        invoice.status = InvoiceStatus.OPEN
+    return number
 
 
 def _carry_credit(session: AsyncSession, invoice: Invoice, clock: Clock) -> None:
@@ -279,7 +300,7 @@ async def _collect(
                        refused=refused)  # fmt: skip
     invoice.attempt_count += 1
     attempt, customer_id = invoice.attempt_count, invoice.customer_id
-    amount = Money(invoice.total_minor - invoice.amount_paid_minor, invoice.currency)
+    amount = Money(amount_due(invoice), invoice.currency)
     number = invoice.number
     await session.commit()
     try:

@@ -14,6 +14,7 @@ from app.domain.clock import Clock
 from app.domain.events import InvoicePaymentSucceeded
 from app.models import Invoice, Payment, Subscription
 from app.services.billing import dunning
+from app.services.billing.invoices import amount_due
 
 # What a paid invoice makes current again (an active subscription stays as it is).
 SETTLED_BY_PAYMENT = (
@@ -51,7 +52,8 @@ def record_payment(invoice: Invoice, payment: Payment, clock: Clock) -> bool:
     invoice.amount_paid_minor = min(
         invoice.total_minor, invoice.amount_paid_minor + payment.amount_received_minor
     )
-    if invoice.amount_paid_minor == invoice.total_minor:
+    # credit notes and the credit balance paid the rest
+    if amount_due(invoice) <= 0:
         invoice.status = InvoiceStatus.PAID
         invoice.paid_at = clock.now()
     invoice.updated_at = clock.now()

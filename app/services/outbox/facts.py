@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.domain.billing import InvoiceStatus, SubscriptionStatus
+from app.domain.credit_notes import CreditNoteStatus
 from app.domain.event_types import EventType as T
 from app.domain.experiments.lifecycle import ExperimentStatus
 from app.domain.payments import DisputeStatus, PaymentStatus, RefundStatus
 from app.models import (
+    CreditNote,
     Customer,
     Dispute,
     Experiment,
@@ -118,6 +120,11 @@ def of(row: Any, *, new: bool, changed: frozenset[str], before: Any) -> Iterator
             yield Fact(T.PAYMENT_METHOD_DETACHED, PaymentMethod)
         elif "is_default" in changed:
             yield Fact(T.PAYMENT_METHOD_UPDATED, PaymentMethod)
+    elif kind is CreditNote:
+        if new:
+            yield Fact(T.CREDIT_NOTE_CREATED, CreditNote)
+        elif status_moved and row.status is CreditNoteStatus.VOID:
+            yield Fact(T.CREDIT_NOTE_VOIDED, CreditNote)
     elif kind is Experiment and status_moved and row.status in _EXPERIMENT:
         yield Fact(_EXPERIMENT[row.status], Experiment)
 
@@ -138,7 +145,17 @@ def _subscription(row: Any, *, new: bool, status_moved: bool, before: Any) -> It
 
 # Kinds whose rows state facts (the recorder looks only at these).
 TRACKED = frozenset(
-    {Payment, Refund, Dispute, Invoice, Subscription, Customer, PaymentMethod, Experiment}
+    {
+        Payment,
+        Refund,
+        Dispute,
+        Invoice,
+        Subscription,
+        Customer,
+        PaymentMethod,
+        Experiment,
+        CreditNote,
+    }
 )
 
 

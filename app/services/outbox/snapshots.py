@@ -19,6 +19,7 @@ from app.domain.event_types import EventType
 from app.domain.ids import global_id
 from app.domain.payments import DisputeStatus, PaymentStatus
 from app.models import (
+    CreditNote,
     Customer,
     Dispute,
     Experiment,
@@ -91,6 +92,29 @@ def refund(row: Any) -> Snapshot:
     }
 
 
+def credit_note(row: Any) -> Snapshot:
+    currency = row.currency
+    return {
+        "id": global_id("CreditNote", row.id),
+        "number": row.number,
+        "status": row.status.name,
+        "reason": _name(row.reason),
+        "memo": row.memo,
+        "subtotal": _money(row.subtotal_minor, currency),
+        "tax": _money(row.tax_minor, currency),
+        "taxIncluded": _money(row.tax_included_minor, currency),
+        "total": _money(row.total_minor, currency),
+        "prePaymentAmount": _money(row.pre_payment_minor, currency),
+        "refundAmount": _money(row.refund_minor, currency),
+        "creditBalanceAmount": _money(row.credit_balance_minor, currency),
+        "outOfBandAmount": _money(row.out_of_band_minor, currency),
+        "voidedAt": _when(row.voided_at),
+        "createdAt": _when(row.created_at),
+        "invoice": _ref("Invoice", row.invoice_id),
+        "refund": _ref("Refund", row.refund_id),
+    }
+
+
 _OUTCOMES = {DisputeStatus.WON: "won", DisputeStatus.LOST: "lost"}
 
 
@@ -133,7 +157,15 @@ def invoice(row: Any) -> Snapshot:
         "taxIncluded": _money(row.tax_included_minor or 0, currency),
         "total": _money(row.total_minor or 0, currency),
         "amountPaid": _money(row.amount_paid_minor or 0, currency),
-        "amountRemaining": _money((row.total_minor or 0) - (row.amount_paid_minor or 0), currency),
+        "amountCredited": _money(row.amount_credited_minor or 0, currency),
+        "creditBalanceApplied": _money(row.balance_applied_minor or 0, currency),
+        "amountRemaining": _money(
+            (row.total_minor or 0)
+            - (row.amount_paid_minor or 0)
+            - (row.amount_credited_minor or 0)
+            - (row.balance_applied_minor or 0),
+            currency,
+        ),
         "attemptCount": row.attempt_count or 0,
         "dueDate": _when(row.due_date),
         "paidAt": _when(row.paid_at),
@@ -244,6 +276,7 @@ def usage_alert_trigger(row: Any) -> Snapshot:
 SNAPSHOTS: dict[type, tuple[str, Callable[[Any], Snapshot]]] = {
     Payment: ("Payment", payment),
     Refund: ("Refund", refund),
+    CreditNote: ("CreditNote", credit_note),
     Dispute: ("Dispute", dispute),
     Invoice: ("Invoice", invoice),
     Subscription: ("Subscription", subscription),
@@ -256,4 +289,4 @@ SNAPSHOTS: dict[type, tuple[str, Callable[[Any], Snapshot]]] = {
 
 # Keys of a snapshot that hold personal data (removed from a customer's events by an
 # erasure, as ``app.domain.personal_data`` removes them from PSP payloads).
-PERSONAL = frozenset({"email", "name", "locale", "metadata", "description"})
+PERSONAL = frozenset({"email", "name", "locale", "metadata", "description", "memo"})

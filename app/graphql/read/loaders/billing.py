@@ -18,6 +18,9 @@ from app.graphql.read.loaders.catalog import CatalogLoaders
 from app.graphql.read.records import Record, columns
 from app.models import (
     Coupon,
+    CreditNote,
+    CreditNoteLine,
+    CustomerBalance,
     Invoice,
     InvoiceLine,
     Price,
@@ -100,6 +103,26 @@ class BillingLoaders(CatalogLoaders):
         return NarrowLoader(
             InvoiceLine,
             partial(self._children, InvoiceLine, InvoiceLine.invoice_id, InvoiceLine.id),
+        )
+
+    @cached_property
+    def credit_note(self) -> DataLoader[uuid.UUID, Record[CreditNote] | None]:
+        return DataLoader(self._by_id(CreditNote))
+
+    @cached_property
+    def invoice_credit_notes(self) -> DataLoader[uuid.UUID, list[Record[CreditNote]]]:
+        return DataLoader(self._children(CreditNote, CreditNote.invoice_id, CreditNote.id))
+
+    @cached_property
+    def credit_note_lines(self) -> DataLoader[uuid.UUID, list[Record[CreditNoteLine]]]:
+        return DataLoader(
+            self._children(CreditNoteLine, CreditNoteLine.credit_note_id, CreditNoteLine.id)
+        )
+
+    @cached_property
+    def customer_balances(self) -> DataLoader[uuid.UUID, list[Record[CustomerBalance]]]:
+        return DataLoader(
+            self._children(CustomerBalance, CustomerBalance.customer_id, CustomerBalance.currency)
         )
 
     @cached_property
