@@ -41,6 +41,7 @@ from app.models.metering import (
 )
 from app.models.payment import Dispute, Payment, PaymentEvent, Refund
 from app.models.payment_method import PaymentMethod, PspCustomer
+from app.models.promotions import PromotionCode, PromotionCodeRedemption
 from app.models.security import ApiKey, AuditEvent
 from app.models.webhook import WebhookEvent
 from app.models.webhook_out import WebhookDelivery, WebhookEndpoint, WebhookSecret
@@ -73,6 +74,8 @@ __all__ = [
     "Price",
     "PriceType",
     "Product",
+    "PromotionCode",
+    "PromotionCodeRedemption",
     "PspCustomer",
     "RecurringInterval",
     "Refund",

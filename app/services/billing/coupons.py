@@ -23,7 +23,7 @@ from app.domain.errors import ErrorCode, Problem, Problems, UserInputError
 from app.domain.money import parse_money
 from app.models import Coupon, Customer, Invoice, InvoiceLine, Subscription, TaxRate
 
-_CODE = re.compile(r"[A-Z0-9][A-Z0-9_-]{1,63}")
+CODE_SHAPE = re.compile(r"[A-Z0-9][A-Z0-9_-]{1,63}")
 
 
 async def create_coupon(
@@ -41,7 +41,7 @@ async def create_coupon(
 ) -> Coupon:
     problems = Problems()
     normalised = code.strip().upper()
-    if not _CODE.fullmatch(normalised):
+    if not CODE_SHAPE.fullmatch(normalised):
         problems.add(ErrorCode.INVALID, "A code of 2 to 64 letters, digits, '-' or '_'.", "code")
     label = check.text(problems, name, "name", max_length=256) or normalised
     percent = amount = currency = None
@@ -100,7 +100,7 @@ async def redeem(session: AsyncSession, *, code: str, currency: str, now: dateti
             .execution_options(populate_existing=True)
         )
         # No coupon has another shape (and PostgreSQL refuses NUL in a comparison).
-        if _CODE.fullmatch(normalised)
+        if CODE_SHAPE.fullmatch(normalised)
         else None
     )
     reason = None

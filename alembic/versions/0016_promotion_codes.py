@@ -1,0 +1,120 @@
+"""promotion codes: customer-facing codes of coupons with their own restrictions, and
+their redemptions (one row per subscription that took one)
+
+Expand only (two new tables): the previous release keeps working and ignores them.
+
+Revision ID: 0016
+Revises: 0014
+Create Date: 2026-12-08
+"""
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0016"
+down_revision: str | None = "0014"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def _times() -> list[sa.Column[datetime]]:
+    return [
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    ]
+
+
+def upgrade() -> None:
+    op.create_table(
+        "promotion_codes",
+        sa.Column("coupon_id", sa.Uuid(), nullable=False),
+        sa.Column("code", sa.String(length=64), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("max_redemptions", sa.Integer(), nullable=True),
+        sa.Column("times_redeemed", sa.Integer(), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("first_time_only", sa.Boolean(), nullable=False),
+        sa.Column("minimum_amount_minor", sa.BigInteger(), nullable=True),
+        sa.Column("minimum_amount_currency", sa.String(length=3), nullable=True),
+        sa.Column("customer_id", sa.Uuid(), nullable=True),
+        *_times(),
+        sa.CheckConstraint(
+            "max_redemptions IS NULL OR times_redeemed <= max_redemptions",
+            name=op.f("ck_promotion_codes_redemptions_within_max"),
+        ),
+        sa.CheckConstraint(
+            "(minimum_amount_minor IS NULL) = (minimum_amount_currency IS NULL)",
+            name=op.f("ck_promotion_codes_minimum_with_currency"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["coupon_id"], ["coupons.id"], name=op.f("fk_promotion_codes_coupon_id_coupons")
+        ),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customers.id"],
+            name=op.f("fk_promotion_codes_customer_id_customers"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_promotion_codes")),
+    )
+    op.create_index(op.f("ix_promotion_codes_coupon_id"), "promotion_codes", ["coupon_id"])
+    op.create_index(op.f("ix_promotion_codes_created_at"), "promotion_codes", ["created_at"])
+    # Unique among active codes (a deactivated code's text may be given to a new one).
+    op.create_index(
+        "uq_promotion_codes_active_code",
+        "promotion_codes",
+        ["code"],
+        unique=True,
+        postgresql_where=sa.text("active"),
+        sqlite_where=sa.text("active"),
+    )
+    op.create_table(
+        "promotion_code_redemptions",
+        sa.Column("promotion_code_id", sa.Uuid(), nullable=False),
+        sa.Column("subscription_id", sa.Uuid(), nullable=False),
+        sa.Column("customer_id", sa.Uuid(), nullable=False),
+        sa.Column("released_at", sa.DateTime(timezone=True), nullable=True),
+        *_times(),
+        sa.ForeignKeyConstraint(
+            ["promotion_code_id"],
+            ["promotion_codes.id"],
+            name=op.f("fk_promotion_code_redemptions_promotion_code_id_promotion_codes"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["subscription_id"],
+            ["subscriptions.id"],
+            name=op.f("fk_promotion_code_redemptions_subscription_id_subscriptions"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customers.id"],
+            name=op.f("fk_promotion_code_redemptions_customer_id_customers"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_promotion_code_redemptions")),
+        sa.UniqueConstraint(
+            "promotion_code_id", "subscription_id", name="uq_promotion_code_redemptions_once"
+        ),
+    )
+    op.create_index(
+        op.f("ix_promotion_code_redemptions_created_at"),
+        "promotion_code_redemptions",
+        ["created_at"],
+    )
+    op.create_index(
+        op.f("ix_promotion_code_redemptions_customer_id"),
+        "promotion_code_redemptions",
+        ["customer_id"],
+    )
+    op.create_index(
+        op.f("ix_promotion_code_redemptions_promotion_code_id"),
+        "promotion_code_redemptions",
+        ["promotion_code_id"],
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("promotion_code_redemptions")
+    op.drop_table("promotion_codes")
