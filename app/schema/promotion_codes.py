@@ -158,7 +158,9 @@ class PromotionCodePayload:
     "prices, and the discount it gives on their first invoice (before tax)."
 )
 class PromotionCodeValidation:
-    valid: bool = strawberry.field(description="The code applies.")
+    valid: bool | None = strawberry.field(
+        description="The code applies; null when the input was refused (`userErrors`)."
+    )
     reason: PromotionRefusal | None = strawberry.field(
         description="Why it does not apply; null when it does."
     )

@@ -407,8 +407,11 @@ async def validate(
         session, code=code, customer_id=customer_id, currency=currency, subtotal=subtotal,
         now=now, lock=False,
     )  # fmt: skip
+    answer = quote(verdict, currency=currency, subtotal=subtotal)
+    if answer.coupon is not None:
+        session.expunge(answer.coupon)  # read after the transaction ends
     await session.rollback()
-    return quote(verdict, currency=currency, subtotal=subtotal)
+    return answer
 
 
 def coupons_query(*, active: bool | None, code: str | None) -> sa.Select[Coupon]:
