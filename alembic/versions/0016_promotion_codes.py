@@ -1,13 +1,17 @@
-"""promotion codes: customer-facing codes of coupons with their own restrictions, and
-their redemptions (one row per subscription that took one)
+"""promotion codes: customer-facing codes of coupons with their own restrictions; the
+ledger of coupon redemptions (one row per subscription that took a coupon, by its code or
+a promotion code), filled with the past ones
 
-Expand only (two new tables): the previous release keeps working and ignores them.
+Expand only (two new tables): the previous release keeps working. It does not write the
+ledger, so a coupon it redeems while both releases run is one that ``paygate verify``
+names (``coupon.redemptions``) until the ledger gets its row.
 
 Revision ID: 0016
 Revises: 0014
 Create Date: 2026-12-08
 """
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -72,49 +76,71 @@ def upgrade() -> None:
         sqlite_where=sa.text("active"),
     )
     op.create_table(
-        "promotion_code_redemptions",
-        sa.Column("promotion_code_id", sa.Uuid(), nullable=False),
+        "coupon_redemptions",
+        sa.Column("coupon_id", sa.Uuid(), nullable=False),
+        sa.Column("promotion_code_id", sa.Uuid(), nullable=True),
         sa.Column("subscription_id", sa.Uuid(), nullable=False),
         sa.Column("customer_id", sa.Uuid(), nullable=False),
         sa.Column("released_at", sa.DateTime(timezone=True), nullable=True),
         *_times(),
         sa.ForeignKeyConstraint(
+            ["coupon_id"], ["coupons.id"], name=op.f("fk_coupon_redemptions_coupon_id_coupons")
+        ),
+        sa.ForeignKeyConstraint(
             ["promotion_code_id"],
             ["promotion_codes.id"],
-            name=op.f("fk_promotion_code_redemptions_promotion_code_id_promotion_codes"),
+            name=op.f("fk_coupon_redemptions_promotion_code_id_promotion_codes"),
         ),
         sa.ForeignKeyConstraint(
             ["subscription_id"],
             ["subscriptions.id"],
-            name=op.f("fk_promotion_code_redemptions_subscription_id_subscriptions"),
+            name=op.f("fk_coupon_redemptions_subscription_id_subscriptions"),
         ),
         sa.ForeignKeyConstraint(
             ["customer_id"],
             ["customers.id"],
-            name=op.f("fk_promotion_code_redemptions_customer_id_customers"),
+            name=op.f("fk_coupon_redemptions_customer_id_customers"),
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_promotion_code_redemptions")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_coupon_redemptions")),
         sa.UniqueConstraint(
-            "promotion_code_id", "subscription_id", name="uq_promotion_code_redemptions_once"
+            "promotion_code_id", "subscription_id", name="uq_coupon_redemptions_code_once"
         ),
     )
-    op.create_index(
-        op.f("ix_promotion_code_redemptions_created_at"),
-        "promotion_code_redemptions",
-        ["created_at"],
+    for column in ("coupon_id", "created_at", "customer_id", "promotion_code_id"):
+        op.create_index(op.f(f"ix_coupon_redemptions_{column}"), "coupon_redemptions", [column])
+    _ledger_of_past_redemptions()
+
+
+def _ledger_of_past_redemptions() -> None:
+    """The redemptions made before the ledger: one per subscription holding a coupon (what
+    the ``coupon.redemptions`` invariant counted until now). Offline (``--sql``) there are
+    no rows to read."""
+    if op.get_context().as_sql:
+        return
+    rows = op.get_bind().execute(
+        sa.text(
+            "SELECT id, coupon_id, customer_id, created_at FROM subscriptions "
+            "WHERE coupon_id IS NOT NULL"
+        )
     )
-    op.create_index(
-        op.f("ix_promotion_code_redemptions_customer_id"),
-        "promotion_code_redemptions",
-        ["customer_id"],
+    table = sa.table(
+        "coupon_redemptions",
+        sa.column("id", sa.Uuid()),
+        sa.column("coupon_id", sa.Uuid()),
+        sa.column("subscription_id", sa.Uuid()),
+        sa.column("customer_id", sa.Uuid()),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+        sa.column("updated_at", sa.DateTime(timezone=True)),
     )
-    op.create_index(
-        op.f("ix_promotion_code_redemptions_promotion_code_id"),
-        "promotion_code_redemptions",
-        ["promotion_code_id"],
-    )
+    ledger = [
+        {"id": uuid.uuid4(), "coupon_id": coupon, "subscription_id": key,
+         "customer_id": customer, "created_at": at, "updated_at": at}
+        for key, coupon, customer, at in rows
+    ]  # fmt: skip
+    if ledger:
+        op.bulk_insert(table, ledger)
 
 
 def downgrade() -> None:
-    op.drop_table("promotion_code_redemptions")
+    op.drop_table("coupon_redemptions")
     op.drop_table("promotion_codes")

@@ -41,7 +41,7 @@ from app.models.metering import (
 )
 from app.models.payment import Dispute, Payment, PaymentEvent, Refund
 from app.models.payment_method import PaymentMethod, PspCustomer
-from app.models.promotions import PromotionCode, PromotionCodeRedemption
+from app.models.promotions import CouponRedemption, PromotionCode
 from app.models.security import ApiKey, AuditEvent
 from app.models.webhook import WebhookEvent
 from app.models.webhook_out import WebhookDelivery, WebhookEndpoint, WebhookSecret
@@ -52,6 +52,7 @@ __all__ = [
     "Base",
     "CaptureMethod",
     "Coupon",
+    "CouponRedemption",
     "Customer",
     "Dispute",
     "DisputeStatus",
@@ -75,7 +76,6 @@ __all__ = [
     "PriceType",
     "Product",
     "PromotionCode",
-    "PromotionCodeRedemption",
     "PspCustomer",
     "RecurringInterval",
     "Refund",

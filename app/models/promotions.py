@@ -1,5 +1,6 @@
-"""Promotion codes: customer-facing codes of a coupon, with their own restrictions, and
-each redemption of one (a row per subscription that took it)."""
+"""Promotion codes: customer-facing codes of a coupon, with their own restrictions; and the
+ledger of coupon redemptions (a row per subscription that took a coupon, by its code or by
+a promotion code)."""
 
 from __future__ import annotations
 
@@ -48,19 +49,21 @@ class PromotionCode(Entity):
     customer_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("customers.id"))
 
 
-class PromotionCodeRedemption(Entity):
-    """One redemption of a promotion code, by the subscription it discounts. A code's
-    ``times_redeemed`` is the number of its rows not released; a redemption is released
-    (``released_at``) only when its subscription's first invoice was never paid."""
+class CouponRedemption(Entity):
+    """One redemption of a coupon (through ``promotion_code_id``, or its own code), by the
+    subscription it discounts. A coupon's and a promotion code's ``times_redeemed`` are the
+    numbers of their rows not released; a redemption is released (``released_at``) only
+    when its subscription's first invoice was never paid."""
 
-    __tablename__ = "promotion_code_redemptions"
+    __tablename__ = "coupon_redemptions"
     __table_args__ = (
         sa.UniqueConstraint(
-            "promotion_code_id", "subscription_id", name="uq_promotion_code_redemptions_once"
+            "promotion_code_id", "subscription_id", name="uq_coupon_redemptions_code_once"
         ),
     )
 
-    promotion_code_id: Mapped[uuid.UUID] = mapped_column(
+    coupon_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("coupons.id"), index=True)
+    promotion_code_id: Mapped[uuid.UUID | None] = mapped_column(
         sa.ForeignKey("promotion_codes.id"), index=True
     )
     subscription_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("subscriptions.id"))

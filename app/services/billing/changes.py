@@ -381,12 +381,13 @@ async def _take_discount(
                         "This subscription has redeemed this promotion code.",
                         ("promotionCode",))
             )  # fmt: skip
-        promotion_codes.record(session, promotion, subscription, now)
+        promotion_codes.record(session, subscription, coupon, promotion, now)
         promotion_codes.attach(subscription, coupon, start=start)
     elif discount.coupon_code is not None:
         coupon = await coupons.redeem(
             session, code=discount.coupon_code, currency=subscription.currency, now=now
         )
+        promotion_codes.record(session, subscription, coupon, None, now)
         promotion_codes.attach(subscription, coupon, start=start)
 
 

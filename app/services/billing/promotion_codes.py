@@ -33,12 +33,12 @@ from app.domain.money import parse_money
 from app.domain.payments import PaymentStatus
 from app.models import (
     Coupon,
+    CouponRedemption,
     Customer,
     Invoice,
     Payment,
     Price,
     PromotionCode,
-    PromotionCodeRedemption,
     Subscription,
 )
 from app.services import test_clocks
@@ -266,8 +266,8 @@ async def redeem(
     field: tuple[str, ...] = ("promotionCode",),
 ) -> tuple[PromotionCode, Coupon]:
     """Take one redemption of a promotion code and of its coupon (row locks: neither's
-    maximum is passed by racing checkouts). Record it with :func:`record` once the
-    subscription row exists."""
+    maximum is passed by racing checkouts). Record it with :func:`record` with the
+    subscription."""
     verdict = await evaluate(
         session, code=code, customer_id=customer_id, currency=currency, subtotal=subtotal,
         now=now, lock=True,
@@ -284,12 +284,18 @@ async def redeem(
 
 
 def record(
-    session: AsyncSession, promotion: PromotionCode, subscription: Subscription, now: datetime
+    session: AsyncSession,
+    subscription: Subscription,
+    coupon: Coupon,
+    promotion: PromotionCode | None,
+    now: datetime,
 ) -> None:
+    """The redemption's row in the ledger (``paygate verify`` counts them)."""
     session.add(
-        PromotionCodeRedemption(
-            promotion_code_id=promotion.id, subscription_id=subscription.id,
-            customer_id=subscription.customer_id, created_at=now, updated_at=now,
+        CouponRedemption(
+            coupon_id=coupon.id, promotion_code_id=promotion.id if promotion else None,
+            subscription_id=subscription.id, customer_id=subscription.customer_id,
+            created_at=now, updated_at=now,
         )
     )  # fmt: skip
 
@@ -301,8 +307,8 @@ async def redeemed_by(
     found = await session.scalar(
         sa.select(
             sa.exists().where(
-                PromotionCodeRedemption.promotion_code_id == promotion.id,
-                PromotionCodeRedemption.subscription_id == subscription.id,
+                CouponRedemption.promotion_code_id == promotion.id,
+                CouponRedemption.subscription_id == subscription.id,
             )
         )
     )
@@ -323,33 +329,34 @@ def attach(subscription: Subscription, coupon: Coupon, *, start: datetime) -> No
 
 async def release(session: AsyncSession, subscription: Subscription, now: datetime) -> None:
     """Give back the redemptions of a subscription whose first invoice was never paid (it
-    expired incomplete): the checkout did not happen, so the code and the coupon may be
+    expired incomplete): the checkout did not happen, so its code and coupon may be
     redeemed again."""
-    if subscription.coupon_id is None:
-        return
-    taken = await session.scalar(
-        sa.select(PromotionCodeRedemption)
-        .where(
-            PromotionCodeRedemption.subscription_id == subscription.id,
-            PromotionCodeRedemption.released_at.is_(None),
+    taken = (
+        await session.scalars(
+            sa.select(CouponRedemption)
+            .where(
+                CouponRedemption.subscription_id == subscription.id,
+                CouponRedemption.released_at.is_(None),
+            )
+            .order_by(CouponRedemption.id)
+            .with_for_update()
         )
-        .with_for_update()
-    )
-    if taken is not None:
-        promotion = await session.get(
-            PromotionCode, taken.promotion_code_id, with_for_update=True, populate_existing=True
+    ).all()
+    for redemption in taken:
+        if redemption.promotion_code_id is not None:
+            promotion = await session.get(PromotionCode, redemption.promotion_code_id,
+                                          with_for_update=True, populate_existing=True)  # fmt: skip
+            assert promotion is not None
+            promotion.times_redeemed -= 1
+            promotion.updated_at = now
+        coupon = await session.get(
+            Coupon, redemption.coupon_id, with_for_update=True, populate_existing=True
         )
-        assert promotion is not None
-        promotion.times_redeemed -= 1
-        promotion.updated_at = now
-        taken.released_at = now
-        taken.updated_at = now
-    coupon = await session.get(
-        Coupon, subscription.coupon_id, with_for_update=True, populate_existing=True
-    )
-    if coupon is not None and coupon.times_redeemed > 0:
+        assert coupon is not None
         coupon.times_redeemed -= 1
         coupon.updated_at = now
+        redemption.released_at = now
+        redemption.updated_at = now
 
 
 @dataclass(frozen=True, slots=True)

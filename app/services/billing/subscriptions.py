@@ -202,7 +202,7 @@ async def create_subscription(
         created_at=now,
         updated_at=now,
     )
-    promotion = None
+    coupon, promotion = None, None
     try:
         if promotion_code is not None:
             # the order's amount per period, licensed items (usage is billed in arrears)
@@ -228,8 +228,8 @@ async def create_subscription(
                 unit_amount_minor=price.unit_amount_minor, created_at=now, updated_at=now,
             )
         )  # fmt: skip
-    if promotion is not None:
-        promotion_codes.record(session, promotion, subscription, now)
+    if coupon is not None:
+        promotion_codes.record(session, subscription, coupon, promotion, now)
     await session.flush()
     try:
         await ensure_not_erased(session, customer_id, "customerId")
