@@ -399,3 +399,72 @@ async def test_bad_input_gets_a_clear_error_and_creates_nothing(api: Api) -> Non
     ]
     assert await scalar(api, "SELECT count(*) FROM subscriptions") == 0
     assert await scalar(api, "SELECT sum(times_redeemed) FROM coupons") == 0
+
+
+async def test_checking_codes_is_rate_limited_as_guessable_input(
+    settings: Settings, clock: FrozenClock
+) -> None:
+    limited = secured(settings, rate_limit_mutations="1000/minute", rate_limit_guessable="3/minute")
+    app = create_app(limited, clock=clock)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://paygate.test") as http:
+        shop = Secure(Api(http=http, sql=StatementLog(), app=app))
+        growth, admin = await shop.key("growth"), await shop.key("admin")
+        made = await shop.data(
+            growth, 'mutation { createCoupon(input: {code: "TEN", percentOff: "10"}) '
+            "{ coupon { id } } }",
+        )  # fmt: skip
+        coupon_id = made["createCoupon"]["coupon"]["id"]
+        # staff creating codes are not guessing: five codes pass the guessable budget of 3
+        for n in range(5):
+            created = await shop.data(
+                growth,
+                "mutation($c: ID!, $k: String!) { createPromotionCode(input: "
+                "{couponId: $c, code: $k}) { userErrors { code } } }",
+                {"c": coupon_id, "k": f"REAL-{n}"},
+            )
+            assert created["createPromotionCode"]["userErrors"] == []
+        product = (
+            await shop.data(
+                admin, 'mutation { createProduct(input: {name: "P"}) { product { id } } }'
+            )
+        )["createProduct"]["product"]["id"]
+        price = (
+            await shop.data(
+                admin,
+                "mutation($p: ID!) { createPrice(input: {productId: $p, unitAmount: "
+                '{amount: "10", currency: "USD"}, recurring: {interval: MONTH}}) '
+                "{ price { id } } }",
+                {"p": product},
+            )
+        )["createPrice"]["price"]["id"]
+
+        async def guess(credential: str | None, code: str) -> dict[str, Any]:
+            return await shop.body(credential, VALIDATE, {"i": {"code": code, "priceIds": [price]}})
+
+        # a visitor trying codes: three answers, then refused before any lookup
+        answers = [await guess(None, f"GUESS-{n}") for n in range(3)]
+        assert [a["data"]["validatePromotionCode"]["reason"] for a in answers] == ["UNKNOWN"] * 3
+        refused = await guess(None, "REAL-1")
+        assert refused["data"] is None
+        (error,) = refused["errors"]
+        assert error["extensions"]["code"] == "RATE_LIMITED"
+        assert error["extensions"]["retryAfterSeconds"] >= 1
+        assert "REAL-1" not in str(refused)  # nothing about the code leaks
+        # another caller has its own budget
+        customer = (
+            await shop.data(
+                admin, 'mutation { createCustomer(input: {name: "C"}) { customer { id } } }'
+            )
+        )["createCustomer"]["customer"]["id"]
+        token = shop.token(customer)
+        found = await guess(token, "real-1")
+        assert found["data"]["validatePromotionCode"]["valid"] is True
+        audit = await shop.data(
+            admin,
+            '{ auditEvents(first: 20, filter: {operation: "validatePromotionCode"}) '
+            "{ edges { node { actor outcome } } } }",
+        )
+        outcomes = [e["node"] for e in audit["auditEvents"]["edges"]]
+        assert {"actor": "anonymous", "outcome": "rate_limited"} in outcomes
+    await app.state.runtime.dispose()
