@@ -22,6 +22,7 @@ from tests.billing.promotions import (
     validate,
 )
 from tests.conftest import Api, StatementLog
+from tests.events.helpers import all_events, as_the_api_shows
 from tests.factories import (
     advance,
     clock_and_customer,
@@ -468,3 +469,36 @@ async def test_checking_codes_is_rate_limited_as_guessable_input(
         outcomes = [e["node"] for e in audit["auditEvents"]["edges"]]
         assert {"actor": "anonymous", "outcome": "rate_limited"} in outcomes
     await app.state.runtime.dispose()
+
+
+async def test_codes_and_coupons_state_their_events_as_the_api_shows_them(api: Api) -> None:
+    ten = await coupon(api, code="TEN", percentOff="10")
+    code = await promotion_code(api, ten, "EVENTFUL", maxRedemptions=9,
+                                minimumAmount={"amount": "12.5", "currency": "USD"})  # fmt: skip
+    _, customer = await clock_and_customer(api, "tok_visa")
+    price = await monthly_price(api, "20.00")
+    # a redemption changes the counts, and is not an event of the code
+    assert (await subscribe(api, customer, price, promotionCode="EVENTFUL"))["userErrors"] == []
+    await api.data(
+        "mutation($i: ID!) { deactivatePromotionCode(input: {id: $i}) { userErrors { code } } }",
+        {"i": code},
+    )
+    await api.data(
+        "mutation($i: ID!) { deactivateCoupon(input: {id: $i}) { userErrors { code } } }",
+        {"i": ten},
+    )
+    types = ["PROMOTION_CODE_CREATED", "PROMOTION_CODE_UPDATED", "COUPON_UPDATED"]
+    events = await all_events(api, types=types)
+    assert [(e["type"], e["objectId"]) for e in events] == [
+        ("PROMOTION_CODE_CREATED", code),
+        ("PROMOTION_CODE_UPDATED", code),
+        ("COUPON_UPDATED", ten),
+    ]
+    created, deactivated, retired = events
+    assert created["data"]["minimumAmount"]["amountMinor"] == "1250"
+    assert created["data"]["timesRedeemed"] == 0
+    assert deactivated["previousAttributes"] == {"active": True}
+    assert deactivated["data"]["timesRedeemed"] == 1
+    assert retired["previousAttributes"]["active"] is True
+    for event in (deactivated, retired):  # the last events show the objects as they are
+        assert await as_the_api_shows(api, event) == event["data"]

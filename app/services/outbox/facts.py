@@ -20,12 +20,14 @@ from app.domain.event_types import EventType as T
 from app.domain.experiments.lifecycle import ExperimentStatus
 from app.domain.payments import DisputeStatus, PaymentStatus, RefundStatus
 from app.models import (
+    Coupon,
     Customer,
     Dispute,
     Experiment,
     Invoice,
     Payment,
     PaymentMethod,
+    PromotionCode,
     Refund,
     Subscription,
 )
@@ -120,6 +122,13 @@ def of(row: Any, *, new: bool, changed: frozenset[str], before: Any) -> Iterator
             yield Fact(T.PAYMENT_METHOD_UPDATED, PaymentMethod)
     elif kind is Experiment and status_moved and row.status in _EXPERIMENT:
         yield Fact(_EXPERIMENT[row.status], Experiment)
+    elif kind is PromotionCode:
+        if new:
+            yield Fact(T.PROMOTION_CODE_CREATED, PromotionCode)
+        elif "active" in changed:  # (a redemption's count is not an event)
+            yield Fact(T.PROMOTION_CODE_UPDATED, PromotionCode)
+    elif kind is Coupon and not new and "active" in changed:
+        yield Fact(T.COUPON_UPDATED, Coupon)
 
 
 def _subscription(row: Any, *, new: bool, status_moved: bool, before: Any) -> Iterator[Fact]:
@@ -138,7 +147,18 @@ def _subscription(row: Any, *, new: bool, status_moved: bool, before: Any) -> It
 
 # Kinds whose rows state facts (the recorder looks only at these).
 TRACKED = frozenset(
-    {Payment, Refund, Dispute, Invoice, Subscription, Customer, PaymentMethod, Experiment}
+    {
+        Payment,
+        Refund,
+        Dispute,
+        Invoice,
+        Subscription,
+        Customer,
+        PaymentMethod,
+        Experiment,
+        Coupon,
+        PromotionCode,
+    }
 )
 
 
