@@ -9,7 +9,9 @@ import uuid
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from app.services import invariants
 from tests.billing.promotions import coupon, promotion_code, scalar
 from tests.conftest import Api
 from tests.factories import SUBSCRIPTION_FIELDS, clock_and_customer, monthly_price
@@ -125,3 +127,25 @@ async def test_a_replayed_checkout_counts_its_redemption_once(api: Api) -> None:
     assert await scalar(api, "SELECT times_redeemed FROM coupons") == 2
     assert await scalar(api, "SELECT sum(times_redeemed) FROM promotion_codes") == 2
     assert later
+
+
+@pytest.mark.breaks_invariants
+async def test_a_code_counted_wrongly_is_found_by_verify(api: Api) -> None:
+    quarter = await coupon(api, code="QUARTER", percentOff="25")
+    await promotion_code(api, quarter, "COUNTED")
+    _, customer = await clock_and_customer(api, "tok_visa")
+    created = await api.data(
+        CREATE,
+        {"i": {"idempotencyKey": str(uuid.uuid4()), "customerId": customer,
+               "items": [{"priceId": await monthly_price(api)}], "promotionCode": "COUNTED"}},
+    )  # fmt: skip
+    assert created["createSubscription"]["userErrors"] == []
+    async with api.engine.connect() as connection:
+        assert await invariants.violations(connection) == []
+    async with api.engine.begin() as connection:
+        await connection.execute(sa.text("UPDATE promotion_codes SET times_redeemed = 0"))
+    async with api.engine.connect() as connection:
+        found = await invariants.violations(connection)
+    assert [(v.rule, v.detail) for v in found] == [
+        ("promotion_code.redemptions", "timesRedeemed 0 (max None), 1 redemptions in the ledger")
+    ]
