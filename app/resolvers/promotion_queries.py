@@ -17,7 +17,7 @@ from app.schema.promotion_codes import (
     PromotionCodeFilter,
 )
 from app.services import pagination
-from app.services.billing import promotion_codes
+from app.services.billing import coupons, promotion_catalog
 
 
 @strawberry.type
@@ -32,7 +32,7 @@ class PromotionQueries:
             CouponFilter | None, strawberry.argument(description="Which coupons.")
         ] = None,
     ) -> CouponConnection:
-        statement = promotion_codes.coupons_query(
+        statement = coupons.coupons_query(
             active=None if filter is None else filter.active,
             code=None if filter is None else filter.code,
         )
@@ -60,7 +60,7 @@ class PromotionQueries:
         ] = None,
     ) -> PromotionCodeConnection:
         coupon = None if filter is None else filter.coupon_id
-        statement = promotion_codes.promotion_codes_query(
+        statement = promotion_catalog.promotion_codes_query(
             active=None if filter is None else filter.active,
             code=None if filter is None else filter.code,
             coupon_id=None if coupon is None else key_of(coupon, "Coupon", "filter", "couponId"),

@@ -20,7 +20,7 @@ from app.schema.promotion_codes import (
     PromotionCodeValidation,
     ValidatePromotionCodeInput,
 )
-from app.services.billing import promotion_codes
+from app.services.billing import coupons, promotion_catalog, promotion_codes
 
 
 @strawberry.type
@@ -37,7 +37,7 @@ class PromotionMutations:
         async def act(session: AsyncSession) -> PromotionCodePayload:
             customer = input.customer_id
             minimum = input.minimum_amount
-            row = await promotion_codes.create_promotion_code(
+            row = await promotion_catalog.create_promotion_code(
                 session,
                 clock=info.context.clock,
                 coupon_id=key_of(input.coupon_id, "Coupon", "couponId"),
@@ -66,7 +66,7 @@ class PromotionMutations:
         input: Annotated[DeactivatePromotionCodeInput, strawberry.argument(description="Which.")],
     ) -> PromotionCodePayload:
         async def act(session: AsyncSession) -> PromotionCodePayload:
-            row = await promotion_codes.deactivate_promotion_code(
+            row = await promotion_catalog.deactivate_promotion_code(
                 session,
                 clock=info.context.clock,
                 promotion_code_id=key_of(input.id, "PromotionCode", "id"),
@@ -87,7 +87,7 @@ class PromotionMutations:
         input: Annotated[DeactivateCouponInput, strawberry.argument(description="Which.")],
     ) -> CouponPayload:
         async def act(session: AsyncSession) -> CouponPayload:
-            row = await promotion_codes.deactivate_coupon(
+            row = await coupons.deactivate_coupon(
                 session, clock=info.context.clock, coupon_id=key_of(input.id, "Coupon", "id")
             )
             return CouponPayload(coupon=Coupon.from_model(row), user_errors=[])

@@ -233,3 +233,25 @@ async def price_invoice(session: AsyncSession, invoice: Invoice) -> None:
     invoice.tax_minor = sum(p.tax for p in totals)
     invoice.tax_included_minor = sum(p.tax_included for p in totals)
     invoice.total_minor = invoice.subtotal_minor - invoice.discount_minor + invoice.tax_minor
+
+
+async def deactivate_coupon(session: AsyncSession, *, clock: Clock, coupon_id: uuid.UUID) -> Coupon:
+    """No new redemptions, by its code or any of its promotion codes; subscriptions that
+    redeemed it keep their discount (as a deleted Stripe coupon)."""
+    row = await session.get(Coupon, coupon_id, with_for_update=True, populate_existing=True)
+    if row is None:
+        raise UserInputError(Problem(ErrorCode.NOT_FOUND, "No such coupon.", ("id",)))
+    if row.active:
+        row.active = False
+        row.updated_at = clock.now()
+    await session.commit()
+    return row
+
+
+def coupons_query(*, active: bool | None, code: str | None) -> sa.Select[Coupon]:
+    statement = sa.select(Coupon)
+    if active is not None:
+        statement = statement.where(Coupon.active.is_(active))
+    if code is not None:
+        statement = statement.where(Coupon.code == code.strip().upper())
+    return statement
