@@ -188,6 +188,21 @@ class CouponDuration(enum.Enum):
     FOREVER = "forever"
 
 
+class PromotionRefusal(enum.Enum):
+    """Why a promotion code does not apply to a checkout (Stripe's promotion-code
+    restrictions: ``expires_at``, ``max_redemptions``, ``first_time_transaction``,
+    ``minimum_amount``, ``customer``; and an inactive code or coupon)."""
+
+    UNKNOWN = "unknown"
+    INACTIVE = "inactive"
+    EXPIRED = "expired"
+    EXHAUSTED = "exhausted"
+    NOT_FIRST_TIME = "not_first_time"
+    BELOW_MINIMUM = "below_minimum"
+    OTHER_CUSTOMER = "other_customer"
+    CURRENCY_MISMATCH = "currency_mismatch"
+
+
 @dataclass(frozen=True, slots=True)
 class LineTotals:
     amount: int

@@ -54,6 +54,9 @@ class EventType(enum.Enum):
     EXPERIMENT_CONCLUDED = "experiment.concluded"
     WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
     USAGE_ALERT_TRIGGERED = "usage.alert_triggered"
+    COUPON_UPDATED = "coupon.updated"
+    PROMOTION_CODE_CREATED = "promotion_code.created"
+    PROMOTION_CODE_UPDATED = "promotion_code.updated"
 
 
 # Stripe's notice period for subscription.trial_will_end.

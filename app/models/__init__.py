@@ -47,6 +47,7 @@ from app.models.metering import (
 )
 from app.models.payment import Dispute, Payment, PaymentEvent, Refund
 from app.models.payment_method import PaymentMethod, PspCustomer
+from app.models.promotions import CouponRedemption, PromotionCode
 from app.models.risk import Review, RiskAttempt, RiskListEntry, RiskRule
 from app.models.security import ApiKey, AuditEvent
 from app.models.webhook import WebhookEvent
@@ -58,6 +59,7 @@ __all__ = [
     "Base",
     "CaptureMethod",
     "Coupon",
+    "CouponRedemption",
     "CreditNote",
     "CreditNoteLine",
     "Customer",
@@ -84,6 +86,7 @@ __all__ = [
     "Price",
     "PriceType",
     "Product",
+    "PromotionCode",
     "PspCustomer",
     "RecurringInterval",
     "Refund",

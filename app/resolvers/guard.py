@@ -17,7 +17,7 @@ from app.domain.errors import ErrorCode, UserInputError
 from app.schema.node import GlobalIdError, Node, decode_gid
 from app.security.principals import Actor
 from app.security.query_gate import Verdict, cost_requested, timeout_error
-from app.security.ratelimit import GUESSABLE_FIELDS
+from app.security.ratelimit import GUESSABLE_FIELDS, GUESSABLE_MUTATIONS
 from app.security.redaction import camel, redact
 from app.services import audit
 
@@ -225,7 +225,8 @@ class MutationGuard(FieldExtension):
                 ],
             )
 
-        refusal = await runtime.limits.hit(principal.scope, guessable=_guessable(given))
+        guessable = info.field_name in GUESSABLE_MUTATIONS or _guessable(given)
+        refusal = await runtime.limits.hit(principal.scope, guessable=guessable)
         if refusal is not None:
             await log("rate_limited", [ErrorCode.RATE_LIMITED.value])
             raise GraphQLError(

@@ -39,6 +39,7 @@ from app.schema.invoices import CreditNote, Invoice, InvoiceLine
 from app.schema.metering import Meter, UsageAlert
 from app.schema.node import Node, decode_gid
 from app.schema.payment_method import PaymentMethod
+from app.schema.promotion_codes import PromotionCode
 from app.schema.reviews import Review
 from app.schema.risk import RiskListEntry, RiskRule
 from app.schema.security import ApiKey
@@ -65,6 +66,11 @@ MODES: dict[str, keyed.Mode] = {
     # A new default may retry a past-due subscription's open invoice at once (a charge).
     "setDefaultPaymentMethod": PHASED,
     "createCoupon": ATOMIC,
+    "deactivateCoupon": ATOMIC,
+    "createPromotionCode": ATOMIC,
+    "deactivatePromotionCode": ATOMIC,
+    # Read only: nothing is redeemed (a code is redeemed by createSubscription).
+    "validatePromotionCode": RERUN,
     "createTaxRate": ATOMIC,
     "cancelSubscription": ATOMIC,
     "pauseSubscription": ATOMIC,
@@ -133,6 +139,7 @@ _REREAD: dict[str, tuple[type[Any], Callable[[Any], Any]]] = {
     "Price": (models.Price, Price.from_model),
     "PaymentMethod": (models.PaymentMethod, PaymentMethod.from_model),
     "Coupon": (models.Coupon, Coupon.from_model),
+    "PromotionCode": (models.PromotionCode, PromotionCode.from_model),
     "TaxRate": (models.TaxRate, TaxRate.from_model),
     "Subscription": (models.Subscription, Subscription.from_model),
     "TestClock": (models.TestClock, TestClock.from_model),

@@ -12,6 +12,7 @@ from app.resolvers.mutations.invoices import InvoiceMutations
 from app.resolvers.mutations.metering import MeteringMutations
 from app.resolvers.mutations.payment_methods import PaymentMethodMutations
 from app.resolvers.mutations.payments import PaymentMutations
+from app.resolvers.mutations.promotions import PromotionMutations
 from app.resolvers.mutations.risk import RiskMutations
 from app.resolvers.mutations.security import SecurityMutations
 from app.resolvers.mutations.webhooks_out import WebhookOutMutations
@@ -35,5 +36,6 @@ class Mutation(
     WebhookOutMutations,
     MeteringMutations,
     RiskMutations,
+    PromotionMutations,
 ):
     pass

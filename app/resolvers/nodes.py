@@ -18,6 +18,7 @@ from app.schema.invoices import CreditNote, Invoice
 from app.schema.node import GlobalIdError, Node, decode_gid
 from app.schema.payment import Dispute, Payment, Refund
 from app.schema.payment_method import PaymentMethod
+from app.schema.promotion_codes import PromotionCode
 from app.schema.subscriptions import Subscription
 from app.schema.test_clocks import TestClock
 
@@ -38,6 +39,7 @@ NODE_TYPES: dict[str, tuple[Callable[[Loaders], DataLoader[Any, Any]], Callable[
     "TestClock": (lambda loaders: loaders.test_clock, TestClock.from_model),
     "Coupon": (lambda loaders: loaders.coupon, Coupon.from_model),
     "TaxRate": (lambda loaders: loaders.tax_rate, TaxRate.from_model),
+    "PromotionCode": (lambda loaders: loaders.promotion_code, PromotionCode.from_model),
     "Experiment": (lambda loaders: loaders.experiment, Experiment.from_model),
     "ExperimentVariant": (
         lambda loaders: loaders.experiment_variant,

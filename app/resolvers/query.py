@@ -20,6 +20,7 @@ from app.resolvers.event_queries import EventQueries
 from app.resolvers.experiment_queries import ExperimentQueries
 from app.resolvers.metering_queries import MeteringQueries
 from app.resolvers.nodes import MAX_NODES, load_node, load_typed
+from app.resolvers.promotion_queries import PromotionQueries
 from app.resolvers.risk_queries import RiskQueries
 from app.resolvers.webhook_queries import WebhookQueries
 from app.schema.catalog import (
@@ -81,7 +82,9 @@ async def connection(
 
 
 @strawberry.type(description="Read the catalog, customers and anything by global ID.")
-class Query(ExperimentQueries, EventQueries, WebhookQueries, MeteringQueries, RiskQueries):
+class Query(
+    ExperimentQueries, EventQueries, WebhookQueries, MeteringQueries, RiskQueries, PromotionQueries
+):
     @strawberry.field(description="Any object by its global ID; null when there is none.")
     async def node(self, info: Info, id: GlobalId) -> Node | None:
         return await load_node(info.context, id)

@@ -32,6 +32,7 @@ class Coupon(Node):
     max_redemptions: int | None = strawberry.field(description="How often it can be used.")
     times_redeemed: int = strawberry.field(description="How often it was used.")
     redeem_by: datetime | None = strawberry.field(description="Last moment to redeem it.")
+    active: bool = strawberry.field(description="False once deactivated: no new redemptions.")
 
     @classmethod
     def from_model(cls, row: CouponRow) -> "Coupon":
@@ -53,6 +54,7 @@ class Coupon(Node):
             max_redemptions=row.max_redemptions,
             times_redeemed=row.times_redeemed,
             redeem_by=row.redeem_by,
+            active=row.active,
         )
 
 
@@ -100,7 +102,7 @@ class CreateTaxRateInput:
     country: str | None = strawberry.field(default=None, description="ISO country, or null.")
 
 
-@strawberry.type(description="Result of `createCoupon`.")
+@strawberry.type(description="Result of `createCoupon` and `deactivateCoupon`.")
 class CouponPayload:
     coupon: Coupon | None = strawberry.field(description="The coupon.")
     user_errors: list[UserError] = strawberry.field(description="Why it was refused.")

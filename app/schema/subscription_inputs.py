@@ -38,6 +38,11 @@ class CreateSubscriptionInput:
     coupon_code: str | None = strawberry.field(
         default=None, description="A coupon to apply (`INVALID_COUPON` when it does not)."
     )
+    promotion_code: str | None = strawberry.field(
+        default=None,
+        description="A promotion code the customer typed: its coupon discounts the "
+        "subscription (`INVALID_PROMOTION_CODE` when it does not apply). Not with `couponCode`.",
+    )
     anonymous_id: str | None = strawberry.field(
         default=None,
         description="The visitor's anonymous id from before sign-up: the pricing-experiment "
@@ -69,7 +74,10 @@ class ResumeSubscriptionInput:
     subscription_id: strawberry.ID = strawberry.field(description="Global ID.")
 
 
-@strawberry.input(description="Change the price or quantity of a one-item subscription.")
+@strawberry.input(
+    description="Change the price or quantity of a one-item subscription, or its discount "
+    "(`promotionCode` or `couponCode`, from its next invoice), or both."
+)
 class UpdateSubscriptionInput:
     idempotency_key: str = strawberry.field(description="Your unique key for this change.")
     subscription_id: strawberry.ID = strawberry.field(description="Global ID.")
@@ -77,6 +85,16 @@ class UpdateSubscriptionInput:
         default=None, description="New recurring price (same currency and interval)."
     )
     quantity: int | None = strawberry.field(default=None, description="New quantity.")
+    promotion_code: str | None = strawberry.field(
+        default=None,
+        description="A promotion code whose coupon replaces the subscription's discount from "
+        "its next invoice (`INVALID_PROMOTION_CODE` when it does not apply).",
+    )
+    coupon_code: str | None = strawberry.field(
+        default=None,
+        description="A coupon that replaces the subscription's discount from its next invoice "
+        "(`INVALID_COUPON` when it does not apply). Not with `promotionCode`.",
+    )
     proration_behavior: ProrationBehavior = strawberry.field(
         default=ProrationBehavior.CREATE_PRORATIONS, description="How to bill the change."
     )

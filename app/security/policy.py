@@ -76,6 +76,7 @@ TYPES: dict[str, dict[str, Policy]] = {
         (STAFF, "creditNotes"),
         (STAFF, "meters"),
         (BILLING, "riskRules riskListEntries reviews"),
+        (STAFF, "coupons promotionCodes"),
     ),
     "Mutation": fields(
         (SUPPORT, "createCustomer updateCustomer capturePayment cancelPayment createRefund"),
@@ -86,6 +87,9 @@ TYPES: dict[str, dict[str, Policy]] = {
         (SELF_SERVICE, "exportCustomerData"),
         (GROWTH, "createCoupon createExperiment updateExperiment startExperiment"),
         (GROWTH, "pauseExperiment concludeExperiment archiveExperiment"),
+        (GROWTH, "createPromotionCode deactivatePromotionCode deactivateCoupon"),
+        # a checkout's question, by customers and visitors (rate limited as guessable)
+        (PUBLIC, "validatePromotionCode"),
         (
             SELF_SERVICE,
             "startPaymentMethodSetup attachPaymentMethod detachPaymentMethod "
@@ -213,7 +217,14 @@ TYPES: dict[str, dict[str, Policy]] = {
     "Coupon": fields(
         # What an offer shows; the code (guessable) and the counters stay with staff.
         (PUBLIC, "id name percentOff amountOff duration durationInMonths"),
-        (STAFF, "code maxRedemptions timesRedeemed redeemBy"),
+        (STAFF, "code maxRedemptions timesRedeemed redeemBy active"),
+    ),
+    "PromotionCode": fields(
+        (
+            STAFF,
+            "id code active maxRedemptions timesRedeemed expiresAt firstTimeOnly "
+            "minimumAmount customerId createdAt coupon",
+        ),
     ),
     "TaxRate": fields((STAFF, "id displayName percentage inclusive country")),
     # An offer names its experiment and variant (frontends log them); the design, salt and
@@ -286,6 +297,12 @@ VALUE_TYPES = frozenset(
         "UsageAlertPayload",
         "ArchivePricePayload",
         "CouponPayload",
+        "CouponConnection",
+        "CouponEdge",
+        "PromotionCodeConnection",
+        "PromotionCodeEdge",
+        "PromotionCodePayload",
+        "PromotionCodeValidation",
         "CreateCustomerPayload",
         "CreatePricePayload",
         "CreateProductPayload",

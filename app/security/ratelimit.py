@@ -21,7 +21,9 @@ from limits.storage import storage_from_string
 
 _MAX_KEYS = 10_000
 # Input fields whose values an attacker might try to guess.
-GUESSABLE_FIELDS = frozenset({"couponCode"})
+GUESSABLE_FIELDS = frozenset({"couponCode", "promotionCode"})
+# Mutations whose whole input is a guess (a code checked at checkout).
+GUESSABLE_MUTATIONS = frozenset({"validatePromotionCode"})
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ after every concurrency test on PostgreSQL and SQLite. The rules:
   paid, never more than its total (an invoice paid twice breaks both), and a ``PAID``
   invoice with something to collect was paid in full.
 - ``subscription.period``: one invoice per subscription and billing period.
-- ``coupon.redemptions``: a coupon's redemption count is the number of subscriptions that
-  redeemed it, within its maximum.
+- ``coupon.redemptions``: a coupon's redemption count is the number of its redemptions in
+  the ledger (a row per subscription that took it, not given back), within its maximum.
+- ``promotion_code.redemptions``: the same for a promotion code.
 - ``idempotency.effects``: one idempotency key (per caller and mutation, within its 24 hours)
   answered with one set of objects: a second object made under a key is a second effect.
   Read from the append-only audit log, where keys are kept as digests.
@@ -37,11 +38,12 @@ from app.domain.payments import RefundStatus
 from app.models import (
     AuditEvent,
     Coupon,
+    CouponRedemption,
     Invoice,
     InvoiceLine,
     Payment,
+    PromotionCode,
     Refund,
-    Subscription,
 )
 from app.services import credit_invariants
 from app.services.idempotency import RETENTION
@@ -209,31 +211,36 @@ async def _subscription_period(connection: AsyncConnection) -> AsyncIterator[Vio
 
 
 async def _coupon_redemptions(connection: AsyncConnection) -> AsyncIterator[Violation]:
-    redeemed = (
-        sa.select(sa.func.count())
-        .where(Subscription.coupon_id == Coupon.id)
-        .correlate(Coupon)
-        .scalar_subquery()
-    )
-    rows = await connection.execute(
-        sa.select(
-            Coupon.id, Coupon.code, Coupon.times_redeemed, Coupon.max_redemptions, redeemed
-        ).where(
-            sa.or_(
-                Coupon.times_redeemed != redeemed,
-                sa.and_(
-                    Coupon.max_redemptions.is_not(None),
-                    Coupon.times_redeemed > Coupon.max_redemptions,
-                ),
+    for model, column, rule, name in (
+        (Coupon, CouponRedemption.coupon_id, "coupon.redemptions", "coupon"),
+        (PromotionCode, CouponRedemption.promotion_code_id, "promotion_code.redemptions",
+         "promotion code"),
+    ):  # fmt: skip
+        redeemed = (
+            sa.select(sa.func.count())
+            .where(column == model.id, CouponRedemption.released_at.is_(None))
+            .correlate(model)
+            .scalar_subquery()
+        )
+        rows = await connection.execute(
+            sa.select(
+                model.id, model.code, model.times_redeemed, model.max_redemptions, redeemed
+            ).where(
+                sa.or_(
+                    model.times_redeemed != redeemed,
+                    sa.and_(
+                        model.max_redemptions.is_not(None),
+                        model.times_redeemed > model.max_redemptions,
+                    ),
+                )
             )
         )
-    )
-    for coupon_id, code, times, most, subscriptions in rows:
-        yield Violation(
-            "coupon.redemptions",
-            f"coupon {coupon_id} ({code})",
-            f"timesRedeemed {times} (max {most}), {subscriptions} subscriptions redeemed it",
-        )
+        for key, code, times, most, subscriptions in rows:
+            yield Violation(
+                rule,
+                f"{name} {key} ({code})",
+                f"timesRedeemed {times} (max {most}), {subscriptions} redemptions in the ledger",
+            )
 
 
 # A key's answer names other objects after these: the first request was refused without

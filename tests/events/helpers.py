@@ -78,4 +78,7 @@ NULLABLE_OBJECTS = {
     "collectionStop": ("reason", "customerAction", "stoppedAt"),
     "experiment": ("id",),
     "payment": ("id",),
+    # a coupon of a percentage; a promotion code without a minimum
+    "amountOff": ("amount", "amountMinor", "currency"),
+    "minimumAmount": ("amount", "amountMinor", "currency"),
 }

@@ -214,6 +214,9 @@ async def test_customer_a_never_sees_customer_b(secure: Secure) -> None:
             ({"invoiceId": b_invoice}, "invoiceId"),
             ({"invoiceId": a_invoice, "paymentMethodId": b_method}, "paymentMethodId"),
         ],
+        "validatePromotionCode": [
+            ({"customerId": b, "code": "ANY-CODE", "priceIds": [price]}, "customerId"),
+        ],
     }
     assert set(foreign) == SELF_SERVICE  # every mutation a customer may call is tried
     for name, calls in foreign.items():
@@ -285,6 +288,7 @@ async def test_a_customer_session_may_call_exactly_the_self_service_mutations(
         ("createSubscription", {"customerId": a, "items": [{"priceId": price}]}),
         ("cancelSubscription", {"subscriptionId": subscription["id"]}),
         ("payInvoice", {"invoiceId": invoice}),  # paid already: answered as it is
+        ("validatePromotionCode", {"customerId": a, "code": "NO-SUCH", "priceIds": [price]}),
     ]
     assert {name for name, _ in own} | {"attachPaymentMethod"} == SELF_SERVICE
     for name, given in own:

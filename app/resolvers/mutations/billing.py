@@ -78,6 +78,7 @@ class BillingMutations:
                 ),
                 coupon_code=input.coupon_code,
                 anonymous_id=input.anonymous_id,
+                promotion_code=input.promotion_code,
             )
             return SubscriptionPayload(subscription=Subscription.from_model(row), user_errors=[])
 

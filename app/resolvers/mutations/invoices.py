@@ -68,6 +68,7 @@ class InvoiceMutations:
                 price_id=None if price is None else key_of(price, "Price", "priceId"),
                 quantity=input.quantity,
                 behavior=input.proration_behavior,
+                discount=changes.Discount(input.promotion_code, input.coupon_code),
             )
             return SubscriptionPayload(subscription=Subscription.from_model(row), user_errors=[])
 

@@ -4,6 +4,7 @@ from app.domain.billing import (
     BillingReason,
     CouponDuration,
     InvoiceStatus,
+    PromotionRefusal,
     ProrationBehavior,
     RecurringInterval,
     SubscriptionStatus,
@@ -98,6 +99,23 @@ COUPON_DURATION: dict[CouponDuration, str] = {
         "Discounts the invoices of the subscription's first `durationInMonths` months."
     ),
     CouponDuration.FOREVER: "Discounts every invoice of the subscription.",
+}
+
+PROMOTION_REFUSAL: dict[PromotionRefusal, str] = {
+    PromotionRefusal.UNKNOWN: "No promotion code has this code.",
+    PromotionRefusal.INACTIVE: "The code, or its coupon, was deactivated.",
+    PromotionRefusal.EXPIRED: "The code's `expiresAt`, or its coupon's `redeemBy`, has passed.",
+    PromotionRefusal.EXHAUSTED: (
+        "The code, or its coupon, has been redeemed `maxRedemptions` times."
+    ),
+    PromotionRefusal.NOT_FIRST_TIME: (
+        "The code is for first orders, and this customer has paid an invoice or a payment."
+    ),
+    PromotionRefusal.BELOW_MINIMUM: "The prices add up to less than the code's `minimumAmount`.",
+    PromotionRefusal.OTHER_CUSTOMER: "The code is for another customer.",
+    PromotionRefusal.CURRENCY_MISMATCH: (
+        "The code's minimum amount, or its coupon's amount off, is in another currency."
+    ),
 }
 
 PRICE_TYPE: dict[PriceType, str] = {

@@ -142,7 +142,15 @@ USER_ERROR_CODE: dict[ErrorCode, str] = {
         "No coupon can be redeemed with this code: unknown or inactive, expired, fully "
         "redeemed, or for prices in another currency."
     ),
-    ErrorCode.DUPLICATE_CODE: "A coupon with this code exists.",
+    ErrorCode.DUPLICATE_CODE: (
+        "A coupon with this code exists, or an active promotion code with this code."
+    ),
+    ErrorCode.INVALID_PROMOTION_CODE: (
+        "This promotion code does not apply: the message says why (unknown, inactive, "
+        "expired, fully redeemed, for first orders only, below its minimum amount, for "
+        "another customer, or for prices in another currency). `validatePromotionCode` "
+        "answers the same reason as an enum."
+    ),
     ErrorCode.RATE_LIMITED: (
         "Too many requests from this caller: an error of the request (not a user error), "
         "with `extensions.retryAfterSeconds`."

@@ -47,6 +47,9 @@ _FACTS: dict[T, str] = {
         "A customer's usage of a meter in a billing period reached a usage alert's quantity "
         "(once per alert, customer and period)."
     ),
+    T.COUPON_UPDATED: "A coupon was deactivated: no new redemptions.",
+    T.PROMOTION_CODE_CREATED: "A promotion code was created for a coupon.",
+    T.PROMOTION_CODE_UPDATED: "A promotion code was deactivated: no new redemptions.",
 }
 
 EVENT_TYPE: dict[T, str] = {t: f"`{t.value}`: {fact}" for t, fact in _FACTS.items()}

@@ -40,9 +40,21 @@ from app.models import (
 from app.models.catalog import PriceType
 from app.psp.registry import PspRegistry
 from app.services import idempotency, test_clocks
-from app.services.billing import coupons, invoices, renewals, usage_lines
+from app.services.billing import coupons, invoices, promotion_codes, renewals, usage_lines
 from app.services.metering.pricing import is_simple
 from app.services.payments.outcomes import Caller
+
+
+@dataclass(frozen=True, slots=True)
+class Discount:
+    """A discount asked for with a change: a promotion code or a coupon's code."""
+
+    promotion_code: str | None = None
+    coupon_code: str | None = None
+
+
+NO_DISCOUNT = Discount()
+_LIVE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,16 +251,30 @@ async def update_subscription(
     price_id: uuid.UUID | None,
     quantity: int | None,
     behavior: ProrationBehavior,
+    discount: Discount = NO_DISCOUNT,
 ) -> Subscription:
+    """Change the price or quantity, and/or the discount: a promotion code or a coupon
+    code replaces the subscription's discount from its next invoice."""
+    if discount.coupon_code is not None and discount.promotion_code is not None:
+        raise UserInputError(
+            Problem(ErrorCode.INVALID, "Give couponCode or promotionCode, not both.",
+                    ("promotionCode",))
+        )  # fmt: skip
+    arguments: dict[str, object] = {
+        "subscription": str(subscription_id), "quantity": quantity,
+        "price": str(price_id) if price_id else None, "proration": behavior.value,
+    }  # fmt: skip
+    if discount != NO_DISCOUNT:
+        arguments["discount"] = [discount.promotion_code, discount.coupon_code]
     claimed = await idempotency.claim(
         session, clock=clock, principal=caller.principal, key=caller.idempotency_key,
-        operation="updateSubscription",
-        arguments={"subscription": str(subscription_id), "quantity": quantity,
-                   "price": str(price_id) if price_id else None, "proration": behavior.value},
+        operation="updateSubscription", arguments=arguments,
     )  # fmt: skip
-    if claimed.replay is None:
+    if claimed.replay is None and price_id is None and quantity is None and discount != NO_DISCOUNT:
+        await _discount_only(session, clock, claimed, subscription_id, discount)
+    elif claimed.replay is None:
         invoice_id = await _apply(session, clock, claimed, subscription_id, price_id, quantity,
-                                  behavior)  # fmt: skip
+                                  behavior, discount)  # fmt: skip
         if invoice_id is not None:
             found = await session.get(Subscription, subscription_id)
             assert found is not None
@@ -272,6 +298,7 @@ async def _apply(
     price_id: uuid.UUID | None,
     quantity: int | None,
     behavior: ProrationBehavior,
+    discount: Discount,
 ) -> uuid.UUID | None:
     try:
         plan = await _plan(
@@ -283,6 +310,7 @@ async def _apply(
             behavior=behavior,
             lock=True,
         )
+        await _take_discount(session, plan.subscription, plan.now, discount)
     except UserInputError:
         await idempotency.abandon(session, claimed)
         raise
@@ -327,3 +355,68 @@ async def _apply(
     )
     await session.commit()
     return invoice_id
+
+
+async def _take_discount(
+    session: AsyncSession, subscription: Subscription, now: datetime, discount: Discount
+) -> None:
+    """Redeem the code (counted with this change's commit) and discount the invoices of
+    the subscription from its next one: the next period's (a ``REPEATING`` coupon's months
+    count from there), or an invoice the change bills at once."""
+    start = subscription.current_period_end
+    if discount.promotion_code is not None:
+        subtotal = await session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(
+                SubscriptionItem.unit_amount_minor * SubscriptionItem.quantity), 0))
+            .join(Price, Price.id == SubscriptionItem.price_id)
+            .where(SubscriptionItem.subscription_id == subscription.id, Price.meter_id.is_(None))
+        )  # fmt: skip
+        promotion, coupon = await promotion_codes.redeem(
+            session, code=discount.promotion_code, customer_id=subscription.customer_id,
+            currency=subscription.currency, subtotal=int(subtotal or 0), now=now,
+        )  # fmt: skip
+        if await promotion_codes.redeemed_by(session, promotion, subscription):
+            raise UserInputError(
+                Problem(ErrorCode.INVALID_PROMOTION_CODE,
+                        "This subscription has redeemed this promotion code.",
+                        ("promotionCode",))
+            )  # fmt: skip
+        promotion_codes.record(session, subscription, coupon, promotion, now)
+        promotion_codes.attach(subscription, coupon, start=start)
+    elif discount.coupon_code is not None:
+        coupon = await coupons.redeem(
+            session, code=discount.coupon_code, currency=subscription.currency, now=now
+        )
+        promotion_codes.record(session, subscription, coupon, None, now)
+        promotion_codes.attach(subscription, coupon, start=start)
+
+
+async def _discount_only(
+    session: AsyncSession,
+    clock: Clock,
+    claimed: idempotency.Claim,
+    subscription_id: uuid.UUID,
+    discount: Discount,
+) -> None:
+    try:
+        subscription = await session.get(Subscription, subscription_id, with_for_update=True,
+                                         populate_existing=True)  # fmt: skip
+        if subscription is None:
+            raise UserInputError(
+                Problem(ErrorCode.NOT_FOUND, "No such subscription.", ("subscriptionId",))
+            )
+        if subscription.status not in _LIVE:
+            raise UserInputError(
+                Problem(ErrorCode.INVALID_STATE,
+                        f"A {subscription.status.value} subscription cannot change.",
+                        ("subscriptionId",))
+            )  # fmt: skip
+        now = (await test_clocks.clock_of(session, subscription.customer_id, clock)).now()
+        await _take_discount(session, subscription, now, discount)
+    except UserInputError:
+        await idempotency.abandon(session, claimed)
+        raise
+    subscription.updated_at = now
+    key_row = await idempotency.key_row(session, claimed)
+    idempotency.complete(key_row, {"subscription_id": str(subscription.id)}, clock)
+    await session.commit()

@@ -23,7 +23,7 @@ from app.domain.errors import ErrorCode, Problem, Problems, UserInputError
 from app.domain.money import parse_money
 from app.models import Coupon, Customer, Invoice, InvoiceLine, Subscription, TaxRate
 
-_CODE = re.compile(r"[A-Z0-9][A-Z0-9_-]{1,63}")
+CODE_SHAPE = re.compile(r"[A-Z0-9][A-Z0-9_-]{1,63}")
 
 
 async def create_coupon(
@@ -41,7 +41,7 @@ async def create_coupon(
 ) -> Coupon:
     problems = Problems()
     normalised = code.strip().upper()
-    if not _CODE.fullmatch(normalised):
+    if not CODE_SHAPE.fullmatch(normalised):
         problems.add(ErrorCode.INVALID, "A code of 2 to 64 letters, digits, '-' or '_'.", "code")
     label = check.text(problems, name, "name", max_length=256) or normalised
     percent = amount = currency = None
@@ -100,7 +100,7 @@ async def redeem(session: AsyncSession, *, code: str, currency: str, now: dateti
             .execution_options(populate_existing=True)
         )
         # No coupon has another shape (and PostgreSQL refuses NUL in a comparison).
-        if _CODE.fullmatch(normalised)
+        if CODE_SHAPE.fullmatch(normalised)
         else None
     )
     reason = None
@@ -233,3 +233,25 @@ async def price_invoice(session: AsyncSession, invoice: Invoice) -> None:
     invoice.tax_minor = sum(p.tax for p in totals)
     invoice.tax_included_minor = sum(p.tax_included for p in totals)
     invoice.total_minor = invoice.subtotal_minor - invoice.discount_minor + invoice.tax_minor
+
+
+async def deactivate_coupon(session: AsyncSession, *, clock: Clock, coupon_id: uuid.UUID) -> Coupon:
+    """No new redemptions, by its code or any of its promotion codes; subscriptions that
+    redeemed it keep their discount (as a deleted Stripe coupon)."""
+    row = await session.get(Coupon, coupon_id, with_for_update=True, populate_existing=True)
+    if row is None:
+        raise UserInputError(Problem(ErrorCode.NOT_FOUND, "No such coupon.", ("id",)))
+    if row.active:
+        row.active = False
+        row.updated_at = clock.now()
+    await session.commit()
+    return row
+
+
+def coupons_query(*, active: bool | None, code: str | None) -> sa.Select[Coupon]:
+    statement = sa.select(Coupon)
+    if active is not None:
+        statement = statement.where(Coupon.active.is_(active))
+    if code is not None:
+        statement = statement.where(Coupon.code == code.strip().upper())
+    return statement

@@ -32,7 +32,14 @@ from app.domain.subscription_states import Reason, transition
 from app.models import Customer, Invoice, Subscription, TestClock
 from app.psp.registry import PspRegistry
 from app.services import test_clocks
-from app.services.billing import dunning, invoices, trial_notices, usage_lines, usage_watch
+from app.services.billing import (
+    dunning,
+    invoices,
+    promotion_codes,
+    trial_notices,
+    usage_lines,
+    usage_watch,
+)
 
 DEFAULT_POLICY = dunning.DEFAULT_POLICY
 BILLABLE = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
@@ -127,6 +134,7 @@ async def _expire_if_stale(
     )
     subscription.ended_at = expired_at
     subscription.updated_at = expired_at
+    await promotion_codes.release(session, subscription, expired_at)
     # Row by row (one, as a rule), so that each voided invoice states its event.
     for invoice in await session.scalars(
         sa.select(Invoice)

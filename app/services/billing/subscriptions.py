@@ -12,9 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.billing import (
     BillingReason,
-    CouponDuration,
     InvoiceStatus,
-    RecurringInterval,
     SubscriptionStatus,
     period_boundary,
 )
@@ -26,7 +24,7 @@ from app.models import Price, Subscription, SubscriptionItem
 from app.models.catalog import PriceType
 from app.psp.registry import PspRegistry
 from app.services import idempotency, test_clocks
-from app.services.billing import coupons, dunning, invoices, usage_lines
+from app.services.billing import coupons, dunning, invoices, promotion_codes, usage_lines
 from app.services.billing.renewals import BILLABLE, USAGE_GRACE
 from app.services.customers import ensure_not_erased, live_customer
 from app.services.experiments import units
@@ -112,6 +110,7 @@ async def create_subscription(
     payment_method_id: uuid.UUID | None,
     coupon_code: str | None = None,
     anonymous_id: str | None = None,
+    promotion_code: str | None = None,
 ) -> Subscription:
     """Subscribe a customer. Without a trial the first invoice is charged at once (on
     session: a 3-D Secure challenge shows as ``requires_action`` on its payment, and the
@@ -120,9 +119,16 @@ async def create_subscription(
     A customer in a running pricing experiment of an item's product (their own assignment,
     or the one of ``anonymous_id``, the visitor they were) has it recorded on the
     subscription, and gets their variant's trial and coupon unless the input names others.
-    Items keep the amounts they are sold at for the subscription's life."""
+    Items keep the amounts they are sold at for the subscription's life.
+
+    A discount comes from ``promotion_code`` (a customer-facing code with its own
+    restrictions, ``promotion_codes``) or ``coupon_code`` (a coupon's own code), not both;
+    either is redeemed in the transaction that creates the subscription."""
     problems = Problems()
     units.check_anonymous_id(problems, anonymous_id, "anonymousId")
+    if coupon_code is not None and promotion_code is not None:
+        problems.add(ErrorCode.INVALID, "Give couponCode or promotionCode, not both.",
+                     "promotionCode")  # fmt: skip
     problems.raise_if_any()
     customer = await live_customer(session, customer_id, "customerId")
     priced = await _items(session, items)
@@ -138,13 +144,15 @@ async def create_subscription(
     requested = {
         "trial": trial_period_days if trial_period_days is not None else price_trial,
         "coupon": coupon_code,
+        "promotion": promotion_code,
     }
     if attributed is not None and (
         attributed.price_id is None or attributed.price_id in {p.id for p, _ in priced}
     ):  # the offer the customer was shown: its trial and coupon apply
         if trial_period_days is None and attributed.trial_period_days is not None:
             trial_period_days = attributed.trial_period_days
-        coupon_code = coupon_code if coupon_code is not None else attributed.coupon_code
+        if coupon_code is None and promotion_code is None:
+            coupon_code = attributed.coupon_code
     trial_days = trial_period_days
     if trial_days is None:
         trial_days = price_trial
@@ -157,6 +165,8 @@ async def create_subscription(
         "method": str(payment_method_id) if payment_method_id else None,
         "coupon": requested["coupon"], "items": [[str(i.price_id), i.quantity] for i in items],
     }  # fmt: skip
+    if promotion_code is not None:
+        arguments["promotion"] = promotion_code
     if anonymous_id is not None:
         arguments["anonymous"] = anonymous_id
     claimed = await idempotency.claim(
@@ -192,22 +202,24 @@ async def create_subscription(
         created_at=now,
         updated_at=now,
     )
-    if coupon_code is not None:
-        try:
+    coupon, promotion = None, None
+    try:
+        if promotion_code is not None:
+            # the order's amount per period, licensed items (usage is billed in arrears)
+            subtotal = sum(p.unit_amount_minor * q for p, q in priced if p.meter_id is None)
+            promotion, coupon = await promotion_codes.redeem(
+                session, code=promotion_code, customer_id=customer.id,
+                currency=first.currency, subtotal=subtotal, now=now,
+            )  # fmt: skip
+            promotion_codes.attach(subscription, coupon, start=anchor)
+        elif coupon_code is not None:
             coupon = await coupons.redeem(
                 session, code=coupon_code, currency=first.currency, now=now
             )
-        except UserInputError:
-            await idempotency.abandon(session, claimed)
-            raise
-        subscription.coupon_id = coupon.id
-        if coupon.duration is CouponDuration.ONCE:
-            subscription.discount_uses_left = 1
-        elif coupon.duration is CouponDuration.REPEATING:
-            months = coupon.duration_in_months or 1
-            subscription.discount_until = period_boundary(
-                anchor, RecurringInterval.MONTH, months, 1
-            )
+            promotion_codes.attach(subscription, coupon, start=anchor)
+    except UserInputError:
+        await idempotency.abandon(session, claimed)
+        raise
     session.add(subscription)
     for price, quantity in priced:
         session.add(
@@ -216,6 +228,8 @@ async def create_subscription(
                 unit_amount_minor=price.unit_amount_minor, created_at=now, updated_at=now,
             )
         )  # fmt: skip
+    if coupon is not None:
+        promotion_codes.record(session, subscription, coupon, promotion, now)
     await session.flush()
     try:
         await ensure_not_erased(session, customer_id, "customerId")

@@ -21,6 +21,7 @@ from app.domain.event_types import EventType as T
 from app.domain.experiments.lifecycle import ExperimentStatus
 from app.domain.payments import DisputeStatus, PaymentStatus, RefundStatus
 from app.models import (
+    Coupon,
     CreditNote,
     Customer,
     Dispute,
@@ -28,6 +29,7 @@ from app.models import (
     Invoice,
     Payment,
     PaymentMethod,
+    PromotionCode,
     Refund,
     Subscription,
 )
@@ -127,6 +129,13 @@ def of(row: Any, *, new: bool, changed: frozenset[str], before: Any) -> Iterator
             yield Fact(T.CREDIT_NOTE_VOIDED, CreditNote)
     elif kind is Experiment and status_moved and row.status in _EXPERIMENT:
         yield Fact(_EXPERIMENT[row.status], Experiment)
+    elif kind is PromotionCode:
+        if new:
+            yield Fact(T.PROMOTION_CODE_CREATED, PromotionCode)
+        elif "active" in changed:  # (a redemption's count is not an event)
+            yield Fact(T.PROMOTION_CODE_UPDATED, PromotionCode)
+    elif kind is Coupon and not new and "active" in changed:
+        yield Fact(T.COUPON_UPDATED, Coupon)
 
 
 def _subscription(row: Any, *, new: bool, status_moved: bool, before: Any) -> Iterator[Fact]:
@@ -155,6 +164,8 @@ TRACKED = frozenset(
         PaymentMethod,
         Experiment,
         CreditNote,
+        Coupon,
+        PromotionCode,
     }
 )
 

@@ -19,6 +19,7 @@ from app.domain.event_types import EventType
 from app.domain.ids import global_id
 from app.domain.payments import DisputeStatus, PaymentStatus
 from app.models import (
+    Coupon,
     CreditNote,
     Customer,
     Dispute,
@@ -26,6 +27,7 @@ from app.models import (
     Invoice,
     Payment,
     PaymentMethod,
+    PromotionCode,
     Refund,
     Subscription,
     UsageAlertTrigger,
@@ -243,6 +245,44 @@ def experiment(row: Any) -> Snapshot:
     }
 
 
+def _percent(basis_points: int | None) -> str | None:
+    if basis_points is None:
+        return None
+    return f"{basis_points // 100}.{basis_points % 100:02d}"
+
+
+def coupon(row: Any) -> Snapshot:
+    return {
+        "id": global_id("Coupon", row.id),
+        "code": row.code,
+        "name": row.name,
+        "percentOff": _percent(row.percent_off_bp),
+        "amountOff": _money(row.amount_off_minor, row.currency),
+        "duration": _name(row.duration),
+        "durationInMonths": row.duration_in_months,
+        "maxRedemptions": row.max_redemptions,
+        "timesRedeemed": row.times_redeemed,
+        "redeemBy": _when(row.redeem_by),
+        "active": bool(row.active),
+    }
+
+
+def promotion_code(row: Any) -> Snapshot:
+    return {
+        "id": global_id("PromotionCode", row.id),
+        "code": row.code,
+        "active": bool(row.active),
+        "maxRedemptions": row.max_redemptions,
+        "timesRedeemed": row.times_redeemed,
+        "expiresAt": _when(row.expires_at),
+        "firstTimeOnly": bool(row.first_time_only),
+        "minimumAmount": _money(row.minimum_amount_minor, row.minimum_amount_currency),
+        "customerId": None if row.customer_id is None else global_id("Customer", row.customer_id),
+        "createdAt": _when(row.created_at),
+        "coupon": _ref("Coupon", row.coupon_id),
+    }
+
+
 def webhook_endpoint(row: Any) -> Snapshot:
     """No secret, ever."""
     return {
@@ -283,6 +323,8 @@ SNAPSHOTS: dict[type, tuple[str, Callable[[Any], Snapshot]]] = {
     Customer: ("Customer", customer),
     PaymentMethod: ("PaymentMethod", payment_method),
     Experiment: ("Experiment", experiment),
+    Coupon: ("Coupon", coupon),
+    PromotionCode: ("PromotionCode", promotion_code),
     WebhookEndpoint: ("WebhookEndpoint", webhook_endpoint),
     UsageAlertTrigger: ("UsageAlertTrigger", usage_alert_trigger),
 }

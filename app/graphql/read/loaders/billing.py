@@ -25,6 +25,7 @@ from app.models import (
     InvoiceLine,
     Price,
     Product,
+    PromotionCode,
     Subscription,
     SubscriptionItem,
     TaxRate,
@@ -62,6 +63,10 @@ class BillingLoaders(CatalogLoaders):
     @cached_property
     def coupon(self) -> DataLoader[uuid.UUID, Record[Coupon] | None]:
         return NarrowLoader(Coupon, partial(self._by_id, Coupon))
+
+    @cached_property
+    def promotion_code(self) -> DataLoader[uuid.UUID, Record[PromotionCode] | None]:
+        return NarrowLoader(PromotionCode, partial(self._by_id, PromotionCode))
 
     @cached_property
     def tax_rate(self) -> DataLoader[uuid.UUID, Record[TaxRate] | None]:
