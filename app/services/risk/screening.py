@@ -101,7 +101,20 @@ async def _window(
         await session.execute(
             sa.select(
                 sa.func.count(),
-                sa.func.count(sa.distinct(RiskAttempt.fingerprint)),
+                sa.func.count(sa.distinct(RiskAttempt.fingerprint))
+                # an attach whose card the PSP has not named (yet: in flight, or refused)
+                # is a card of its own
+                + sa.func.count(
+                    sa.case(
+                        (
+                            sa.and_(
+                                RiskAttempt.kind == AttemptKind.ATTACH,
+                                RiskAttempt.fingerprint.is_(None),
+                            ),
+                            1,
+                        )
+                    )
+                ),
                 sa.func.count(Payment.id),
             )
             .select_from(RiskAttempt)
@@ -117,7 +130,9 @@ async def _window(
     attempts, cards, declines = int(row[0]), int(row[1]), int(row[2])
     if counts_this:
         attempts += 1
-        if fingerprint is not None:
+        if fingerprint is None:  # an attach: a card the PSP will name
+            cards += 1
+        else:
             seen = await session.scalar(
                 sa.select(sa.literal(True)).where(*where, RiskAttempt.fingerprint == fingerprint)
             )
