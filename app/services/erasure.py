@@ -38,6 +38,7 @@ from app.models import (
     PaymentMethod,
     PspCustomer,
     Refund,
+    RiskAttempt,
     Subscription,
 )
 from app.psp.base import DeleteCustomerRequest
@@ -143,6 +144,12 @@ async def _erase_locally(session: AsyncSession, customer_id: uuid.UUID, clock: C
         sa.update(PspCustomer)
         .where(PspCustomer.customer_id == customer_id, PspCustomer.deletion_requested_at.is_(None))
         .values(deletion_requested_at=now, updated_at=now)
+    )
+    # The risk rules' record of its attempts keeps the decisions, not what identifies it.
+    await session.execute(
+        sa.update(RiskAttempt)
+        .where(RiskAttempt.customer_id == customer_id)
+        .values(email=None, fingerprint=None, ip_address=None, device_id=None, updated_at=now)
     )
     await erasure_leaks.scrub(
         session,

@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import CARD_TESTING_ATTEMPTS, CARD_TESTING_CARDS, CARD_TESTING_GENUINE
 from tests.risk.conftest import Client, Gate
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.both_databases]
 
 ATTACKER_ADDRESSES = ("192.0.2.11", "192.0.2.12", "192.0.2.13")
 ATTACKER_ACCOUNTS = 10

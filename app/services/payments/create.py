@@ -152,6 +152,7 @@ async def create_payment(
     )
     if claimed.replay is not None:
         return await replayed(session, claimed.replay)
+    may_hold = True  # a review may wait on this payment
     if claimed.recovery_point is not None:
         payment = await lock_payment(session, uuid.UUID(claimed.recovery_point["payment_id"]))
         capture_method = payment.capture_method
@@ -168,7 +169,7 @@ async def create_payment(
                 amount_minor=money.amount_minor,
                 currency=money.currency,
             )
-        held = screened is not None and screened.action is RiskAction.REVIEW
+        held = may_hold = screened is not None and screened.action is RiskAction.REVIEW
         if (
             held
             and invoice_id is None
@@ -224,7 +225,7 @@ async def create_payment(
         session, psp_name=provider.name, payment_id=payment.id, claimed=claimed, clock=clock,
         call=provider.create_payment(request), creating=True,
     )  # fmt: skip
-    if outcome.payment.status is PaymentStatus.FAILED:
+    if may_hold and outcome.payment.status is PaymentStatus.FAILED:
         await review_queue.close_if_failed(session, outcome.payment.id, clock=clock)
     return outcome
 

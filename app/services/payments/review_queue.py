@@ -45,7 +45,7 @@ def open_review(
 
 async def close_if_failed(session: AsyncSession, payment_id: uuid.UUID, *, clock: Clock) -> None:
     """A held charge the PSP declined leaves nothing to decide."""
-    result = await session.execute(
+    await session.execute(
         sa.update(Review)
         .where(Review.payment_id == payment_id, Review.status == ReviewStatus.OPEN)
         .values(
@@ -56,5 +56,4 @@ async def close_if_failed(session: AsyncSession, payment_id: uuid.UUID, *, clock
             updated_at=clock.now(),
         )
     )
-    if getattr(result, "rowcount", 0):
-        await session.commit()
+    await session.commit()
