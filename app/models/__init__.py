@@ -29,6 +29,7 @@ from app.models.experiments import (
     ExperimentExposure,
     ExperimentVariant,
 )
+from app.models.files import File
 from app.models.idempotency import IdempotencyKey
 from app.models.metering import (
     Meter,
@@ -59,6 +60,7 @@ __all__ = [
     "ExperimentAssignment",
     "ExperimentExposure",
     "ExperimentVariant",
+    "File",
     "IdempotencyKey",
     "Invoice",
     "InvoiceLine",

@@ -74,6 +74,7 @@ TYPES: dict[str, dict[str, Policy]] = {
         (STAFF_PII, "events event"),
         (SUPPORT, "webhookEndpoints"),
         (STAFF, "meters"),
+        (BILLING, "disputes disputeEvidenceSuggestion"),
     ),
     "Mutation": fields(
         (SUPPORT, "createCustomer updateCustomer capturePayment cancelPayment createRefund"),
@@ -100,6 +101,7 @@ TYPES: dict[str, dict[str, Policy]] = {
         ),
         (ADMIN, "createMeter updateMeter archiveMeter"),
         (BILLING, "recordUsage createUsageAlert archiveUsageAlert setUsageThreshold"),
+        (BILLING, "updateDisputeEvidence submitDisputeEvidence"),
     ),
     # Live subscriptions: as the query roots of the same objects (a customer only its own,
     # app/resolvers/live.py), the event stream as the `events` query.
@@ -155,7 +157,10 @@ TYPES: dict[str, dict[str, Policy]] = {
     ),
     "Dispute": fields(
         (SELF, "id status reason amount outcome createdAt payment"),
-        (STAFF, "evidenceDueBy pspReference"),
+        (STAFF, "evidenceDueBy pspReference psp hasEvidence evidenceUpdatedAt"),
+        (STAFF, "evidenceSubmittedAt"),
+        # The evidence holds the customer's communications and personal data.
+        (BILLING, "evidence"),
     ),
     "Subscription": fields(
         (
@@ -316,6 +321,13 @@ VALUE_TYPES = frozenset(
         "DeleteWebhookEndpointPayload",
         "RotateWebhookEndpointSecretPayload",
         "WebhookDeliveryPayload",
+        # dispute evidence
+        "DisputeConnection",
+        "DisputeEdge",
+        "DisputeEvidence",
+        "DisputeEvidenceFile",
+        "DisputeEvidenceSuggestion",
+        "DisputePayload",
     }
 )
 
