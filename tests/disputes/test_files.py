@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
+from app.models import File
 from app.schema.node import decode_gid
 from tests.conftest import Api
 from tests.disputes.helpers import JPEG, PDF, PNG, upload
@@ -34,7 +36,8 @@ async def test_pdf_jpeg_and_png_are_taken(
 
 async def test_limits_and_bad_files_are_refused(api: Api) -> None:
     refused = {
-        "over 5 MB": (PDF + b"0" * (FIVE_MB - len(PDF) + 1), "application/pdf", 413, "FILE_TOO_LARGE"),
+        "over 5 MB": (PDF + b"0" * (FIVE_MB - len(PDF) + 1), "application/pdf", 413,
+                      "FILE_TOO_LARGE"),
         "HTML declared as PDF": (b"<html><body>hi</body></html>", "application/pdf", 415,
                                  "FILE_TYPE_NOT_ALLOWED"),
         "GIF": (b"GIF89a" + bytes(20), "image/gif", 415, "FILE_TYPE_NOT_ALLOWED"),
@@ -54,11 +57,7 @@ async def test_limits_and_bad_files_are_refused(api: Api) -> None:
     count = await api.data("{ disputes { totalCount } }")
     assert count == {"disputes": {"totalCount": 0}}
     async with api.runtime.sessions() as session:
-        from sqlalchemy import func, select
-
-        from app.models import File
-
-        assert await session.scalar(select(func.count()).select_from(File)) == 1
+        assert await session.scalar(sa.select(sa.func.count()).select_from(File)) == 1
 
 
 async def test_uploads_need_a_billing_role(api: Api) -> None:
