@@ -25,7 +25,8 @@ from tests.disputes.helpers import (
     update,
     uploaded,
 )
-from tests.factories import get_payment
+from tests.factories import get_payment, new_customer, pay
+from tests.security.gdpr_helpers import erase
 
 
 async def test_evidence_is_drafted_then_submitted_once(api: Api) -> None:
@@ -184,3 +185,25 @@ async def test_two_submissions_at_once_reach_the_psp_once(api: Api) -> None:
 async def test_uploaded_file_ids_are_file_global_ids(api: Api) -> None:
     file_id = await uploaded(api)
     assert decode_gid(file_id)[0] == "File"
+
+
+async def test_erasing_the_customer_scrubs_the_evidence(api: Api) -> None:
+    customer = await new_customer(api, "tok_disputed", name="Ada Lovelace", email="ada@example.org")
+    paid = (await pay(api, customer, "30.00"))["payment"]
+    dispute = (await get_payment(api, paid["id"]))["disputes"][0]["id"]
+    drafted = await update(
+        api,
+        dispute,
+        customerName="Ada Lovelace",
+        customerEmailAddress="ada@example.org",
+        uncategorizedText="Ada Lovelace signed in on 2026-01-10 and used the service.",
+        productDescription="Pro plan",
+    )
+    assert drafted["userErrors"] == []
+
+    erased = await erase(api, customer)
+
+    assert erased["userErrors"] == [], erased
+    evidence = (await dispute_of(api, dispute))["evidence"]
+    assert "Ada" not in str(evidence) and "ada@example.org" not in str(evidence)
+    assert evidence["productDescription"] == "Pro plan"
