@@ -38,6 +38,7 @@ from app.schema.idempotency import SECRET_MARK
 from app.schema.invoices import Invoice, InvoiceLine
 from app.schema.metering import Meter, UsageAlert
 from app.schema.node import Node, decode_gid
+from app.schema.payment import Dispute
 from app.schema.payment_method import PaymentMethod
 from app.schema.security import ApiKey
 from app.schema.subscriptions import Subscription
@@ -96,6 +97,10 @@ MODES: dict[str, keyed.Mode] = {
     "createUsageAlert": ATOMIC,
     "archiveUsageAlert": ATOMIC,
     "setUsageThreshold": ATOMIC,
+    "updateDisputeEvidence": ATOMIC,
+    # Calls the PSP (files, then the evidence), with keys derived from the dispute and the
+    # evidence; a second run finds the dispute submitted.
+    "submitDisputeEvidence": PHASED,
 }
 
 SERVICE_KEYED = frozenset(
@@ -131,6 +136,7 @@ _REREAD: dict[str, tuple[type[Any], Callable[[Any], Any]]] = {
     "WebhookDelivery": (models.WebhookDelivery, WebhookDelivery.from_model),
     "Meter": (models.Meter, Meter.from_model),
     "UsageAlert": (models.UsageAlert, UsageAlert.from_model),
+    "Dispute": (models.Dispute, Dispute.from_model),
 }
 
 

@@ -9,6 +9,7 @@ import strawberry
 from app.domain.disputes import EvidenceFileField
 from app.domain.payments import DisputeStatus
 from app.schema.errors import UserError
+from app.schema.idempotency import optional_key
 from app.schema.pagination import Connection
 from app.schema.payment import Dispute
 
@@ -64,12 +65,14 @@ class DisputeEvidenceInput:
 
 @strawberry.input(description="Change a dispute's evidence draft (nothing goes to the PSP).")
 class UpdateDisputeEvidenceInput:
+    idempotency_key: str | None = optional_key()
     dispute_id: strawberry.ID = strawberry.field(description="Global ID of the dispute.")
     evidence: DisputeEvidenceInput = strawberry.field(description="The fields to change.")
 
 
 @strawberry.input(description="Submit a dispute's evidence to its PSP (once).")
 class SubmitDisputeEvidenceInput:
+    idempotency_key: str | None = optional_key()
     dispute_id: strawberry.ID = strawberry.field(description="Global ID of the dispute.")
 
 

@@ -17,6 +17,7 @@ from tests.conftest import Api
 from tests.disputes.helpers import (
     PDF,
     PNG,
+    SUBMIT,
     UPDATE,
     codes,
     dispute_of,
@@ -207,3 +208,21 @@ async def test_erasing_the_customer_scrubs_the_evidence(api: Api) -> None:
     evidence = (await dispute_of(api, dispute))["evidence"]
     assert "Ada" not in str(evidence) and "ada@example.org" not in str(evidence)
     assert evidence["productDescription"] == "Pro plan"
+
+
+async def test_a_repeated_request_with_its_key_replays(api: Api) -> None:
+    _, dispute = await disputed_payment(api)
+    draft = {"disputeId": dispute, "idempotencyKey": "draft-1",
+             "evidence": {"productDescription": "Pro plan"}}  # fmt: skip
+    first = (await api.data(UPDATE, {"i": draft}))["updateDisputeEvidence"]
+    again = (await api.data(UPDATE, {"i": draft}))["updateDisputeEvidence"]
+    assert first == again and first["userErrors"] == []
+    other = {**draft, "evidence": {"productDescription": "Other"}}
+    assert codes((await api.data(UPDATE, {"i": other}))["updateDisputeEvidence"]) == [
+        "IDEMPOTENCY_KEY_REUSED"
+    ]
+    submission = {"disputeId": dispute, "idempotencyKey": "submit-1"}
+    sent = (await api.data(SUBMIT, {"i": submission}))["submitDisputeEvidence"]
+    replayed = (await api.data(SUBMIT, {"i": submission}))["submitDisputeEvidence"]
+    assert sent["userErrors"] == [] and replayed == sent  # the same answer, not a refusal
+    assert len(api.runtime.psps.sandbox.evidence) == 1

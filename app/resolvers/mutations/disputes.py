@@ -9,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.disputes import EvidenceFileField, EvidenceText
 from app.domain.errors import ErrorCode, Problem, UserInputError
-from app.resolvers.common import Info, given, key_of, mutate, user_errors
+from app.resolvers.common import Info, given, key_of, user_errors
+from app.resolvers.keyed import mutate_keyed
 from app.schema.dispute_inputs import (
     DisputeEvidenceInput,
     DisputePayload,
@@ -89,7 +90,7 @@ class DisputeMutations:
             )
             return DisputePayload(dispute=Dispute.from_model(row), user_errors=[])
 
-        return await mutate(info, DisputePayload, act)
+        return await mutate_keyed(info, DisputePayload, act, input)
 
     @strawberry.mutation(
         description="Submit a dispute's evidence to its PSP (Stripe: the files through its "
@@ -114,4 +115,4 @@ class DisputeMutations:
             problems = user_errors(UserInputError(done.problems)) if done.problems else []
             return DisputePayload(dispute=Dispute.from_model(done.dispute), user_errors=problems)
 
-        return await mutate(info, DisputePayload, act)
+        return await mutate_keyed(info, DisputePayload, act, input)
