@@ -15,7 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import graphiql, lifecycle, sandbox_pages, usage_route, webhooks
+from app import files_route, graphiql, lifecycle, sandbox_pages, usage_route, webhooks
 from app.context import Runtime
 from app.db import make_engine, make_session_factory
 from app.domain.clock import Clock, SystemClock
@@ -282,6 +282,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     mount_view(app, schema, runtime, graphiql=settings.graphiql_enabled)
     app.include_router(webhooks.router(runtime, metrics=observability.metrics))
     app.include_router(usage_route.router(runtime))
+    app.include_router(files_route.router(runtime))
     if sandbox is not None:
         app.include_router(sandbox_pages.router(runtime))
     if settings.graphiql_enabled:

@@ -53,6 +53,11 @@ class StripeSettings(BaseModel):
     api_key: SecretStr | None = Field(None, description="Secret key (sk_live_… / sk_test_…).")
     webhook_secret: SecretStr | None = Field(None, description="Endpoint secret (whsec_…).")
     api_base: str | None = Field(None, description="Override of the API base URL (tests).")
+    files_base: str | None = Field(
+        None,
+        description="Override of the file upload base URL (files.stripe.com; tests). "
+        "Default: api_base when that is set.",
+    )
     timeout_seconds: float = Field(20.0, gt=0, description="Per-request timeout.")
 
 
@@ -375,6 +380,13 @@ class Settings(BaseSettings):
         30,
         ge=7,
         description="Days the event log keeps an event (events(after:) replays that far).",
+    )
+    dispute_evidence_notice_days: int = Field(
+        3,
+        ge=1,
+        le=30,
+        description="Days before a dispute's evidenceDueBy that `dispute.evidence_due_soon` "
+        "is stated (once per dispute and due date, by the worker).",
     )
 
     @property

@@ -11,6 +11,7 @@ Every job calls the same services as GraphQL and the CLI, with a session of its 
 | delete_erased_psp_customers | maintenance | every minute   | erased customers still at a PSP    |
 | release_stalled_jobs        | maintenance | every minute   | frees the locks of dead workers    |
 | check_experiment_guardrails | maintenance | every 5 min    | pauses experiments over guardrails |
+| remind_dispute_evidence     | maintenance | every 5 min    | dispute.evidence_due_soon, once    |
 | deliver_webhooks            | webhooks    | every 2 s      | merchants' webhooks: fan-out, sends|
 | close_reviews               | payments    | every minute   | reviews past their time: default   |
 
@@ -56,6 +57,7 @@ from app.observability.psp import instrument
 from app.psp.registry import PspRegistry, build_registry
 from app.services import erasure, idempotency
 from app.services.billing import renewals
+from app.services.disputes import reminders
 from app.services.experiments import guardrails
 from app.services.metering import maintenance as usage_maintenance
 from app.services.outbox import log as outbox_log
@@ -231,6 +233,17 @@ async def check_experiment_guardrails(timestamp: int | None = None) -> dict[str,
     return {"paused": len(paused)}
 
 
+async def remind_dispute_evidence(timestamp: int | None = None) -> dict[str, int]:
+    """State ``dispute.evidence_due_soon`` for the disputes whose evidence is due within
+    ``dispute_evidence_notice_days``: once per dispute and due date, whatever the number of
+    workers (``app.services.disputes.reminders``)."""
+    deps = dependencies()
+    notice = timedelta(days=deps.settings.dispute_evidence_notice_days)
+    async with _session(deps.settings) as session:
+        stated = await reminders.remind_due(session, now=deps.clock.now(), notice=notice)
+    return {"stated": stated}
+
+
 async def deliver_webhooks(timestamp: int | None = None) -> dict[str, int]:
     """Webhooks to merchants: fan the new events out, send what is due (one round). It has
     no ``lock``: a worker killed mid-round would hold it until ``release_stalled_jobs`` (a
@@ -285,6 +298,7 @@ SCHEDULE: dict[str, _Schedule] = {
     "delete_erased_psp_customers": _Schedule(MAINTENANCE, "* * * * *"),
     "release_stalled_jobs": _Schedule(MAINTENANCE, "* * * * *"),
     "check_experiment_guardrails": _Schedule(MAINTENANCE, "*/5 * * * *"),
+    "remind_dispute_evidence": _Schedule(MAINTENANCE, "*/5 * * * *"),
     "deliver_webhooks": _Schedule(WEBHOOKS, "* * * * * */2"),  # croniter: seconds last
 }
 
@@ -336,6 +350,7 @@ def build_app(settings: Settings, *, pool_size: int = 4) -> procrastinate.App:
         maintain_usage,
         delete_erased_psp_customers,
         check_experiment_guardrails,
+        remind_dispute_evidence,
     ):
         name = function.__name__
         schedule = SCHEDULE[name]

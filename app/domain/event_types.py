@@ -28,6 +28,7 @@ class EventType(enum.Enum):
     DISPUTE_CREATED = "dispute.created"
     DISPUTE_UPDATED = "dispute.updated"
     DISPUTE_CLOSED = "dispute.closed"
+    DISPUTE_EVIDENCE_DUE_SOON = "dispute.evidence_due_soon"
     INVOICE_CREATED = "invoice.created"
     INVOICE_FINALIZED = "invoice.finalized"
     INVOICE_PAID = "invoice.paid"

@@ -35,6 +35,7 @@ from app.models.experiments import (
     ExperimentExposure,
     ExperimentVariant,
 )
+from app.models.files import File
 from app.models.idempotency import IdempotencyKey
 from app.models.metering import (
     Meter,
@@ -72,6 +73,7 @@ __all__ = [
     "ExperimentAssignment",
     "ExperimentExposure",
     "ExperimentVariant",
+    "File",
     "IdempotencyKey",
     "Invoice",
     "InvoiceLine",

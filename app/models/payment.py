@@ -115,6 +115,15 @@ class Dispute(Entity):
     currency: Mapped[str] = mapped_column(sa.String(3))
     amount_minor: Mapped[int] = mapped_column(sa.BigInteger)
     evidence_due_by: Mapped[datetime | None]
+    # The evidence drafted on our side (app.domain.disputes): ``{"texts": {Stripe key:
+    # text}, "files": {Stripe key: {file_id, filename, content_type, size}}}``; None: none.
+    evidence: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    evidence_updated_at: Mapped[datetime | None]
+    # Set when the evidence went to the PSP (claimed before the call: a second submission
+    # is refused, also while the first is under way).
+    evidence_submitted_at: Mapped[datetime | None]
+    # The due date whose ``dispute.evidence_due_soon`` reminder was stated (once per date).
+    evidence_reminded_for: Mapped[datetime | None]
 
 
 class PaymentEvent(Base):

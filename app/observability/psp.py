@@ -128,6 +128,13 @@ class InstrumentedGateway:
     async def retrieve_refund(self, psp_reference: str) -> base.RefundResult:
         return await self._observe("retrieve_refund", self.inner.retrieve_refund(psp_reference))
 
+    async def submit_dispute_evidence(
+        self, request: base.DisputeEvidenceRequest
+    ) -> base.DisputeInfo:
+        return await self._observe(
+            "submit_dispute_evidence", self.inner.submit_dispute_evidence(request)
+        )
+
     async def parse_webhook(
         self, headers: Mapping[str, str], body: bytes, *, now: datetime
     ) -> base.WebhookEvent:

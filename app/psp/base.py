@@ -48,6 +48,7 @@ class Operation(enum.Enum):
     RETRIEVE_PAYMENT = "retrieve_payment"
     RETRIEVE_REFUND = "retrieve_refund"
     PARSE_WEBHOOK = "parse_webhook"
+    SUBMIT_DISPUTE_EVIDENCE = "submit_dispute_evidence"
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +240,29 @@ class DisputeInfo:
     raw_status: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class EvidenceFile:
+    """A file of the evidence, bound to one of its file fields (Stripe's key, e.g.
+    ``receipt``). PDF, JPEG or PNG, at most 5 MB (``app.domain.disputes``)."""
+
+    field: str
+    filename: str
+    content_type: str
+    content: bytes
+    idempotency_key: str  # the upload's own key: retrying a submission re-uploads nothing
+
+
+@dataclass(frozen=True, slots=True)
+class DisputeEvidenceRequest:
+    """Submit a dispute's evidence to the bank (final: a PSP takes one submission).
+    ``texts`` are the text fields under Stripe's keys (``product_description`` …)."""
+
+    psp_reference: str
+    texts: Mapping[str, str]
+    files: tuple[EvidenceFile, ...]
+    idempotency_key: str
+
+
 class EventKind(enum.Enum):
     PAYMENT = "payment"  # carries a PaymentResult snapshot
     REFUND = "refund"  # carries a RefundResult snapshot
@@ -302,6 +326,11 @@ class Gateway(Protocol):
     async def retrieve_payment(self, psp_reference: str) -> PaymentResult: ...
 
     async def retrieve_refund(self, psp_reference: str) -> RefundResult: ...
+
+    async def submit_dispute_evidence(self, request: DisputeEvidenceRequest) -> DisputeInfo:
+        """Upload the files, then submit the evidence; the dispute as the PSP now holds it.
+        ``OperationNotSupported`` where the provider's API (or its SDK) cannot."""
+        ...
 
     async def parse_webhook(
         self, headers: Mapping[str, str], body: bytes, *, now: datetime

@@ -38,6 +38,7 @@ from app.schema.idempotency import SECRET_MARK
 from app.schema.invoices import CreditNote, Invoice, InvoiceLine
 from app.schema.metering import Meter, UsageAlert
 from app.schema.node import Node, decode_gid
+from app.schema.payment import Dispute
 from app.schema.payment_method import PaymentMethod
 from app.schema.promotion_codes import PromotionCode
 from app.schema.reviews import Review
@@ -115,6 +116,10 @@ MODES: dict[str, keyed.Mode] = {
     # Captures, cancels or refunds under keys derived from the review (services/payments/reviews)
     "approveReview": PHASED,
     "rejectReview": PHASED,
+    "updateDisputeEvidence": ATOMIC,
+    # Calls the PSP (files, then the evidence), with keys derived from the dispute and the
+    # evidence; a second run finds the dispute submitted.
+    "submitDisputeEvidence": PHASED,
 }
 
 SERVICE_KEYED = frozenset(
@@ -155,6 +160,7 @@ _REREAD: dict[str, tuple[type[Any], Callable[[Any], Any]]] = {
     "RiskRule": (models.RiskRule, RiskRule.from_model),
     "RiskListEntry": (models.RiskListEntry, RiskListEntry.from_model),
     "Review": (models.Review, Review.from_model),
+    "Dispute": (models.Dispute, Dispute.from_model),
 }
 
 

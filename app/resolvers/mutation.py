@@ -6,6 +6,7 @@ from app.resolvers.mutations.billing import BillingMutations
 from app.resolvers.mutations.catalog import CatalogMutations
 from app.resolvers.mutations.credit_notes import CreditNoteMutations
 from app.resolvers.mutations.customers import CustomerMutations
+from app.resolvers.mutations.disputes import DisputeMutations
 from app.resolvers.mutations.experiments import ExperimentMutations
 from app.resolvers.mutations.gdpr import GdprMutations
 from app.resolvers.mutations.invoices import InvoiceMutations
@@ -27,6 +28,7 @@ class Mutation(
     CatalogMutations,
     PaymentMethodMutations,
     PaymentMutations,
+    DisputeMutations,
     BillingMutations,
     InvoiceMutations,
     CreditNoteMutations,

@@ -16,6 +16,7 @@ from app.graphql.read.pages import read_page
 from app.models.base import Base
 from app.resolvers.access import owned_key
 from app.resolvers.common import Info, key_of
+from app.resolvers.dispute_queries import DisputeQueries
 from app.resolvers.event_queries import EventQueries
 from app.resolvers.experiment_queries import ExperimentQueries
 from app.resolvers.metering_queries import MeteringQueries
@@ -83,7 +84,13 @@ async def connection(
 
 @strawberry.type(description="Read the catalog, customers and anything by global ID.")
 class Query(
-    ExperimentQueries, EventQueries, WebhookQueries, MeteringQueries, RiskQueries, PromotionQueries
+    ExperimentQueries,
+    EventQueries,
+    WebhookQueries,
+    MeteringQueries,
+    RiskQueries,
+    PromotionQueries,
+    DisputeQueries,
 ):
     @strawberry.field(description="Any object by its global ID; null when there is none.")
     async def node(self, info: Info, id: GlobalId) -> Node | None:

@@ -21,6 +21,7 @@ from app.models import Dispute as DisputeRow
 from app.models import Payment as PaymentRow
 from app.models import PaymentEvent as EventRow
 from app.models import Refund as RefundRow
+from app.schema.dispute_evidence import DisputeEvidence
 from app.schema.enum_values.payments import (
     CAPTURE_METHOD,
     DISPUTE_STATUS,
@@ -258,6 +259,18 @@ class Dispute(Node):
     outcome: str | None = strawberry.field(description="`won`, `lost`, or null while open.")
     psp_reference: str = strawberry.field(description="The PSP's id of the dispute.")
     created_at: datetime = strawberry.field(description="When we learnt of it.")
+    psp: str = strawberry.field(description="The PSP the dispute came from.")
+    evidence: DisputeEvidence | None = strawberry.field(
+        description="The evidence drafted with `updateDisputeEvidence` (null: none yet)."
+    )
+    has_evidence: bool = strawberry.field(description="Evidence is drafted or submitted.")
+    evidence_updated_at: datetime | None = strawberry.field(
+        description="When the draft last changed."
+    )
+    evidence_submitted_at: datetime | None = strawberry.field(
+        description="When the evidence went to the PSP (`submitDisputeEvidence`); it takes "
+        "no more evidence after that."
+    )
     payment_key: strawberry.Private[uuid.UUID]
 
     @strawberry.field(description="The disputed payment.")
@@ -279,6 +292,11 @@ class Dispute(Node):
             outcome=outcome,
             psp_reference=row.psp_reference,
             created_at=row.created_at,
+            psp=row.psp,
+            evidence=DisputeEvidence.of(row.evidence),
+            has_evidence=bool(row.evidence) or row.evidence_submitted_at is not None,
+            evidence_updated_at=row.evidence_updated_at,
+            evidence_submitted_at=row.evidence_submitted_at,
         )
 
 

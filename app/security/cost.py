@@ -65,6 +65,7 @@ from graphql import (
 )
 
 from app.domain.currencies import CURRENCIES
+from app.domain.disputes import EvidenceFileField
 from app.domain.metering import MAX_TIERS
 from app.services.billing.subscriptions import MAX_ITEMS
 from app.services.experiments.definitions import MAX_VARIANTS
@@ -115,6 +116,8 @@ LIST_SIZES: dict[str, ListSize] = {
     "Product.prices": ListSize(20, enforced=False),
     "Subscription.invoices": ListSize(60, enforced=False),
     "Invoice.lines": ListSize(25, enforced=False),
+    # one file per evidence field at most
+    "DisputeEvidence.files": ListSize(len(EvidenceFileField), enforced=True),
     "InvoicePreview.lines": ListSize(25, enforced=False),
     # Collection attempts: Visa allows 15 retries of a card in 30 days.
     "Invoice.payments": ListSize(15, enforced=False),

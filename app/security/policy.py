@@ -77,6 +77,7 @@ TYPES: dict[str, dict[str, Policy]] = {
         (STAFF, "meters"),
         (BILLING, "riskRules riskListEntries reviews"),
         (STAFF, "coupons promotionCodes"),
+        (BILLING, "disputes disputeEvidenceSuggestion"),
     ),
     "Mutation": fields(
         (SUPPORT, "createCustomer updateCustomer capturePayment cancelPayment createRefund"),
@@ -113,6 +114,7 @@ TYPES: dict[str, dict[str, Policy]] = {
             "removeRiskListEntry",
         ),
         (SUPPORT, "approveReview rejectReview"),
+        (BILLING, "updateDisputeEvidence submitDisputeEvidence"),
     ),
     # Live subscriptions: as the query roots of the same objects (a customer only its own,
     # app/resolvers/live.py), the event stream as the `events` query.
@@ -170,7 +172,10 @@ TYPES: dict[str, dict[str, Policy]] = {
     ),
     "Dispute": fields(
         (SELF, "id status reason amount outcome createdAt payment"),
-        (STAFF, "evidenceDueBy pspReference"),
+        (STAFF, "evidenceDueBy pspReference psp hasEvidence evidenceUpdatedAt"),
+        (STAFF, "evidenceSubmittedAt"),
+        # The evidence holds the customer's communications and personal data.
+        (BILLING, "evidence"),
     ),
     "Subscription": fields(
         (
@@ -382,6 +387,13 @@ VALUE_TYPES = frozenset(
         "DeleteWebhookEndpointPayload",
         "RotateWebhookEndpointSecretPayload",
         "WebhookDeliveryPayload",
+        # dispute evidence
+        "DisputeConnection",
+        "DisputeEdge",
+        "DisputeEvidence",
+        "DisputeEvidenceFile",
+        "DisputeEvidenceSuggestion",
+        "DisputePayload",
     }
 )
 

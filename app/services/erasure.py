@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.billing import SubscriptionStatus
 from app.domain.clock import Clock
 from app.domain.errors import UserInputError
-from app.domain.personal_data import Needles, scrub_optional, scrub_text
+from app.domain.personal_data import Needles, scrub_json, scrub_optional, scrub_text
 from app.domain.subscription_states import Reason, transition
 from app.models import (
     Customer,
@@ -208,6 +208,8 @@ async def _scrub_money_records(
         sa.select(Dispute).where(Dispute.payment_id.in_(payment_ids))
     ):
         dispute.reason = scrub_text(dispute.reason, needles)
+        if dispute.evidence:  # the evidence draft names the customer (name, email, text)
+            dispute.evidence = scrub_json(dispute.evidence, needles, personal_keys=True)
     for line in await session.scalars(
         sa.select(InvoiceLine).where(InvoiceLine.customer_id == customer_id)
     ):

@@ -139,6 +139,7 @@ async def test_each_tick_is_deferred_once_and_a_waiting_job_is_not_queued_again(
         "delete_erased_psp_customers": ("maintenance", "* * * * *"),
         "release_stalled_jobs": ("maintenance", "* * * * *"),
         "check_experiment_guardrails": ("maintenance", "*/5 * * * *"),
+        "remind_dispute_evidence": ("maintenance", "*/5 * * * *"),
         "deliver_webhooks": ("webhooks", "* * * * * */2"),
     }
 

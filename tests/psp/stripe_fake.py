@@ -8,6 +8,12 @@ parameters, and knows the test PaymentMethods ``pm_card_visa``, ``pm_card_charge
 ``pm_card_visa_chargeDeclinedInsufficientFunds``, ``pm_card_threeDSecure2Required`` (and
 the ``tok_...`` tokens of the same cards). ``fail_next`` injects faults; ``/_control/...``
 plays the customer in a 3DS challenge. Control calls are not recorded.
+
+Disputes: ``put`` a dispute (``dispute.json``), then ``POST /v1/disputes/{id}`` updates its
+evidence and, with ``submit=true``, submits it (``under_review``, as Stripe answers; a second
+submission is refused). ``POST /v1/files`` takes a multipart upload as files.stripe.com does
+(``purpose=dispute_evidence``: PDF, JPEG or PNG by content, at most 5 MB) and keeps its bytes
+in ``uploads``; the evidence a dispute received is in ``submitted``.
 """
 
 from __future__ import annotations
@@ -131,8 +137,11 @@ class StripeFake:
         self.idempotent: dict[str, tuple[str, int, Json]] = {}
         self._calls: list[RecordedCall] = []
         self._faults: deque[str] = deque()
+        self.uploads: dict[str, tuple[Json, bytes]] = {}  # file id -> (File, its bytes)
+        self.submitted: dict[str, Json] = {}  # dispute id -> evidence submitted
         self.app = Starlette(
             routes=[
+                Route("/v1/files", self._upload, methods=["POST"]),
                 Route(
                     "/_control/payment_intents/{id}/complete_action",
                     self._complete,
@@ -243,6 +252,58 @@ class StripeFake:
                 self._fail(intent, None, authentication=True)
             return JSONResponse(public(intent))
 
+    async def _upload(self, request: Request) -> Response:
+        """files.stripe.com's ``POST /v1/files`` (multipart/form-data)."""
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        form = await request.form()
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        upload = form.get("file")
+        content = b"" if isinstance(upload, str) or upload is None else await upload.read()
+        filename = getattr(upload, "filename", None) or "blob"
+        with self.lock:
+            recorded = {**fields, "file": {"filename": filename, "size": len(content)}}
+            self._calls.append(RecordedCall("POST", "/v1/files", headers, recorded))
+            if headers.get("authorization") != f"Bearer {self.api_key}":
+                return JSONResponse(fixture("error_401_invalid_api_key"), 401)
+            key = headers.get("idempotency-key")
+            fingerprint = json.dumps([fields, filename, len(content)], sort_keys=True)
+            if key and key in self.idempotent:
+                seen, status, body = self.idempotent[key]
+                if seen == fingerprint:
+                    return JSONResponse(body, status, headers={"idempotent-replayed": "true"})
+                return JSONResponse(fixture("error_400_idempotency"), 400)
+            try:
+                body = self._file(fields, filename, content)
+            except StripeError as error:
+                return JSONResponse(error.body, error.status)
+            if key:
+                self.idempotent[key] = (fingerprint, 200, copy.deepcopy(body))
+        return JSONResponse(body, 200, headers={"request-id": new_id("req")})
+
+    def _file(self, fields: Json, filename: str, content: bytes) -> Json:
+        if fields.get("purpose") != "dispute_evidence":
+            raise invalid("Invalid purpose.", code="parameter_invalid_string", param="purpose")
+        kinds = {b"%PDF-": "pdf", b"\xff\xd8\xff": "jpg", b"\x89PNG\r\n\x1a\n": "png"}
+        kind = next((k for magic, k in kinds.items() if content.startswith(magic)), None)
+        if kind is None:
+            raise invalid(
+                "The file type is not supported for purpose dispute_evidence.",
+                code="file_type_not_supported" if content else "parameter_missing",
+                param="file",
+            )
+        if len(content) > 5 * 1024 * 1024:
+            raise invalid("The file is larger than 5MB.", code="file_too_large", param="file")
+        obj = self._new("file", "file")
+        obj.update(
+            filename=filename,
+            size=len(content),
+            type=kind,
+            url=f"https://files.stripe.com/v1/files/{obj['id']}/contents",
+        )
+        obj["links"]["url"] = f"/v1/file_links?file={obj['id']}"
+        self.uploads[obj["id"]] = (public(obj), content)
+        return public(obj)
+
     # --- the API -------------------------------------------------------------------------
 
     def _dispatch(self, method: str, path: str, form: Json) -> Json:
@@ -279,6 +340,10 @@ class StripeFake:
             case "POST", ["payment_intents", ident, action]:
                 intent = self._find(ident, "payment_intent", "intent", 404)
                 return self._intent_action(intent, action, form)
+            case "GET", ["disputes", ident]:
+                return public(self._find(ident, "dispute", "dispute", 404))
+            case "POST", ["disputes", ident]:
+                return self._update_dispute(self._find(ident, "dispute", "dispute", 404), form)
             case "POST", ["refunds"]:
                 return self._refund(form)
             case "GET", ["refunds", ident]:
@@ -513,6 +578,42 @@ class StripeFake:
             body = fixture("error_402_card_declined")
             body["error"].update(error, payment_intent=public(intent))
             raise StripeError(402, body["error"])
+
+    _FILE_FIELDS = frozenset(
+        {
+            "cancellation_policy", "customer_communication", "customer_signature",
+            "duplicate_charge_documentation", "receipt", "refund_policy",
+            "service_documentation", "shipping_documentation", "uncategorized_file",
+        }
+    )  # fmt: skip
+
+    def _update_dispute(self, dispute: Json, form: Json) -> Json:
+        """Stage evidence, and submit it with ``submit=true`` (Stripe's default)."""
+        status = dispute["status"]
+        if status not in ("needs_response", "warning_needs_response"):
+            raise invalid(
+                f"This dispute is {status} and cannot be updated with evidence.",
+                code="dispute_already_responded" if "review" in status else None,
+            )
+        evidence = form.get("evidence", {})
+        unknown = set(evidence) - set(dispute["evidence"])
+        if unknown:
+            raise invalid(f"Received unknown parameter: evidence[{sorted(unknown)[0]}]")
+        for name, value in evidence.items():
+            if name in self._FILE_FIELDS and value and value not in self.uploads:
+                raise missing("file", value, f"evidence[{name}]")
+        if sum(len(v) for k, v in evidence.items() if k not in self._FILE_FIELDS) > 150_000:
+            raise invalid("The evidence is longer than 150,000 characters.", param="evidence")
+        dispute["evidence"].update({k: v or None for k, v in evidence.items()})
+        details = dispute["evidence_details"]
+        details["has_evidence"] = any(v is not None for v in dispute["evidence"].values())
+        if form.get("submit", "true") == "true":
+            details["submission_count"] += 1
+            dispute["status"] = (
+                "under_review" if status == "needs_response" else ("warning_under_review")
+            )
+            self.submitted[dispute["id"]] = copy.deepcopy(dispute["evidence"])
+        return public(dispute)
 
     def _refund(self, form: Json) -> Json:
         ident = form.get("payment_intent", "")

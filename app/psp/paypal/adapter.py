@@ -46,6 +46,8 @@ from app.psp.base import (
     CustomerResult,
     DeleteCustomerRequest,
     DetachRequest,
+    DisputeEvidenceRequest,
+    DisputeInfo,
     Operation,
     PaymentMethodDetails,
     PaymentRequest,
@@ -56,7 +58,12 @@ from app.psp.base import (
     SetupResult,
     WebhookEvent,
 )
-from app.psp.errors import PspBadResponse, PspInvalidRequest, WebhookVerificationError
+from app.psp.errors import (
+    OperationNotSupported,
+    PspBadResponse,
+    PspInvalidRequest,
+    WebhookVerificationError,
+)
 from app.psp.paypal import declines, mappers, webhooks
 from app.psp.paypal.client import PayPalClient, PayPalDecline
 from app.psp.paypal.mappers import PSP, Json
@@ -101,7 +108,8 @@ def _paypal_id(value: str | None, what: str, code: str) -> str:
 class PayPalGateway:
     name = PSP
     capabilities = Capabilities(
-        operations=frozenset(Operation),
+        # No disputes: paypal-server-sdk has no Customer Disputes API (see below).
+        operations=frozenset(Operation) - {Operation.SUBMIT_DISPUTE_EVIDENCE},
         capture_methods=frozenset(CaptureMethod),
         payment_method_types=frozenset({"paypal", "card"}),
         currencies=mappers.CURRENCIES,
@@ -351,6 +359,17 @@ class PayPalGateway:
     async def retrieve_payment(self, psp_reference: str) -> PaymentResult:
         reference = _paypal_id(psp_reference, "order", "not_found")
         return mappers.payment_from_order(await self._client.get_order(reference))
+
+    async def submit_dispute_evidence(self, request: DisputeEvidenceRequest) -> DisputeInfo:
+        """PayPal takes evidence through its Customer Disputes API
+        (``/v1/customer/disputes/{id}/provide-evidence``), which paypal-server-sdk (the
+        official SDK this adapter uses) does not cover: answer it in PayPal's Resolution
+        Center."""
+        raise OperationNotSupported(
+            "PayPal disputes are answered in PayPal's Resolution Center: its SDK has no "
+            "dispute evidence call.",
+            psp=PSP,
+        )
 
     async def retrieve_refund(self, psp_reference: str) -> RefundResult:
         reference = _paypal_id(psp_reference, "refund", "not_found")

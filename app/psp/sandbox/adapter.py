@@ -39,6 +39,7 @@ from app.psp.base import (
     CustomerResult,
     DeleteCustomerRequest,
     DetachRequest,
+    DisputeEvidenceRequest,
     DisputeInfo,
     EventKind,
     NextAction,
@@ -104,6 +105,9 @@ class SandboxGateway:
         self._payments: dict[str, _Payment] = {}
         self._by_key: dict[str, str] = {}  # idempotency key -> payment reference
         self._refunds: dict[str, RefundResult] = {}
+        self._disputes: dict[str, DisputeInfo] = {}
+        # Evidence submitted per dispute reference, as received (tests read it).
+        self.evidence: dict[str, DisputeEvidenceRequest] = {}
         self._lock = asyncio.Lock()
 
     # --- customers and payment methods ----------------------------------------------
@@ -382,6 +386,20 @@ class SandboxGateway:
             raise PspInvalidRequest("No such refund.", psp=self.name, code="not_found")
         return refund
 
+    async def submit_dispute_evidence(self, request: DisputeEvidenceRequest) -> DisputeInfo:
+        """Accepted and recorded (``evidence``); the dispute goes under review. A replay
+        with the same key answers the same; a second submission is refused, as at Stripe."""
+        dispute = self._disputes.get(request.psp_reference)
+        if dispute is None:
+            raise PspInvalidRequest("No such dispute.", psp=self.name, code="not_found")
+        earlier = self.evidence.get(request.psp_reference)
+        if earlier is not None and earlier.idempotency_key != request.idempotency_key:
+            raise PspInvalidRequest("This dispute's evidence was submitted already.", psp=self.name)
+        self.evidence[request.psp_reference] = request
+        reviewed = replace(dispute, status=DisputeStatus.UNDER_REVIEW, raw_status="under_review")
+        self._disputes[request.psp_reference] = reviewed
+        return reviewed
+
     def snapshot(self, psp_reference: str) -> PaymentResult:
         """The payment as the sandbox holds it now (for tests and the action page)."""
         return self._payment(psp_reference).result
@@ -425,6 +443,7 @@ class SandboxGateway:
             evidence_due_by=self._clock.now() + timedelta(days=7),
             raw_status="needs_response",
         )
+        self._disputes[dispute.psp_reference] = dispute
         await self._emit("dispute.created", EventKind.DISPUTE, dispute=dispute)
 
     async def _emit(self, type_: str, kind: EventKind, **objects: Any) -> None:

@@ -7,13 +7,17 @@ and ``mappers`` reads the answers. Every POST carries the caller's idempotency k
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Mapping
 from datetime import datetime
+from typing import cast
 
 from stripe.params import (
     CustomerCreateParams,
     CustomerUpdateParams,
+    DisputeUpdateParams,
+    DisputeUpdateParamsEvidence,
     PaymentIntentCaptureParams,
     PaymentIntentConfirmParams,
     PaymentIntentCreateParams,
@@ -32,6 +36,8 @@ from app.psp.base import (
     CustomerResult,
     DeleteCustomerRequest,
     DetachRequest,
+    DisputeEvidenceRequest,
+    DisputeInfo,
     Operation,
     PaymentMethodDetails,
     PaymentRequest,
@@ -239,6 +245,32 @@ class StripeGateway:
 
     async def retrieve_refund(self, psp_reference: str) -> RefundResult:
         return mappers.refund_result(await self._api.retrieve_refund(psp_reference))
+
+    # --- disputes ----------------------------------------------------------------------------
+
+    async def submit_dispute_evidence(self, request: DisputeEvidenceRequest) -> DisputeInfo:
+        """Each file through Stripe's Files API (``purpose=dispute_evidence``, on
+        files.stripe.com), then ``POST /v1/disputes/{id}`` with the evidence and
+        ``submit=true`` (docs.stripe.com/api/disputes/update, /disputes/api)."""
+        evidence: dict[str, str] = dict(request.texts)
+        for item in request.files:
+            upload = io.BytesIO(item.content)
+            upload.name = item.filename  # the SDK names the multipart part after it
+            created = await self._api.upload_file(
+                {"file": upload, "purpose": "dispute_evidence"}, item.idempotency_key
+            )
+            file_id = created.get("id")
+            if not isinstance(file_id, str) or not file_id.startswith("file_"):
+                raise PspBadResponse("Stripe answered a file upload without its id", psp=self.name)
+            evidence[item.field] = file_id
+        params: DisputeUpdateParams = {
+            "evidence": cast(DisputeUpdateParamsEvidence, evidence),
+            "submit": True,
+        }
+        dispute = await self._api.update_dispute(
+            request.psp_reference, params, request.idempotency_key
+        )
+        return mappers.dispute_info(dispute)
 
     # --- webhooks ----------------------------------------------------------------------------
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import stripe
 from stripe.params import (
     CustomerCreateParams,
     CustomerUpdateParams,
+    DisputeUpdateParams,
+    FileCreateParams,
     PaymentIntentCaptureParams,
     PaymentIntentConfirmParams,
     PaymentIntentCreateParams,
@@ -65,9 +67,16 @@ class StripeApi:
         secret = settings.webhook_secret
         self._webhook_secret = secret.get_secret_value() if secret else ""
         self._http = stripe.HTTPXClient(timeout=settings.timeout_seconds)
+        bases: dict[str, str] = {}
+        if settings.api_base:
+            bases["api"] = settings.api_base
+        files_base = settings.files_base or settings.api_base
+        if files_base:
+            # files.stripe.com: uploads go to a host of their own (a local fake serves both)
+            bases["files"] = files_base
         self._client = stripe.StripeClient(
             self._key,
-            base_addresses={"api": settings.api_base} if settings.api_base else None,
+            base_addresses=cast(Any, bases) or None,
             http_client=self._http,
             max_network_retries=0,  # we retry ourselves, with our idempotency key
         )
@@ -180,6 +189,21 @@ class StripeApi:
         v1 = self._client.v1
         return await self._call(
             "retrieve Refund", lambda: v1.refunds.retrieve_async(refund), post=False
+        )
+
+    # --- disputes --------------------------------------------------------------------------
+
+    async def upload_file(self, params: FileCreateParams, key: str) -> Json:
+        """``POST https://files.stripe.com/v1/files`` (multipart)."""
+        v1 = self._client.v1
+        return await self._call("upload File", lambda: v1.files.create_async(params, _options(key)))
+
+    async def update_dispute(self, dispute: str, params: DisputeUpdateParams, key: str) -> Json:
+        v1 = self._client.v1
+        return await self._call(
+            "update Dispute",
+            lambda: v1.disputes.update_async(dispute, params, _options(key)),
+            reference=dispute,
         )
 
     # --- webhooks ------------------------------------------------------------------------

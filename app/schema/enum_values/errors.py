@@ -199,4 +199,15 @@ USER_ERROR_CODE: dict[ErrorCode, str] = {
     ErrorCode.TOO_MANY_PROPERTIES: (
         "A usage event has more than 20 properties, or one too long or not a scalar."
     ),
+    ErrorCode.EVIDENCE_ALREADY_SUBMITTED: (
+        "The dispute's evidence was submitted already (a PSP takes one submission)."
+    ),
+    ErrorCode.EVIDENCE_PAST_DUE: "The dispute's `evidenceDueBy` has passed.",
+    ErrorCode.DISPUTE_CLOSED: "The dispute is won, lost or closed: it takes no evidence.",
+    ErrorCode.EVIDENCE_EMPTY: "There is no evidence to submit: draft it first.",
+    ErrorCode.FILE_TOO_LARGE: "A file is larger than its purpose allows (5 MB for evidence).",
+    ErrorCode.FILE_TYPE_NOT_ALLOWED: (
+        "A file's content is not of a type its purpose allows (PDF, JPEG or PNG for "
+        "evidence), whatever its declared type."
+    ),
 }

@@ -18,6 +18,10 @@ _FACTS: dict[T, str] = {
     T.DISPUTE_CREATED: "The cardholder disputed a payment (a chargeback).",
     T.DISPUTE_UPDATED: "A dispute changed (status, evidence due date, amount).",
     T.DISPUTE_CLOSED: "A dispute was won, lost or closed as a warning.",
+    T.DISPUTE_EVIDENCE_DUE_SOON: (
+        "A dispute still needs its evidence and is due within "
+        "`dispute_evidence_notice_days` (default 3): once per dispute and due date."
+    ),
     T.INVOICE_CREATED: "An invoice was drafted.",
     T.INVOICE_FINALIZED: "An invoice was finalized: numbered, open, to be paid.",
     T.INVOICE_PAID: "An invoice was paid in full.",

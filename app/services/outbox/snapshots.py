@@ -131,6 +131,8 @@ def dispute(row: Any) -> Snapshot:
         "pspReference": row.psp_reference,
         "createdAt": _when(row.created_at),
         "payment": _ref("Payment", row.payment_id),
+        "hasEvidence": bool(row.evidence) or row.evidence_submitted_at is not None,
+        "evidenceSubmittedAt": _when(row.evidence_submitted_at),
     }
 
 
