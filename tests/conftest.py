@@ -74,9 +74,9 @@ REPLICA_RESTART_RATE = _size("PAYGATE_REPLICA_RESTART_RATE", 50, 200)
 # A card-testing attack among genuine payments (tests/risk/test_card_testing.py): attack
 # attempts, the cards they try, and genuine customers paying meanwhile (issue 28: 2,000
 # attempts with 500 cards from 3 addresses among 500 genuine payments).
-CARD_TESTING_ATTEMPTS = _size("PAYGATE_CARD_TESTING_ATTEMPTS", 300, 2000)
-CARD_TESTING_CARDS = _size("PAYGATE_CARD_TESTING_CARDS", 100, 500)
-CARD_TESTING_GENUINE = _size("PAYGATE_CARD_TESTING_GENUINE", 60, 500)
+CARD_TESTING_ATTEMPTS = _size("PAYGATE_CARD_TESTING_ATTEMPTS", 120, 2000)
+CARD_TESTING_CARDS = _size("PAYGATE_CARD_TESTING_CARDS", 60, 500)
+CARD_TESTING_GENUINE = _size("PAYGATE_CARD_TESTING_GENUINE", 30, 500)
 
 
 def _dsn(url: str, database: str) -> str:

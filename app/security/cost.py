@@ -67,6 +67,7 @@ from graphql import (
 from app.domain.currencies import CURRENCIES
 from app.domain.disputes import EvidenceFileField
 from app.domain.metering import MAX_TIERS
+from app.domain.risk import DEFAULT_RULES
 from app.services.billing.subscriptions import MAX_ITEMS
 from app.services.experiments.definitions import MAX_VARIANTS
 from app.services.metering.ingest import MAX_BATCH
@@ -128,6 +129,9 @@ LIST_SIZES: dict[str, ListSize] = {
     "Payment.refunds": ListSize(10, enforced=False),
     "Payment.disputes": ListSize(2, enforced=False),
     "Payment.events": ListSize(20, enforced=False),
+    # Risk: one reason per matching rule; the recommended rules added at once.
+    "PaymentRisk.reasons": ListSize(20, enforced=False),
+    "InstallDefaultRiskRulesPayload.riskRules": ListSize(len(DEFAULT_RULES), enforced=True),
 }
 # A mutation payload's ``userErrors``.
 USER_ERRORS = ListSize(10, enforced=False)

@@ -64,6 +64,9 @@ SCHEMA = schemathesis.graphql.from_dict(
 )
 OPERATIONS = {result.ok().label: result.ok() for result in SCHEMA.get_all_operations()}
 MIN_EXECUTED = 0.25  # of each field's documents, reaching execution
+# The generator (hypothesis-graphql) does not know @oneOf: most documents it makes for an
+# input with a @oneOf field give several of its fields, which validation refuses.
+MIN_EXECUTED_ONE_OF = {"Mutation.createRiskRule": 0.1}
 TALLIES: list[Tally] = []
 
 
@@ -194,7 +197,8 @@ async def test_fuzz(label: str, api: Api, fuzz_headers: dict[str, str]) -> None:
         with Path(report).open("a", encoding="utf-8") as lines:  # noqa: ASYNC230 (tiny)
             lines.write(json.dumps(tally.as_json()) + "\n")
     assert tally.requests == tally.examples
-    assert tally.executed >= MIN_EXECUTED * tally.examples, (
+    least = MIN_EXECUTED_ONE_OF.get(label, MIN_EXECUTED)
+    assert tally.executed >= least * tally.examples, (
         f"{label}: only {tally.executed} of {tally.examples} documents reached execution "
         f"(refused before it: {tally.request_errors} request errors)"
     )

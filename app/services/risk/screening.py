@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.clock import Clock
 from app.domain.ids import new_id
 from app.domain.payments import PaymentStatus
-from app.domain.risk import Assessment as Decision
 from app.domain.risk import (
+    AmountAboveUsual,
     AttemptKind,
     CardTesting,
     Condition,
@@ -38,6 +38,7 @@ from app.domain.risk import (
     Window,
     judge,
 )
+from app.domain.risk import Assessment as Decision
 from app.models import Customer, Payment, PaymentMethod, RiskAttempt, RiskListEntry, RiskRule
 from app.security.client_ip import ClientSignals
 from app.services.risk import rules as rule_store
@@ -241,7 +242,11 @@ async def screen(
         for country in {method.country if method else None, customer.country} - {None}:
             listed |= await _listed(session, {RiskDimension.COUNTRY: country})
     usual = None
-    if amount_minor is not None and currency is not None:
+    if (
+        amount_minor is not None
+        and currency is not None
+        and any(isinstance(rule.condition, AmountAboveUsual) for rule in rules)
+    ):
         usual = await _usual(session, customer.id, currency)
     facts = Facts(
         kind=kind,
