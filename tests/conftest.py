@@ -56,9 +56,9 @@ def _size(name: str, test: int, long: int) -> int:
 
 
 # A year of billing with three engine processes (tests/engines/test_billing_simulation.py).
-SIMULATION_SUBSCRIPTIONS = _size("PAYGATE_SIMULATION_SUBSCRIPTIONS", 100, 2000)
+SIMULATION_SUBSCRIPTIONS = _size("PAYGATE_SIMULATION_SUBSCRIPTIONS", 60, 2000)
 # Derandomized documents per Query and Mutation field (tests/security/test_fuzz.py).
-FUZZ_EXAMPLES = _size("PAYGATE_FUZZ_EXAMPLES", 30, 500)
+FUZZ_EXAMPLES = _size("PAYGATE_FUZZ_EXAMPLES", 20, 500)
 # Webhook events, each delivered three times shuffled (tests/engines/test_webhook_storm.py).
 WEBHOOK_STORM_EVENTS = _size("PAYGATE_WEBHOOK_STORM_EVENTS", 300, 1000)
 # Usage streams billed and checked to the minor unit (tests/metering/test_exactness.py).
