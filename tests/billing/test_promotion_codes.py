@@ -48,6 +48,7 @@ async def shop(settings: Settings, clock: FrozenClock) -> AsyncIterator[Secure]:
     await app.state.runtime.dispose()
 
 
+@pytest.mark.both_databases
 async def test_a_customer_enters_a_code_at_checkout_and_sees_the_discounted_first_invoice(
     shop: Secure,
 ) -> None:

@@ -98,6 +98,7 @@ def _calls(stripe: StripeFake, path_start: str) -> list[Any]:
     return [c for c in stripe.calls() if c.method == "POST" and c.path.startswith(path_start)]
 
 
+@pytest.mark.both_databases
 async def test_evidence_is_submitted_to_stripe(
     api: Api, stripe: StripeFake, clock: FrozenClock
 ) -> None:
