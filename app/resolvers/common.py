@@ -5,6 +5,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,7 +14,9 @@ from app.domain.errors import ErrorCode, Problem, UserInputError
 from app.domain.updates import KEEP
 from app.schema.errors import UserError
 from app.schema.node import GlobalIdError, decode_gid
+from app.schema.pagination import Connection
 from app.security.client_ip import ClientSignals, signals_of
+from app.services import pagination
 
 Info = strawberry.Info[RequestContext, None]
 
@@ -58,6 +61,8 @@ def given(value: Any) -> Any:
 
 
 P = TypeVar("P")
+E = TypeVar("E")
+N = TypeVar("N")
 
 
 async def mutate(info: Info, payload: type[P], action: Callable[[AsyncSession], Awaitable[P]]) -> P:
@@ -83,3 +88,23 @@ def client_signals(info: Info) -> ClientSignals:
         return ClientSignals()
     request = getattr(info.context, "request", None)
     return signals_of(request, info.context.runtime.settings.trusted_proxies)
+
+
+async def session_connection(
+    info: Info,
+    statement: sa.Select[E],
+    key: Any,
+    build: Callable[[E], N],
+    first: int | None,
+    after: str | None,
+) -> Connection[N]:
+    """A Relay connection of ``statement``'s rows, newest ``key`` first, read through the
+    request's session (the staff lists); its ``totalCount`` counted only when selected."""
+    async with info.context.db() as session:
+        page = await pagination.fetch_page(session, statement, key, first=first, after=after)
+
+    async def count() -> int:
+        async with info.context.db() as session:
+            return await pagination.count(session, statement)
+
+    return Connection.of(page.items, build, more=page.has_next_page, after=after, count=count)

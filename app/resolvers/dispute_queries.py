@@ -1,18 +1,17 @@
 """The Query fields of disputes for staff: `disputes` (a filtered list) and
 `disputeEvidenceSuggestion`."""
 
-from typing import Annotated, Any, cast
+from typing import Annotated
 
 import strawberry
 
 from app.models import Dispute as DisputeRow
-from app.resolvers.common import Info, key_of
+from app.resolvers.common import Info, key_of, session_connection
 from app.schema.dispute_evidence import DisputeEvidenceSuggestion
 from app.schema.dispute_inputs import DisputeConnection, DisputeFilter
 from app.schema.pagination import After, First
 from app.schema.payment import Dispute
 from app.security.policy import policy_of
-from app.services import pagination
 from app.services.disputes import queries, suggestions
 
 
@@ -37,17 +36,8 @@ class DisputeQueries:
                 evidence_submitted=given.evidence_submitted,
             )
         )
-        async with info.context.db() as session:
-            page = await pagination.fetch_page(
-                session, statement, cast(Any, DisputeRow.id), first=first, after=after
-            )
-
-        async def count() -> int:
-            async with info.context.db() as session:
-                return await pagination.count(session, statement)
-
-        return DisputeConnection.of(
-            page.items, Dispute.from_model, more=page.has_next_page, after=after, count=count
+        return await session_connection(
+            info, statement, DisputeRow.id, Dispute.from_model, first, after
         )
 
     @strawberry.field(

@@ -1,12 +1,12 @@
 """The Query fields of discounts for staff: `coupons` and `promotionCodes`."""
 
-from typing import Annotated, Any, cast
+from typing import Annotated
 
 import strawberry
 
 from app.models import Coupon as CouponRow
 from app.models import PromotionCode as PromotionCodeRow
-from app.resolvers.common import Info, key_of
+from app.resolvers.common import Info, key_of, session_connection
 from app.schema.coupons import Coupon
 from app.schema.pagination import After, First
 from app.schema.promotion_codes import (
@@ -16,7 +16,6 @@ from app.schema.promotion_codes import (
     PromotionCodeConnection,
     PromotionCodeFilter,
 )
-from app.services import pagination
 from app.services.billing import coupons, promotion_catalog
 
 
@@ -36,17 +35,8 @@ class PromotionQueries:
             active=None if filter is None else filter.active,
             code=None if filter is None else filter.code,
         )
-        async with info.context.db() as session:
-            page = await pagination.fetch_page(
-                session, statement, cast(Any, CouponRow.id), first=first, after=after
-            )
-
-        async def count() -> int:
-            async with info.context.db() as session:
-                return await pagination.count(session, statement)
-
-        return CouponConnection.of(
-            page.items, Coupon.from_model, more=page.has_next_page, after=after, count=count
+        return await session_connection(
+            info, statement, CouponRow.id, Coupon.from_model, first, after
         )
 
     @strawberry.field(description="Promotion codes, newest first.")
@@ -65,15 +55,6 @@ class PromotionQueries:
             code=None if filter is None else filter.code,
             coupon_id=None if coupon is None else key_of(coupon, "Coupon", "filter", "couponId"),
         )
-        async with info.context.db() as session:
-            page = await pagination.fetch_page(
-                session, statement, cast(Any, PromotionCodeRow.id), first=first, after=after
-            )
-
-        async def count() -> int:
-            async with info.context.db() as session:
-                return await pagination.count(session, statement)
-
-        return PromotionCodeConnection.of(
-            page.items, PromotionCode.from_model, more=page.has_next_page, after=after, count=count
+        return await session_connection(
+            info, statement, PromotionCodeRow.id, PromotionCode.from_model, first, after
         )

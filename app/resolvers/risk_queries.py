@@ -1,6 +1,6 @@
 """The Query fields of risk: `riskRules`, `riskListEntries` and `reviews` (staff)."""
 
-from typing import Annotated, Any, cast
+from typing import Annotated
 
 import strawberry
 
@@ -9,7 +9,7 @@ from app.domain.risk import RiskDimension, RiskListKind
 from app.models import Review as ReviewRow
 from app.models import RiskListEntry as EntryRow
 from app.models import RiskRule as RuleRow
-from app.resolvers.common import Info
+from app.resolvers.common import Info, session_connection
 from app.schema.pagination import After, First
 from app.schema.reviews import Review, ReviewConnection
 from app.schema.risk import (
@@ -18,7 +18,6 @@ from app.schema.risk import (
     RiskRule,
     RiskRuleConnection,
 )
-from app.services import pagination
 from app.services.payments import reviews
 from app.services.risk import rules
 
@@ -34,17 +33,8 @@ class RiskQueries:
         active: Annotated[bool | None, strawberry.argument(description="Only these.")] = None,
     ) -> RiskRuleConnection:
         statement = rules.rules_query(active=active)
-        async with info.context.db() as session:
-            page = await pagination.fetch_page(
-                session, statement, cast(Any, RuleRow.id), first=first, after=after
-            )
-
-        async def count() -> int:
-            async with info.context.db() as session:
-                return await pagination.count(session, statement)
-
-        return RiskRuleConnection.of(
-            page.items, RiskRule.from_model, more=page.has_next_page, after=after, count=count
+        return await session_connection(
+            info, statement, RuleRow.id, RiskRule.from_model, first, after
         )
 
     @strawberry.field(description="The block and allow lists' values, newest first.")
@@ -59,19 +49,9 @@ class RiskQueries:
         ] = None,
     ) -> RiskListEntryConnection:
         statement = rules.list_query(list_kind=list, dimension=dimension)
-        async with info.context.db() as session:
-            page = await pagination.fetch_page(
-                session, statement, cast(Any, EntryRow.id), first=first, after=after
-            )
-
-        async def count() -> int:
-            async with info.context.db() as session:
-                return await pagination.count(session, statement)
-
-        return RiskListEntryConnection.of(
-            page.items, RiskListEntry.from_model, more=page.has_next_page, after=after,
-            count=count,
-        )  # fmt: skip
+        return await session_connection(
+            info, statement, EntryRow.id, RiskListEntry.from_model, first, after
+        )
 
     @strawberry.field(description="The review queue, newest first.")
     async def reviews(
@@ -84,15 +64,6 @@ class RiskQueries:
         ] = None,
     ) -> ReviewConnection:
         statement = reviews.reviews_query(status=status)
-        async with info.context.db() as session:
-            page = await pagination.fetch_page(
-                session, statement, cast(Any, ReviewRow.id), first=first, after=after
-            )
-
-        async def count() -> int:
-            async with info.context.db() as session:
-                return await pagination.count(session, statement)
-
-        return ReviewConnection.of(
-            page.items, Review.from_model, more=page.has_next_page, after=after, count=count
+        return await session_connection(
+            info, statement, ReviewRow.id, Review.from_model, first, after
         )
