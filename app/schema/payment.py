@@ -34,7 +34,6 @@ from app.schema.money import Money
 from app.schema.node import Node, encode_gid
 from app.schema.risk import PaymentRisk
 from app.schema.scalars import Metadata
-from app.services.risk import screening
 
 Info = strawberry.Info[RequestContext, None]
 
@@ -157,10 +156,9 @@ class Payment(Node):
         description="How the risk rules judged the charge (null: not screened, as the "
         "billing engine's renewals are not)."
     )
-    async def risk(self, info: strawberry.Info[RequestContext, None]) -> PaymentRisk | None:
-        async with info.context.db() as session:
-            row = await screening.attempt_of_payment(session, self.key)
-        return None if row is None else PaymentRisk.from_model(row)
+    @batched(lambda loaders: loaders.payment_risk)
+    def risk(self, rows: list[models.RiskAttempt]) -> PaymentRisk | None:
+        return PaymentRisk.from_model(rows[0]) if rows else None
 
     @strawberry.field(description="Refunds of this payment, oldest first.")
     @batched(lambda loaders: loaders.payment_refunds)

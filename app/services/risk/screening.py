@@ -196,10 +196,6 @@ async def _usual(session: AsyncSession, customer_id: uuid.UUID, currency: str) -
     return int(row[0]), int(row[1])
 
 
-async def attempt_of_payment(session: AsyncSession, payment_id: uuid.UUID) -> RiskAttempt | None:
-    return await session.scalar(sa.select(RiskAttempt).where(RiskAttempt.payment_id == payment_id))
-
-
 async def screen(
     session: AsyncSession,
     *,

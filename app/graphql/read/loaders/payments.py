@@ -17,7 +17,7 @@ from strawberry.dataloader import DataLoader
 from app.domain.payments import PaymentStatus
 from app.graphql.read.loaders.base import LoaderBase, NarrowLoader
 from app.graphql.read.records import Record
-from app.models import Dispute, Payment, PaymentEvent, Refund
+from app.models import Dispute, Payment, PaymentEvent, Refund, RiskAttempt
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +58,14 @@ class PaymentLoaders(LoaderBase):
     def payment_disputes(self) -> DataLoader[uuid.UUID, list[Record[Dispute]]]:
         return NarrowLoader(
             Dispute, partial(self._children, Dispute, Dispute.payment_id, Dispute.id)
+        )
+
+    @cached_property
+    def payment_risk(self) -> DataLoader[uuid.UUID, list[Record[RiskAttempt]]]:
+        """The risk rules' judgement of a payment: one attempt row at most."""
+        return NarrowLoader(
+            RiskAttempt,
+            partial(self._children, RiskAttempt, RiskAttempt.payment_id, RiskAttempt.id),
         )
 
     @cached_property
