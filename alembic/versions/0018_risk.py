@@ -124,6 +124,7 @@ def upgrade() -> None:
             nullable=True,
         ),
         sa.Column("closed_by", sa.String(length=200), nullable=True),
+        sa.Column("approved", sa.Boolean(), nullable=True),
         sa.Column("note", sa.String(length=500), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),

@@ -88,4 +88,7 @@ class Review(Entity):
         enum_column(ReviewClosedReason, "review_closed_reason", 16)
     )
     closed_by: Mapped[str | None] = mapped_column(sa.String(200))
+    # What the decision does: capture (approved) or cancel and refund; an expiry's is the
+    # default action's. None while undecided.
+    approved: Mapped[bool | None]
     note: Mapped[str | None] = mapped_column(sa.String(500))

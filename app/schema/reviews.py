@@ -74,7 +74,7 @@ class Review(Node):
             closed_at=row.closed_at,
             closed_reason=row.closed_reason,
             closed_by=row.closed_by,
-            note=None if row.closed_reason is ReviewClosedReason.EXPIRED else row.note,
+            note=row.note,
             created_at=row.created_at,
             payment_key=row.payment_id,
         )

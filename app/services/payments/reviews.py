@@ -68,6 +68,7 @@ async def _decide(
         )
     if taken is None:
         review.closed_reason, review.closed_by = decision, by
+        review.approved = decision is ReviewClosedReason.APPROVED
         review.note = note
         review.updated_at = clock.now()
     await session.commit()
@@ -86,10 +87,7 @@ async def _carry_out(
     assert payment is not None
     problems: tuple[Problem, ...] = ()
     key = f"review-{review.id.hex}"
-    approve = review.closed_reason in (ReviewClosedReason.APPROVED,) or (
-        review.closed_reason is ReviewClosedReason.EXPIRED and review.note == "APPROVE"
-    )
-    if approve:
+    if review.approved:
         if review.capture_on_approve and payment.status is PaymentStatus.REQUIRES_CAPTURE:
             outcome = await actions.capture_payment(
                 session, psps=psps, clock=clock, caller=Caller(PRINCIPAL, f"{key}-capture"),
@@ -192,7 +190,7 @@ async def close_due(
         if review.closed_reason is None:
             review.closed_reason = ReviewClosedReason.EXPIRED
             review.closed_by = "paygate: the review's time ran out"
-            review.note = default.value  # what the expiry did
+            review.approved = default is ReviewDefault.APPROVE
             review.updated_at = now
         await session.commit()
         _, closing = await _carry_out(session, review_id, psps=psps, clock=clock)
